@@ -1,0 +1,166 @@
+// Package app assembles the proxy: listeners for inbound, outbound and admin,
+// the metrics registry, and graceful shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/linkerd-go/linkerd/proxy/admin"
+	"github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/proxy/inbound"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/outbound"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+// Options are the proxy's run-time inputs besides its configuration.
+type Options struct {
+	Environ  []string       // shown on /env.json
+	LogLevel *slog.LevelVar // changed by /proxy-log-level
+	Logger   *slog.Logger
+}
+
+// Proxy is a running proxy.
+type Proxy struct {
+	cfg     *config.Config
+	opts    Options
+	metrics *metrics.Registry
+	ready   atomic.Bool
+
+	inbound  *inbound.Proxy
+	outbound *outbound.Proxy
+
+	inLn, adminLn net.Listener
+	outLns        []net.Listener
+}
+
+// New binds every listener, so a port conflict fails at start.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	p := &Proxy{cfg: cfg, opts: opts, metrics: metrics.NewRegistry()}
+	var err error
+	if p.adminLn, err = net.Listen("tcp", cfg.AdminListenAddr); err != nil {
+		return nil, fmt.Errorf("admin listener (LINKERD2_PROXY_ADMIN_LISTEN_ADDR): %w", err)
+	}
+	if p.inLn, err = net.Listen("tcp", cfg.InboundListenAddr); err != nil {
+		p.closeListeners()
+		return nil, fmt.Errorf("inbound listener (LINKERD2_PROXY_INBOUND_LISTEN_ADDR): %w", err)
+	}
+	for _, a := range cfg.OutboundListenAddrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("outbound listener (LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS) %s: %w", a, err)
+		}
+		p.outLns = append(p.outLns, ln)
+	}
+	log := opts.Logger
+	p.inbound = inbound.New(inbound.Config{
+		OpaquePorts:    cfg.InboundOpaquePorts.Contains,
+		DetectTimeout:  cfg.InboundDetectTimeout,
+		ConnectTimeout: cfg.InboundConnectTimeout,
+	}, p.metrics, log)
+	p.outbound = outbound.New(outbound.Config{
+		DetectTimeout:  cfg.OutboundDetectTimeout,
+		ConnectTimeout: cfg.OutboundConnectTimeout,
+	}, p.metrics, log)
+	return p, nil
+}
+
+func (p *Proxy) closeListeners() {
+	for _, ln := range append([]net.Listener{p.adminLn, p.inLn}, p.outLns...) {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// Metrics returns the proxy's registry.
+func (p *Proxy) Metrics() *metrics.Registry { return p.metrics }
+
+// InboundAddr, OutboundAddr and AdminAddr are the bound listener addresses.
+func (p *Proxy) InboundAddr() net.Addr  { return p.inLn.Addr() }
+func (p *Proxy) OutboundAddr() net.Addr { return p.outLns[0].Addr() }
+func (p *Proxy) AdminAddr() net.Addr    { return p.adminLn.Addr() }
+
+// Run serves until ctx is done or /shutdown is called, then drains: listeners
+// close at once, in-flight HTTP requests and TCP streams get up to
+// ShutdownGracePeriod to finish.
+func (p *Proxy) Run(ctx context.Context) error {
+	log := p.opts.Logger
+	ctx, shutdown := context.WithCancel(ctx)
+	defer shutdown()
+
+	adminSrv := &http.Server{
+		Handler: admin.NewHandler(admin.Options{
+			Gatherer:        p.metrics.Gatherer(),
+			Ready:           p.ready.Load,
+			ShutdownEnabled: p.cfg.ShutdownEndpointEnabled,
+			Shutdown: func() {
+				log.Info("shutdown requested through the admin endpoint")
+				shutdown()
+			},
+			LogLevel: p.opts.LogLevel,
+			LogSpec:  p.cfg.Log.Raw,
+			Environ:  p.opts.Environ,
+			Logger:   log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		if err := adminSrv.Serve(p.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server failed", "err", err)
+			shutdown()
+		}
+	}()
+
+	in := &transport.Server{Handler: p.inbound.Handle, Logger: log}
+	out := &transport.Server{Handler: p.outbound.Handle, Logger: log}
+	var wg sync.WaitGroup
+	serve := func(s *transport.Server, ln net.Listener) {
+		defer wg.Done()
+		if err := s.Serve(ctx, ln); err != nil {
+			log.Error("listener failed", "addr", ln.Addr(), "err", err)
+			shutdown()
+		}
+	}
+	wg.Add(1 + len(p.outLns))
+	go serve(in, p.inLn)
+	for _, ln := range p.outLns {
+		go serve(out, ln)
+	}
+	p.ready.Store(true)
+	log.Info("proxy ready", "inbound", p.inLn.Addr(), "outbound", p.outLns[0].Addr(), "admin", p.adminLn.Addr())
+
+	<-ctx.Done()
+	p.ready.Store(false)
+	wg.Wait() // listeners closed
+	log.Info("draining connections", "grace_period", p.cfg.ShutdownGracePeriod)
+	drainCtx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownGracePeriod)
+	defer cancel()
+	var dwg sync.WaitGroup
+	for _, f := range []func(context.Context) error{p.inbound.Shutdown, p.outbound.Shutdown, in.Drain, out.Drain} {
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			if err := f(drainCtx); err != nil {
+				log.Warn("drain cut short", "err", err)
+			}
+		}()
+	}
+	dwg.Wait()
+	_ = adminSrv.Close()
+	<-adminDone
+	log.Info("proxy stopped")
+	return nil
+}

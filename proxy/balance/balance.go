@@ -1,0 +1,38 @@
+// Package balance chooses an endpoint for each request (HTTP) or connection (TCP).
+package balance
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+)
+
+// Endpoint is one concrete address traffic can be sent to.
+type Endpoint struct {
+	Addr netip.AddrPort
+	// Labels are the endpoint's metric labels, already prefixed (dst_namespace, dst_pod, ...).
+	Labels metrics.Labels
+	// Identity is the TLS identity the endpoint's proxy must present; "" when it is not meshed.
+	Identity string
+	// NoTLSReason says why the connection is not mTLS when Identity is "".
+	NoTLSReason string
+}
+
+// Balancer picks endpoints. done is called once the request or connection
+// finishes, with its error, so a latency-aware balancer can learn from it.
+type Balancer interface {
+	Pick(ctx context.Context) (ep *Endpoint, done func(error), err error)
+}
+
+// Single always picks one endpoint: forwarding to an original destination.
+type Single struct{ Endpoint *Endpoint }
+
+// Pick implements Balancer.
+func (s Single) Pick(context.Context) (*Endpoint, func(error), error) {
+	return s.Endpoint, noop, nil
+}
+
+func noop(error) {}
+
+var _ Balancer = Single{}

@@ -1,0 +1,334 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+// Header names the proxy reads or writes.
+const (
+	HeaderProxyError = "l5d-proxy-error"
+)
+
+// Proxy is the http.Handler that forwards each request to an endpoint.
+type Proxy struct {
+	direction string
+	resolver  discovery.Resolver
+	dialer    *transport.Dialer
+	metrics   *metrics.Registry
+	log       *slog.Logger
+
+	rp     *httputil.ReverseProxy
+	h1, h2 *http.Transport
+}
+
+// Options configure a Proxy.
+type Options struct {
+	Direction string // transport.Inbound or transport.Outbound
+	Resolver  discovery.Resolver
+	Dialer    *transport.Dialer
+	Metrics   *metrics.Registry
+	Logger    *slog.Logger
+	// IdleConnTimeout closes pooled upstream connections idle this long (default 20s).
+	IdleConnTimeout time.Duration
+}
+
+// NewProxy returns a Proxy.
+func NewProxy(o Options) *Proxy {
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = 20 * time.Second
+	}
+	p := &Proxy{direction: o.Direction, resolver: o.Resolver, dialer: o.Dialer, metrics: o.Metrics, log: o.Logger}
+	p.h1 = &http.Transport{
+		Proxy:                 nil, // never an environment proxy: we are the proxy
+		DialContext:           o.Dialer.DialContext,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+	h2 := new(http.Protocols)
+	h2.SetUnencryptedHTTP2(true)
+	p.h2 = &http.Transport{
+		Proxy:              nil,
+		DialContext:        o.Dialer.DialContext,
+		Protocols:          h2,
+		IdleConnTimeout:    o.IdleConnTimeout,
+		DisableCompression: true,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      roundTripper{p},
+		FlushInterval:  -1, // stream: gRPC, server-sent events, long polls
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	return p
+}
+
+// CloseIdleConnections closes pooled upstream connections.
+func (p *Proxy) CloseIdleConnections() {
+	p.h1.CloseIdleConnections()
+	p.h2.CloseIdleConnections()
+}
+
+// reqState follows one request through the reverse proxy.
+type reqState struct {
+	start time.Time
+	m     *metrics.HTTP
+	ep    *balance.Endpoint
+	done  func(error)
+	h2    bool // arrived as HTTP/2: forward as HTTP/2
+	grpc  bool
+	once  sync.Once
+}
+
+type stateKey struct{}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := InfoFrom(r.Context())
+	if info == nil {
+		info = &ConnInfo{}
+	}
+	dst := discovery.Destination{Authority: r.Host, Addr: info.OrigDst}
+	ep, done, err := p.pick(r.Context(), dst)
+	if err != nil {
+		p.writeError(w, r, http.StatusServiceUnavailable, err)
+		return
+	}
+	st := &reqState{
+		start: start,
+		m:     p.metricsFor(info, r.Host, ep),
+		ep:    ep,
+		done:  done,
+		h2:    r.ProtoMajor == 2,
+		grpc:  isGRPC(r.Header),
+	}
+	st.m.Request()
+	if r.Method == http.MethodConnect {
+		p.connect(w, r, st)
+		return
+	}
+	if r.ProtoMajor == 1 {
+		// Stream request and response bodies at the same time (echo, bidi streams).
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
+	ctx := transport.WithEndpoint(context.WithValue(r.Context(), stateKey{}, st), ep)
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (p *Proxy) pick(ctx context.Context, dst discovery.Destination) (*balance.Endpoint, func(error), error) {
+	bal, err := p.resolver.Resolve(ctx, dst)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve %s: %w", dst.Authority, err)
+	}
+	ep, done, err := bal.Pick(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("no endpoint for %s: %w", dst.Authority, err)
+	}
+	return ep, done, nil
+}
+
+type metricsKey struct {
+	authority string
+	addr      string
+	identity  string
+}
+
+// metricsFor returns the request metrics for an authority and endpoint,
+// cached on the connection so steady traffic does no label work.
+func (p *Proxy) metricsFor(info *ConnInfo, authority string, ep *balance.Endpoint) *metrics.HTTP {
+	k := metricsKey{authority: authority, addr: ep.Addr.String(), identity: ep.Identity}
+	if m, ok := info.metricsCache.Load(k); ok {
+		return m.(*metrics.HTTP)
+	}
+	l := make(metrics.Labels, 0, 12+len(ep.Labels))
+	l = append(l, metrics.Label{Name: "direction", Value: p.direction})
+	if authority != "" {
+		l = append(l, metrics.Label{Name: "authority", Value: authority})
+	}
+	if p.direction == transport.Inbound {
+		l = append(l, transport.TargetLabels(info.OrigDst)...)
+		l = append(l, info.TLS.AcceptLabels()...)
+	} else {
+		l = append(l, transport.TargetLabels(ep.Addr)...)
+		tls := transport.NoIdentity(ep.NoTLSReason)
+		if ep.Identity != "" {
+			tls = transport.TLS{Mode: "true", ID: ep.Identity}
+		}
+		l = append(l, tls.ConnectLabels()...)
+		l = append(l, ep.Labels...)
+	}
+	m := p.metrics.HTTP(l)
+	info.metricsCache.Store(k, m)
+	return m
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(stateKey{}).(*reqState)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = st.ep.Addr.String()
+	pr.Out.Host = pr.In.Host
+	// Share the trailer map: the server fills it when the request body ends,
+	// just before the transport writes the trailers upstream.
+	pr.Out.Trailer = pr.In.Trailer
+	// Rewrite drops forwarding headers; a transparent proxy passes them on untouched.
+	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[h]; ok {
+			pr.Out.Header[h] = v
+		}
+	}
+}
+
+type roundTripper struct{ p *Proxy }
+
+func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok && st.h2 {
+		return rt.p.h2.RoundTrip(r)
+	}
+	return rt.p.h1.RoundTrip(r)
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	st := resp.Request.Context().Value(stateKey{}).(*reqState)
+	st.m.Latency(resp.StatusCode, time.Since(st.start))
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The body is the upgraded stream; the response itself is complete.
+		st.finish(resp.StatusCode, resp.Header, nil, nil)
+		return nil
+	}
+	resp.Body = &trackedBody{ReadCloser: resp.Body, resp: resp, st: st}
+	return nil
+}
+
+// finish records response_total and tells the balancer how it went.
+func (st *reqState) finish(status int, header, trailer http.Header, err error) {
+	st.once.Do(func() {
+		k := metrics.ResponseKey{Status: uint16(status), GRPCStatus: -1}
+		if st.grpc {
+			if code, ok := grpcStatus(trailer, header); ok {
+				k.GRPCStatus = int32(code)
+			}
+		}
+		k.Failure = err != nil || status >= 500 || k.GRPCStatus > 0
+		if err != nil {
+			k.Error = transport.ErrorReason(err)
+		}
+		st.m.Response(k)
+		st.done(err)
+	})
+}
+
+// trackedBody finishes the request's accounting when the response body ends.
+type trackedBody struct {
+	io.ReadCloser
+	resp *http.Response
+	st   *reqState
+}
+
+var errBodyClosed = errors.New("response body closed before its end")
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, nil)
+	} else if err != nil {
+		b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, err)
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, errBodyClosed)
+	return err
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadGateway
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		status = http.StatusGatewayTimeout
+	}
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads the answer, but account for it.
+		err = context.Canceled
+	}
+	p.writeError(w, r, status, err)
+}
+
+// writeError answers a request the proxy could not forward. gRPC clients get
+// a trailers-only UNAVAILABLE response, others the HTTP status; both carry
+// l5d-proxy-error with the reason.
+func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, status int, err error) {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	p.log.Debug("request failed", "direction", p.direction, "method", r.Method, "authority", r.Host, "path", r.URL.Path, "err", err)
+	h := w.Header()
+	h.Set(HeaderProxyError, msg)
+	if isGRPC(r.Header) {
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", "14") // UNAVAILABLE
+		h.Set("Grpc-Message", msg)
+		status = http.StatusOK
+	} else {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.WriteHeader(status)
+	if !isGRPC(r.Header) {
+		_, _ = io.WriteString(w, msg+"\n")
+	}
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		st.m.Latency(status, time.Since(st.start))
+		st.finish(status, h, nil, err)
+	} else {
+		reason := transport.ErrorReason(err)
+		p.metrics.Counter(p.direction+"_http_errors_total",
+			metrics.Labels{{Name: "error", Value: reason}}).Inc()
+	}
+}
+
+func isGRPC(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "application/grpc")
+}
+
+func grpcStatus(trailer, header http.Header) (int, bool) {
+	v := trailer.Get("Grpc-Status")
+	if v == "" {
+		v = header.Get("Grpc-Status") // trailers-only response
+	}
+	if v == "" {
+		return 0, false
+	}
+	code, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, false
+	}
+	return code, true
+}
+
+// bufferPool gives the reverse proxy pooled copy buffers.
+type bufferPool struct{}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBufs.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBufs.Put(&b) }
+
+var _ http.Handler = (*Proxy)(nil)
