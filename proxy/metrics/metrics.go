@@ -407,7 +407,7 @@ func (r *Registry) Collect(ch chan<- prometheus.Metric) {
 			vals := append(values[:len(values):len(values)], itoa(int(k.(uint16))))
 			count, sum, buckets := v.(*Histogram).snapshot()
 			ch <- prometheus.MustNewConstHistogram(r.desc("response_latency_ms",
-				"Elapsed times between a request's headers being received and its response stream completing.", n),
+				"Time from a request's headers to its response's headers, in milliseconds.", n),
 				count, sum, buckets, vals...)
 			return true
 		})
