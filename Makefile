@@ -20,6 +20,7 @@ test: lint
 	$(GO) test -count=1 -timeout 20m ./...
 
 demo: build
+	$(GO) build -o $(BIN)/testapp ./test/testapp
 	./demo/two-pods.sh
 
 bench: build

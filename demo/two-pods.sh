@@ -36,7 +36,7 @@ pod() { # name ip-suffix
   ip -n "$ns" link set eth0 up
   ip -n "$ns" link set lo up
   ip netns exec "$ns" "$BIN/linkerd-init" --incoming-proxy-port 4143 --outgoing-proxy-port 4140 \
-    --proxy-uid 2102 --inbound-ports-to-ignore 4190,4191 >/dev/null
+    --proxy-uid 2102 --inbound-ports-to-ignore 4190,4191 --log-level warn >/dev/null
   ip netns exec "$ns" setpriv --reuid 2102 --regid 2102 --clear-groups \
     env LINKERD2_PROXY_LOG=warn "$BIN/linkerd-proxy" &
   PIDS+=($!)
