@@ -111,7 +111,7 @@ func (p *Pod) Start(t testing.TB, spec ProcSpec) *Proc {
 	}
 	t.Cleanup(func() {
 		err := proc.Stop()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("TESTNET_LOGS") != "" {
 			t.Logf("testnet: output of %s in pod %s (stop: %v):\n%s", name, p.Name, err, proc.Output())
 		}
 	})

@@ -67,9 +67,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		DetectTimeout:  cfg.InboundDetectTimeout,
 		ConnectTimeout: cfg.InboundConnectTimeout,
 	}, p.metrics, log)
+	// Until discovery supplies per-destination protocol hints, the outbound
+	// side treats destination's default opaque ports as opaque.
+	defaultOpaque, err := config.ParsePortSet(config.DefaultOpaquePorts)
+	if err != nil {
+		p.closeListeners()
+		return nil, fmt.Errorf("default opaque ports: %w", err)
+	}
 	p.outbound = outbound.New(outbound.Config{
 		DetectTimeout:  cfg.OutboundDetectTimeout,
 		ConnectTimeout: cfg.OutboundConnectTimeout,
+		OpaquePorts:    defaultOpaque.Contains,
 	}, p.metrics, log)
 	return p, nil
 }

@@ -117,3 +117,8 @@ func (s PortSet) String() string {
 	}
 	return b.String()
 }
+
+// DefaultOpaquePorts are the ports Linkerd's destination service treats as
+// opaque unless told otherwise: server-speaks-first protocols (SMTP, MySQL,
+// Galera, PostgreSQL, Redis, Elasticsearch, memcached).
+const DefaultOpaquePorts = "25,587,3306,4444,5432,6379,9300,11211"

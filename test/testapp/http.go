@@ -122,9 +122,14 @@ func echoHTTP(w http.ResponseWriter, r *http.Request, logger *slog.Logger) {
 		sort.Strings(names)
 		h.Set("Trailer", strings.Join(names, ", "))
 	}
-	w.WriteHeader(http.StatusOK)
-	// Send the headers now, so clients can stream against the echo.
-	_ = rc.Flush()
+	// Send the headers now, so clients can stream against the echo; a client
+	// that waits for "100 Continue" gets it from the first body read instead,
+	// and the headers with the first echoed bytes.
+	expectContinue := strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+	if !expectContinue {
+		w.WriteHeader(http.StatusOK)
+		_ = rc.Flush()
+	}
 
 	buf := make([]byte, 32<<10)
 	for {
