@@ -79,7 +79,6 @@ type Registry struct {
 	tcp    map[string]*TCP
 	errs   map[string]*Counter // key: family + labels
 	gauges map[string]*Gauge
-	order  []string // error/gauge families in first-use order
 
 	descMu sync.Mutex
 	descs  map[string]*prometheus.Desc

@@ -6,10 +6,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/interop"
-	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 )
 
 // testServiceName is the full name of the interop TestService.
@@ -26,11 +25,11 @@ type grpcServer struct {
 // for, so tests can provoke non-OK statuses.
 func newGRPCServer() *grpcServer {
 	srv := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(srv, interop.NewTestServer())
+	testpb.RegisterTestServiceServer(srv, interop.NewTestServer())
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(testServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthgrpc.RegisterHealthServer(srv, hs)
+	healthpb.RegisterHealthServer(srv, hs)
 	return &grpcServer{srv: srv, health: hs}
 }
 

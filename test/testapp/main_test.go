@@ -26,9 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 )
@@ -383,7 +381,7 @@ func TestGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	client := testgrpc.NewTestServiceClient(conn)
+	client := testpb.NewTestServiceClient(conn)
 	ctx := testCtx(t)
 
 	t.Run("unary ok", func(t *testing.T) {
@@ -435,7 +433,7 @@ func TestGRPC(t *testing.T) {
 	})
 
 	t.Run("health", func(t *testing.T) {
-		h := healthgrpc.NewHealthClient(conn)
+		h := healthpb.NewHealthClient(conn)
 		for _, svc := range []string{"", testServiceName} {
 			resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 			if err != nil {
