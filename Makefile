@@ -24,4 +24,4 @@ demo: build
 	./demo/two-pods.sh
 
 bench: build
-	$(GO) run ./bench -duration 30s
+	$(GO) test ./bench -run TestCompare -v -timeout 60m -args -full

@@ -32,7 +32,7 @@ type harness struct {
 	target netip.AddrPort
 }
 
-func newHarness(t *testing.T, target string) *harness {
+func newHarness(t testing.TB, target string) *harness {
 	t.Helper()
 	reg := metrics.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
@@ -81,7 +81,7 @@ func (h *harness) metrics(authority string) *metrics.HTTP {
 	return h.reg.HTTP(l)
 }
 
-func h2cBackend(t *testing.T, handler http.Handler) *httptest.Server {
+func h2cBackend(t testing.TB, handler http.Handler) *httptest.Server {
 	t.Helper()
 	s := httptest.NewUnstartedServer(handler)
 	s.Config.Protocols = new(http.Protocols)

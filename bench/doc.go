@@ -1,0 +1,20 @@
+// Package bench compares the latency, throughput, CPU cost and memory of the
+// project's proxy pair with a direct connection and with nginx and haproxy
+// pairs, in one invocation, on the same machine and in the same conditions.
+//
+// Each contender runs in its own pair of network namespaces ("pods", see
+// internal/testnet): a client pod running the fortio load generator and a
+// server pod running the fortio echo/ping server. Proxies are pinned to
+// CPU 0, fortio to CPU 1.
+//
+// The harness is a test so that CI exercises it:
+//
+//	go test ./bench                       # smoke run: ~2 s per run, 1 repetition
+//	go test ./bench -run TestCompare -v -timeout 60m -args -full
+//	go test ./bench -run TestCompare -v -args -full -duration 10s -reps 1 -out results.json
+//
+// The full mode (also BENCH_FULL=1) runs 3 interleaved repetitions of 30 s
+// after a 3 s warm-up and reports medians. It needs root, iproute2,
+// iptables, nginx, haproxy, taskset and fortio
+// (go install fortio.org/fortio@v1.68.2).
+package bench
