@@ -4,7 +4,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/linkerd-go/linkerd/pkg/version.Version=$(VERSION)
 
-.PHONY: build test lint unit fuzz-seeds demo bench
+.PHONY: build test lint demo bench proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
@@ -25,3 +25,10 @@ demo: build
 
 bench: build
 	$(GO) test ./bench -run TestCompare -v -timeout 60m -args -full
+
+# Regenerate the checked-in gRPC code (needs protoc, protoc-gen-go v1.36.12,
+# protoc-gen-go-grpc v1.5.1 on PATH).
+proto:
+	protoc --proto_path=proto --go_out=. --go_opt=module=github.com/linkerd-go/linkerd \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/linkerd-go/linkerd \
+		$$(cd proto && find . -name '*.proto' | sed 's|^\./||')
