@@ -76,6 +76,9 @@ type Config struct {
 	// LogFormat is "plain" or "json".
 	LogFormat string
 
+	// Identity configures mTLS.
+	Identity Identity
+
 	// Unknown lists the LINKERD2_PROXY_* variables in the environment that
 	// are neither interpreted nor known to be set by Linkerd, sorted. Callers
 	// should warn about them: they are usually typos.
@@ -100,6 +103,7 @@ func Default() *Config {
 		ShutdownGracePeriod:    2 * time.Minute,
 		Log:                    log,
 		LogFormat:              logFormatPlain,
+		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 	}
 }
 
@@ -170,6 +174,8 @@ func FromEnv(environ []string) (*Config, error) {
 			return errors.New(`invalid log format: must be "plain" or "json"`)
 		}
 	})
+
+	p.parseIdentity(c)
 
 	for name := range env {
 		if !IsKnown(name) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		ShutdownGracePeriod:    2 * time.Minute,
 		Log:                    LogSpec{Raw: "warn,linkerd=info", Level: slog.LevelInfo},
 		LogFormat:              "plain",
+		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("FromEnv() = %+v\nwant %+v", c, want)
@@ -255,6 +257,10 @@ func TestFromEnvInjected(t *testing.T) {
 	if !c.InboundOpaquePorts.Contains(3306) || c.InboundOpaquePorts.Contains(8080) {
 		t.Errorf("InboundOpaquePorts = %v", c.InboundOpaquePorts)
 	}
+	if id := c.Identity; !id.Enabled || id.LocalName != "web.emojivoto.serviceaccount.identity.linkerd.cluster.local" ||
+		id.SvcAddr != "linkerd-identity-headless.linkerd.svc.cluster.local.:8080" || id.TokenFile == "" || id.TrustAnchorsPEM == "" {
+		t.Errorf("Identity = %+v", id)
+	}
 	if c.Log.Level != slog.LevelInfo || c.ShutdownGracePeriod != time.Minute {
 		t.Errorf("Log = %+v, ShutdownGracePeriod = %v", c.Log, c.ShutdownGracePeriod)
 	}
@@ -398,5 +404,58 @@ func TestIsKnown(t *testing.T) {
 		if got := IsKnown(tc.name); got != tc.want {
 			t.Errorf("IsKnown(%q) = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestIdentityConfig(t *testing.T) {
+	const anchors = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	full := []string{
+		"LINKERD2_PROXY_IDENTITY_SVC_ADDR=127.0.0.1:8080",
+		"LINKERD2_PROXY_IDENTITY_LOCAL_NAME=web.demo.serviceaccount.identity.linkerd.cluster.local",
+		"LINKERD2_PROXY_IDENTITY_TOKEN_FILE=/tok",
+		"LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS=" + anchors,
+	}
+	tests := []struct {
+		name    string
+		env     []string
+		enabled bool
+		errs    []string // variable names the error must mention
+	}{
+		{name: "none set: disabled", env: nil},
+		{name: "disabled wins", env: slices.Concat([]string{"LINKERD2_PROXY_IDENTITY_DISABLED=true"}, full)},
+		{name: "loopback service needs no name", env: full, enabled: true},
+		{name: "remote service needs a name",
+			env:  slices.Concat(full[1:], []string{"LINKERD2_PROXY_IDENTITY_SVC_ADDR=identity.linkerd:8080"}),
+			errs: []string{"LINKERD2_PROXY_IDENTITY_SVC_NAME"}},
+		{name: "partial configuration names what is missing",
+			env:  []string{"LINKERD2_PROXY_IDENTITY_LOCAL_NAME=x"},
+			errs: []string{"LINKERD2_PROXY_IDENTITY_SVC_ADDR", "LINKERD2_PROXY_IDENTITY_TOKEN_FILE", "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"}},
+		{name: "anchors must be PEM",
+			env:  slices.Concat(full[:3], []string{"LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS=hello"}),
+			errs: []string{"LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"}},
+		{name: "bad refresh", env: slices.Concat(full, []string{"LINKERD2_PROXY_IDENTITY_MIN_REFRESH=soon"}),
+			errs: []string{"LINKERD2_PROXY_IDENTITY_MIN_REFRESH"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := FromEnv(tc.env)
+			if len(tc.errs) > 0 {
+				if err == nil {
+					t.Fatalf("want an error naming %v", tc.errs)
+				}
+				for _, name := range tc.errs {
+					if !strings.Contains(err.Error(), name) {
+						t.Errorf("error %q does not name %s", err, name)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Identity.Enabled != tc.enabled {
+				t.Fatalf("Enabled = %v, want %v", c.Identity.Enabled, tc.enabled)
+			}
+		})
 	}
 }

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Identity variables.
+const (
+	EnvIdentityDisabled     = "LINKERD2_PROXY_IDENTITY_DISABLED"
+	EnvIdentityDir          = "LINKERD2_PROXY_IDENTITY_DIR"
+	EnvIdentitySvcAddr      = "LINKERD2_PROXY_IDENTITY_SVC_ADDR"
+	EnvIdentitySvcName      = "LINKERD2_PROXY_IDENTITY_SVC_NAME"
+	EnvIdentityLocalName    = "LINKERD2_PROXY_IDENTITY_LOCAL_NAME"
+	EnvIdentityTokenFile    = "LINKERD2_PROXY_IDENTITY_TOKEN_FILE"
+	EnvIdentityTrustAnchors = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
+	EnvIdentityMinRefresh   = "LINKERD2_PROXY_IDENTITY_MIN_REFRESH"
+	EnvIdentityMaxRefresh   = "LINKERD2_PROXY_IDENTITY_MAX_REFRESH"
+)
+
+// Identity configures the proxy's mesh identity and mTLS.
+type Identity struct {
+	// Enabled is false when LINKERD2_PROXY_IDENTITY_DISABLED=true or when no
+	// identity variable is set at all (a proxy outside the mesh's trust).
+	Enabled bool
+	// Dir, when set, receives the generated key (key.p8) and CSR (csr.der).
+	Dir string
+	// SvcAddr and SvcName locate the identity service; SvcName is the
+	// identity it must present (not needed for a loopback SvcAddr, which is
+	// reached without TLS).
+	SvcAddr, SvcName string
+	// LocalName is the identity this proxy asks for.
+	LocalName string
+	// TokenFile holds the token proving who this workload is.
+	TokenFile string
+	// TrustAnchorsPEM is the PEM bundle of trust anchors.
+	TrustAnchorsPEM string
+	// MinRefresh and MaxRefresh bound when the certificate is renewed
+	// (otherwise at 70% of its lifetime).
+	MinRefresh, MaxRefresh time.Duration
+}
+
+// parseIdentity fills c.Identity. Identity is required as a whole: once any
+// of its variables is set, the ones it needs must be set too.
+func (p *envParser) parseIdentity(c *Config) {
+	id := &c.Identity
+	disabled := false
+	p.bool(EnvIdentityDisabled, &disabled)
+	any := false
+	for _, name := range []string{EnvIdentitySvcAddr, EnvIdentitySvcName, EnvIdentityLocalName,
+		EnvIdentityTokenFile, EnvIdentityTrustAnchors, EnvIdentityDir} {
+		if strings.TrimSpace(p.env[name]) != "" {
+			any = true
+		}
+	}
+	if disabled || !any {
+		return
+	}
+	id.Enabled = true
+	str := func(name string, dst *string) {
+		p.parse(name, func(v string) error { *dst = v; return nil })
+	}
+	str(EnvIdentityDir, &id.Dir)
+	str(EnvIdentitySvcName, &id.SvcName)
+	str(EnvIdentityLocalName, &id.LocalName)
+	str(EnvIdentityTokenFile, &id.TokenFile)
+	p.parse(EnvIdentityTrustAnchors, func(v string) error {
+		if !strings.Contains(v, "-----BEGIN CERTIFICATE-----") {
+			return errors.New("not a PEM certificate bundle")
+		}
+		id.TrustAnchorsPEM = v
+		return nil
+	})
+	p.parse(EnvIdentitySvcAddr, func(v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("invalid address: %w", err)
+		}
+		id.SvcAddr = v
+		return nil
+	})
+	p.duration(EnvIdentityMinRefresh, &id.MinRefresh)
+	p.duration(EnvIdentityMaxRefresh, &id.MaxRefresh)
+
+	for name, v := range map[string]string{
+		EnvIdentitySvcAddr: id.SvcAddr, EnvIdentityLocalName: id.LocalName,
+		EnvIdentityTokenFile: id.TokenFile, EnvIdentityTrustAnchors: id.TrustAnchorsPEM,
+	} {
+		if v == "" && strings.TrimSpace(p.env[name]) == "" {
+			p.errs = append(p.errs, &EnvError{Name: name, Err: errors.New("required when identity is enabled (set " + EnvIdentityDisabled + "=true to run without)")})
+		}
+	}
+	if id.SvcAddr != "" && id.SvcName == "" && !IsLoopbackAddr(id.SvcAddr) {
+		p.errs = append(p.errs, &EnvError{Name: EnvIdentitySvcName, Err: errors.New("required unless " + EnvIdentitySvcAddr + " is a loopback address")})
+	}
+}
+
+// IsLoopbackAddr reports whether host:port names a loopback host
+// (127.0.0.0/8, ::1 or localhost): control-plane addresses reached without TLS.
+func IsLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	host = strings.TrimSuffix(host, ".")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
