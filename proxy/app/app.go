@@ -15,7 +15,10 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/admin"
 	"github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/identity"
 	"github.com/linkerd-go/linkerd/proxy/inbound"
+	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/outbound"
 	"github.com/linkerd-go/linkerd/proxy/transport"
@@ -37,6 +40,7 @@ type Proxy struct {
 
 	inbound  *inbound.Proxy
 	outbound *outbound.Proxy
+	identity *identity.Identity // nil when identity is disabled
 
 	inLn, adminLn net.Listener
 	outLns        []net.Listener
@@ -62,10 +66,29 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.outLns = append(p.outLns, ln)
 	}
 	log := opts.Logger
+	var tlsConfigs *meshtls.Configs
+	if cfg.Identity.Enabled {
+		if p.identity, err = identity.New(cfg.Identity, p.metrics, log); err != nil {
+			p.closeListeners()
+			return nil, err
+		}
+		tlsConfigs = meshtls.New(p.identity)
+	} else {
+		log.Warn("identity is not configured: no mTLS between proxies")
+	}
+	var resolver discovery.Resolver = discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"}
+	if cfg.StaticEndpoints != "" {
+		if resolver, err = discovery.ParseStatic(cfg.StaticEndpoints, resolver); err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("%s: %w", config.EnvStaticEndpoints, err)
+		}
+	}
 	p.inbound = inbound.New(inbound.Config{
 		OpaquePorts:    cfg.InboundOpaquePorts.Contains,
 		DetectTimeout:  cfg.InboundDetectTimeout,
 		ConnectTimeout: cfg.InboundConnectTimeout,
+		TLS:            tlsConfigs,
+		Identity:       cfg.Identity.LocalName,
 	}, p.metrics, log)
 	// Until discovery supplies per-destination protocol hints, the outbound
 	// side treats destination's default opaque ports as opaque.
@@ -78,6 +101,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		DetectTimeout:  cfg.OutboundDetectTimeout,
 		ConnectTimeout: cfg.OutboundConnectTimeout,
 		OpaquePorts:    defaultOpaque.Contains,
+		Resolver:       resolver,
+		TLS:            tlsConfigs,
 	}, p.metrics, log)
 	return p, nil
 }
@@ -106,10 +131,23 @@ func (p *Proxy) Run(ctx context.Context) error {
 	ctx, shutdown := context.WithCancel(ctx)
 	defer shutdown()
 
+	if p.identity != nil {
+		idDone := make(chan struct{})
+		defer func() { <-idDone }()
+		go func() {
+			defer close(idDone)
+			if err := p.identity.Run(ctx); err != nil {
+				log.Error("identity failed", "err", err)
+				shutdown()
+			}
+		}()
+	}
+	ready := func() bool { return p.ready.Load() && (p.identity == nil || p.identity.Ready()) }
+
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Gatherer:        p.metrics.Gatherer(),
-			Ready:           p.ready.Load,
+			Ready:           ready,
 			ShutdownEnabled: p.cfg.ShutdownEndpointEnabled,
 			Shutdown: func() {
 				log.Info("shutdown requested through the admin endpoint")

@@ -17,6 +17,10 @@ type Endpoint struct {
 	Identity string
 	// NoTLSReason says why the connection is not mTLS when Identity is "".
 	NoTLSReason string
+	// OpaqueTransportPort, when set (with Identity), is the peer proxy's
+	// inbound port: opaque traffic goes there with a transport header naming
+	// Addr's port, instead of to Addr.
+	OpaqueTransportPort uint16
 }
 
 // Balancer picks endpoints. done is called once the request or connection

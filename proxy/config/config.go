@@ -32,6 +32,9 @@ const (
 	EnvShutdownGracePeriod     = "LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD"
 	EnvLog                     = "LINKERD2_PROXY_LOG"
 	EnvLogFormat               = "LINKERD2_PROXY_LOG_FORMAT"
+	// EnvStaticEndpoints is this proxy's own addition: meshed endpoints known
+	// without the destination service (see discovery.ParseStatic).
+	EnvStaticEndpoints = "LINKERD2_PROXY_STATIC_ENDPOINTS"
 )
 
 const (
@@ -78,6 +81,9 @@ type Config struct {
 
 	// Identity configures mTLS.
 	Identity Identity
+	// StaticEndpoints lists meshed endpoints and their identities
+	// ("ADDR=IDENTITY[;opaque],...").
+	StaticEndpoints string
 
 	// Unknown lists the LINKERD2_PROXY_* variables in the environment that
 	// are neither interpreted nor known to be set by Linkerd, sorted. Callers
@@ -176,6 +182,7 @@ func FromEnv(environ []string) (*Config, error) {
 	})
 
 	p.parseIdentity(c)
+	p.parse(EnvStaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
 
 	for name := range env {
 		if !IsKnown(name) {

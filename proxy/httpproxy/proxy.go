@@ -22,6 +22,9 @@ import (
 // Header names the proxy reads or writes.
 const (
 	HeaderProxyError = "l5d-proxy-error"
+	// HeaderClientID carries the meshed client's verified identity to the
+	// application; a value sent by anyone else is removed.
+	HeaderClientID = "l5d-client-id"
 )
 
 // Proxy is the http.Handler that forwards each request to an endpoint.
@@ -189,6 +192,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// Share the trailer map: the server fills it when the request body ends,
 	// just before the transport writes the trailers upstream.
 	pr.Out.Trailer = pr.In.Trailer
+	if p.direction == transport.Inbound {
+		pr.Out.Header.Del(HeaderClientID)
+		if info := InfoFrom(pr.In.Context()); info != nil && info.TLS.Mode == "true" && info.TLS.ID != "" {
+			pr.Out.Header.Set(HeaderClientID, info.TLS.ID)
+		}
+	}
 	// Rewrite drops forwarding headers; a transparent proxy passes them on untouched.
 	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		if v, ok := pr.In.Header[h]; ok {

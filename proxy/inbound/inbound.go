@@ -5,6 +5,7 @@ package inbound
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/httpproxy"
+	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/tcp"
 	"github.com/linkerd-go/linkerd/proxy/transport"
@@ -24,6 +26,10 @@ type Config struct {
 	OpaquePorts    func(port uint16) bool
 	DetectTimeout  time.Duration
 	ConnectTimeout time.Duration
+	// TLS, when set, terminates mesh TLS addressed to this proxy's identity.
+	TLS *meshtls.Configs
+	// Identity is this proxy's identity name (the SNI meshed peers send).
+	Identity string
 }
 
 // Proxy handles inbound connections.
@@ -58,22 +64,20 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 // Handle serves one accepted connection; it owns c.
 func (p *Proxy) Handle(ctx context.Context, c *net.TCPConn) {
 	orig, redirected, err := transport.OriginalDst(c)
-	if err != nil || !redirected {
-		// Only iptables-redirected connections have an application port to go to.
-		p.log.Debug("closing connection that was not redirected", "client", c.RemoteAddr(), "err", err)
+	if err != nil {
+		p.log.Debug("no original destination", "client", c.RemoteAddr(), "err", err)
 		p.errorCounter(orig, "unexpected").Inc()
 		c.Close()
 		return
 	}
 	client, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	tls := transport.NoIdentity("no_tls_from_remote")
+	plain := transport.NoIdentity("no_tls_from_remote")
 	if client.Addr().Unmap().IsLoopback() {
-		tls = transport.NoIdentity("loopback")
+		plain = transport.NoIdentity("loopback")
 	}
-	dst := discovery.Destination{Addr: orig}
 
-	if p.cfg.OpaquePorts != nil && p.cfg.OpaquePorts(orig.Port()) {
-		p.tcp.Serve(ctx, p.meter(c, orig, tls), dst) //nolint:errcheck // counted and logged by Serve
+	if redirected && p.cfg.OpaquePorts != nil && p.cfg.OpaquePorts(orig.Port()) {
+		p.tcp.Serve(ctx, p.meter(c, orig, plain), discovery.Destination{Addr: orig}) //nolint:errcheck // counted and logged by Serve
 		return
 	}
 	res, dc, err := detect.Detect(ctx, c, p.cfg.DetectTimeout)
@@ -82,10 +86,27 @@ func (p *Proxy) Handle(ctx context.Context, c *net.TCPConn) {
 		c.Close()
 		return
 	}
+	if res.Protocol == detect.TLS && p.cfg.TLS != nil && res.SNI == p.cfg.Identity {
+		p.serveMeshTLS(ctx, dc, orig, redirected, client)
+		return
+	}
+	if !redirected {
+		// Only mesh TLS with a transport header may address the inbound port itself.
+		p.log.Debug("closing connection that was not redirected", "client", client)
+		p.errorCounter(orig, "unexpected").Inc()
+		dc.Close()
+		return
+	}
+	p.serve(ctx, dc, res, orig, client, plain)
+}
+
+// serve forwards a detected connection to the application at orig.
+func (p *Proxy) serve(ctx context.Context, dc net.Conn, res detect.Result, orig, client netip.AddrPort, status transport.TLS) {
+	dst := discovery.Destination{Addr: orig}
 	switch res.Protocol {
 	case detect.HTTP1, detect.HTTP2:
-		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: tls}
-		mc := p.meter(dc, orig, tls)
+		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: status}
+		mc := p.meter(dc, orig, status)
 		if err := p.http.ServeConn(mc, info); err != nil {
 			mc.Close()
 		}
@@ -93,13 +114,60 @@ func (p *Proxy) Handle(ctx context.Context, c *net.TCPConn) {
 		// TLS for someone else (not our identity): passed through untouched.
 		p.tcp.Serve(ctx, p.meter(dc, orig, transport.TLS{Mode: "opaque", SNI: res.SNI}), dst) //nolint:errcheck
 	default:
-		p.tcp.Serve(ctx, p.meter(dc, orig, tls), dst) //nolint:errcheck
+		p.tcp.Serve(ctx, p.meter(dc, orig, status), dst) //nolint:errcheck
 	}
 }
 
-func (p *Proxy) meter(c net.Conn, orig netip.AddrPort, tls transport.TLS) net.Conn {
+// serveMeshTLS terminates mTLS from a meshed peer: the client's verified
+// identity labels the traffic, which then goes to the application — to the
+// port in the transport header when there is one, else the original port.
+func (p *Proxy) serveMeshTLS(ctx context.Context, c net.Conn, orig netip.AddrPort, redirected bool, client netip.AddrPort) {
+	tc := tls.Server(c, p.cfg.TLS.Server())
+	hctx, cancel := context.WithTimeout(ctx, p.cfg.DetectTimeout)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		p.log.Debug("mesh TLS handshake failed", "client", client, "err", err)
+		p.errorCounter(orig, "tls_handshake").Inc()
+		c.Close()
+		return
+	}
+	cs := tc.ConnectionState()
+	status := transport.TLS{Mode: "true", ID: meshtls.PeerIdentity(cs)}
+	target := orig
+	if cs.NegotiatedProtocol == meshtls.ALPNTransport {
+		_ = tc.SetReadDeadline(time.Now().Add(p.cfg.DetectTimeout))
+		h, err := meshtls.ReadHeader(tc)
+		_ = tc.SetReadDeadline(time.Time{})
+		if err != nil {
+			p.log.Debug("bad transport header", "client", client, "err", err)
+			p.errorCounter(orig, "transport_header").Inc()
+			tc.Close()
+			return
+		}
+		// Opaque by the peer's choice: no detection.
+		target = netip.AddrPortFrom(orig.Addr(), h.Port)
+		p.tcp.Serve(ctx, p.meter(tc, target, status), discovery.Destination{Addr: target}) //nolint:errcheck
+		return
+	}
+	if !redirected {
+		p.log.Debug("mesh TLS to the inbound port without a transport header", "client", client)
+		p.errorCounter(orig, "transport_header").Inc()
+		tc.Close()
+		return
+	}
+	res, dc, err := detect.Detect(ctx, tc, p.cfg.DetectTimeout)
+	if err != nil {
+		p.errorCounter(orig, "io").Inc()
+		tc.Close()
+		return
+	}
+	p.serve(ctx, dc, res, target, client, status)
+}
+
+func (p *Proxy) meter(c net.Conn, orig netip.AddrPort, status transport.TLS) net.Conn {
 	return transport.NewMeteredConn(c, p.metrics.TCP(
-		transport.ConnLabels(transport.Inbound, transport.PeerSrc, orig, tls.AcceptLabels(), nil)))
+		transport.ConnLabels(transport.Inbound, transport.PeerSrc, orig, status.AcceptLabels(), nil)))
 }
 
 func (p *Proxy) errorCounter(target netip.AddrPort, reason string) *metrics.Counter {

@@ -13,6 +13,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/httpproxy"
+	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/tcp"
 	"github.com/linkerd-go/linkerd/proxy/transport"
@@ -26,6 +27,8 @@ type Config struct {
 	Resolver discovery.Resolver
 	// OpaquePorts skip protocol detection.
 	OpaquePorts func(port uint16) bool
+	// TLS, when set, secures connections to meshed endpoints.
+	TLS *meshtls.Configs
 }
 
 // Proxy handles outbound connections.
@@ -44,7 +47,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	if cfg.Resolver == nil {
 		cfg.Resolver = discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"}
 	}
-	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout}
+	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
 	hp := httpproxy.NewProxy(httpproxy.Options{
 		Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log,
 	})

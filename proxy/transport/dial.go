@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,15 +11,19 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 )
 
-// Dialer opens metered connections to endpoints.
+// Dialer opens metered connections to endpoints, with mTLS to endpoints
+// that have an identity.
 type Dialer struct {
 	Direction string
 	Metrics   *metrics.Registry
 	Timeout   time.Duration
 	KeepAlive time.Duration
+	// TLS, when set, secures connections to endpoints with an identity.
+	TLS *meshtls.Configs
 }
 
 type endpointKey struct{}
@@ -30,17 +35,54 @@ func WithEndpoint(ctx context.Context, ep *balance.Endpoint) context.Context {
 
 // Dial connects to an endpoint.
 func (d *Dialer) Dial(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
+	mesh := ep.Identity != "" && d.TLS != nil
+	addr, alpn := ep.Addr, ""
+	if mesh && ep.OpaqueTransportPort != 0 {
+		addr, alpn = netip.AddrPortFrom(ep.Addr.Addr(), ep.OpaqueTransportPort), meshtls.ALPNTransport
+	}
 	nd := net.Dialer{Timeout: d.Timeout, KeepAlive: d.KeepAlive}
-	c, err := nd.DialContext(ctx, "tcp", ep.Addr.String())
+	c, err := nd.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
-		return nil, &ConnectError{Addr: ep.Addr, Err: err}
+		return nil, &ConnectError{Addr: addr, Err: err}
 	}
-	tls := NoIdentity(ep.NoTLSReason)
-	if ep.Identity != "" {
-		tls = TLS{Mode: "true", ID: ep.Identity}
+	status := TLS{Mode: "no_identity", Reason: ep.NoTLSReason}
+	switch {
+	case mesh:
+		if c, err = d.handshake(ctx, c, ep, alpn); err != nil {
+			return nil, &ConnectError{Addr: addr, Err: err}
+		}
+		status = TLS{Mode: "true", ID: ep.Identity}
+	case ep.Identity != "":
+		status.Reason = "disabled" // meshed peer, but this proxy has no identity
 	}
-	m := d.Metrics.TCP(ConnLabels(d.Direction, PeerDst, ep.Addr, tls.ConnectLabels(), ep.Labels))
+	m := d.Metrics.TCP(ConnLabels(d.Direction, PeerDst, ep.Addr, status.ConnectLabels(), ep.Labels))
 	return NewMeteredConn(c, m), nil
+}
+
+// handshake secures c with mTLS to the endpoint's proxy, checking it proves
+// the endpoint's identity; with the transport ALPN it sends the header.
+func (d *Dialer) handshake(ctx context.Context, c net.Conn, ep *balance.Endpoint, alpn string) (net.Conn, error) {
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	tc := tls.Client(c, d.TLS.Client(ep.Identity, alpn))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("mTLS handshake with %s: %w", ep.Identity, err)
+	}
+	if alpn != "" {
+		if got := tc.ConnectionState().NegotiatedProtocol; got != alpn {
+			tc.Close()
+			return nil, fmt.Errorf("peer proxy %s did not accept %s (ALPN %q)", ep.Identity, alpn, got)
+		}
+		if err := meshtls.WriteHeader(tc, meshtls.Header{Port: ep.Addr.Port()}); err != nil {
+			tc.Close()
+			return nil, fmt.Errorf("send transport header: %w", err)
+		}
+	}
+	return tc, nil
 }
 
 // DialContext is a net/http Transport dialer: the endpoint comes from the
