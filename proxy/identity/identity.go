@@ -186,7 +186,7 @@ func (id *Identity) certify(ctx context.Context, client identityv1.IdentityClien
 	id.refresh.Inc()
 	notAfter := cert.Leaf.NotAfter
 	id.expiry.Set(float64(notAfter.Unix()))
-	lifetime := notAfter.Sub(time.Now())
+	lifetime := time.Until(notAfter)
 	wait := min(max(lifetime*7/10, id.cfg.MinRefresh), id.cfg.MaxRefresh)
 	id.log.Info("certified identity", "expires", notAfter.UTC().Format(time.RFC3339), "renew_in", wait.Round(time.Second))
 	return wait, nil
