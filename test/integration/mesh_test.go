@@ -73,18 +73,18 @@ func newMesh(t *testing.T) *mesh {
 	return m
 }
 
-func startMeshedPod(t *testing.T, p *testnet.Pod, bins map[string]string) *meshedPod {
+func startMeshedPod(t *testing.T, p *testnet.Pod, bins map[string]string, env ...string) *meshedPod {
 	t.Helper()
 	p.Exec(t, bins["linkerd-init"], "--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140",
 		"--proxy-uid", fmt.Sprint(proxyUID), "--inbound-ports-to-ignore", "4190,4191", "--log-level", "warn")
 	proxy := p.Start(t, testnet.ProcSpec{
 		Name: "proxy-" + p.Name, Path: bins["linkerd-proxy"],
 		User: &testnet.Credential{UID: proxyUID, GID: proxyUID},
-		Env: []string{
+		Env: append([]string{
 			"LINKERD2_PROXY_LOG=warn,linkerd=debug",
 			"LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION=" + fmt.Sprint(bannerPort),
 			"LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD=20s",
-		},
+		}, env...),
 	})
 	mp := &meshedPod{Pod: p, proxy: proxy}
 	deadline := time.Now().Add(20 * time.Second)
