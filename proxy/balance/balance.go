@@ -21,6 +21,9 @@ type Endpoint struct {
 	// inbound port: opaque traffic goes there with a transport header naming
 	// Addr's port, instead of to Addr.
 	OpaqueTransportPort uint16
+	// Weight is the endpoint's share of traffic relative to the other
+	// endpoints of its balancer; 0 means DefaultWeight. Only ratios matter.
+	Weight uint32
 }
 
 // Balancer picks endpoints. done is called once the request or connection
