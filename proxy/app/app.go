@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/linkerd-go/linkerd/proxy/admin"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
@@ -41,6 +45,9 @@ type Proxy struct {
 	inbound  *inbound.Proxy
 	outbound *outbound.Proxy
 	identity *identity.Identity // nil when identity is disabled
+
+	dstConn   *grpc.ClientConn  // nil without a destination service
+	discovery *discovery.Client // nil without a destination service
 
 	inLn, adminLn net.Listener
 	outLns        []net.Listener
@@ -77,6 +84,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		log.Warn("identity is not configured: no mTLS between proxies")
 	}
 	var resolver discovery.Resolver = discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"}
+	if d := cfg.Destination; d.SvcAddr != "" {
+		if p.dstConn, err = dialControlPlane(d.SvcAddr, d.SvcName, tlsConfigs); err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("%s: %w", config.EnvDestinationSvcAddr, err)
+		}
+		p.discovery = discovery.NewClient(p.dstConn, discovery.ClientOptions{
+			Context: d.Context, Suffixes: d.Suffixes, Networks: d.Networks, IdleTimeout: d.IdleTimeout,
+			Fallback: resolver, Logger: log,
+		})
+		resolver = p.discovery
+	}
 	if cfg.StaticEndpoints != "" {
 		if resolver, err = discovery.ParseStatic(cfg.StaticEndpoints, resolver); err != nil {
 			p.closeListeners()
@@ -205,8 +223,25 @@ func (p *Proxy) Run(ctx context.Context) error {
 		}()
 	}
 	dwg.Wait()
+	if p.discovery != nil {
+		p.discovery.Close()
+		p.dstConn.Close()
+	}
 	_ = adminSrv.Close()
 	<-adminDone
 	log.Info("proxy stopped")
 	return nil
+}
+
+// dialControlPlane connects to a control-plane service: plaintext on
+// loopback, otherwise mTLS proving our identity and checking the service's.
+func dialControlPlane(addr, name string, tlsConfigs *meshtls.Configs) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if !config.IsLoopbackAddr(addr) {
+		if tlsConfigs == nil {
+			return nil, errors.New("a non-loopback control plane needs identity (mTLS)")
+		}
+		creds = credentials.NewTLS(tlsConfigs.Client(name, ""))
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 }

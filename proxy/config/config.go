@@ -81,6 +81,8 @@ type Config struct {
 
 	// Identity configures mTLS.
 	Identity Identity
+	// Destination configures service discovery.
+	Destination Destination
 	// StaticEndpoints lists meshed endpoints and their identities
 	// ("ADDR=IDENTITY[;opaque],...").
 	StaticEndpoints string
@@ -110,6 +112,7 @@ func Default() *Config {
 		Log:                    log,
 		LogFormat:              logFormatPlain,
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
+		Destination:            defaultDestination(),
 	}
 }
 
@@ -182,6 +185,7 @@ func FromEnv(environ []string) (*Config, error) {
 	})
 
 	p.parseIdentity(c)
+	p.parseDestination(c)
 	p.parse(EnvStaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
 
 	for name := range env {

@@ -28,6 +28,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		Log:                    LogSpec{Raw: "warn,linkerd=info", Level: slog.LevelInfo},
 		LogFormat:              "plain",
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
+		Destination:            defaultDestination(),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("FromEnv() = %+v\nwant %+v", c, want)
@@ -164,6 +165,7 @@ func TestFromEnv(t *testing.T) {
 			},
 			want: func(c *Config) {
 				c.Unknown = []string{"LINKERD2_PROXY_FOO", "LINKERD2_PROXY_INBOUND_DETECT_TIMOUT"}
+				c.Destination.SvcAddr = "localhost.:8086"
 			},
 		},
 	}

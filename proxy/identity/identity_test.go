@@ -23,9 +23,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
-	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 )
 
 // fakeCA is a minimal identity service for the client's tests.
