@@ -6,11 +6,8 @@ package identity
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
+	"github.com/linkerd-go/linkerd/pkg/pki"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 )
@@ -50,16 +48,13 @@ func New(cfg config.Identity, reg *metrics.Registry, log *slog.Logger) (*Identit
 	if !roots.AppendCertsFromPEM([]byte(cfg.TrustAnchorsPEM)) {
 		return nil, fmt.Errorf("%s: no certificate could be parsed", config.EnvIdentityTrustAnchors)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := pki.GenerateKey()
 	if err != nil {
 		return nil, fmt.Errorf("generate identity key: %w", err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:  pkix.Name{CommonName: cfg.LocalName},
-		DNSNames: []string{cfg.LocalName},
-	}, key)
+	csr, err := pki.MakeCSR(key, cfg.LocalName)
 	if err != nil {
-		return nil, fmt.Errorf("create CSR: %w", err)
+		return nil, err
 	}
 	if cfg.Dir != "" {
 		if err := writeKeyMaterial(cfg.Dir, key, csr); err != nil {
@@ -76,7 +71,7 @@ func New(cfg config.Identity, reg *metrics.Registry, log *slog.Logger) (*Identit
 }
 
 func writeKeyMaterial(dir string, key *ecdsa.PrivateKey, csr []byte) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	der, err := pki.MarshalPrivateKeyDER(key)
 	if err != nil {
 		return fmt.Errorf("encode identity key: %w", err)
 	}

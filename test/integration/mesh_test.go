@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -47,16 +48,27 @@ type meshedPod struct {
 type mesh struct {
 	client, server *meshedPod
 	app            *testnet.Proc
+	// mtls: the proxies have identities and the client's proxy knows the
+	// server's (through the static endpoints hook until discovery is wired).
+	mtls bool
 }
 
-func newMesh(t *testing.T) *mesh {
+func newMesh(t *testing.T, mtls bool) *mesh {
 	t.Helper()
 	testnet.Require(t, "ip", "nsenter", "iptables")
-	bins := testnet.BuildBinaries(t, "./cmd/linkerd-proxy", "./cmd/linkerd-init", "./test/testapp")
+	bins := testnet.BuildBinaries(t, "./cmd/linkerd-proxy", "./cmd/linkerd-init", "./cmd/linkerd-controller", "./test/testapp")
 	n := testnet.New(t)
-	m := &mesh{
-		client: startMeshedPod(t, n.AddPod("client"), bins),
-		server: startMeshedPod(t, n.AddPod("server"), bins),
+	m := &mesh{mtls: mtls}
+	if !mtls {
+		m.client = startMeshedPod(t, n.AddPod("client"), bins)
+		m.server = startMeshedPod(t, n.AddPod("server"), bins)
+	} else {
+		cp := startControlPlane(t, n, bins)
+		clientPod, serverPod := n.AddPod("client"), n.AddPod("server")
+		serverID := identityName("server", appNS)
+		m.client = startMeshedPod(t, clientPod, bins, append(cp.proxyEnv(t, "client", appNS, cp.remoteIdentityAddr()),
+			fmt.Sprintf("LINKERD2_PROXY_STATIC_ENDPOINTS=%s=%s,%s:%d=%s;opaque", serverPod.IP, serverID, serverPod.IP, bannerPort, serverID))...)
+		m.server = startMeshedPod(t, serverPod, bins, cp.proxyEnv(t, "server", appNS, cp.remoteIdentityAddr())...)
 	}
 	m.app = m.server.Start(t, testnet.ProcSpec{
 		Name: "app", Path: bins["testapp"],
@@ -185,8 +197,32 @@ func (p *meshedPod) waitMetric(t *testing.T, name string, labels map[string]stri
 	}
 }
 
+// outTLS and inTLS are the TLS labels of the client proxy's outbound and the
+// server proxy's inbound traffic.
+func (m *mesh) outTLS() map[string]string {
+	if m.mtls {
+		return map[string]string{"tls": "true", "server_id": identityName("server", appNS)}
+	}
+	return map[string]string{"tls": "no_identity", "no_tls_reason": "not_provided_by_service_discovery"}
+}
+
+func (m *mesh) inTLS() map[string]string {
+	if m.mtls {
+		return map[string]string{"tls": "true", "client_id": identityName("client", appNS)}
+	}
+	return map[string]string{"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
+}
+
 func TestMeshedTraffic(t *testing.T) {
-	m := newMesh(t)
+	for _, mode := range []struct {
+		name string
+		mtls bool
+	}{{"plaintext", false}, {"mTLS", true}} {
+		t.Run(mode.name, func(t *testing.T) { testMeshedTraffic(t, newMesh(t, mode.mtls)) })
+	}
+}
+
+func testMeshedTraffic(t *testing.T, m *mesh) {
 	a, b := m.client, m.server
 	target := func(port int) string { return b.Addr(uint16(port)) }
 	httpAuthority := target(httpPort)
@@ -205,11 +241,14 @@ func TestMeshedTraffic(t *testing.T) {
 				t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 			}
 		}
-		labels := map[string]string{"authority": httpAuthority, "tls": "no_identity"}
-		a.waitMetric(t, "request_total", with(labels, "direction", "outbound"), 5)
-		b.waitMetric(t, "request_total", with(labels, "direction", "inbound"), 5)
-		a.waitMetric(t, "response_total", with(labels, "direction", "outbound", "status_code", "200", "classification", "success"), 5)
-		b.waitMetric(t, "response_total", with(labels, "direction", "inbound", "status_code", "200", "classification", "success"), 5)
+		out := with(m.outTLS(), "authority", httpAuthority, "direction", "outbound")
+		in := with(m.inTLS(), "authority", httpAuthority, "direction", "inbound")
+		a.waitMetric(t, "request_total", out, 5)
+		b.waitMetric(t, "request_total", in, 5)
+		a.waitMetric(t, "response_total", with(out, "status_code", "200", "classification", "success"), 5)
+		b.waitMetric(t, "response_total", with(in, "status_code", "200", "classification", "success"), 5)
+		a.waitMetric(t, "tcp_open_total", with(m.outTLS(), "direction", "outbound", "peer", "dst", "target_addr", httpAuthority), 1)
+		b.waitMetric(t, "tcp_open_total", with(m.inTLS(), "direction", "inbound", "peer", "src", "target_addr", httpAuthority), 1)
 		// One client connection: keep-alive held across the requests on both hops.
 		if n := a.metric(t, "tcp_open_total", map[string]string{"direction": "outbound", "peer": "dst", "target_addr": httpAuthority}); n != 1 {
 			t.Errorf("outbound proxy opened %v connections to the server pod, want 1", n)
@@ -399,6 +438,28 @@ func TestMeshedTraffic(t *testing.T) {
 		}
 	})
 
+	t.Run("client identity header", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", "http://"+httpAuthority+"/headers", nil)
+		req.Header.Set("l5d-client-id", "forged.identity")
+		resp, err := a.httpClient(false).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := ""
+		if m.mtls {
+			want = identityName("client", appNS)
+		}
+		var headers map[string][]string
+		if err := json.Unmarshal(body, &headers); err != nil {
+			t.Fatalf("/headers: %v: %s", err, body)
+		}
+		if got := strings.Join(headers["L5d-Client-Id"], ","); got != want {
+			t.Fatalf("app saw l5d-client-id %q, want %q", got, want)
+		}
+	})
+
 	t.Run("proxy error", func(t *testing.T) {
 		// Nothing listens on this port in the server pod: its inbound proxy answers.
 		resp, err := a.httpClient(false).Get("http://" + target(9) + "/")
@@ -419,7 +480,7 @@ func TestMeshedTraffic(t *testing.T) {
 func TestDrainOnSIGTERM(t *testing.T) {
 	for _, side := range []string{"client", "server"} {
 		t.Run(side+" proxy", func(t *testing.T) {
-			m := newMesh(t)
+			m := newMesh(t, false)
 			proxy := m.client.proxy
 			if side == "server" {
 				proxy = m.server.proxy

@@ -1,0 +1,95 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// usageError marks bad command-line arguments.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func isUsageError(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+// flagCommand returns a subcommand whose arguments are parsed by a Go
+// flag.FlagSet, so that Linkerd's single-dash flags (-addr=:8080) work.
+// setup defines the flags and returns the function to run once they are
+// parsed.
+func flagCommand(env Env, use, short string, setup func(fs *flag.FlagSet) func(ctx context.Context) error) *cobra.Command {
+	return &cobra.Command{
+		Use:                use + " [flags]",
+		Short:              short,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := flag.NewFlagSet(use, flag.ContinueOnError)
+			fs.SetOutput(env.Stderr)
+			run := setup(fs)
+			fs.Usage = func() {
+				fmt.Fprintf(env.Stderr, "Usage: linkerd-controller %s [flags]\n\n%s\n\nFlags:\n", use, short)
+				fs.PrintDefaults()
+			}
+			if err := fs.Parse(args); err != nil {
+				if errors.Is(err, flag.ErrHelp) {
+					return nil
+				}
+				return usageError{fmt.Errorf("%s: %w", use, err)}
+			}
+			if fs.NArg() > 0 {
+				return usageError{fmt.Errorf("%s: unexpected arguments %q", use, fs.Args())}
+			}
+			return run(cmd.Context())
+		},
+	}
+}
+
+// logFlags are the logging flags every component takes.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func addLogFlags(fs *flag.FlagSet) *logFlags {
+	l := &logFlags{}
+	fs.StringVar(&l.level, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", "plain", "log format: plain or json")
+	return l
+}
+
+// logger builds the logger the flags ask for, writing to w.
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	switch strings.ToLower(l.level) {
+	case "trace":
+		level = slog.LevelDebug - 4
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error", "fatal", "panic":
+		level = slog.LevelError
+	default:
+		return nil, usageError{fmt.Errorf("unknown -log-level %q", l.level)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "plain", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("unknown -log-format %q (want plain or json)", l.format)}
+}
