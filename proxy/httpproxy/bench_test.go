@@ -8,7 +8,9 @@ import (
 )
 
 // BenchmarkProxyHTTP1 measures one proxy hop for a keep-alive HTTP/1.1 POST
-// of 128 bytes echoed by the backend (the bench/ scenario, in-process).
+// of 128 bytes echoed by the backend (the bench/ scenario, in-process). The
+// harness serves HTTP/1 connections as inbound and outbound do: on the h1
+// fast path.
 func BenchmarkProxyHTTP1(b *testing.B) {
 	benchProxy(b, false)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/h1"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -37,6 +39,8 @@ type Proxy struct {
 
 	rp     *httputil.ReverseProxy
 	h1, h2 *http.Transport
+	// pool keeps the HTTP/1.1 fast path's idle upstream connections.
+	pool *h1.Pool
 }
 
 // Options configure a Proxy.
@@ -55,7 +59,8 @@ func NewProxy(o Options) *Proxy {
 	if o.IdleConnTimeout == 0 {
 		o.IdleConnTimeout = 20 * time.Second
 	}
-	p := &Proxy{direction: o.Direction, resolver: o.Resolver, dialer: o.Dialer, metrics: o.Metrics, log: o.Logger}
+	p := &Proxy{direction: o.Direction, resolver: o.Resolver, dialer: o.Dialer, metrics: o.Metrics, log: o.Logger,
+		pool: h1.NewPool(h1.DefaultMaxIdlePerEndpoint, o.IdleConnTimeout)}
 	p.h1 = &http.Transport{
 		Proxy:                 nil, // never an environment proxy: we are the proxy
 		DialContext:           o.Dialer.DialContext,
@@ -89,6 +94,7 @@ func NewProxy(o Options) *Proxy {
 func (p *Proxy) CloseIdleConnections() {
 	p.h1.CloseIdleConnections()
 	p.h2.CloseIdleConnections()
+	p.pool.CloseIdle()
 }
 
 // reqState follows one request through the reverse proxy.
@@ -155,11 +161,24 @@ type metricsKey struct {
 	identity  string
 }
 
+// lastMetrics is the metrics a connection used last, checked before its
+// cache without building a key.
+type lastMetrics struct {
+	authority string
+	addr      netip.AddrPort
+	identity  string
+	m         *metrics.HTTP
+}
+
 // metricsFor returns the request metrics for an authority and endpoint,
 // cached on the connection so steady traffic does no label work.
 func (p *Proxy) metricsFor(info *ConnInfo, authority string, ep *balance.Endpoint) *metrics.HTTP {
+	if l := info.lastMetrics.Load(); l != nil && l.addr == ep.Addr && l.authority == authority && l.identity == ep.Identity {
+		return l.m
+	}
 	k := metricsKey{authority: authority, addr: ep.Addr.String(), identity: ep.Identity}
 	if m, ok := info.metricsCache.Load(k); ok {
+		info.lastMetrics.Store(&lastMetrics{authority: authority, addr: ep.Addr, identity: ep.Identity, m: m.(*metrics.HTTP)})
 		return m.(*metrics.HTTP)
 	}
 	l := make(metrics.Labels, 0, 12+len(ep.Labels))
@@ -181,6 +200,7 @@ func (p *Proxy) metricsFor(info *ConnInfo, authority string, ep *balance.Endpoin
 	}
 	m := p.metrics.HTTP(l)
 	info.metricsCache.Store(k, m)
+	info.lastMetrics.Store(&lastMetrics{authority: authority, addr: ep.Addr, identity: ep.Identity, m: m})
 	return m
 }
 
@@ -230,17 +250,13 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 // finish records response_total and tells the balancer how it went.
 func (st *reqState) finish(status int, header, trailer http.Header, err error) {
 	st.once.Do(func() {
-		k := metrics.ResponseKey{Status: uint16(status), GRPCStatus: -1}
+		code := int32(-1)
 		if st.grpc {
-			if code, ok := grpcStatus(trailer, header); ok {
-				k.GRPCStatus = int32(code)
+			if c, ok := grpcStatus(trailer, header); ok {
+				code = int32(c)
 			}
 		}
-		k.Failure = err != nil || status >= 500 || k.GRPCStatus > 0
-		if err != nil {
-			k.Error = transport.ErrorReason(err)
-		}
-		st.m.Response(k)
+		st.m.Response(h1.Classify(status, code, err))
 		st.done(err)
 	})
 }
@@ -271,11 +287,7 @@ func (b *trackedBody) Close() error {
 }
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusBadGateway
-	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) && ne.Timeout() {
-		status = http.StatusGatewayTimeout
-	}
+	status := errorStatus(err)
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads the answer, but account for it.
 		err = context.Canceled
@@ -283,34 +295,57 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	p.writeError(w, r, status, err)
 }
 
-// writeError answers a request the proxy could not forward. gRPC clients get
-// a trailers-only UNAVAILABLE response, others the HTTP status; both carry
-// l5d-proxy-error with the reason.
+// errorStatus is the status of the answer to a request that could not be
+// forwarded to its endpoint: 504 on a timeout, 502 otherwise.
+func errorStatus(err error) int {
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// writeError answers a request the proxy could not forward.
 func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, status int, err error) {
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	p.log.Debug("request failed", "direction", p.direction, "method", r.Method, "authority", r.Host, "path", r.URL.Path, "err", err)
 	h := w.Header()
+	status, body := errorResponse(h, status, err, isGRPC(r.Header))
+	w.WriteHeader(status)
+	if body != "" {
+		_, _ = io.WriteString(w, body)
+	}
+	st, _ := r.Context().Value(stateKey{}).(*reqState)
+	p.accountError(st, status, h, err)
+}
+
+// errorResponse sets in h the header fields of the answer to a request the
+// proxy could not forward, and returns its status and body. gRPC clients
+// get a trailers-only UNAVAILABLE response, others the HTTP status; both
+// carry l5d-proxy-error with the reason. Both HTTP paths answer with it.
+func errorResponse(h http.Header, status int, err error, grpc bool) (int, string) {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	h.Set(HeaderProxyError, msg)
-	if isGRPC(r.Header) {
+	if grpc {
 		h.Set("Content-Type", "application/grpc")
 		h.Set("Grpc-Status", "14") // UNAVAILABLE
 		h.Set("Grpc-Message", msg)
-		status = http.StatusOK
-	} else {
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		return http.StatusOK, ""
 	}
-	w.WriteHeader(status)
-	if !isGRPC(r.Header) {
-		_, _ = io.WriteString(w, msg+"\n")
-	}
-	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	return status, msg + "\n"
+}
+
+// accountError records a proxy-generated answer: as the request's response
+// when it had an endpoint (st), as an HTTP error of the direction otherwise.
+func (p *Proxy) accountError(st *reqState, status int, h http.Header, err error) {
+	if st != nil {
 		st.m.Latency(status, time.Since(st.start))
 		st.finish(status, h, nil, err)
-	} else {
-		reason := transport.ErrorReason(err)
-		p.metrics.Counter(p.direction+"_http_errors_total",
-			metrics.Labels{{Name: "error", Value: reason}}).Inc()
+		return
 	}
+	reason := transport.ErrorReason(err)
+	p.metrics.Counter(p.direction+"_http_errors_total",
+		metrics.Labels{{Name: "error", Value: reason}}).Inc()
 }
 
 func isGRPC(h http.Header) bool {

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,19 +50,18 @@ func newHarness(t testing.TB, target string) *harness {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			_, dc, err := detect.Detect(ctx, c, time.Second)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			if err := srv.ServeConn(dc, &ConnInfo{OrigDst: h.target, TLS: transport.NoIdentity("loopback")}); err != nil {
-				dc.Close()
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serveDetected(ctx, srv, c, &ConnInfo{OrigDst: h.target, TLS: transport.NoIdentity("loopback")})
+			}()
 		}
 	}()
 	t.Cleanup(func() {
@@ -72,6 +72,23 @@ func newHarness(t testing.TB, target string) *harness {
 		hp.CloseIdleConnections()
 	})
 	return h
+}
+
+// serveDetected hands a connection to srv as inbound and outbound do: HTTP/1
+// to the fast path, the rest to the net/http server.
+func serveDetected(ctx context.Context, srv *Server, c net.Conn, info *ConnInfo) {
+	res, dc, err := detect.Detect(ctx, c, time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if res.Protocol == detect.HTTP1 {
+		srv.ServeHTTP1(ctx, dc, info)
+		return
+	}
+	if err := srv.ServeConn(dc, info); err != nil {
+		dc.Close()
+	}
 }
 
 func (h *harness) metrics(authority string) *metrics.HTTP {

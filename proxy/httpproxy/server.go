@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/h1"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -25,6 +27,7 @@ type ConnInfo struct {
 	TLS transport.TLS
 
 	metricsCache sync.Map // metricsKey -> *metrics.HTTP
+	lastMetrics  atomic.Pointer[lastMetrics]
 }
 
 type connInfoKey struct{}
@@ -41,9 +44,15 @@ type Server struct {
 	srv  *http.Server
 	ln   *handoffListener
 	done chan struct{}
+
+	// The HTTP/1.1 fast path, when the handler is a *Proxy.
+	proxy *Proxy
+	fast  *h1.Server
 }
 
-// NewServer starts a server for handler; conns arrive through ServeConn.
+// NewServer starts a server for handler; conns arrive through ServeConn and
+// ServeHTTP1. When handler is a *Proxy, ServeHTTP1 runs the HTTP/1.1 fast
+// path (package h1) in front of the net/http server.
 func NewServer(handler http.Handler, log *slog.Logger) *Server {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -64,11 +73,37 @@ func NewServer(handler http.Handler, log *slog.Logger) *Server {
 			},
 		},
 	}
+	if p, ok := handler.(*Proxy); ok {
+		s.proxy = p
+		s.fast = &h1.Server{Pool: p.pool, Dial: p.dialer.Dial, Logger: log}
+	}
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(s.ln)
 	}()
 	return s
+}
+
+// ServeHTTP1 serves a connection detected as HTTP/1 on the fast path, which
+// hands it to the net/http server (ServeConn) from the first request it
+// does not handle. It returns when the connection is closed or handed off,
+// and owns c. Cancelling ctx closes the connection.
+func (s *Server) ServeHTTP1(ctx context.Context, c net.Conn, info *ConnInfo) {
+	if s.fast == nil {
+		if err := s.ServeConn(c, info); err != nil {
+			_ = c.Close()
+		}
+		return
+	}
+	var opts h1.ConnOptions
+	if s.proxy.direction == transport.Inbound {
+		// As rewrite does: only a verified meshed client's identity reaches the application.
+		opts.OwnHeader = HeaderClientID
+		if info.TLS.Mode == "true" {
+			opts.OwnValue = info.TLS.ID
+		}
+	}
+	_ = s.fast.Serve(ctx, c, &fastConn{p: s.proxy, s: s, info: info}, opts)
 }
 
 // ServeConn hands c to the server. It returns an error when the server is shutting down.
@@ -79,13 +114,28 @@ func (s *Server) ServeConn(c net.Conn, info *ConnInfo) error {
 // Shutdown stops accepting connections, closes idle ones (HTTP/2 gets GOAWAY)
 // and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	var fastErr error
+	fastDone := make(chan struct{})
+	go func() {
+		defer close(fastDone)
+		if s.fast != nil {
+			fastErr = s.fast.Shutdown(ctx)
+		}
+	}()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
+	<-fastDone
+	if err == nil {
+		err = fastErr
+	}
 	return err
 }
 
 // Close closes every connection at once.
 func (s *Server) Close() error {
+	if s.fast != nil {
+		s.fast.Close()
+	}
 	err := s.srv.Close()
 	<-s.done
 	return err

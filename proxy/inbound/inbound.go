@@ -107,7 +107,9 @@ func (p *Proxy) serve(ctx context.Context, dc net.Conn, res detect.Result, orig,
 	case detect.HTTP1, detect.HTTP2:
 		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: status}
 		mc := p.meter(dc, orig, status)
-		if err := p.http.ServeConn(mc, info); err != nil {
+		if res.Protocol == detect.HTTP1 {
+			p.http.ServeHTTP1(ctx, mc, info) // fast path; returns when the connection ends
+		} else if err := p.http.ServeConn(mc, info); err != nil {
 			mc.Close()
 		}
 	case detect.TLS:

@@ -89,7 +89,9 @@ func (p *Proxy) Handle(ctx context.Context, c *net.TCPConn) {
 	case res.Protocol == detect.HTTP1 || res.Protocol == detect.HTTP2:
 		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: acceptTLS}
 		mc := p.meter(dc, orig)
-		if err := p.http.ServeConn(mc, info); err != nil {
+		if res.Protocol == detect.HTTP1 {
+			p.http.ServeHTTP1(ctx, mc, info) // fast path; returns when the connection ends
+		} else if err := p.http.ServeConn(mc, info); err != nil {
 			mc.Close()
 		}
 	case !orig.IsValid():

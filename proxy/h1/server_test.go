@@ -1,0 +1,266 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+)
+
+// stubHandler routes every request to one endpoint.
+type stubHandler struct {
+	ep      *balance.Endpoint
+	m       *metrics.HTTP
+	handoff func(c net.Conn) error
+}
+
+func (h *stubHandler) Route(context.Context, *Request) (Route, error) {
+	return Route{Endpoint: h.ep, Metrics: h.m, Done: func(error) {}}, nil
+}
+
+func (h *stubHandler) Fail(_ *Request, _ *Route, err error) ErrorResponse {
+	return ErrorResponse{Status: http.StatusBadGateway, Header: http.Header{"X-Err": {err.Error()}}, Body: "failed\n"}
+}
+
+func (h *stubHandler) HandOff(c net.Conn) error {
+	if h.handoff == nil {
+		c.Close()
+		return errors.New("no hand-off")
+	}
+	return h.handoff(c)
+}
+
+// testServer runs an h1.Server on a loopback listener in front of backend.
+type testServer struct {
+	srv    *Server
+	addr   string
+	cancel context.CancelFunc
+	h      *stubHandler
+}
+
+func newTestServer(t *testing.T, backend string) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := NewPool(0, 0)
+	srv := &Server{Pool: pool, Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", ep.Addr.String())
+	}}
+	h := &stubHandler{ep: &balance.Endpoint{Addr: netip.MustParseAddrPort(backend)}, m: metrics.NewRegistry().HTTP(nil)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = srv.Serve(ctx, c, h, ConnOptions{})
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+		pool.Close()
+	})
+	return &testServer{srv: srv, addr: ln.Addr().String(), cancel: cancel, h: h}
+}
+
+func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestShutdownDrains(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	}))
+	defer be.Close()
+	ts := newTestServer(t, be.Listener.Addr().String())
+
+	idle, idleBR := dial(t, ts.addr)
+	get(t, idle, idleBR, "/") // now idle between requests
+
+	busy, busyBR := dial(t, ts.addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-arrived
+
+	shut := make(chan error, 1)
+	go func() { shut <- ts.srv.Shutdown(context.Background()) }()
+
+	// The idle connection closes at once.
+	if _, err := idleBR.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// The in-flight request completes, told the connection closes.
+	close(release)
+	resp, err := http.ReadResponse(busyBR, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "done" || !resp.Close {
+		t.Fatalf("in-flight response %q, close %v; want done, close", b, resp.Close)
+	}
+	if _, err := busyBR.ReadByte(); err != io.EOF {
+		t.Fatalf("busy connection after its response: %v, want EOF", err)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return once drained")
+	}
+	// No more connections.
+	c, _ := net.Pipe()
+	if err := ts.srv.Serve(context.Background(), c, ts.h, ConnOptions{}); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+}
+
+func TestShutdownTimeoutThenClose(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	}))
+	defer be.Close()
+	defer close(release)
+	ts := newTestServer(t, be.Listener.Addr().String())
+	busy, busyBR := dial(t, ts.addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-arrived
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	ts.srv.Close()
+	if _, err := busyBR.ReadByte(); err == nil {
+		t.Fatal("Close left the busy connection open")
+	}
+}
+
+func TestContextCancelClosesConnections(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	}))
+	defer be.Close()
+	defer close(release)
+	ts := newTestServer(t, be.Listener.Addr().String())
+	busy, busyBR := dial(t, ts.addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-arrived
+	ts.cancel()
+	if _, err := busyBR.ReadByte(); err == nil {
+		t.Fatal("cancelled context left the connection open")
+	}
+}
+
+func TestHandOffReplaysRequest(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") }))
+	defer be.Close()
+	ts := newTestServer(t, be.Listener.Addr().String())
+	got := make(chan string, 1)
+	ts.h.handoff = func(c net.Conn) error {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			got <- err.Error()
+			return nil
+		}
+		b, _ := io.ReadAll(req.Body)
+		got <- req.Method + " " + req.URL.Path + " " + req.Header.Get("Upgrade") + " " + string(b)
+		io.WriteString(c, "HTTP/1.1 299 Handed\r\nContent-Length: 0\r\n\r\n")
+		return nil
+	}
+	c, br := dial(t, ts.addr)
+	if resp := get(t, c, br, "/first"); resp.StatusCode != 200 {
+		t.Fatalf("fast path answered %d", resp.StatusCode)
+	}
+	// Sent in pieces: the hand-off must replay what was read and leave the rest.
+	io.WriteString(c, "POST /ws HTTP/1.1\r\nHost: a\r\nUpgrade: x\r\nConnection: Upgrade\r\nContent-Length: 5\r\n\r\nhe")
+	time.Sleep(10 * time.Millisecond)
+	io.WriteString(c, "llo")
+	if s := <-got; s != "POST /ws x hello" {
+		t.Fatalf("handed-off server read %q", s)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 299 {
+		t.Fatalf("%v %v", resp, err)
+	}
+}
+
+func TestUpstreamConnectFailure(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	ts := newTestServer(t, dead)
+	c, br := dial(t, ts.addr)
+	for range 2 { // answered, and the connection goes on
+		resp := get(t, c, br, "/")
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("X-Err"), "refused") {
+			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("X-Err"))
+		}
+	}
+}
