@@ -59,6 +59,7 @@ func NewRootCmd(env Env) *cobra.Command {
 	flags.StringVar(&opts.KubeContext, "context", "", "name of the kubeconfig context to use")
 
 	root.AddCommand(newCmdVersion(opts, env))
+	root.AddCommand(newCmdDiagnostics(opts, env))
 	return root
 }
 

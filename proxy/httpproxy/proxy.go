@@ -81,7 +81,10 @@ func NewProxy(o Options) *Proxy {
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      roundTripper{p},
-		FlushInterval:  -1, // stream: gRPC, server-sent events, long polls
+		// Zero: bodies of unknown length (gRPC, server-sent events, long
+		// polls) are flushed as they come anyway; see modifyResponse for why
+		// it must not be -1.
+		FlushInterval:  0,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		BufferPool:     bufferPool{},
@@ -238,6 +241,14 @@ func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := resp.Request.Context().Value(stateKey{}).(*reqState)
 	st.m.Latency(resp.StatusCode, time.Since(st.start))
+	if resp.Body == http.NoBody {
+		// The upstream ended the stream with its headers (a gRPC
+		// "trailers-only" error). The length must be known, or the reverse
+		// proxy flushes the headers on a timer, racing the end of the handler,
+		// and an HTTP/2 client then sees headers and an empty end of stream:
+		// gRPC reports "server closed the stream without sending trailers".
+		resp.ContentLength = 0
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The body is the upgraded stream; the response itself is complete.
 		st.finish(resp.StatusCode, resp.Header, nil, nil)

@@ -1,0 +1,192 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/linkerd-go/linkerd/controller/destination"
+	"github.com/linkerd-go/linkerd/controller/store"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
+	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
+)
+
+func init() { register(newDestinationCommand) }
+
+// destinationOptions are the destination subcommand's flags.
+type destinationOptions struct {
+	addr               string
+	adminAddr          string
+	controllerNS       string
+	trustDomain        string
+	clusterDomain      string
+	defaultOpaquePorts string
+	kubeconfig         string
+	localStore         string
+	log                *logFlags
+}
+
+func (o *destinationOptions) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.addr, "addr", ":8086", "address to serve the destination gRPC API on")
+	fs.StringVar(&o.adminAddr, "admin-addr", ":9996", "address to serve /metrics, /ready and /live on")
+	fs.StringVar(&o.controllerNS, "controller-namespace", destination.DefaultControllerNamespace, "namespace of the control plane; pods labelled linkerd.io/control-plane-ns with it are meshed")
+	fs.StringVar(&o.trustDomain, "identity-trust-domain", destination.DefaultTrustDomain, "trust domain of the mesh's identities")
+	fs.StringVar(&o.clusterDomain, "cluster-domain", destination.DefaultClusterDomain, "Kubernetes cluster domain of Service names")
+	fs.StringVar(&o.defaultOpaquePorts, "default-opaque-ports", k8s.DefaultOpaquePorts, "ports (and ranges) that are opaque unless a pod or Service annotation says otherwise")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster configuration (not with -local-store)")
+	fs.StringVar(&o.localStore, "local-store", "", "serve from the Kubernetes manifests in this directory instead of a cluster")
+	o.log = addLogFlags(fs)
+}
+
+func newDestinationCommand(env Env) *cobra.Command {
+	return flagCommand(env, "destination", "Run the destination service, the proxies' service discovery",
+		func(fs *flag.FlagSet) func(context.Context) error {
+			o := &destinationOptions{}
+			o.addFlags(fs)
+			return func(ctx context.Context) error {
+				log, err := o.log.logger(env.Stderr)
+				if err != nil {
+					return err
+				}
+				c, err := newDestinationComponent(o, log)
+				if err != nil {
+					return err
+				}
+				if err := c.listen(); err != nil {
+					return err
+				}
+				return c.run(ctx)
+			}
+		})
+}
+
+// destinationComponent is a configured destination service.
+type destinationComponent struct {
+	opts     *destinationOptions
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	store    store.Store
+	server   *destination.Server
+	lis      net.Listener
+	adminLis net.Listener
+}
+
+func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinationComponent, error) {
+	opaque, err := k8s.ParsePortSet(o.defaultOpaquePorts)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("-default-opaque-ports: %w", err)}
+	}
+	if opaque == nil {
+		opaque = k8s.PortSet{} // an empty list means no default opaque ports
+	}
+	var st store.Store
+	if o.localStore != "" {
+		if o.kubeconfig != "" {
+			return nil, usageError{errors.New("-kubeconfig and -local-store are mutually exclusive")}
+		}
+		local, err := store.NewLocal(o.localStore, 0, log)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		st = local
+	} else {
+		client, err := store.NewClientset(o.kubeconfig, "linkerd-destination")
+		if err != nil {
+			return nil, err
+		}
+		kube, err := store.NewKube(client, 0, log)
+		if err != nil {
+			return nil, err
+		}
+		st = kube
+	}
+	reg := newRegistry()
+	server, err := destination.NewServer(st, destination.Config{
+		ControllerNamespace: o.controllerNS,
+		TrustDomain:         o.trustDomain,
+		ClusterDomain:       o.clusterDomain,
+		DefaultOpaquePorts:  opaque,
+		Log:                 log,
+		Registerer:          reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &destinationComponent{opts: o, log: log, reg: reg, store: st, server: server}, nil
+}
+
+// listen binds the gRPC and admin addresses.
+func (c *destinationComponent) listen() error {
+	lis, err := net.Listen("tcp", c.opts.addr)
+	if err != nil {
+		return fmt.Errorf("listen on -addr: %w", err)
+	}
+	adminLis, err := net.Listen("tcp", c.opts.adminAddr)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("listen on -admin-addr: %w", err)
+	}
+	c.lis, c.adminLis = lis, adminLis
+	return nil
+}
+
+// run serves until ctx is done (then stops and returns nil) or a part
+// fails. /ready turns 200 once the store has loaded its initial state.
+func (c *destinationComponent) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	gs := grpc.NewServer()
+	destinationv1.RegisterDestinationServer(gs, c.server)
+	source := "kubernetes"
+	if c.opts.localStore != "" {
+		source = "local:" + c.opts.localStore
+	}
+	c.log.Info("destination service started",
+		"addr", c.lis.Addr().String(), "admin_addr", c.adminLis.Addr().String(),
+		"store", source, "controller_namespace", c.opts.controllerNS,
+		"trust_domain", c.opts.trustDomain, "cluster_domain", c.opts.clusterDomain)
+
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.store.Run(ctx); err != nil {
+			errc <- fmt.Errorf("store: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := c.server.Run(ctx); err != nil {
+			errc <- err
+		}
+	})
+	wg.Go(func() {
+		if err := gs.Serve(c.lis); err != nil {
+			errc <- fmt.Errorf("destination gRPC server: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := serveHTTP(ctx, c.adminLis, adminHandler(c.reg, c.server.Ready), c.log); err != nil {
+			errc <- err
+		}
+	})
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		c.log.Info("shutting down")
+	case runErr = <-errc:
+	}
+	cancel()
+	// Get streams last as long as their clients; do not wait for them.
+	gs.Stop()
+	wg.Wait()
+	return runErr
+}
