@@ -33,6 +33,19 @@ func Classify(status int, grpcStatus int32, err error) metrics.ResponseKey {
 	return k
 }
 
+// ErrFailedResponse tells the balancer a response was classified as a
+// failure (5xx, non-OK gRPC status) although no I/O failed: failure accrual
+// ejects endpoints that keep answering that way.
+var ErrFailedResponse = errors.New("response classified as a failure")
+
+// Outcome is what the balancer learns from a finished request.
+func Outcome(k metrics.ResponseKey, err error) error {
+	if err == nil && k.Failure {
+		return ErrFailedResponse
+	}
+	return err
+}
+
 // Request body kinds.
 type bodyKind uint8
 
@@ -329,8 +342,9 @@ func (c *conn) relay(x *exchange) bool {
 	if err != nil && isWriteError(err) {
 		err = fmt.Errorf("write response to client: %w", err)
 	}
-	x.rt.Metrics.Response(Classify(x.status, x.grpcCode, err))
-	x.rt.Done(err)
+	k := Classify(x.status, x.grpcCode, err)
+	x.rt.Metrics.Response(k)
+	x.rt.Done(Outcome(k, err))
 	if err != nil || bodyErr != nil {
 		return false
 	}

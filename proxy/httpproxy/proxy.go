@@ -79,8 +79,8 @@ func NewProxy(o Options) *Proxy {
 		DisableCompression: true,
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      roundTripper{p},
+		Rewrite:   p.rewrite,
+		Transport: roundTripper{p},
 		// Zero: bodies of unknown length (gRPC, server-sent events, long
 		// polls) are flushed as they come anyway; see modifyResponse for why
 		// it must not be -1.
@@ -267,8 +267,9 @@ func (st *reqState) finish(status int, header, trailer http.Header, err error) {
 				code = int32(c)
 			}
 		}
-		st.m.Response(h1.Classify(status, code, err))
-		st.done(err)
+		k := h1.Classify(status, code, err)
+		st.m.Response(k)
+		st.done(h1.Outcome(k, err))
 	})
 }
 

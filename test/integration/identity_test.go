@@ -94,11 +94,11 @@ func (cp *controlPlane) proxyEnv(t *testing.T, sa, ns, svcAddr string) []string 
 	}
 	tokenFile := filepath.Join(cp.dir, "tokens", sa+"."+ns)
 	write(t, tokenFile, token, 0o644)
-	idDir := filepath.Join(cp.dir, "end-entity", sa+"."+ns)
-	if err := os.MkdirAll(filepath.Dir(idDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(cp.dir, "end-entity"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(idDir, 0o700); err != nil {
+	idDir, err := os.MkdirTemp(filepath.Join(cp.dir, "end-entity"), sa+"."+ns+"-") // one per proxy
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(idDir, proxyUID, proxyUID); err != nil {

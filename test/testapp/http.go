@@ -31,14 +31,14 @@ type httpServer struct {
 }
 
 // newHTTPServer returns the HTTP server; name is reported by GET /.
-func newHTTPServer(name string, logger *slog.Logger) *httpServer {
+func newHTTPServer(name string, delay time.Duration, logger *slog.Logger) *httpServer {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	// Cleartext HTTP/2 with prior knowledge ("h2c"), natively supported by
 	// net/http; x/net/http2/h2c is deprecated in its favour.
 	protocols.SetUnencryptedHTTP2(true)
 	return &httpServer{srv: &http.Server{
-		Handler:           newHTTPHandler(name, logger),
+		Handler:           delayed(delay, newHTTPHandler(name, logger)),
 		Protocols:         protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -250,4 +250,19 @@ func echoWebSocket(ws *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// delayed adds d before every response: a uniformly slow backend.
+func delayed(d time.Duration, h http.Handler) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

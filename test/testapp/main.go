@@ -30,6 +30,7 @@ import (
 // config is the command line.
 type config struct {
 	name            string
+	delay           time.Duration
 	host            string
 	httpPort        int
 	grpcPort        int
@@ -46,6 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.name, "name", "testapp", "name reported by GET /")
 	fs.StringVar(&cfg.host, "host", "0.0.0.0", "address every server listens on")
+	fs.DurationVar(&cfg.delay, "delay", 0, "added before every HTTP response (a slow backend)")
 	fs.IntVar(&cfg.httpPort, "http", 8080, "HTTP/1.1 + h2c port (0 disables)")
 	fs.IntVar(&cfg.grpcPort, "grpc", 8082, "gRPC port (0 disables)")
 	fs.IntVar(&cfg.tcpPort, "tcp", 8083, "TCP echo port (0 disables)")
@@ -144,7 +146,7 @@ type server struct {
 func serve(ctx context.Context, cfg config, logger *slog.Logger, lns listeners) error {
 	var servers []server
 	if lns.http != nil {
-		srv := newHTTPServer(cfg.name, logger)
+		srv := newHTTPServer(cfg.name, cfg.delay, logger)
 		servers = append(servers, server{"http", lns.http, srv.Serve, srv.Shutdown})
 	}
 	if lns.grpc != nil {
