@@ -121,6 +121,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		OpaquePorts:    defaultOpaque.Contains,
 		Resolver:       resolver,
 		TLS:            tlsConfigs,
+		IngressMode:    cfg.IngressMode,
 	}, p.metrics, log)
 	return p, nil
 }

@@ -32,6 +32,7 @@ const (
 	EnvShutdownGracePeriod     = "LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD"
 	EnvLog                     = "LINKERD2_PROXY_LOG"
 	EnvLogFormat               = "LINKERD2_PROXY_LOG_FORMAT"
+	EnvIngressMode             = "LINKERD2_PROXY_INGRESS_MODE"
 	// EnvStaticEndpoints is this proxy's own addition: meshed endpoints known
 	// without the destination service (see discovery.ParseStatic).
 	EnvStaticEndpoints = "LINKERD2_PROXY_STATIC_ENDPOINTS"
@@ -83,6 +84,8 @@ type Config struct {
 	Identity Identity
 	// Destination configures service discovery.
 	Destination Destination
+	// IngressMode routes outbound HTTP by l5d-dst-override (linkerd.io/inject: ingress).
+	IngressMode bool
 	// StaticEndpoints lists meshed endpoints and their identities
 	// ("ADDR=IDENTITY[;opaque],...").
 	StaticEndpoints string
@@ -186,6 +189,7 @@ func FromEnv(environ []string) (*Config, error) {
 
 	p.parseIdentity(c)
 	p.parseDestination(c)
+	p.bool(EnvIngressMode, &c.IngressMode)
 	p.parse(EnvStaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
 
 	for name := range env {

@@ -115,8 +115,10 @@ func (c *conn) exchange(ctx context.Context, n int) bool {
 	c.pub.method = methodString(h.method.of(raw))
 	c.targetBuf = append(c.targetBuf[:0], h.target.of(raw)...)
 	c.pub.target = c.targetBuf
+	c.pub.head = h
 
 	rt, err := c.h.Route(ctx, &c.pub)
+	c.pub.head = nil
 	if err != nil {
 		return c.fail(x, nil, err)
 	}

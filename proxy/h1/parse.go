@@ -600,6 +600,18 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
+func equalFoldString(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func equalFoldBytes(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false

@@ -39,6 +39,22 @@ type Request struct {
 
 	method string
 	target []byte
+	head   *requestHead // valid during Handler.Route
+}
+
+// Header returns the first value of the named request header field, ""
+// when absent. Only valid during Handler.Route.
+func (r *Request) Header(name string) string {
+	if r.head == nil {
+		return ""
+	}
+	for i := range r.head.fields {
+		f := &r.head.fields[i]
+		if !f.hop && equalFoldString(f.name.of(r.head.raw), name) {
+			return string(f.value.of(r.head.raw))
+		}
+	}
+	return ""
 }
 
 // Method returns the request method.

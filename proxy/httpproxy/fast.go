@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/h1"
 )
 
@@ -20,7 +19,11 @@ type fastConn struct {
 
 // Route implements h1.Handler.
 func (f *fastConn) Route(ctx context.Context, req *h1.Request) (h1.Route, error) {
-	ep, done, err := f.p.pick(ctx, discovery.Destination{Authority: req.Authority, Addr: f.info.OrigDst})
+	override := ""
+	if f.p.ingress {
+		override = req.Header(HeaderDstOverride)
+	}
+	ep, done, err := f.p.pick(ctx, f.p.destination(req.Authority, override, f.info.OrigDst))
 	if err != nil {
 		return h1.Route{}, err
 	}

@@ -135,7 +135,10 @@ func TestFastPathReusesUpstreamConnection(t *testing.T) {
 	if got := newConns.Load(); got != 1 {
 		t.Fatalf("%d sequential requests used %d upstream connections, want 1", n, got)
 	}
-	if got := h.metrics("reuse.example").ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}); got != n {
+	// The response is counted once its last byte is written: the client may see it first.
+	if got := eventually(func() uint64 {
+		return h.metrics("reuse.example").ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1})
+	}, n); got != n {
 		t.Fatalf("response_total = %d, want %d", got, n)
 	}
 }
@@ -285,7 +288,7 @@ func TestFastPathEarlyHints(t *testing.T) {
 		}
 	}
 	m := h.metrics("hints.example")
-	if got := m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}); got != 2 {
+	if got := eventually(func() uint64 { return m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}) }, 2); got != 2 {
 		t.Fatalf("response_total{200} = %d, want 2 (interim responses are not responses)", got)
 	}
 }
@@ -542,7 +545,7 @@ func TestFastPathEarlyResponseCutsRequestBody(t *testing.T) {
 		t.Fatalf("took %v: the response waited for the request body", d)
 	}
 	k := metrics.ResponseKey{Status: 413, GRPCStatus: -1}
-	if got := h.metrics("early.example").ResponseCount(k); got != 1 {
+	if got := eventually(func() uint64 { return h.metrics("early.example").ResponseCount(k) }, 1); got != 1 {
 		t.Fatalf("response_total{413} = %d, want 1", got)
 	}
 }
@@ -649,10 +652,14 @@ func TestFastPathUpstreamGoneMidUpload(t *testing.T) {
 		t.Fatalf("got %d, l5d-proxy-error %q, close %v; want 502 and close", resp.StatusCode, resp.Header.Get(HeaderProxyError), resp.Close)
 	}
 	m := h.metrics("upgone.example")
-	if n := m.ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"}); n != 0 {
+	if n := eventually(func() uint64 {
+		return m.ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"})
+	}, 0); n != 0 {
 		t.Fatal("an upstream failure was recorded as the client cancelling")
 	}
-	if n := m.ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "unexpected"}); n != 1 {
+	if n := eventually(func() uint64 {
+		return m.ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "unexpected"})
+	}, 1); n != 1 {
 		t.Fatalf("response_total{502, unexpected} = %d, want 1", n)
 	}
 }
@@ -710,4 +717,17 @@ func TestClientIDHeader(t *testing.T) {
 	}
 	srv.Close()
 	hp.CloseIdleConnections()
+}
+
+// eventually polls count until it reaches want or a second passes, and
+// returns the last value.
+func eventually(count func() uint64, want uint64) uint64 {
+	deadline := time.Now().Add(time.Second)
+	for {
+		got := count()
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

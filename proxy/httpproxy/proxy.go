@@ -27,6 +27,8 @@ const (
 	// HeaderClientID carries the meshed client's verified identity to the
 	// application; a value sent by anyone else is removed.
 	HeaderClientID = "l5d-client-id"
+	// HeaderDstOverride names the service an ingress controller means (ingress mode).
+	HeaderDstOverride = "l5d-dst-override"
 )
 
 // Proxy is the http.Handler that forwards each request to an endpoint.
@@ -36,6 +38,7 @@ type Proxy struct {
 	dialer    *transport.Dialer
 	metrics   *metrics.Registry
 	log       *slog.Logger
+	ingress   bool
 
 	rp     *httputil.ReverseProxy
 	h1, h2 *http.Transport
@@ -52,6 +55,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// IdleConnTimeout closes pooled upstream connections idle this long (default 20s).
 	IdleConnTimeout time.Duration
+	// IngressMode routes requests by their l5d-dst-override header (when
+	// set) rather than their Host: the proxy of an ingress controller.
+	IngressMode bool
 }
 
 // NewProxy returns a Proxy.
@@ -59,7 +65,7 @@ func NewProxy(o Options) *Proxy {
 	if o.IdleConnTimeout == 0 {
 		o.IdleConnTimeout = 20 * time.Second
 	}
-	p := &Proxy{direction: o.Direction, resolver: o.Resolver, dialer: o.Dialer, metrics: o.Metrics, log: o.Logger,
+	p := &Proxy{direction: o.Direction, resolver: o.Resolver, dialer: o.Dialer, metrics: o.Metrics, log: o.Logger, ingress: o.IngressMode,
 		pool: h1.NewPool(h1.DefaultMaxIdlePerEndpoint, o.IdleConnTimeout)}
 	p.h1 = &http.Transport{
 		Proxy:                 nil, // never an environment proxy: we are the proxy
@@ -119,7 +125,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info == nil {
 		info = &ConnInfo{}
 	}
-	dst := discovery.Destination{Authority: r.Host, Addr: info.OrigDst}
+	dst := p.destination(r.Host, r.Header.Get(HeaderDstOverride), info.OrigDst)
 	ep, done, err := p.pick(r.Context(), dst)
 	if err != nil {
 		p.writeError(w, r, http.StatusServiceUnavailable, err)
@@ -144,6 +150,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := transport.WithEndpoint(context.WithValue(r.Context(), stateKey{}, st), ep)
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// destination is what a request asks for: its authority and the address its
+// connection was going to; in ingress mode l5d-dst-override names it instead.
+func (p *Proxy) destination(host, override string, orig netip.AddrPort) discovery.Destination {
+	if p.ingress && override != "" {
+		host = override
+	}
+	return discovery.Destination{Authority: host, Addr: orig}
 }
 
 func (p *Proxy) pick(ctx context.Context, dst discovery.Destination) (*balance.Endpoint, func(error), error) {

@@ -33,13 +33,17 @@ type harness struct {
 	target netip.AddrPort
 }
 
-func newHarness(t testing.TB, target string) *harness {
+func newHarness(t testing.TB, target string, opts ...func(*Options)) *harness {
 	t.Helper()
 	reg := metrics.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: time.Second}
-	hp := NewProxy(Options{Direction: transport.Outbound, Resolver: discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"},
-		Dialer: dialer, Metrics: reg, Logger: log})
+	o := Options{Direction: transport.Outbound, Resolver: discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"},
+		Dialer: dialer, Metrics: reg, Logger: log}
+	for _, f := range opts {
+		f(&o)
+	}
+	hp := NewProxy(o)
 	srv := NewServer(hp, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -180,7 +184,7 @@ func TestHTTP1KeepAliveChunkedTrailers(t *testing.T) {
 	if n := m.Requests(); n != 3 {
 		t.Fatalf("request_total = %d, want 3", n)
 	}
-	if n := m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}); n != 3 {
+	if n := eventually(func() uint64 { return m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}) }, 3); n != 3 {
 		t.Fatalf("response_total{200,success} = %d, want 3", n)
 	}
 }
@@ -265,10 +269,10 @@ func TestH2CAndGRPCClassification(t *testing.T) {
 		}
 	}
 	m := h.metrics("grpc.example:9000")
-	if n := m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: 0}); n != 1 {
+	if n := eventually(func() uint64 { return m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: 0}) }, 1); n != 1 {
 		t.Errorf("success responses = %d, want 1", n)
 	}
-	if n := m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: 2, Failure: true}); n != 2 {
+	if n := eventually(func() uint64 { return m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: 2, Failure: true}) }, 2); n != 2 {
 		t.Errorf("grpc_status=2 failures = %d, want 2", n)
 	}
 }
@@ -300,7 +304,9 @@ func TestProxyErrors(t *testing.T) {
 		t.Fatalf("gRPC error: status %d grpc-status %q l5d-proxy-error %q", resp.StatusCode, resp.Header.Get("Grpc-Status"), resp.Header.Get(HeaderProxyError))
 	}
 	m := h.metrics("dead.example")
-	if n := m.ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "connection_refused"}); n != 1 {
+	if n := eventually(func() uint64 {
+		return m.ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "connection_refused"})
+	}, 1); n != 1 {
 		t.Errorf("502 connection_refused responses = %d, want 1", n)
 	}
 
@@ -344,7 +350,9 @@ func TestWebSocketUpgrade(t *testing.T) {
 			t.Fatalf("echo mismatch: %d bytes back, want %d", len(got), len(msg))
 		}
 	}
-	if n := h.metrics("ws.example").ResponseCount(metrics.ResponseKey{Status: 101, GRPCStatus: -1}); n != 1 {
+	if n := eventually(func() uint64 {
+		return h.metrics("ws.example").ResponseCount(metrics.ResponseKey{Status: 101, GRPCStatus: -1})
+	}, 1); n != 1 {
 		t.Fatalf("101 responses = %d, want 1", n)
 	}
 }

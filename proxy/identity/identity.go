@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 	"github.com/linkerd-go/linkerd/pkg/pki"
+	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 )

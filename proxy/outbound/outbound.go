@@ -29,6 +29,8 @@ type Config struct {
 	OpaquePorts func(port uint16) bool
 	// TLS, when set, secures connections to meshed endpoints.
 	TLS *meshtls.Configs
+	// IngressMode routes HTTP requests by their l5d-dst-override header.
+	IngressMode bool
 }
 
 // Proxy handles outbound connections.
@@ -50,6 +52,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
 	hp := httpproxy.NewProxy(httpproxy.Options{
 		Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log,
+		IngressMode: cfg.IngressMode,
 	})
 	return &Proxy{
 		cfg:     cfg,
