@@ -318,4 +318,20 @@ func endpointFrom(e *destinationv1.Endpoint, setLabels map[string]string) (*bala
 	return ep, true
 }
 
-var _ Resolver = (*Client)(nil)
+// CanonicalName implements Namer: the service name a request's authority
+// resolves by ("web.ns.svc.cluster.local:8080"), "" for address lookups.
+func (c *Client) CanonicalName(dst Destination) string {
+	key, ok := c.lookupKey(dst)
+	if !ok {
+		return ""
+	}
+	if _, err := netip.ParseAddrPort(key); err == nil {
+		return ""
+	}
+	return key
+}
+
+var (
+	_ Resolver = (*Client)(nil)
+	_ Namer    = (*Client)(nil)
+)

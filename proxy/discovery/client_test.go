@@ -121,6 +121,12 @@ func TestClientResolvesAndFollowsUpdates(t *testing.T) {
 	f.ch("web.demo.svc.cluster.local:8080") <- addUpdate(id, "10.1.0.5:8080")
 	dst := Destination{Authority: "web.demo.svc.cluster.local.:8080", Addr: netip.MustParseAddrPort("10.96.0.10:8080")}
 
+	if got := c.CanonicalName(dst); got != "web.demo.svc.cluster.local:8080" {
+		t.Errorf("CanonicalName = %q", got)
+	}
+	if got := c.CanonicalName(Destination{Addr: dst.Addr}); got != "" {
+		t.Errorf("CanonicalName of an address lookup = %q, want none", got)
+	}
 	ep := pick(t, c, dst)
 	if ep.Addr.String() != "10.1.0.5:8080" || ep.Identity != id || ep.OpaqueTransportPort != 4143 {
 		t.Fatalf("endpoint %+v", ep)

@@ -48,3 +48,17 @@ func (o OriginalDst) Resolve(_ context.Context, dst Destination) (balance.Balanc
 }
 
 var _ Resolver = OriginalDst{}
+
+// Namer is a Resolver that knows the canonical name of what it resolves
+// (the service's fully qualified name and port), sent on as l5d-dst-canonical.
+type Namer interface {
+	CanonicalName(dst Destination) string
+}
+
+// CanonicalName is r's canonical name for dst, "" when r does not name it.
+func CanonicalName(r Resolver, dst Destination) string {
+	if n, ok := r.(Namer); ok {
+		return n.CanonicalName(dst)
+	}
+	return ""
+}

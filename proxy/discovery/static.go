@@ -84,3 +84,8 @@ func (s *Static) Resolve(ctx context.Context, dst Destination) (balance.Balancer
 }
 
 var _ Resolver = (*Static)(nil)
+
+// CanonicalName implements Namer through the fallback.
+func (s *Static) CanonicalName(dst Destination) string { return CanonicalName(s.Fallback, dst) }
+
+var _ Namer = (*Static)(nil)

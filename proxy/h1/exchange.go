@@ -199,7 +199,12 @@ func (c *conn) release(x *exchange, reuse bool) {
 // streaming the body.
 func (c *conn) send(x *exchange) error {
 	u := x.u
-	writeRequestHead(u.w, &c.req, c.ownLine)
+	extra := c.ownLine
+	if len(x.rt.Header) > 0 {
+		c.extraBuf = append(append(c.extraBuf[:0], c.ownLine...), x.rt.Header...)
+		extra = c.extraBuf
+	}
+	writeRequestHead(u.w, &c.req, extra)
 	switch x.body {
 	case bodyNone:
 	case bodyBuffered:

@@ -70,6 +70,9 @@ type Route struct {
 	Metrics *metrics.HTTP
 	// Done tells the balancer how the request went; it is called once.
 	Done func(error)
+	// Header, when set, is one more request header field sent upstream,
+	// rendered as "Name: value\r\n".
+	Header []byte
 }
 
 // Handler connects the fast path to the rest of the proxy for one client
@@ -244,6 +247,7 @@ type conn struct {
 	x         exchange
 	pub       Request
 	targetBuf []byte
+	extraBuf  []byte     // ownLine and the route's header, when it has one
 	body      chan error // result of a streamed request body
 	tmp       reader     // reads a buffered chunked body in place
 	ownHeader []byte     // ConnOptions.OwnHeader

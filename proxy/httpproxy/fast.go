@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/h1"
+	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
 // fastConn connects the HTTP/1.1 fast path of one client connection to the
@@ -15,6 +17,11 @@ type fastConn struct {
 	p    *Proxy
 	s    *Server
 	info *ConnInfo
+
+	// The l5d-dst-canonical field of the last canonical name, reused while
+	// requests keep going to the same service.
+	canonical     string
+	canonicalLine []byte
 }
 
 // Route implements h1.Handler.
@@ -23,11 +30,21 @@ func (f *fastConn) Route(ctx context.Context, req *h1.Request) (h1.Route, error)
 	if f.p.ingress {
 		override = req.Header(HeaderDstOverride)
 	}
-	ep, done, err := f.p.pick(ctx, f.p.destination(req.Authority, override, f.info.OrigDst))
+	dst := f.p.destination(req.Authority, override, f.info.OrigDst)
+	ep, done, err := f.p.pick(ctx, dst)
 	if err != nil {
 		return h1.Route{}, err
 	}
-	return h1.Route{Endpoint: ep, Metrics: f.p.metricsFor(f.info, req.Authority, ep), Done: done}, nil
+	rt := h1.Route{Endpoint: ep, Metrics: f.p.metricsFor(f.info, req.Authority, ep), Done: done}
+	if f.p.direction == transport.Outbound {
+		if name := discovery.CanonicalName(f.p.resolver, dst); name != "" {
+			if name != f.canonical {
+				f.canonical, f.canonicalLine = name, []byte(HeaderDstCanonical+": "+name+"\r\n")
+			}
+			rt.Header = f.canonicalLine
+		}
+	}
+	return rt, nil
 }
 
 // Fail implements h1.Handler with the answers and accounting of writeError.

@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -59,5 +60,41 @@ func TestIngressModeRoutesByOverride(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// namingResolver names destinations whose authority ends in .svc.cluster.local.
+type namingResolver struct{ discovery.OriginalDst }
+
+func (namingResolver) CanonicalName(dst discovery.Destination) string {
+	if strings.Contains(dst.Authority, ".svc.cluster.local") {
+		return dst.Authority
+	}
+	return ""
+}
+
+func TestDstCanonicalHeader(t *testing.T) {
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Saw-Canonical", strings.Join(r.Header.Values(HeaderDstCanonical), ","))
+	}))
+	h := newHarness(t, be.Listener.Addr().String(), func(o *Options) { o.Resolver = namingResolver{} })
+	for _, tc := range []struct{ host, want string }{
+		{"web.test.svc.cluster.local:8080", "web.test.svc.cluster.local:8080"},
+		{"web.test.svc.cluster.local:8080", "web.test.svc.cluster.local:8080"}, // cached line reused
+		{"api.test.svc.cluster.local:9090", "api.test.svc.cluster.local:9090"},
+		{"example.com", ""}, // not named: a forged header is removed, none added
+	} {
+		for _, c := range []*http.Client{h1Client(h.addr), h2cClient(h.addr)} {
+			req, _ := http.NewRequest("GET", "http://"+tc.host+"/", nil)
+			req.Header.Set(HeaderDstCanonical, "forged.example:1")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("X-Saw-Canonical"); got != tc.want {
+				t.Errorf("%s over %s: backend saw l5d-dst-canonical %q, want %q", tc.host, resp.Proto, got, tc.want)
+			}
+		}
 	}
 }

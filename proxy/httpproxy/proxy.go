@@ -27,6 +27,9 @@ const (
 	// HeaderClientID carries the meshed client's verified identity to the
 	// application; a value sent by anyone else is removed.
 	HeaderClientID = "l5d-client-id"
+	// HeaderDstCanonical carries, on outbound requests, the canonical name of
+	// the service they were resolved to.
+	HeaderDstCanonical = "l5d-dst-canonical"
 	// HeaderDstOverride names the service an ingress controller means (ingress mode).
 	HeaderDstOverride = "l5d-dst-override"
 )
@@ -114,7 +117,9 @@ type reqState struct {
 	done  func(error)
 	h2    bool // arrived as HTTP/2: forward as HTTP/2
 	grpc  bool
-	once  sync.Once
+	// canonical is the destination's canonical name (outbound), sent as l5d-dst-canonical.
+	canonical string
+	once      sync.Once
 }
 
 type stateKey struct{}
@@ -138,6 +143,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		done:  done,
 		h2:    r.ProtoMajor == 2,
 		grpc:  isGRPC(r.Header),
+	}
+	if p.direction == transport.Outbound {
+		st.canonical = discovery.CanonicalName(p.resolver, dst)
 	}
 	st.m.Request()
 	if r.Method == http.MethodConnect {
@@ -230,6 +238,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// Share the trailer map: the server fills it when the request body ends,
 	// just before the transport writes the trailers upstream.
 	pr.Out.Trailer = pr.In.Trailer
+	if p.direction == transport.Outbound {
+		pr.Out.Header.Del(HeaderDstCanonical)
+		if st.canonical != "" {
+			pr.Out.Header.Set(HeaderDstCanonical, st.canonical)
+		}
+	}
 	if p.direction == transport.Inbound {
 		pr.Out.Header.Del(HeaderClientID)
 		if info := InfoFrom(pr.In.Context()); info != nil && info.TLS.Mode == "true" && info.TLS.ID != "" {

@@ -96,6 +96,10 @@ func (s *Server) ServeHTTP1(ctx context.Context, c net.Conn, info *ConnInfo) {
 		return
 	}
 	var opts h1.ConnOptions
+	if s.proxy.direction == transport.Outbound {
+		// Only this proxy names the destination (see fastConn.Route).
+		opts.OwnHeader = HeaderDstCanonical
+	}
 	if s.proxy.direction == transport.Inbound {
 		// As rewrite does: only a verified meshed client's identity reaches the application.
 		opts.OwnHeader = HeaderClientID

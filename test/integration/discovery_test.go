@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -215,6 +216,24 @@ func TestDiscoveryAndBalancing(t *testing.T) {
 			"dst_deployment": "web", "dst_pod": "web-1", "dst_serviceaccount": "web"}, 1)
 		client.waitMetric(t, "response_total", map[string]string{"direction": "outbound", "authority": fmt.Sprintf("%s:%d", webFQDN, webPort),
 			"tls": "true", "dst_service": "web", "classification": "success"}, 1)
+	})
+
+	t.Run("canonical name header", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s:%d/headers", webVIP, webPort), nil)
+		req.Host = fmt.Sprintf("%s:%d", webFQDN, webPort)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var headers map[string][]string
+		if err := json.Unmarshal(body, &headers); err != nil {
+			t.Fatalf("/headers: %v: %s", err, body)
+		}
+		if got := strings.Join(headers["L5d-Dst-Canonical"], ","); got != req.Host {
+			t.Fatalf("l5d-dst-canonical %q, want %q", got, req.Host)
+		}
 	})
 
 	t.Run("dead pod is ejected", func(t *testing.T) {
