@@ -98,7 +98,7 @@ func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinat
 		}
 		st = local
 	} else {
-		client, err := store.NewClientset(o.kubeconfig, "linkerd-destination")
+		client, err := k8s.NewClientset(o.kubeconfig, "linkerd-destination")
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/controller/identity/kubetoken"
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 )
@@ -144,7 +145,7 @@ func newIdentityComponent(o *identityOptions, log *slog.Logger) (*identityCompon
 func (o *identityOptions) tokenValidator() (ctlidentity.TokenValidator, error) {
 	switch o.tokenMode {
 	case tokenModeKubernetes:
-		client, err := kubetoken.NewClientset(o.kubeconfig)
+		client, err := k8s.NewClientset(o.kubeconfig, "linkerd-identity")
 		if err != nil {
 			return nil, err
 		}

@@ -13,8 +13,6 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/pkg/identity"
@@ -37,29 +35,6 @@ type Validator struct {
 }
 
 var _ ctlidentity.TokenValidator = (*Validator)(nil)
-
-// NewClientset returns a Kubernetes client from the kubeconfig file, or
-// from the in-cluster configuration when kubeconfig is empty.
-func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
-	var (
-		cfg *rest.Config
-		err error
-	)
-	if kubeconfig == "" {
-		cfg, err = rest.InClusterConfig()
-	} else {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
-	}
-	cfg.UserAgent = "linkerd-identity"
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return cs, nil
-}
 
 // Validate creates a TokenReview for token and returns the identity name of
 // the ServiceAccount it authenticates. An unauthenticated token, a token
