@@ -60,6 +60,7 @@ func NewRootCmd(env Env) *cobra.Command {
 
 	root.AddCommand(newCmdVersion(opts, env))
 	root.AddCommand(newCmdDiagnostics(opts, env))
+	root.AddCommand(newCmdLocal(env))
 	return root
 }
 

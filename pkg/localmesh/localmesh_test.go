@@ -1,0 +1,333 @@
+package localmesh
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/linkerd-go/linkerd/controller/store"
+)
+
+func TestFirstFree(t *testing.T) {
+	p := netip.MustParsePrefix("10.250.0.0/29") // .0 .. .7
+	a := netip.MustParseAddr
+	tests := []struct {
+		name string
+		skip int
+		used []string
+		want string // "" means an error
+	}{
+		{"empty", 2, nil, "10.250.0.2"},
+		{"skips used", 2, []string{"10.250.0.2", "10.250.0.3"}, "10.250.0.4"},
+		{"fills a hole", 2, []string{"10.250.0.2", "10.250.0.4"}, "10.250.0.3"},
+		{"last before broadcast", 2, []string{"10.250.0.2", "10.250.0.3", "10.250.0.4", "10.250.0.5"}, "10.250.0.6"},
+		{"full", 2, []string{"10.250.0.2", "10.250.0.3", "10.250.0.4", "10.250.0.5", "10.250.0.6"}, ""},
+		{"skip past the end", 9, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			used := map[netip.Addr]bool{}
+			for _, u := range tt.used {
+				used[a(u)] = true
+			}
+			got, err := firstFree(p, tt.skip, used)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("got %v, want an error", got)
+				}
+				return
+			}
+			if err != nil || got != a(tt.want) {
+				t.Fatalf("got %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAllocateServiceIP(t *testing.T) {
+	s := &State{ServiceCIDR: netip.MustParsePrefix(DefaultServiceCIDR)}
+	ip1, isNew, err := s.allocateServiceIP("demo", "web")
+	if err != nil || !isNew || ip1.String() != "10.96.0.10" {
+		t.Fatalf("first: %v %v %v", ip1, isNew, err)
+	}
+	again, isNew, err := s.allocateServiceIP("demo", "web")
+	if err != nil || isNew || again != ip1 {
+		t.Fatalf("same service again: %v %v %v, want %v not new", again, isNew, err, ip1)
+	}
+	ip2, isNew, err := s.allocateServiceIP("other", "web")
+	if err != nil || !isNew || ip2 == ip1 {
+		t.Fatalf("other namespace: %v %v %v", ip2, isNew, err)
+	}
+}
+
+func TestAllocatePodIP(t *testing.T) {
+	s := &State{Subnet: netip.MustParsePrefix("10.250.0.0/24")}
+	s.Workloads = []*Workload{{IP: netip.MustParseAddr("10.250.0.2")}, {IP: netip.MustParseAddr("10.250.0.4")}}
+	got, err := s.allocatePodIP()
+	if err != nil || got.String() != "10.250.0.3" {
+		t.Fatalf("got %v %v, want 10.250.0.3", got, err)
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if s, err := loadState(path); s != nil || err != nil {
+		t.Fatalf("missing state: %v %v, want nil, nil", s, err)
+	}
+	s := &State{Prefix: "l5dl-", SwitchNS: "l5dl-switch", Subnet: netip.MustParsePrefix("10.250.0.0/24"),
+		ServiceCIDR: netip.MustParsePrefix(DefaultServiceCIDR), Services: map[string]netip.Addr{"demo/web": netip.MustParseAddr("10.96.0.10")},
+		Workloads: []*Workload{{Name: "web", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.4"),
+			Procs: []*Proc{{Role: "proxy", Args: []string{"nsenter"}, PID: 42, StartTime: 7}}}}}
+	if err := saveState(path, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Workloads[0].Procs[0].PID != 42 || got.Services["demo/web"].String() != "10.96.0.10" || got.Subnet != s.Subnet {
+		t.Fatalf("round trip lost data: %+v", got)
+	}
+	if err := os.WriteFile(path, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadState(path); err == nil {
+		t.Fatal("corrupt state: want an error")
+	}
+}
+
+func TestNamePrefix(t *testing.T) {
+	if got := namePrefix(DefaultStateDir); got != "l5dl-" {
+		t.Errorf("default: %q", got)
+	}
+	if got := namePrefix(DefaultStateDir + "/"); got != "l5dl-" {
+		t.Errorf("default with slash: %q", got)
+	}
+	a, b := namePrefix("/tmp/a"), namePrefix("/tmp/b")
+	if a == b || !strings.HasPrefix(a, "l5dl") || strings.HasPrefix(a, "l5dl-") {
+		t.Errorf("other dirs: %q %q: want distinct prefixes not overlapping l5dl-", a, b)
+	}
+}
+
+func TestParseStartTime(t *testing.T) {
+	stat := func(comm string) string {
+		// pid (comm) state then fields 4..22 (start time 12345) and more.
+		f := []string{"S"}
+		for i := 4; i <= 21; i++ {
+			f = append(f, "0")
+		}
+		f = append(f, "12345", "99")
+		return "17 (" + comm + ") " + strings.Join(f, " ") + "\n"
+	}
+	for _, comm := range []string{"sleep", "a b) c", "x)"} {
+		got, err := parseStartTime(stat(comm))
+		if err != nil || got != 12345 {
+			t.Errorf("comm %q: %v %v, want 12345", comm, got, err)
+		}
+	}
+	for _, bad := range []string{"", "17 (x", "17 (x) S 1 2"} {
+		if _, err := parseStartTime(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+func TestStartAliveStop(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Fatal("sleep(1) is needed")
+	}
+	dir := t.TempDir()
+	p := &Proc{Role: "sleeper", Args: []string{"sh", "-c", "echo started; exec sleep 60"}, Log: filepath.Join(dir, "log")}
+	if err := start(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(p.PID, syscall.SIGKILL) })
+	if !alive(p) {
+		t.Fatal("just started: not alive")
+	}
+	for i := 0; ; i++ {
+		if b, _ := os.ReadFile(p.Log); strings.Contains(string(b), "started") {
+			break
+		}
+		if i == 250 {
+			t.Fatal("the process's output never reached its log")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pgid, err := syscall.Getpgid(p.PID); err != nil || pgid != p.PID {
+		t.Fatalf("pgid %d %v, want its own group %d", pgid, err, p.PID)
+	}
+	// A different start time is another process that reused the pid.
+	other := *p
+	other.StartTime++
+	if alive(&other) {
+		t.Fatal("alive with a wrong start time")
+	}
+	if err := stop(context.Background(), &other); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(p) {
+		t.Fatal("stop of a reused pid killed the process")
+	}
+	if err := stop(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if alive(p) {
+		t.Fatal("still alive after stop")
+	}
+}
+
+func TestHostsFile(t *testing.T) {
+	svcs := map[string]netip.Addr{
+		"demo/web":    netip.MustParseAddr("10.96.0.10"),
+		"other/items": netip.MustParseAddr("10.96.0.11"),
+	}
+	got := hostsFile("demo", "bot", netip.MustParseAddr("10.250.0.7"), svcs, "cluster.local")
+	for _, want := range []string{
+		"127.0.0.1\tlocalhost\n",
+		"10.250.0.7\tbot\n",
+		"10.96.0.10\tweb.demo.svc.cluster.local web.demo.svc web.demo web\n",
+		// No short name outside the pod's namespace.
+		"10.96.0.11\titems.other.svc.cluster.local items.other.svc items.other\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hosts file lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestWriteHostsKeepsInode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	if err := writeHosts(path, "a long first version\n"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(path)
+	if err := writeHosts(path, "short\n"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(path)
+	if !os.SameFile(before, after) {
+		t.Fatal("hosts file replaced: a bind mount would keep the old one")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "short\n" {
+		t.Fatalf("content %q", b)
+	}
+}
+
+func TestServiceManifestDecodes(t *testing.T) {
+	pods := []*Workload{
+		{Name: "web-1", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.4")},
+		{Name: "web-2", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.5")},
+	}
+	for _, tc := range []struct {
+		name string
+		pods []*Workload
+	}{{"two pods", pods}, {"no pods", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dec, err := store.DecodeObjects([]byte(serviceManifest("demo", "web", netip.MustParseAddr("10.96.0.10"), "linkerd", tc.pods)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dec.Objects) != 2+len(tc.pods) || dec.Ignored != 0 {
+				t.Fatalf("%d objects, %d ignored", len(dec.Objects), dec.Ignored)
+			}
+			svc, ok := dec.Objects[0].(*corev1.Service)
+			if !ok || svc.Spec.ClusterIP != "10.96.0.10" || svc.Namespace != "demo" {
+				t.Fatalf("service: %#v", dec.Objects[0])
+			}
+			slice, ok := dec.Objects[1].(*discoveryv1.EndpointSlice)
+			if !ok || slice.Labels["kubernetes.io/service-name"] != "web" || len(slice.Endpoints) != len(tc.pods) {
+				t.Fatalf("slice: %#v", dec.Objects[1])
+			}
+			for i, w := range tc.pods {
+				pod, ok := dec.Objects[2+i].(*corev1.Pod)
+				if !ok || pod.Status.PodIP != w.IP.String() || pod.Spec.ServiceAccountName != "web" || pod.Labels["linkerd.io/control-plane-ns"] != "linkerd" {
+					t.Fatalf("pod %d: %#v", i, dec.Objects[2+i])
+				}
+				if slice.Endpoints[i].Addresses[0] != w.IP.String() || slice.Endpoints[i].TargetRef.Name != w.Name {
+					t.Fatalf("endpoint %d: %#v", i, slice.Endpoints[i])
+				}
+			}
+		})
+	}
+}
+
+func TestWriteStore(t *testing.T) {
+	dir := t.TempDir()
+	s := &State{Services: map[string]netip.Addr{"demo/web": netip.MustParseAddr("10.96.0.10")},
+		Workloads: []*Workload{{Name: "web", Namespace: "demo", Service: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.4")}}}
+	// A user's file and a stale generated one.
+	if err := os.WriteFile(filepath.Join(dir, appliedPrefix+"x.yaml"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, storeFileName("demo", "gone")), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeStore(dir, s, "linkerd"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{appliedPrefix + "x.yaml", storeFileName("demo", "web")}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("store holds %v, want %v", names, want)
+	}
+}
+
+func TestNotRoot(t *testing.T) {
+	orig := geteuid
+	geteuid = func() int { return 1000 }
+	t.Cleanup(func() { geteuid = orig })
+	m, err := New(Config{StateDir: filepath.Join(t.TempDir(), "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Up(ctx); err != ErrNotRoot {
+		t.Fatalf("Up: %v, want ErrNotRoot", err)
+	}
+	if _, err := m.Run(ctx, RunSpec{Name: "web", Namespace: "demo", Command: []string{"true"}}); err != ErrNotRoot {
+		t.Fatalf("Run: %v, want ErrNotRoot", err)
+	}
+	if err := m.Down(ctx); err != ErrNotRoot {
+		t.Fatalf("Down: %v, want ErrNotRoot", err)
+	}
+	if _, err := os.Stat(m.StateDir()); !os.IsNotExist(err) {
+		t.Fatalf("state dir created without root: %v", err)
+	}
+}
+
+func TestLogTail(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content, want string
+	}{
+		{"short", "a\nb\n", "a | b"},
+		{"long", "1\n2\n3\n4\n5\n", "3 | 4 | 5"},
+		{"empty", "", "(empty log)"},
+	} {
+		path := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := logTail(path, 3); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := logTail(filepath.Join(dir, "missing"), 3); !strings.HasPrefix(got, "(no log") {
+		t.Errorf("missing: %q", got)
+	}
+}
