@@ -61,6 +61,7 @@ func NewRootCmd(env Env) *cobra.Command {
 	root.AddCommand(newCmdVersion(opts, env))
 	root.AddCommand(newCmdDiagnostics(opts, env))
 	root.AddCommand(newCmdLocal(env))
+	root.AddCommand(newCmdDemo(env))
 	return root
 }
 

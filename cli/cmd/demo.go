@@ -1,0 +1,90 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkerd-go/linkerd/pkg/localmesh"
+)
+
+// newCmdDemo is `linkerd demo`: the local mesh with the demo app, until
+// interrupted.
+func newCmdDemo(_ Env) *cobra.Command {
+	var (
+		stateDir, binDir string
+		rate             float64
+		duration         time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the mesh and its demo app on this machine until interrupted",
+		Long: `demo starts the local mesh (see "linkerd local") and the demo app in namespace
+demo, every workload meshed: a web front end calling two gRPC services, and a
+bot voting a few times a second. One choice fails on purpose. Interrupt it
+(Ctrl-C) to stop and clean up everything. Needs root.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := localmesh.CheckPrivileges(); err != nil {
+				return err
+			}
+			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Log: c.OutOrStdout()})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			defer func() {
+				fmt.Fprintln(c.OutOrStdout(), "stopping the demo and the local mesh")
+				if err := m.Down(context.WithoutCancel(ctx)); err != nil {
+					fmt.Fprintf(c.ErrOrStderr(), "linkerd demo: clean-up: %v\n", err)
+				}
+			}()
+			if err := m.Up(ctx); err != nil {
+				return err
+			}
+			workloads, err := m.RunDemo(ctx, rate)
+			if err != nil {
+				return err
+			}
+			printDemoHelp(c.OutOrStdout(), m, workloads)
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
+	cmd.Flags().StringVar(&binDir, "bin-dir", "", "directory holding the mesh's binaries and linkerd-demo (default: next to this executable)")
+	cmd.Flags().Float64Var(&rate, "rate", 3, "votes per second the bot sends")
+	cmd.Flags().DurationVar(&duration, "for", 0, "stop after this long (default: until interrupted)")
+	return cmd
+}
+
+func printDemoHelp(w io.Writer, m *localmesh.Mesh, workloads []*localmesh.Workload) {
+	web := ""
+	for _, wl := range workloads {
+		if wl.Name == "web" {
+			web = wl.NetNS
+		}
+	}
+	fmt.Fprintf(w, `
+The demo is running, meshed: bot -> web -> items, voting (mTLS between every pair).
+Voting for one choice fails on purpose.
+
+Try, in another terminal:
+  sudo linkerd local status --state-dir %[1]s
+  sudo ip netns exec %[2]s curl -s localhost:8080/api/leaderboard
+  sudo ip netns exec %[2]s curl -s localhost:4191/metrics | grep '^response_total'
+
+Ctrl-C stops everything.
+`, m.StateDir(), web)
+}
