@@ -19,9 +19,9 @@ lint:
 test: lint
 	$(GO) test -count=1 -timeout 20m ./...
 
+# The local mesh with the demo app, until Ctrl-C (needs root).
 demo: build
-	$(GO) build -o $(BIN)/testapp ./test/testapp
-	./demo/two-pods.sh
+	$(BIN)/linkerd demo
 
 bench: build
 	$(GO) test ./bench -run TestCompare -v -timeout 60m -args -full
