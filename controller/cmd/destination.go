@@ -47,24 +47,11 @@ func (o *destinationOptions) addFlags(fs *flag.FlagSet) {
 }
 
 func newDestinationCommand(env Env) *cobra.Command {
-	return flagCommand(env, "destination", "Run the destination service, the proxies' service discovery",
-		func(fs *flag.FlagSet) func(context.Context) error {
+	return componentCommand(env, "destination", "Run the destination service, the proxies' service discovery",
+		func(fs *flag.FlagSet) (*logFlags, func(*slog.Logger) (component, error)) {
 			o := &destinationOptions{}
 			o.addFlags(fs)
-			return func(ctx context.Context) error {
-				log, err := o.log.logger(env.Stderr)
-				if err != nil {
-					return err
-				}
-				c, err := newDestinationComponent(o, log)
-				if err != nil {
-					return err
-				}
-				if err := c.listen(); err != nil {
-					return err
-				}
-				return c.run(ctx)
-			}
+			return o.log, func(log *slog.Logger) (component, error) { return newDestinationComponent(o, log) }
 		})
 }
 

@@ -93,3 +93,32 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, usageError{fmt.Errorf("unknown -log-format %q (want plain or json)", l.format)}
 }
+
+// component is a control-plane service: it binds its listeners, then
+// serves until its context ends.
+type component interface {
+	listen() error
+	run(ctx context.Context) error
+}
+
+// componentCommand is a subcommand that builds a component from its flags,
+// with the shared log flags, and runs it.
+func componentCommand(env Env, name, short string, setup func(fs *flag.FlagSet) (*logFlags, func(*slog.Logger) (component, error))) *cobra.Command {
+	return flagCommand(env, name, short, func(fs *flag.FlagSet) func(context.Context) error {
+		logs, build := setup(fs)
+		return func(ctx context.Context) error {
+			log, err := logs.logger(env.Stderr)
+			if err != nil {
+				return err
+			}
+			c, err := build(log)
+			if err != nil {
+				return err
+			}
+			if err := c.listen(); err != nil {
+				return err
+			}
+			return c.run(ctx)
+		}
+	})
+}

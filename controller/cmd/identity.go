@@ -71,24 +71,11 @@ func (o *identityOptions) addFlags(fs *flag.FlagSet) {
 }
 
 func newIdentityCommand(env Env) *cobra.Command {
-	return flagCommand(env, "identity", "Run the identity service, the mesh's certificate authority",
-		func(fs *flag.FlagSet) func(context.Context) error {
+	return componentCommand(env, "identity", "Run the identity service, the mesh's certificate authority",
+		func(fs *flag.FlagSet) (*logFlags, func(*slog.Logger) (component, error)) {
 			o := &identityOptions{}
 			o.addFlags(fs)
-			return func(ctx context.Context) error {
-				log, err := o.log.logger(env.Stderr)
-				if err != nil {
-					return err
-				}
-				c, err := newIdentityComponent(o, log)
-				if err != nil {
-					return err
-				}
-				if err := c.listen(); err != nil {
-					return err
-				}
-				return c.run(ctx)
-			}
+			return o.log, func(log *slog.Logger) (component, error) { return newIdentityComponent(o, log) }
 		})
 }
 
