@@ -50,7 +50,9 @@ func (o OriginalDst) Resolve(_ context.Context, dst Destination) (balance.Balanc
 var _ Resolver = OriginalDst{}
 
 // Namer is a Resolver that knows the canonical name of what it resolves
-// (the service's fully qualified name and port), sent on as l5d-dst-canonical.
+// (the service's fully qualified name and port), sent on as
+// l5d-dst-canonical. The name depends on the destination's Authority alone
+// (callers cache it per authority).
 type Namer interface {
 	CanonicalName(dst Destination) string
 }

@@ -18,9 +18,10 @@ type fastConn struct {
 	s    *Server
 	info *ConnInfo
 
-	// The l5d-dst-canonical field of the last canonical name, reused while
-	// requests keep going to the same service.
-	canonical     string
+	// The l5d-dst-canonical field for the last authority (a canonical name
+	// depends on the authority alone), reused while requests keep going to
+	// the same service.
+	canonicalFor  string
 	canonicalLine []byte
 }
 
@@ -37,12 +38,13 @@ func (f *fastConn) Route(ctx context.Context, req *h1.Request) (h1.Route, error)
 	}
 	rt := h1.Route{Endpoint: ep, Metrics: f.p.metricsFor(f.info, req.Authority, ep), Done: done}
 	if f.p.direction == transport.Outbound {
-		if name := discovery.CanonicalName(f.p.resolver, dst); name != "" {
-			if name != f.canonical {
-				f.canonical, f.canonicalLine = name, []byte(HeaderDstCanonical+": "+name+"\r\n")
+		if dst.Authority != f.canonicalFor || f.canonicalFor == "" {
+			f.canonicalFor, f.canonicalLine = dst.Authority, nil
+			if name := discovery.CanonicalName(f.p.resolver, dst); name != "" {
+				f.canonicalLine = []byte(HeaderDstCanonical + ": " + name + "\r\n")
 			}
-			rt.Header = f.canonicalLine
 		}
+		rt.Header = f.canonicalLine
 	}
 	return rt, nil
 }
