@@ -70,10 +70,17 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 }
 
 func printDemoHelp(w io.Writer, m *localmesh.Mesh, workloads []*localmesh.Workload) {
-	web := ""
+	web, prom := "", ""
 	for _, wl := range workloads {
 		if wl.Name == "web" {
 			web = wl.NetNS
+		}
+	}
+	if st, err := m.Status(context.Background()); err == nil {
+		for _, wl := range st {
+			if wl.Namespace == localmesh.VizNamespace && wl.Name == "prometheus" {
+				prom = wl.NetNS
+			}
 		}
 	}
 	fmt.Fprintf(w, `
@@ -84,7 +91,10 @@ Try, in another terminal:
   sudo linkerd local status --state-dir %[1]s
   sudo ip netns exec %[2]s curl -s localhost:8080/api/leaderboard
   sudo ip netns exec %[2]s curl -s localhost:4191/metrics | grep '^response_total'
-
-Ctrl-C stops everything.
 `, m.StateDir(), web)
+	if prom != "" {
+		fmt.Fprintf(w, `  sudo ip netns exec %s curl -s 'localhost:%d/api/v1/query?query=sum(rate(response_total[1m]))by(deployment,classification)'
+`, prom, localmesh.PrometheusPort)
+	}
+	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }

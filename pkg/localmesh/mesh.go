@@ -289,6 +289,10 @@ func (m *Mesh) up(ctx context.Context) error {
 		return err
 	}
 	m.logf("control plane up: identity %s:%d, destination %s:%d", idw.IP, identityPort, dw.IP, destPort)
+	if bin := findPrometheus(); bin != "" {
+		return m.addPrometheus(ctx, s, string(anchors), bin)
+	}
+	m.logf("prometheus is not installed: metrics are on each proxy's :4191/metrics only")
 	return nil
 }
 

@@ -145,6 +145,9 @@ func (m *Mesh) publish(s *State) error {
 	if err := writeStore(m.StoreDir(), s, ControlPlaneNamespace); err != nil {
 		return err
 	}
+	if err := m.writeTargets(s); err != nil {
+		return err
+	}
 	for _, w := range s.Workloads {
 		if w.ControlPlane {
 			continue

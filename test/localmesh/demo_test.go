@@ -2,9 +2,13 @@ package localmesh_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -69,7 +73,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	// Up: every demo workload recorded and the bot's votes reaching web.
-	var bot, web *localmesh.Workload
+	var bot, web, prom *localmesh.Workload
 	deadline := time.Now().Add(60 * time.Second)
 	for bot == nil || web == nil {
 		if time.Now().After(deadline) {
@@ -86,8 +90,14 @@ func TestDemo(t *testing.T) {
 				bot = w
 			case w.Namespace == "demo" && w.Name == "web":
 				web = w
+			case w.Namespace == localmesh.VizNamespace && w.Name == "prometheus":
+				prom = w
 			}
 		}
+	}
+	// Workloads are recorded before their pods finish starting.
+	for _, w := range []*localmesh.Workload{bot, web} {
+		waitReady(t, w)
 	}
 	webID := "web.demo.serviceaccount.identity.linkerd.cluster.local"
 	waitMetric(t, bot, "response_total", map[string]string{"direction": "outbound", "tls": "true", "server_id": webID,
@@ -121,6 +131,19 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	// A real Prometheus scrapes every proxy, with the pods' labels.
+	if prom == nil {
+		t.Fatal("no prometheus pod in the local mesh (is prometheus installed?)")
+	}
+	for _, q := range []string{
+		`sum(response_total{namespace="demo",deployment="web",direction="outbound",classification="failure"})`,
+		`sum(response_total{namespace="demo",deployment="bot",direction="outbound",tls="true"})`,
+	} {
+		if v := promQuery(t, prom, q); v <= 0 {
+			t.Errorf("prometheus: %s = %v, want > 0", q, v)
+		}
+	}
+
 	// Ctrl-C: everything stops and is cleaned up.
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -138,5 +161,56 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.stateDir, "state.json")); !os.IsNotExist(err) {
 		t.Errorf("state left after the demo: %v", err)
+	}
+}
+
+// promQuery polls an instant query on the mesh's Prometheus (from inside its
+// pod) until it returns a positive value or 30 s pass; it returns the value.
+func promQuery(t *testing.T, prom *localmesh.Workload, query string) float64 {
+	t.Helper()
+	c := localmesh.HTTPClient(prom.NetNS, 5*time.Second)
+	u := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s", localmesh.PrometheusPort, url.QueryEscape(query))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var v float64
+		if resp, err := c.Get(u); err == nil {
+			var body struct {
+				Data struct {
+					Result []struct {
+						Value []any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if err == nil && len(body.Data.Result) > 0 && len(body.Data.Result[0].Value) == 2 {
+				s, _ := body.Data.Result[0].Value[1].(string)
+				v, _ = strconv.ParseFloat(s, 64)
+			}
+		}
+		if v > 0 || time.Now().After(deadline) {
+			return v
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// waitReady waits until the pod's proxy answers /ready.
+func waitReady(t *testing.T, w *localmesh.Workload) {
+	t.Helper()
+	c := localmesh.HTTPClient(w.NetNS, 2*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get("http://127.0.0.1:4191/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy of %s/%s never ready: %v", w.Namespace, w.Name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

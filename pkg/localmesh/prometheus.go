@@ -1,0 +1,98 @@
+package localmesh
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+)
+
+// The local mesh's Prometheus: the Prometheus project's own server, in a pod
+// of namespace linkerd-viz, scraping every proxy's admin port (as viz's
+// Prometheus does in a cluster) with targets from a file this package keeps
+// current.
+const (
+	VizNamespace   = "linkerd-viz"
+	prometheusName = "prometheus"
+	// PrometheusPort is where Prometheus serves its API and UI in its pod.
+	PrometheusPort = 9090
+	proxyAdminPort = 4191
+)
+
+// findPrometheus returns the prometheus binary, "" when it is not installed.
+func findPrometheus() string {
+	p, err := exec.LookPath("prometheus")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// addPrometheus starts Prometheus in its pod. Its outbound traffic goes
+// through its proxy without discovery: the admin ports it scrapes are not
+// meshed.
+func (m *Mesh) addPrometheus(ctx context.Context, s *State, anchors, bin string) error {
+	dir := m.path("prometheus")
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		return fmt.Errorf("prometheus: %w", err)
+	}
+	cfg := fmt.Sprintf(`# Written by linkerd local: scrape every proxy of the local mesh.
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+scrape_configs:
+- job_name: linkerd-proxy
+  file_sd_configs:
+  - files: [%q]
+    refresh_interval: 5s
+`, filepath.Join(dir, "targets.json"))
+	if err := writeFileAtomic(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+		return fmt.Errorf("prometheus: %w", err)
+	}
+	if err := m.writeTargets(s); err != nil {
+		return err
+	}
+	w := &Workload{Name: prometheusName, Namespace: VizNamespace, ServiceAccount: prometheusName, ControlPlane: true}
+	proc := &Proc{Role: "prometheus", Args: []string{bin,
+		"--config.file=" + filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--storage.tsdb.retention.time=6h",
+		"--web.listen-address=" + net.JoinHostPort("", strconv.Itoa(PrometheusPort)),
+	}}
+	if err := m.addPod(ctx, s, w, anchors, "", false, proc); err != nil {
+		return err
+	}
+	m.logf("prometheus %s:%d scraping every proxy", w.IP, PrometheusPort)
+	return m.writeTargets(s)
+}
+
+// writeTargets lists every proxy's admin address with the labels viz's
+// scrape configuration derives from pods (namespace, pod, deployment).
+func (m *Mesh) writeTargets(s *State) error {
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	groups := []group{}
+	for _, w := range s.Workloads {
+		if !w.IP.IsValid() {
+			continue
+		}
+		groups = append(groups, group{
+			Targets: []string{net.JoinHostPort(w.IP.String(), strconv.Itoa(proxyAdminPort))},
+			Labels:  map[string]string{"namespace": w.Namespace, "pod": w.Name, "deployment": w.Name},
+		})
+	}
+	b, err := json.MarshalIndent(groups, "", "  ")
+	if err != nil {
+		return fmt.Errorf("prometheus targets: %w", err)
+	}
+	if err := os.MkdirAll(m.path("prometheus"), 0o755); err != nil {
+		return fmt.Errorf("prometheus targets: %w", err)
+	}
+	return writeFileAtomic(m.path("prometheus", "targets.json"), b, 0o644)
+}
