@@ -25,15 +25,16 @@ var (
 	flagReps      = flag.Int("reps", 0, "interleaved repetitions (default 1, or 3 with -full)")
 	flagOut       = flag.String("out", "", "write the results as JSON to this file (a relative path is relative to the bench directory)")
 	flagProxyBin  = flag.String("proxy-bin", "", "use this linkerd-proxy binary (readable by uid 2102) instead of building ./cmd/linkerd-proxy, e.g. to compare builds")
-	flagConfigs   = flag.String("configs", "", "comma-separated contenders to run (default all: direct,linkerd-go,nginx,haproxy)")
+	flagConfigs   = flag.String("configs", "", "comma-separated contenders to run (default all: direct,linkerd-go,nginx,haproxy,linkerd-go-mtls,nginx-mtls,haproxy-mtls)")
 	flagScenarios = flag.String("scenarios", "", "comma-separated scenarios to run (default all)")
 	flagQuiet     = flag.Duration("quiet-wait", -1, "before each run, wait up to this long for other CPU use to drop below 5% (default 0, or 30s with -full)")
 )
 
 // Names of the contenders the ratios compare.
 const (
-	oursName   = "linkerd-go"
-	directName = "direct"
+	oursName     = "linkerd-go"
+	oursMTLSName = "linkerd-go-mtls"
+	directName   = "direct"
 )
 
 // options are the settings of one invocation.
@@ -108,7 +109,7 @@ func TestCompare(t *testing.T) {
 	if v := fortioVersion(fortio); v != wantFortioVersion {
 		t.Logf("bench: %s is fortio %q, not %s: figures may not compare with earlier runs", fortio, v, wantFortioVersion)
 	}
-	pkgs := []string{"./cmd/linkerd-init"}
+	pkgs := []string{"./cmd/linkerd-init", "./cmd/linkerd-controller"}
 	if *flagProxyBin == "" {
 		pkgs = append(pkgs, "./cmd/linkerd-proxy")
 	}
@@ -117,11 +118,15 @@ func TestCompare(t *testing.T) {
 		bins["linkerd-proxy"] = *flagProxyBin
 	}
 
+	ours := linkerdPair{proxyBin: bins["linkerd-proxy"], initBin: bins["linkerd-init"]}
 	all := []contender{
 		direct{},
-		linkerdPair{proxyBin: bins["linkerd-proxy"], initBin: bins["linkerd-init"]},
+		ours,
 		nginxPair(),
 		haproxyPair(),
+		&linkerdMTLS{linkerdPair: ours, controllerBin: bins["linkerd-controller"]},
+		nginxMTLSPair(),
+		haproxyMTLSPair(),
 	}
 	var cs []contender
 	for _, c := range all {
@@ -145,13 +150,10 @@ func TestCompare(t *testing.T) {
 	configNames := names(cs, contender.Name)
 	scenNames := names(scens, func(s scenario) string { return s.Name })
 	rows := summarize(runs, configNames, scenNames)
-	var baselines []string
-	for _, c := range configNames {
-		if c != oursName && c != directName {
-			baselines = append(baselines, c)
-		}
+	var rs []ratio
+	for _, cmp := range comparisons(configNames) {
+		rs = append(rs, ratios(rows, cmp.ours, directName, cmp.baselines, scenNames)...)
 	}
-	rs := ratios(rows, oursName, directName, baselines, scenNames)
 
 	var buf bytes.Buffer
 	if err := writeReport(&buf, opts.Mode(), opts.Duration, opts.Reps, rows, rs); err != nil {
@@ -165,6 +167,32 @@ func TestCompare(t *testing.T) {
 		})
 	}
 	checkRuns(t, runs, configNames, scenNames, opts.Reps)
+}
+
+// comparison is one of our pairs and the baselines it is compared with.
+type comparison struct {
+	ours      string
+	baselines []string
+}
+
+// comparisons pairs like with like among configs: our plain pair with the
+// plain baselines, our mTLS pair with the mTLS baselines (named *-mtls).
+func comparisons(configs []string) []comparison {
+	var out []comparison
+	for _, ours := range []string{oursName, oursMTLSName} {
+		if !slices.Contains(configs, ours) {
+			continue
+		}
+		cmp := comparison{ours: ours}
+		for _, c := range configs {
+			if c != oursName && c != oursMTLSName && c != directName &&
+				strings.HasSuffix(c, "-mtls") == (ours == oursMTLSName) {
+				cmp.baselines = append(cmp.baselines, c)
+			}
+		}
+		out = append(out, cmp)
+	}
+	return out
 }
 
 // names maps items to their names.

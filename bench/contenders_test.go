@@ -95,27 +95,50 @@ func (linkerdPair) Name() string { return "linkerd-go" }
 
 func (l linkerdPair) Prepare(t testing.TB, p pods) {
 	t.Helper()
-	for _, pod := range []*testnet.Pod{p.client, p.server} {
-		pod.Exec(t, l.initBin,
-			"--incoming-proxy-port", "4143",
-			"--outgoing-proxy-port", "4140",
-			"--proxy-uid", strconv.Itoa(linkerdProxyUID),
-			"--inbound-ports-to-ignore", "4190,4191")
-	}
+	l.initPod(t, p.client)
+	l.initPod(t, p.server)
+}
+
+// initPod writes linkerd-init's iptables rules in pod.
+func (l linkerdPair) initPod(t testing.TB, pod *testnet.Pod) {
+	t.Helper()
+	pod.Exec(t, l.initBin,
+		"--incoming-proxy-port", "4143",
+		"--outgoing-proxy-port", "4140",
+		"--proxy-uid", strconv.Itoa(linkerdProxyUID),
+		"--inbound-ports-to-ignore", "4190,4191")
 }
 
 func (l linkerdPair) Start(t testing.TB, p pods) (endpoints, []int, error) {
 	t.Helper()
+	e, pids, _, err := l.startProxies(t, p, nil, nil)
+	return e, pids, err
+}
+
+// startProxies starts a proxy in the client pod, with the extra environment
+// clientEnv, and one in the server pod, with serverEnv; it waits until they
+// serve and the client's traffic reaches fortio through them. It also
+// returns the client's proxy process.
+func (l linkerdPair) startProxies(t testing.TB, p pods, clientEnv, serverEnv []string) (endpoints, []int, *testnet.Proc, error) {
+	t.Helper()
 	var pids []int
-	for _, pod := range []*testnet.Pod{p.client, p.server} {
+	var clientProxy *testnet.Proc
+	for _, side := range []struct {
+		pod *testnet.Pod
+		env []string
+	}{{p.client, clientEnv}, {p.server, serverEnv}} {
+		pod := side.pod
 		proc := startPinned(t, pod, proxyCPU, testnet.ProcSpec{
 			Name: "linkerd-proxy-" + pod.Name,
 			Path: l.proxyBin,
-			Env:  []string{"LINKERD2_PROXY_LOG=warn"},
+			Env:  append([]string{"LINKERD2_PROXY_LOG=warn"}, side.env...),
 			User: &testnet.Credential{UID: linkerdProxyUID, GID: linkerdProxyUID},
 		})
+		if pod == p.client {
+			clientProxy = proc
+		}
 		if err := waitHTTP(pod, proc, "http://127.0.0.1:4191/ready"); err != nil {
-			return endpoints{}, nil, err
+			return endpoints{}, nil, nil, err
 		}
 		pids = append(pids, proc.Pid())
 	}
@@ -123,9 +146,9 @@ func (l linkerdPair) Start(t testing.TB, p pods) (endpoints, []int, error) {
 	// through both proxies.
 	e := p.directEndpoints()
 	if err := waitHTTP(p.client, nil, e.HTTP); err != nil {
-		return endpoints{}, nil, fmt.Errorf("through the proxies: %w", err)
+		return endpoints{}, nil, nil, fmt.Errorf("through the proxies: %w", err)
 	}
-	return e, pids, nil
+	return e, pids, clientProxy, nil
 }
 
 // confPair is a pair of proxies configured by templated files: one in the
@@ -138,6 +161,10 @@ type confPair struct {
 	// command returns the program and arguments that run the proxy with
 	// the configuration file conf, in the foreground, from directory dir.
 	command func(conf, dir string) (string, []string)
+	// mtls makes the pair talk mTLS between the two proxies: the server
+	// side's template gets ServerTLS, the client side's ClientTLS, and
+	// both a certificate of their own (see tlsFiles).
+	mtls bool
 }
 
 // confData fills a confPair's template.
@@ -145,6 +172,13 @@ type confData struct {
 	Dir                        string // a private writable directory
 	HTTPListen, GRPCListen     string
 	HTTPUpstream, GRPCUpstream string
+	// ServerTLS: the listeners require mTLS (server side of an mTLS pair).
+	// ClientTLS: the upstreams are reached over mTLS (client side).
+	ServerTLS, ClientTLS bool
+	// TLS is this side's certificate files when either is set; PeerName
+	// is the name the client side verifies in the server's certificate.
+	TLS      tlsFiles
+	PeerName string
 }
 
 func (c confPair) Name() string           { return c.name }
@@ -159,16 +193,36 @@ func (c confPair) Start(t testing.TB, p pods) (endpoints, []int, error) {
 		{p.server, confData{
 			HTTPListen: p.server.Addr(serverHTTPPort), GRPCListen: p.server.Addr(serverGRPCPort),
 			HTTPUpstream: addr("127.0.0.1", httpPort), GRPCUpstream: addr("127.0.0.1", grpcPort),
+			ServerTLS: c.mtls,
 		}},
 		{p.client, confData{
 			HTTPListen: addr("127.0.0.1", clientHTTPPort), GRPCListen: addr("127.0.0.1", clientGRPCPort),
 			HTTPUpstream: p.server.Addr(serverHTTPPort), GRPCUpstream: p.server.Addr(serverGRPCPort),
+			ClientTLS: c.mtls, PeerName: serverTLSName,
 		}},
+	}
+	var ca *benchPKI
+	if c.mtls {
+		var err error
+		if ca, err = newBenchCA(); err != nil {
+			return endpoints{}, nil, err
+		}
 	}
 	var pids []int
 	for _, s := range sides {
 		dir := t.TempDir()
 		s.data.Dir = dir
+		if c.mtls {
+			name := serverTLSName
+			if s.pod == p.client {
+				name = clientTLSName
+			}
+			files, err := writeLeaf(ca, name, dir)
+			if err != nil {
+				return endpoints{}, nil, err
+			}
+			s.data.TLS = files
+		}
 		conf := filepath.Join(dir, c.name+".conf")
 		writeTemplate(t, conf, c.conf, s.data)
 		path, args := c.command(conf, dir)

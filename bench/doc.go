@@ -7,9 +7,18 @@
 // server pod running the fortio echo/ping server. Proxies are pinned to
 // CPU 0, fortio to CPU 1.
 //
+// Three contenders repeat the pairs with mTLS (ECDSA P-256, TLS 1.3) between
+// the proxies, like a mesh hop: linkerd-go-mtls (identities issued by the
+// identity service in a meshed control pod; the harness checks in the client
+// proxy's metrics that its connections to the server are mTLS), nginx-mtls
+// (client certificates, HTTP/1.1 and gRPC over TLS) and haproxy-mtls
+// (client certificates, HTTP/2 between the proxies). Ratios compare like
+// with like: linkerd-go with nginx and haproxy, linkerd-go-mtls with the
+// *-mtls pairs.
+//
 // The harness is a test so that CI exercises it:
 //
-//	go test ./bench                       # smoke run: ~2 s per run, 1 repetition
+//	go test ./bench                       # smoke run: ~2 s per run, 1 repetition (~95 s)
 //	go test ./bench -run TestCompare -v -timeout 60m -args -full
 //	go test ./bench -run TestCompare -v -args -full -duration 10s -reps 1 -out results.json
 //
