@@ -264,52 +264,6 @@ func writeTemplate(t testing.TB, path string, tmpl *template.Template, data any)
 	}
 }
 
-// nginxConf is an nginx pair side: one worker, HTTP/1.1 keep-alive to the
-// upstream, h2c listener and gRPC upstream for gRPC.
-var nginxConf = template.Must(template.New("nginx").Parse(`
-user root;
-worker_processes 1;
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log warn;
-events {
-  worker_connections 4096;
-}
-http {
-  access_log off;
-  client_body_temp_path {{.Dir}}/body;
-  proxy_temp_path {{.Dir}}/proxy;
-  fastcgi_temp_path {{.Dir}}/fastcgi;
-  uwsgi_temp_path {{.Dir}}/uwsgi;
-  scgi_temp_path {{.Dir}}/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  upstream http_up {
-    server {{.HTTPUpstream}};
-    keepalive 64;
-    keepalive_requests 1000000;
-  }
-  upstream grpc_up {
-    server {{.GRPCUpstream}};
-    keepalive 64;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen {{.HTTPListen}};
-    location / {
-      proxy_pass http://http_up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-  server {
-    listen {{.GRPCListen}} http2;
-    location / {
-      grpc_pass grpc://grpc_up;
-    }
-  }
-}
-`))
-
 // haproxyConf is a haproxy pair side: one thread, HTTP/1.1 with connection
 // reuse for HTTP, h2c on both sides for gRPC.
 var haproxyConf = template.Must(template.New("haproxy").Parse(`

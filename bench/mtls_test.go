@@ -339,10 +339,11 @@ func outboundTLS(r io.Reader, serverIP string) error {
 	return nil
 }
 
-// nginxMTLSConf is an nginx mTLS pair side: as nginxConf, with TLS 1.3 and
-// client certificates between the proxies (ServerTLS on the server side,
-// ClientTLS on the client side), sessions reused, upstream keep-alive.
-var nginxMTLSConf = template.Must(template.New("nginx-mtls").Parse(`
+// nginxConf is an nginx pair side: one worker, HTTP/1.1 keep-alive to the
+// upstream, an h2c listener and gRPC upstream for gRPC; in an mTLS pair, TLS
+// 1.3 and client certificates between the proxies (ServerTLS on the server
+// side, ClientTLS on the client side), with sessions reused.
+var nginxConf = template.Must(template.New("nginx").Parse(`
 user root;
 worker_processes 1;
 pid {{.Dir}}/nginx.pid;
@@ -444,7 +445,7 @@ backend grpc_up
 
 func nginxMTLSPair() confPair {
 	c := nginxPair()
-	c.name, c.conf, c.mtls = "nginx-mtls", nginxMTLSConf, true
+	c.name, c.conf, c.mtls = "nginx-mtls", nginxConf, true
 	return c
 }
 

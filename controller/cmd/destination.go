@@ -111,18 +111,9 @@ func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinat
 }
 
 // listen binds the gRPC and admin addresses.
-func (c *destinationComponent) listen() error {
-	lis, err := net.Listen("tcp", c.opts.addr)
-	if err != nil {
-		return fmt.Errorf("listen on -addr: %w", err)
-	}
-	adminLis, err := net.Listen("tcp", c.opts.adminAddr)
-	if err != nil {
-		lis.Close()
-		return fmt.Errorf("listen on -admin-addr: %w", err)
-	}
-	c.lis, c.adminLis = lis, adminLis
-	return nil
+func (c *destinationComponent) listen() (err error) {
+	c.lis, c.adminLis, err = listenPair(c.opts.addr, c.opts.adminAddr)
+	return err
 }
 
 // run serves until ctx is done (then stops and returns nil) or a part

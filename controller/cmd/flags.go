@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -121,4 +122,18 @@ func componentCommand(env Env, name, short string, setup func(fs *flag.FlagSet) 
 			return c.run(ctx)
 		}
 	})
+}
+
+// listenPair binds a component's API (-addr) and admin (-admin-addr) addresses.
+func listenPair(addr, adminAddr string) (lis, adminLis net.Listener, err error) {
+	lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on -addr: %w", err)
+	}
+	adminLis, err = net.Listen("tcp", adminAddr)
+	if err != nil {
+		lis.Close()
+		return nil, nil, fmt.Errorf("listen on -admin-addr: %w", err)
+	}
+	return lis, adminLis, nil
 }

@@ -151,18 +151,9 @@ func (o *identityOptions) tokenValidator() (ctlidentity.TokenValidator, error) {
 }
 
 // listen binds the gRPC and admin addresses.
-func (c *identityComponent) listen() error {
-	lis, err := net.Listen("tcp", c.opts.addr)
-	if err != nil {
-		return fmt.Errorf("listen on -addr: %w", err)
-	}
-	adminLis, err := net.Listen("tcp", c.opts.adminAddr)
-	if err != nil {
-		lis.Close()
-		return fmt.Errorf("listen on -admin-addr: %w", err)
-	}
-	c.lis, c.adminLis = lis, adminLis
-	return nil
+func (c *identityComponent) listen() (err error) {
+	c.lis, c.adminLis, err = listenPair(c.opts.addr, c.opts.adminAddr)
+	return err
 }
 
 // run serves until ctx is done (then drains and returns nil) or a server
