@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Build the Kubernetes test binaries used by test/cluster (kube-apiserver and
-# etcd) from the Go module proxy alone: no git clone, no Docker, no make.
+# Build the Kubernetes test binaries used by test/cluster from the Go module
+# proxy alone: no git clone, no Docker, no make. kube-apiserver and etcd (the
+# API-only cluster), plus kubelet, kube-controller-manager, kube-scheduler,
+# kube-proxy and CoreDNS (the single-node cluster, cluster.StartNode).
 #
 #   bash hack/build-k8s.sh
 #
-# The binaries land in ${L5D_K8S_BIN:-/var/tmp/l5d-k8s/v1.36.3/bin}; when both
-# already exist there the script does nothing. Each binary is built in a
-# throwaway module under a work dir, so this repository's go.mod is never
-# touched.
+# The binaries land in ${L5D_K8S_BIN:-/var/tmp/l5d-k8s/v1.36.3/bin}; when all
+# already exist there the script does nothing, and otherwise builds only the
+# missing ones. Each binary is built in a throwaway module under a work dir,
+# so this repository's go.mod is never touched.
 #
-# kube-apiserver: k8s.io/kubernetes cannot be `go install`ed because its go.mod
+# Kubernetes components: k8s.io/kubernetes cannot be `go install`ed because its go.mod
 # requires every staging module (k8s.io/api, k8s.io/client-go, ...) at v0.0.0
 # and replaces it with ./staging/src/... . The throwaway module requires
 # k8s.io/kubernetes vX.Y.Z and replaces each staging module with its published
@@ -17,13 +19,16 @@
 #
 # etcd: a tiny main package calling go.etcd.io/etcd/server/v3/etcdmain.Main.
 #
+# CoreDNS: `go install github.com/coredns/coredns@$COREDNS_VERSION`.
+#
 # Env:
 #   L5D_K8S_BIN     output dir           (default /var/tmp/l5d-k8s/$K8S_VERSION/bin)
 #   L5D_K8S_WORK    throwaway module dir (default: work/ next to the output dir)
 #   K8S_VERSION     k8s.io/kubernetes    (default v1.36.3)
 #   ETCD_VERSION    go.etcd.io/etcd/server/v3 (default v3.6.16)
+#   COREDNS_VERSION github.com/coredns/coredns (default v1.14.7)
 #
-# A cold build takes ~6-13 minutes on 2 cores and peaks near 2 GB RSS; keep
+# A cold build of etcd and kube-apiserver takes ~6-13 minutes on 2 cores and peaks near 2 GB RSS; keep
 # GOCACHE/GOMODCACHE and the output dir between CI runs where possible.
 # Concurrent runs sharing the output or the work dir are serialised with
 # flock on a .lock file in each.
@@ -31,13 +36,21 @@ set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
 BIN=${L5D_K8S_BIN:-/var/tmp/l5d-k8s/${K8S_VERSION}/bin}
 WORK=${L5D_K8S_WORK:-$(dirname "$BIN")/work}
 
-have_all() { [[ -x $BIN/kube-apiserver && -x $BIN/etcd ]]; }
+# cmd/ names under k8s.io/kubernetes, built together in one throwaway module.
+K8S_COMPONENTS=(kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy)
+
+missing_k8s() {
+  local c
+  for c in "${K8S_COMPONENTS[@]}"; do [[ -x $BIN/$c ]] || echo "$c"; done
+}
+have_all() { [[ -z $(missing_k8s) && -x $BIN/etcd && -x $BIN/coredns ]]; }
 
 if have_all; then
-  echo "build-k8s: kube-apiserver and etcd already in $BIN"
+  echo "build-k8s: all binaries already in $BIN"
   exit 0
 fi
 
@@ -52,7 +65,7 @@ for fd in 8 9; do
 done
 # Someone else may have finished the job while we waited.
 if have_all; then
-  echo "build-k8s: kube-apiserver and etcd already in $BIN"
+  echo "build-k8s: all binaries already in $BIN"
   exit 0
 fi
 
@@ -94,8 +107,9 @@ EOF
   echo "build-k8s: etcd ${ETCD_VERSION}: $((t1 - t0))s"
 }
 
-build_apiserver() {
-  local dir=$WORK/kubernetes t0 t1 t2 dl kmod gover staging required
+# build_kubernetes builds the components named in its arguments.
+build_kubernetes() {
+  local dir=$WORK/kubernetes t0 t1 t2 dl kmod gover staging required c
   local minor_patch=${K8S_VERSION#v1.}   # 36.3
   local staging_version="v0.${minor_patch}"
   local minor=${minor_patch%%.*}
@@ -131,13 +145,15 @@ build_apiserver() {
     done
     echo ")"
   } >go.mod
-  cat >tools.go <<'EOF'
-//go:build tools
-
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-EOF
+  {
+    echo '//go:build tools'
+    echo
+    echo 'package tools'
+    echo
+    echo 'import ('
+    for c in "$@"; do echo "	_ \"k8s.io/kubernetes/cmd/$c\""; done
+    echo ')'
+  } >tools.go
   go mod tidy
   t1=$(date +%s)
 
@@ -148,16 +164,34 @@ EOF
     ldflags+=" -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
     ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${now}"
   done
-  go build -trimpath -ldflags "$ldflags" -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+  # One go build for all of them: the packages they share compile once.
+  local pkgs=()
+  for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  rm -rf out && mkdir out
+  go build -trimpath -ldflags "$ldflags" -o out/ "${pkgs[@]}"
+  for c in "$@"; do mv "out/$c" "$BIN/$c"; done
   t2=$(date +%s)
-  echo "build-k8s: kube-apiserver ${K8S_VERSION}: resolve $((t1 - t0))s, build $((t2 - t1))s"
+  echo "build-k8s: $* ${K8S_VERSION}: resolve $((t1 - t0))s, build $((t2 - t1))s"
+}
+
+build_coredns() {
+  local dir=$WORK/coredns t0
+  t0=$(date +%s)
+  rm -rf "$dir" && mkdir -p "$dir"
+  # `go install pkg@version` runs outside any module and rejects -mod.
+  GOFLAGS=-buildvcs=false GOBIN=$dir go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@${COREDNS_VERSION}"
+  mv "$dir/coredns" "$BIN/coredns"
+  echo "build-k8s: coredns ${COREDNS_VERSION}: $(($(date +%s) - t0))s"
 }
 
 [[ -x $BIN/etcd ]] || (build_etcd)
-[[ -x $BIN/kube-apiserver ]] || (build_apiserver)
+missing=$(missing_k8s)
+# shellcheck disable=SC2086 # one component name per word
+[[ -z $missing ]] || (build_kubernetes $missing)
+[[ -x $BIN/coredns ]] || (build_coredns)
 
 echo "build-k8s: total $(($(date +%s) - t_all))s"
 ls -l "$BIN"
-"$BIN/kube-apiserver" --version || true
+for c in "${K8S_COMPONENTS[@]}"; do "$BIN/$c" --version || true; done
 "$BIN/etcd" --version | head -1 || true
+"$BIN/coredns" -version | head -1 || true

@@ -16,10 +16,11 @@ import (
 
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/pkg/identity"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
 // Audience is the audience of the projected token the proxy presents.
-const Audience = "identity.l5d.io"
+const Audience = k8s.IdentityTokenAudience
 
 const serviceAccountPrefix = "system:serviceaccount:"
 

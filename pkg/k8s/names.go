@@ -1,0 +1,51 @@
+package k8s
+
+// Names of the control plane's Kubernetes resources, as `linkerd install`
+// renders them. The chart (charts/linkerd-control-plane), the CLI (install,
+// check, inject, version) and the controllers all use these.
+const (
+	// ControlPlaneNamespace is the default namespace of the control plane.
+	ControlPlaneNamespace = "linkerd"
+
+	// ConfigMapName holds the installation's full Helm values under ConfigValuesKey.
+	ConfigMapName   = "linkerd-config"
+	ConfigValuesKey = "values"
+	// TrustRootsConfigMapName holds the trust anchors PEM under TrustRootsKey.
+	TrustRootsConfigMapName = "linkerd-identity-trust-roots"
+	TrustRootsKey           = "ca-bundle.crt"
+	// IssuerSecretName holds the identity issuer certificate and key
+	// (keys "crt.pem"/"key.pem", or "tls.crt"/"tls.key" for kubernetes.io/tls
+	// secrets managed outside Linkerd).
+	IssuerSecretName = "linkerd-identity-issuer"
+
+	// Control-plane deployments and their component label values
+	// (ControllerComponentLabel).
+	IdentityDeploymentName      = "linkerd-identity"
+	DestinationDeploymentName   = "linkerd-destination"
+	ProxyInjectorDeploymentName = "linkerd-proxy-injector"
+	IdentityComponent           = "identity"
+	DestinationComponent        = "destination"
+	ProxyInjectorComponent      = "proxy-injector"
+
+	// Services the proxies and the API server reach.
+	IdentityHeadlessServiceName    = "linkerd-identity-headless"
+	DestinationHeadlessServiceName = "linkerd-dst-headless"
+	ProxyInjectorServiceName       = "linkerd-proxy-injector"
+	SPValidatorServiceName         = "linkerd-sp-validator"
+
+	// Admission webhook configurations.
+	ProxyInjectorWebhookConfigName = "linkerd-proxy-injector-webhook-config"
+	SPValidatorWebhookConfigName   = "linkerd-sp-validator-webhook-config"
+
+	// Webhook serving certificates (kubernetes.io/tls secrets).
+	ProxyInjectorTLSSecretName = "linkerd-proxy-injector-k8s-tls"
+	SPValidatorTLSSecretName   = "linkerd-sp-validator-k8s-tls"
+
+	// IdentityTokenAudience is the audience of the projected ServiceAccount
+	// token a proxy presents to identity.
+	IdentityTokenAudience = "identity.l5d.io"
+
+	// Label on every resource of the control plane, and on the namespace.
+	ControlPlaneNSLabel   = ControllerNSLabel
+	LinkerdNamespaceLabel = Prefix + "/is-control-plane"
+)
