@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
 	"github.com/linkerd-go/linkerd/internal/testnet"
@@ -301,7 +302,7 @@ func checkMTLS(pod *testnet.Pod, proc *testnet.Proc, serverIP string) error {
 // connections the proxy opened outbound to serverIP with tls="true", and
 // none without TLS to anywhere.
 func outboundTLS(r io.Reader, serverIP string) error {
-	var parser expfmt.TextParser
+	parser := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := parser.TextToMetricFamilies(r)
 	if err != nil {
 		return fmt.Errorf("parse metrics: %w", err)

@@ -33,7 +33,11 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 			if err := localmesh.CheckPrivileges(); err != nil {
 				return err
 			}
-			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Log: c.OutOrStdout()})
+			sup, err := supervisorCommand()
+			if err != nil {
+				return err
+			}
+			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Log: c.OutOrStdout(), Supervisor: sup})
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -26,9 +29,10 @@ type localMeshFunc func(cfg localmesh.Config) (localMesh, error)
 type localMesh interface {
 	Up(ctx context.Context) error
 	Run(ctx context.Context, spec localmesh.RunSpec) (*localmesh.Workload, error)
-	Apply(name string, r io.Reader) (string, error)
+	Apply(ctx context.Context, name string, r io.Reader) (string, error)
 	Status(ctx context.Context) ([]localmesh.WorkloadStatus, error)
 	Down(ctx context.Context) error
+	Supervise(ctx context.Context, namespace, name string) error
 }
 
 func newLocalMesh(cfg localmesh.Config) (localMesh, error) { return localmesh.New(cfg) }
@@ -57,7 +61,11 @@ Needs root.`,
 		if err := checkPrivileges(); err != nil {
 			return nil, err
 		}
-		return newMesh(localmesh.Config{StateDir: opts.stateDir, BinDir: opts.binDir, Subnet: subnet, Log: c.OutOrStdout()})
+		sup, err := supervisorCommand()
+		if err != nil {
+			return nil, err
+		}
+		return newMesh(localmesh.Config{StateDir: opts.stateDir, BinDir: opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
 	}
 
 	var subnet string
@@ -121,7 +129,7 @@ Needs root.`,
 				defer f.Close()
 				r = f
 			}
-			dst, err := m.Apply(file, r)
+			dst, err := m.Apply(c.Context(), file, r)
 			if err != nil {
 				return err
 			}
@@ -165,14 +173,46 @@ Needs root.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(up, runCmd, apply, status, down)
+	var pod string
+	supervise := &cobra.Command{
+		Use:    "supervise --pod NAMESPACE/NAME",
+		Short:  "Run and restart a workload's application (started by linkerd local run)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ns, name, ok := strings.Cut(pod, "/")
+			if !ok || ns == "" || name == "" {
+				return fmt.Errorf("--pod must be NAMESPACE/NAME, not %q", pod)
+			}
+			m, err := mesh(c, "")
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return m.Supervise(ctx, ns, name)
+		},
+	}
+	supervise.Flags().StringVar(&pod, "pod", "", "the workload, as NAMESPACE/NAME")
+
+	cmd.AddCommand(up, runCmd, apply, status, down, supervise)
 	return cmd
+}
+
+// supervisorCommand is how the local mesh runs `linkerd local supervise`:
+// this executable.
+func supervisorCommand() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate the linkerd executable: %w", err)
+	}
+	return []string{exe, "local", "supervise"}, nil
 }
 
 // printLocalStatus writes the workloads as a table.
 func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPOD IP\tSERVICE\tPROXY\tPROCESSES\tIDENTITY")
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPOD IP\tSERVICE\tPROXY\tAPP\tRESTARTS\tPROCESSES\tIDENTITY")
 	for _, s := range sts {
 		proxy := "not ready"
 		if s.ProxyReady {
@@ -189,7 +229,14 @@ func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 			}
 			procs += "dead:" + strings.Join(s.Dead, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.IP, svc, proxy, procs, s.Identity)
+		app, restarts := "-", "-"
+		if s.Workload.App != nil {
+			app, restarts = "not ready", strconv.Itoa(s.App.Restarts)
+			if s.App.Ready {
+				app = "ready"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.IP, svc, proxy, app, restarts, procs, s.Identity)
 	}
 	tw.Flush()
 }

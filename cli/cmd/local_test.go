@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -29,7 +30,7 @@ func (f *fakeLocalMesh) Run(_ context.Context, spec localmesh.RunSpec) (*localme
 	f.spec = spec
 	return &localmesh.Workload{Name: spec.Name}, nil
 }
-func (f *fakeLocalMesh) Apply(name string, r io.Reader) (string, error) {
+func (f *fakeLocalMesh) Apply(_ context.Context, name string, r io.Reader) (string, error) {
 	f.calls = append(f.calls, "apply")
 	b, err := io.ReadAll(r)
 	f.applied = string(b)
@@ -40,6 +41,10 @@ func (f *fakeLocalMesh) Status(context.Context) ([]localmesh.WorkloadStatus, err
 	return f.statuses, nil
 }
 func (f *fakeLocalMesh) Down(context.Context) error { f.calls = append(f.calls, "down"); return nil }
+func (f *fakeLocalMesh) Supervise(_ context.Context, ns, name string) error {
+	f.calls = append(f.calls, "supervise "+ns+"/"+name)
+	return nil
+}
 
 // runLocal runs "local ARGS" over a fake mesh.
 func runLocal(t *testing.T, fake *fakeLocalMesh, privileges error, args ...string) (string, error) {
@@ -64,7 +69,7 @@ func runLocal(t *testing.T, fake *fakeLocalMesh, privileges error, args ...strin
 }
 
 func TestLocalNeedsRoot(t *testing.T) {
-	for _, args := range [][]string{{"up"}, {"down"}, {"status"}, {"run", "--name", "web", "--", "true"}, {"apply", "-f", "x.yaml"}} {
+	for _, args := range [][]string{{"up"}, {"down"}, {"status"}, {"run", "--name", "web", "--", "true"}, {"apply", "-f", "x.yaml"}, {"supervise", "--pod", "demo/web"}} {
 		fake := &fakeLocalMesh{}
 		_, err := runLocal(t, fake, localmesh.ErrNotRoot, args...)
 		if err != localmesh.ErrNotRoot {
@@ -93,6 +98,10 @@ func TestLocalRunFlags(t *testing.T) {
 	if fake.cfg.StateDir != "/tmp/s" || fake.cfg.BinDir != "/tmp/b" {
 		t.Fatalf("config %+v", fake.cfg)
 	}
+	// Supervisors are this executable's hidden `local supervise`.
+	if exe, _ := os.Executable(); !reflect.DeepEqual(fake.cfg.Supervisor, []string{exe, "local", "supervise"}) {
+		t.Fatalf("supervisor command %q", fake.cfg.Supervisor)
+	}
 	if _, err := runLocal(t, &fakeLocalMesh{}, nil, "run", "--", "true"); err == nil {
 		t.Error("run without --name: want an error")
 	}
@@ -119,33 +128,50 @@ func TestLocalApply(t *testing.T) {
 	}
 }
 
+func TestLocalSupervise(t *testing.T) {
+	fake := &fakeLocalMesh{}
+	if _, err := runLocal(t, fake, nil, "supervise", "--pod", "demo/web"); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fake.calls, []string{"supervise demo/web"}) {
+		t.Fatalf("calls %v", fake.calls)
+	}
+	for _, bad := range []string{"", "web", "demo/", "/web"} {
+		fake := &fakeLocalMesh{}
+		if _, err := runLocal(t, fake, nil, "supervise", "--pod", bad); err == nil || len(fake.calls) != 0 {
+			t.Errorf("--pod %q: %v %v, want an error and no call", bad, err, fake.calls)
+		}
+	}
+}
+
 func TestLocalStatusTable(t *testing.T) {
 	fake := &fakeLocalMesh{statuses: []localmesh.WorkloadStatus{
 		{Workload: &localmesh.Workload{Name: "web", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.4"), Service: "web", Port: 8080,
-			Identity: "web.demo.serviceaccount.identity.linkerd.cluster.local"}, ProxyReady: true, Running: []string{"proxy", "app"}, ClusterIP: "10.96.0.10"},
-		{Workload: &localmesh.Workload{Name: "bot", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.5"), Identity: "bot.demo"},
-			Running: []string{"proxy"}, Dead: []string{"app"}},
+			Identity: "web.demo.serviceaccount.identity.linkerd.cluster.local", App: &localmesh.Proc{}}, ProxyReady: true,
+			Running: []string{"proxy", "supervisor", "app"}, ClusterIP: "10.96.0.10", App: localmesh.AppStatus{Ready: true, Restarts: 3}},
+		{Workload: &localmesh.Workload{Name: "bot", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.5"), Identity: "bot.demo", App: &localmesh.Proc{}},
+			Running: []string{"proxy", "supervisor"}, Dead: []string{"app"}},
+		{Workload: &localmesh.Workload{Name: "linkerd-identity", Namespace: "linkerd", IP: netip.MustParseAddr("10.250.0.2"), Identity: "id"},
+			ProxyReady: true, Running: []string{"proxy", "identity"}},
 	}}
 	out, err := runLocal(t, fake, nil, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want a header and 2 rows:\n%s", out)
+	if len(lines) != 4 {
+		t.Fatalf("want a header and 3 rows:\n%s", out)
 	}
-	for _, tc := range []struct {
-		line int
-		want []string
-	}{
-		{0, []string{"NAMESPACE", "POD IP", "PROXY", "IDENTITY"}},
-		{1, []string{"demo", "web", "10.250.0.4", "web (10.96.0.10:8080)", "ready", "proxy,app", "web.demo.serviceaccount.identity.linkerd.cluster.local"}},
-		{2, []string{"bot", "not ready", "proxy dead:app", "bot.demo"}},
-	} {
-		for _, w := range tc.want {
-			if !strings.Contains(lines[tc.line], w) {
-				t.Errorf("line %d %q lacks %q", tc.line, lines[tc.line], w)
-			}
+	want := [][]string{
+		{"NAMESPACE", "NAME", "POD IP", "SERVICE", "PROXY", "APP", "RESTARTS", "PROCESSES", "IDENTITY"},
+		{"demo", "web", "10.250.0.4", "web (10.96.0.10:8080)", "ready", "ready", "3", "proxy,supervisor,app", "web.demo.serviceaccount.identity.linkerd.cluster.local"},
+		{"demo", "bot", "10.250.0.5", "-", "not ready", "not ready", "0", "proxy,supervisor dead:app", "bot.demo"},
+		{"linkerd", "linkerd-identity", "10.250.0.2", "-", "ready", "-", "-", "proxy,identity", "id"},
+	}
+	cols := regexp.MustCompile(`\s{2,}`)
+	for i, line := range lines {
+		if got := cols.Split(strings.TrimSpace(line), -1); !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("line %d: columns %q, want %q", i, got, want[i])
 		}
 	}
 }

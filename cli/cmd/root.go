@@ -4,6 +4,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,6 +34,8 @@ type ServerVersionFunc func(ctx context.Context, opts *GlobalOptions) (string, e
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
+	// Stdin is read by commands given "-" as a file; nil means os.Stdin.
+	Stdin io.Reader
 	// ServerVersion looks up the control plane version; nil means there is
 	// no cluster support yet and the version is always unavailable.
 	ServerVersion ServerVersionFunc
@@ -52,6 +55,9 @@ func NewRootCmd(env Env) *cobra.Command {
 	}
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	if env.Stdin != nil {
+		root.SetIn(env.Stdin)
+	}
 
 	flags := root.PersistentFlags()
 	flags.StringVarP(&opts.LinkerdNamespace, "linkerd-namespace", "L", DefaultLinkerdNamespace, "namespace in which Linkerd is installed")
@@ -59,24 +65,41 @@ func NewRootCmd(env Env) *cobra.Command {
 	flags.StringVar(&opts.KubeContext, "context", "", "name of the kubeconfig context to use")
 
 	root.AddCommand(newCmdVersion(opts, env))
+	root.AddCommand(newCmdCheck(opts, env))
 	root.AddCommand(newCmdDiagnostics(opts, env))
 	root.AddCommand(newCmdLocal(env))
 	root.AddCommand(newCmdDemo(env))
+	root.AddCommand(newCmdInject(opts, env))
+	root.AddCommand(newCmdUninject(env))
+	root.AddCommand(newCmdInstall(opts, env))
+	root.AddCommand(newCmdUpgrade(opts, env))
+	root.AddCommand(newCmdUninstall(opts, env))
 	return root
 }
 
 // Execute runs the CLI with args (without the program name) and returns the
 // process exit code: 0 on success, 1 on any error, which is printed to
-// env.Stderr as a single line.
+// env.Stderr as a single line (unless the command already reported it and
+// returned an *exitError with its code).
 func Execute(ctx context.Context, args []string, env Env) int {
 	root := NewRootCmd(env)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var silent *exitError
+		if errors.As(err, &silent) {
+			return silent.code
+		}
 		fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
 		return 1
 	}
 	return 0
 }
+
+// exitError makes Execute return code without printing anything: the
+// command has already reported why it failed (e.g. check's status line).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // oneLine joins a possibly multi-line message into one line.
 func oneLine(s string) string {

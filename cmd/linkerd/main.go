@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(cmd.Execute(context.Background(), os.Args[1:], cmd.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+	os.Exit(cmd.Execute(context.Background(), os.Args[1:], cmd.Env{Stdout: os.Stdout, Stderr: os.Stderr, ServerVersion: cmd.ClusterServerVersion}))
 }

@@ -49,3 +49,28 @@ const (
 	ControlPlaneNSLabel   = ControllerNSLabel
 	LinkerdNamespaceLabel = Prefix + "/is-control-plane"
 )
+
+// ClusterRoleName is the name of a control-plane component's ClusterRole and
+// ClusterRoleBinding: "linkerd-<control-plane namespace>-<component>", so two
+// control planes in different namespaces do not collide.
+func ClusterRoleName(controlPlaneNS, component string) string {
+	return "linkerd-" + controlPlaneNS + "-" + component
+}
+
+// Further names of the control plane's resources.
+const (
+	// IdentityServiceName and DestinationServiceName are the control
+	// plane's ClusterIP Services (the headless ones are above).
+	IdentityServiceName    = "linkerd-identity"
+	DestinationServiceName = "linkerd-dst"
+
+	// Keys of the identity issuer Secret in the linkerd.io/tls scheme (the
+	// chart's own Secret); a kubernetes.io/tls Secret has corev1.TLSCertKey
+	// and corev1.TLSPrivateKeyKey.
+	IssuerCertKey = "crt.pem"
+	IssuerKeyKey  = "key.pem"
+
+	// AdmissionWebhooksLabel set to "disabled" on a namespace keeps the
+	// admission webhooks away from its pods (set on the control plane's).
+	AdmissionWebhooksLabel = ConfigPrefix + "/admission-webhooks"
+)

@@ -2,6 +2,7 @@ package localmesh
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -55,15 +56,15 @@ func TestFirstFree(t *testing.T) {
 
 func TestAllocateServiceIP(t *testing.T) {
 	s := &State{ServiceCIDR: netip.MustParsePrefix(DefaultServiceCIDR)}
-	ip1, isNew, err := s.allocateServiceIP("demo", "web")
+	ip1, isNew, err := s.allocateServiceIP("demo", "web", nil)
 	if err != nil || !isNew || ip1.String() != "10.96.0.10" {
 		t.Fatalf("first: %v %v %v", ip1, isNew, err)
 	}
-	again, isNew, err := s.allocateServiceIP("demo", "web")
+	again, isNew, err := s.allocateServiceIP("demo", "web", nil)
 	if err != nil || isNew || again != ip1 {
 		t.Fatalf("same service again: %v %v %v, want %v not new", again, isNew, err, ip1)
 	}
-	ip2, isNew, err := s.allocateServiceIP("other", "web")
+	ip2, isNew, err := s.allocateServiceIP("other", "web", map[netip.Addr]bool{netip.MustParseAddr("10.96.0.11"): true})
 	if err != nil || !isNew || ip2 == ip1 {
 		t.Fatalf("other namespace: %v %v %v", ip2, isNew, err)
 	}
@@ -233,7 +234,7 @@ func TestServiceManifestDecodes(t *testing.T) {
 		pods []*Workload
 	}{{"two pods", pods}, {"no pods", nil}} {
 		t.Run(tc.name, func(t *testing.T) {
-			dec, err := store.DecodeObjects([]byte(serviceManifest("demo", "web", netip.MustParseAddr("10.96.0.10"), "linkerd", tc.pods)))
+			dec, err := store.DecodeObjects([]byte(serviceManifest("demo", "web", netip.MustParseAddr("10.96.0.10"), "linkerd", tc.pods, nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -272,7 +273,7 @@ func TestWriteStore(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, storeFileName("demo", "gone")), []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeStore(dir, s, "linkerd"); err != nil {
+	if err := writeStore(dir, s, "linkerd", nil); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -287,26 +288,174 @@ func TestWriteStore(t *testing.T) {
 }
 
 func TestNotRoot(t *testing.T) {
-	orig := geteuid
-	geteuid = func() int { return 1000 }
-	t.Cleanup(func() { geteuid = orig })
-	m, err := New(Config{StateDir: filepath.Join(t.TempDir(), "state")})
+	origUID, origStatus := geteuid, procStatus
+	t.Cleanup(func() { geteuid, procStatus = origUID, origStatus })
+	for _, tt := range []struct {
+		name   string
+		uid    int
+		status string
+		want   string // in the error, besides ErrNotRoot
+	}{
+		{"not root", 1000, "CapEff:\t0000000000000000\n", ""},
+		{"root without capabilities", 0, "Name:\tx\nCapEff:\t0000000000000000\n", "missing CAP_NET_ADMIN,CAP_SYS_ADMIN"},
+		{"root without CAP_SYS_ADMIN", 0, "CapEff:\t0000000000001000\n", "missing CAP_SYS_ADMIN"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			geteuid = func() int { return tt.uid }
+			procStatus = func() ([]byte, error) { return []byte(tt.status), nil }
+			m, err := New(Config{StateDir: filepath.Join(t.TempDir(), "state"), Supervisor: []string{"true"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			check := func(op string, err error) {
+				t.Helper()
+				if !errors.Is(err, ErrNotRoot) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+					t.Errorf("%s: %v, want ErrNotRoot on one line mentioning %q", op, err, tt.want)
+				}
+			}
+			check("Up", m.Up(ctx))
+			_, err = m.Run(ctx, RunSpec{Name: "web", Namespace: "demo", Command: []string{"true"}})
+			check("Run", err)
+			_, err = m.Apply(ctx, "x.yaml", strings.NewReader("kind: Service\n"))
+			check("Apply", err)
+			_, err = m.Status(ctx)
+			check("Status", err)
+			check("Supervise", m.Supervise(ctx, "demo", "web"))
+			check("Down", m.Down(ctx))
+			if _, err := os.Stat(m.StateDir()); !os.IsNotExist(err) {
+				t.Fatalf("state dir created without root: %v", err)
+			}
+		})
+	}
+}
+
+func TestMissingCaps(t *testing.T) {
+	for _, tt := range []struct {
+		status, want string
+	}{
+		{"CapEff:\t000001ffffffffff\n", ""},
+		{"CapInh:\t0\nCapEff:\t0000000000201000\nCapBnd:\t0\n", ""},
+		{"CapEff:\t0000000000200000\n", "CAP_NET_ADMIN"},
+		{"CapEff:\t0000000000000000\n", "CAP_NET_ADMIN,CAP_SYS_ADMIN"},
+		{"CapEff:\tzz\n", "CAP_NET_ADMIN,CAP_SYS_ADMIN"},
+		{"", "CAP_NET_ADMIN,CAP_SYS_ADMIN"},
+	} {
+		if got := missingCaps(tt.status, capNetAdmin, capSysAdmin); got != tt.want {
+			t.Errorf("%q: %q, want %q", tt.status, got, tt.want)
+		}
+	}
+}
+
+func TestServiceManifestReadiness(t *testing.T) {
+	pods := []*Workload{
+		{Name: "web-1", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.4")},
+		{Name: "web-2", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.5")},
+	}
+	dec, err := store.DecodeObjects([]byte(serviceManifest("demo", "web", netip.MustParseAddr("10.96.0.10"), "linkerd", pods,
+		func(w *Workload) bool { return w.Name == "web-2" })))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := m.Up(ctx); err != ErrNotRoot {
-		t.Fatalf("Up: %v, want ErrNotRoot", err)
+	slice := dec.Objects[1].(*discoveryv1.EndpointSlice)
+	for i, want := range []bool{false, true} {
+		if got := slice.Endpoints[i].Conditions.Ready; got == nil || *got != want {
+			t.Errorf("endpoint %d ready %v, want %v", i, got, want)
+		}
 	}
-	if _, err := m.Run(ctx, RunSpec{Name: "web", Namespace: "demo", Command: []string{"true"}}); err != ErrNotRoot {
-		t.Fatalf("Run: %v, want ErrNotRoot", err)
+	// The not-ready pod stays in the store, for its identity.
+	if len(dec.Objects) != 4 {
+		t.Errorf("%d objects, want the Service, the slice and 2 Pods", len(dec.Objects))
 	}
-	if err := m.Down(ctx); err != ErrNotRoot {
-		t.Fatalf("Down: %v, want ErrNotRoot", err)
+}
+
+func TestStoreServices(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"local-demo-web.yaml": serviceManifest("demo", "web", netip.MustParseAddr("10.96.0.10"), "linkerd", nil, nil),
+		"applied-a.yaml":      "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.1.1}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: headless, namespace: demo}\nspec: {clusterIP: None}\n",
+		"applied-broken.yaml": "kind: Service\nmetadata: [\n",
+		".hidden.yaml":        "apiVersion: v1\nkind: Service\nmetadata: {name: h}\nspec: {clusterIP: 10.96.1.2}\n",
+		"notes.txt":           "apiVersion: v1\nkind: Service\nmetadata: {name: t}\nspec: {clusterIP: 10.96.1.3}\n",
 	}
-	if _, err := os.Stat(m.StateDir()); !os.IsNotExist(err) {
-		t.Fatalf("state dir created without root: %v", err)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := storeServices(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]netip.Addr{"demo/web": netip.MustParseAddr("10.96.0.10"), "default/a": netip.MustParseAddr("10.96.1.1")}
+	if len(got) != len(want) || got["demo/web"] != want["demo/web"] || got["default/a"] != want["default/a"] {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestAssignClusterIPs(t *testing.T) {
+	cidr := netip.MustParsePrefix(DefaultServiceCIDR)
+	existing := map[string]netip.Addr{"demo/kept": netip.MustParseAddr("10.96.0.42")}
+	for _, tt := range []struct {
+		name     string
+		in       string
+		wantIPs  map[string]string // "ns/name" -> cluster IP after assignment
+		same     bool              // the manifest is returned untouched
+		wantErr  string
+		allocs   int
+		extraDoc string // a document kind that must survive re-encoding
+	}{
+		{name: "has one", in: "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: demo}\nspec: {clusterIP: 10.96.5.5}\n",
+			wantIPs: map[string]string{"demo/a": "10.96.5.5"}, same: true},
+		{name: "new", in: "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: demo}\nspec:\n  ports: [{port: 80}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+			wantIPs: map[string]string{"demo/b": "10.96.0.100"}, allocs: 1, extraDoc: "kind: Deployment"},
+		{name: "no spec, default namespace", in: "apiVersion: v1\nkind: Service\nmetadata: {name: c}\n",
+			wantIPs: map[string]string{"default/c": "10.96.0.100"}, allocs: 1},
+		{name: "re-applied keeps its IP", in: "apiVersion: v1\nkind: Service\nmetadata: {name: kept, namespace: demo}\nspec: {}\n",
+			wantIPs: map[string]string{"demo/kept": "10.96.0.42"}},
+		{name: "headless", in: "apiVersion: v1\nkind: Service\nmetadata: {name: h}\nspec: {clusterIP: None}\n", same: true},
+		{name: "external name", in: "apiVersion: v1\nkind: Service\nmetadata: {name: e}\nspec: {type: ExternalName, externalName: example.com}\n", same: true},
+		{name: "outside the range", in: "apiVersion: v1\nkind: Service\nmetadata: {name: o}\nspec: {clusterIP: 192.168.1.1}\n", wantErr: "not in the local mesh's Service range"},
+		{name: "not an address", in: "apiVersion: v1\nkind: Service\nmetadata: {name: o}\nspec: {clusterIP: nope}\n", wantErr: "not in the local mesh's Service range"},
+		{name: "JSON", in: `{"apiVersion":"v1","kind":"Service","metadata":{"name":"j","namespace":"demo"},"spec":{}}`,
+			wantIPs: map[string]string{"demo/j": "10.96.0.100"}, allocs: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			allocs := 0
+			out, err := assignClusterIPs([]byte(tt.in), cidr, existing, func(string) (netip.Addr, error) {
+				allocs++
+				return netip.MustParseAddr("10.96.0.100"), nil
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("%v, want an error with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.same && string(out) != tt.in {
+				t.Errorf("manifest rewritten:\n%s", out)
+			}
+			if allocs != tt.allocs {
+				t.Errorf("%d allocations, want %d", allocs, tt.allocs)
+			}
+			if tt.extraDoc != "" && !strings.Contains(string(out), tt.extraDoc) {
+				t.Errorf("lost a document:\n%s", out)
+			}
+			dec, err := store.DecodeObjects(out)
+			if err != nil {
+				t.Fatalf("result does not decode: %v\n%s", err, out)
+			}
+			for _, obj := range dec.Objects {
+				svc := obj.(*corev1.Service)
+				if want, ok := tt.wantIPs[svc.Namespace+"/"+svc.Name]; ok && svc.Spec.ClusterIP != want {
+					t.Errorf("%s/%s cluster IP %q, want %s", svc.Namespace, svc.Name, svc.Spec.ClusterIP, want)
+				}
+			}
+		})
 	}
 }
 

@@ -52,14 +52,25 @@ const (
 )
 
 // ErrNotRoot is returned when the process lacks the privileges for network
-// namespaces and iptables.
+// namespaces and iptables. The local mesh has no unprivileged mode: without
+// them nothing is started.
 var ErrNotRoot = errors.New("linkerd local needs root (network namespaces and iptables); run it with sudo")
 
 // ErrNotUp is returned by operations that need a running mesh.
 var ErrNotUp = errors.New("the local mesh is not up (run: linkerd local up)")
 
-// geteuid is replaced in tests.
-var geteuid = os.Geteuid
+// geteuid and procStatus are replaced in tests.
+var (
+	geteuid    = os.Geteuid
+	procStatus = func() ([]byte, error) { return os.ReadFile("/proc/self/status") }
+)
+
+// Capabilities the mesh needs: network namespaces and iptables
+// (CAP_NET_ADMIN), mounting them and the pods' hosts files (CAP_SYS_ADMIN).
+const (
+	capNetAdmin = 12
+	capSysAdmin = 21
+)
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
@@ -75,6 +86,10 @@ type Config struct {
 	Subnet string
 	// Log receives progress messages; nil discards them.
 	Log io.Writer
+	// Supervisor is the command that runs Supervise for a pod, to which
+	// Run appends --state-dir DIR --bin-dir DIR --pod NAMESPACE/NAME; the
+	// CLI's hidden `linkerd local supervise`. Run needs it.
+	Supervisor []string
 }
 
 // Mesh operates the local mesh described by a Config.
@@ -124,12 +139,44 @@ func (m *Mesh) logf(format string, args ...any) {
 }
 
 // CheckPrivileges returns ErrNotRoot unless the process may create network
-// namespaces.
+// namespaces: it runs as root with CAP_NET_ADMIN and CAP_SYS_ADMIN in effect
+// (root in a container without them is refused too, rather than failing
+// half-way through).
 func CheckPrivileges() error {
 	if geteuid() != 0 {
 		return ErrNotRoot
 	}
+	b, err := procStatus()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotRoot, err)
+	}
+	if missing := missingCaps(string(b), capNetAdmin, capSysAdmin); missing != "" {
+		return fmt.Errorf("%w (missing %s)", ErrNotRoot, missing)
+	}
 	return nil
+}
+
+// missingCaps returns the names of the capabilities among caps that the
+// CapEff line of a /proc/PID/status lacks, comma-separated; all of them when
+// the line is missing or malformed.
+func missingCaps(status string, caps ...int) string {
+	var eff uint64
+	found := false
+	for line := range strings.Lines(status) {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			eff, found = n, err == nil
+			break
+		}
+	}
+	names := map[int]string{capNetAdmin: "CAP_NET_ADMIN", capSysAdmin: "CAP_SYS_ADMIN"}
+	var missing []string
+	for _, c := range caps {
+		if !found || eff&(1<<c) == 0 {
+			missing = append(missing, names[c])
+		}
+	}
+	return strings.Join(missing, ",")
 }
 
 // lock serializes CLI invocations on one state directory with a lock file
@@ -144,6 +191,31 @@ func (m *Mesh) lock() (func(), error) {
 		return nil, fmt.Errorf("lock state: %w", err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// lockStore serializes the writers of the store and the hosts files (Run,
+// Apply, the supervisors), until ctx is done.
+func (m *Mesh) lockStore(ctx context.Context) (func(), error) {
+	f, err := os.OpenFile(m.path("store.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock store: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock store: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock store: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // load reads the state; ErrNotUp if there is none.
@@ -191,19 +263,27 @@ func (m *Mesh) Up(ctx context.Context) error {
 	return nil
 }
 
-// repair restarts dead control-plane processes of an existing mesh.
+// repair restarts the dead processes of an existing mesh: the control
+// plane's, and the proxies and supervisors of workloads (a supervisor then
+// restarts its application).
 func (m *Mesh) repair(ctx context.Context, s *State) error {
 	if !netnsExists(s.SwitchNS) {
 		return fmt.Errorf("state in %s describes a mesh whose network is gone; run linkerd local down first", m.cfg.StateDir)
 	}
 	restarted := 0
 	for _, w := range s.Workloads {
-		if !w.ControlPlane {
-			continue
-		}
 		for _, p := range w.Procs {
 			if alive(p) {
 				continue
+			}
+			if p.Role == roleSupervisor {
+				// An application that outlived its supervisor would
+				// hold the port its successor starts.
+				if st, err := readAppStatus(m.appStatusPath(w)); err == nil {
+					if err := stop(ctx, &Proc{Role: roleApp, PID: st.PID, StartTime: st.StartTime}); err != nil {
+						return err
+					}
+				}
 			}
 			if err := start(p); err != nil {
 				return err
@@ -425,9 +505,14 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 		if p.Log == "" {
 			p.Log = filepath.Join(dir, p.Role+".log")
 		}
-		if p.Args[0] != "nsenter" {
+		// The supervisor stays on the host: it enters the pod's
+		// namespace to start the application.
+		if p.Args[0] != "nsenter" && p.Role != roleSupervisor {
 			p.Args = append([]string{"nsenter", "--net=" + NetNSPath(w.NetNS), "--"}, p.Args...)
 		}
+	}
+	if w.App != nil && w.App.Args[0] != "nsenter" {
+		w.App.Args = append([]string{"nsenter", "--net=" + NetNSPath(w.NetNS), "--"}, w.App.Args...)
 	}
 	w.Procs = append(w.Procs, proxy)
 	w.Procs = append(w.Procs, apps...)

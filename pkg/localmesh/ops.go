@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/linkerd-go/linkerd/controller/store"
 )
@@ -32,9 +35,11 @@ type RunSpec struct {
 }
 
 // Run starts a meshed workload: a pod namespace with linkerd-init's rules,
-// a proxy with an identity and discovery, and the command inside with the
-// mesh's hosts file as /etc/hosts. The Service (with a cluster IP), the Pod
-// and the EndpointSlice go to the store. On failure the pod is removed.
+// a proxy with an identity and discovery, and the command inside, with the
+// mesh's hosts file as /etc/hosts, run and restarted by the pod's supervisor.
+// The Service (with a cluster IP), the Pod and the EndpointSlice go to the
+// store. Run returns once the application listens on its port (or, without
+// a port, has kept running for a moment); on failure the pod is removed.
 func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	if err := CheckPrivileges(); err != nil {
 		return nil, err
@@ -58,6 +63,9 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	}
 	if len(spec.Command) == 0 {
 		return nil, errors.New("no command to run")
+	}
+	if len(m.cfg.Supervisor) == 0 {
+		return nil, errors.New("no supervisor command configured (Config.Supervisor)")
 	}
 	cmdPath := spec.Command[0]
 	if strings.Contains(cmdPath, "/") {
@@ -91,26 +99,42 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	newService := false
 	if spec.Port > 0 {
 		w.Service = spec.Service
-		if _, newService, err = s.allocateServiceIP(spec.Namespace, spec.Service); err != nil {
+		applied, err := storeServices(m.StoreDir())
+		if err != nil {
+			return nil, err
+		}
+		taken := map[netip.Addr]bool{}
+		for _, ip := range applied {
+			taken[ip] = true
+		}
+		if _, newService, err = s.allocateServiceIP(spec.Namespace, spec.Service, taken); err != nil {
 			return nil, err
 		}
 	}
-	hosts := filepath.Join(m.podDir(w), "hosts")
-	app := &Proc{Role: "app", Args: append([]string{
+	dir := m.podDir(w)
+	w.App = &Proc{Role: roleApp, Log: filepath.Join(dir, "app.log"), Args: append([]string{
 		"unshare", "--mount", "--propagation", "private",
-		"sh", "-c", `mount --bind "$1" /etc/hosts && shift && exec "$@"`, "sh", hosts, cmdPath,
+		"sh", "-c", `mount --bind "$1" /etc/hosts && shift && exec "$@"`, "sh", filepath.Join(dir, "hosts"), cmdPath,
 	}, spec.Command[1:]...)}
-	err = m.addPodWithHosts(ctx, s, w, string(anchors), app)
+	sup := &Proc{Role: roleSupervisor, Log: filepath.Join(dir, "supervisor.log"), Args: append(append([]string{}, m.cfg.Supervisor...),
+		"--state-dir", m.cfg.StateDir, "--bin-dir", m.cfg.BinDir, "--pod", w.Key())}
+	err = m.addPodWithHosts(ctx, s, w, string(anchors), sup)
 	if err == nil {
-		err = m.publish(s)
+		err = m.waitApp(ctx, w, sup)
+	}
+	if err == nil {
+		err = m.publish(ctx)
 	}
 	if err != nil {
-		rerr := m.removeWorkload(ctx, s, w)
+		rerr := m.removeWorkload(context.WithoutCancel(ctx), s, w)
 		if newService {
 			delete(s.Services, spec.Namespace+"/"+spec.Service)
 		}
 		if serr := saveState(m.statePath(), s); serr != nil && rerr == nil {
 			rerr = serr
+		}
+		if perr := m.publish(context.WithoutCancel(ctx)); perr != nil && rerr == nil {
+			rerr = perr
 		}
 		if rerr != nil {
 			return nil, fmt.Errorf("%w (and removing the pod: %w)", err, rerr)
@@ -130,29 +154,79 @@ func (m *Mesh) addPodWithHosts(ctx context.Context, s *State, w *Workload, ancho
 	if err := os.MkdirAll(m.podDir(w), 0o755); err != nil {
 		return fmt.Errorf("pod %s: %w", w.Key(), err)
 	}
-	if err := writeHosts(filepath.Join(m.podDir(w), "hosts"), hostsFile(w.Namespace, w.Name, w.IP, s.Services, ClusterDomain)); err != nil {
+	svcs, err := storeServices(m.StoreDir())
+	if err != nil {
+		return err
+	}
+	maps.Copy(svcs, s.Services)
+	if err := writeHosts(filepath.Join(m.podDir(w), "hosts"), hostsFile(w.Namespace, w.Name, w.IP, svcs, ClusterDomain)); err != nil {
 		return err
 	}
 	return m.addPod(ctx, s, w, anchors, "", true, app)
 }
 
-// publish saves the state and regenerates the store and every pod's hosts
-// file from it.
-func (m *Mesh) publish(s *State) error {
-	if err := saveState(m.statePath(), s); err != nil {
+// waitApp waits until the supervisor reports w's application ready, and
+// fails if the application exits first, or does not get ready within
+// readyTimeout.
+func (m *Mesh) waitApp(ctx context.Context, w *Workload, sup *Proc) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	for {
+		st, err := readAppStatus(m.appStatusPath(w))
+		if err == nil && st.LastExit != "" {
+			return fmt.Errorf("pod %s: the application exited (%s): %s", w.Key(), st.LastExit, logTail(w.App.Log, 3))
+		}
+		if err == nil && st.Ready {
+			return nil
+		}
+		if !alive(sup) {
+			return fmt.Errorf("pod %s: the supervisor exited: %s", w.Key(), logTail(sup.Log, 3))
+		}
+		select {
+		case <-ctx.Done():
+			if w.Port > 0 {
+				return fmt.Errorf("pod %s: the application does not listen on port %d after %v; its log ends: %s", w.Key(), w.Port, readyTimeout, logTail(w.App.Log, 3))
+			}
+			return fmt.Errorf("pod %s: the application did not start: %w", w.Key(), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// publish regenerates, from the saved state and the applications'
+// readiness, the mesh's files in the store, every pod's hosts file (from
+// every Service in the store, applied ones included) and Prometheus's
+// targets. Callers save the state first. Run, Apply and the supervisors
+// publish; the store lock serializes them.
+func (m *Mesh) publish(ctx context.Context) error {
+	unlock, err := m.lockStore(ctx)
+	if err != nil {
 		return err
 	}
-	if err := writeStore(m.StoreDir(), s, ControlPlaneNamespace); err != nil {
+	defer unlock()
+	s, err := m.load()
+	if err != nil {
+		return err
+	}
+	ready := func(w *Workload) bool {
+		st, err := readAppStatus(m.appStatusPath(w))
+		return err == nil && st.Ready && st.Running()
+	}
+	if err := writeStore(m.StoreDir(), s, ControlPlaneNamespace, ready); err != nil {
 		return err
 	}
 	if err := m.writeTargets(s); err != nil {
+		return err
+	}
+	svcs, err := storeServices(m.StoreDir())
+	if err != nil {
 		return err
 	}
 	for _, w := range s.Workloads {
 		if w.ControlPlane {
 			continue
 		}
-		if err := writeHosts(filepath.Join(m.podDir(w), "hosts"), hostsFile(w.Namespace, w.Name, w.IP, s.Services, ClusterDomain)); err != nil {
+		if err := writeHosts(filepath.Join(m.podDir(w), "hosts"), hostsFile(w.Namespace, w.Name, w.IP, svcs, ClusterDomain)); err != nil {
 			return err
 		}
 	}
@@ -173,25 +247,62 @@ func (m *Mesh) removeWorkload(ctx context.Context, s *State, w *Workload) error 
 			errs = append(errs, err)
 		}
 	}
+	// The supervisor stops its application; one that outlived it (the
+	// supervisor was killed) is stopped here.
+	if w.App != nil {
+		if st, err := readAppStatus(m.appStatusPath(w)); err == nil {
+			if err := stop(ctx, &Proc{Role: roleApp, PID: st.PID, StartTime: st.StartTime}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	s.Workloads = slices.DeleteFunc(s.Workloads, func(x *Workload) bool { return x == w })
 	return errors.Join(errs...)
 }
 
 // Apply copies a Kubernetes manifest into the store, where destination
-// picks it up; name is the file's name in the store (without directory).
-func (m *Mesh) Apply(name string, manifest io.Reader) (string, error) {
+// picks it up within a poll; name is the file's name in the store (without
+// directory; applying the same name again replaces it). As the API server
+// would, it refuses what destination could not read and gives Services
+// without a cluster IP one. Every pod's hosts file is rewritten, so that
+// applied Services resolve by name at once.
+func (m *Mesh) Apply(ctx context.Context, name string, manifest io.Reader) (string, error) {
 	if err := CheckPrivileges(); err != nil {
-		return "", err
-	}
-	if _, err := m.load(); err != nil {
 		return "", err
 	}
 	b, err := io.ReadAll(io.LimitReader(manifest, 16<<20))
 	if err != nil {
 		return "", fmt.Errorf("read manifest: %w", err)
 	}
-	// As the API server would, refuse what destination could not read.
 	if _, err := store.DecodeObjects(b); err != nil {
+		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
+	}
+	// Serialized with Run, which allocates cluster IPs too.
+	unlock, err := m.lock()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	s, err := m.load()
+	if err != nil {
+		return "", err
+	}
+	existing, err := storeServices(m.StoreDir())
+	if err != nil {
+		return "", err
+	}
+	maps.Copy(existing, s.Services)
+	used := map[netip.Addr]bool{}
+	for _, ip := range existing {
+		used[ip] = true
+	}
+	b, err = assignClusterIPs(b, s.ServiceCIDR, existing, func(string) (netip.Addr, error) {
+		// .1 to .9 are left free, as in allocateServiceIP.
+		ip, err := firstFree(s.ServiceCIDR, 10, used)
+		used[ip] = true
+		return ip, err
+	})
+	if err != nil {
 		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
 	}
 	base := filepath.Base(name)
@@ -205,6 +316,9 @@ func (m *Mesh) Apply(name string, manifest io.Reader) (string, error) {
 	if err := writeFileAtomic(dst, b, 0o644); err != nil {
 		return "", err
 	}
+	if err := m.publish(ctx); err != nil {
+		return "", err
+	}
 	return dst, nil
 }
 
@@ -213,12 +327,16 @@ type WorkloadStatus struct {
 	*Workload
 	// ProxyReady is whether the proxy's admin server answered /ready.
 	ProxyReady bool
-	// Running lists the roles of the processes that are alive.
+	// Running lists the roles of the processes that are alive ("proxy",
+	// "supervisor", "app", the control plane's).
 	Running []string
 	// Dead lists the roles of the processes that are not.
 	Dead []string
 	// ClusterIP is the workload's Service's cluster IP, if any.
 	ClusterIP string
+	// App is what the supervisor reports of the application (workloads
+	// started by Run).
+	App AppStatus
 }
 
 // Status reports every workload, the control plane's included.
@@ -233,12 +351,20 @@ func (m *Mesh) Status(ctx context.Context) ([]WorkloadStatus, error) {
 	out := make([]WorkloadStatus, 0, len(s.Workloads))
 	for _, w := range s.Workloads {
 		st := WorkloadStatus{Workload: w}
-		for _, p := range w.Procs {
-			if alive(p) {
-				st.Running = append(st.Running, p.Role)
+		note := func(role string, ok bool) {
+			if ok {
+				st.Running = append(st.Running, role)
 			} else {
-				st.Dead = append(st.Dead, p.Role)
+				st.Dead = append(st.Dead, role)
 			}
+		}
+		for _, p := range w.Procs {
+			note(p.Role, alive(p))
+		}
+		if w.App != nil {
+			st.App, _ = readAppStatus(m.appStatusPath(w))
+			note(roleApp, st.App.Running())
+			st.App.Ready = st.App.Ready && st.App.Running()
 		}
 		if netnsExists(w.NetNS) {
 			st.ProxyReady, _ = proxyReady(ctx, w)

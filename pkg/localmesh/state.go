@@ -54,6 +54,11 @@ type Workload struct {
 	Identity string `json:"identity"`
 	// Procs are the pod's processes: the proxy first.
 	Procs []*Proc `json:"procs"`
+	// App is the application of a workload started by Run: its command,
+	// environment and log. It is run and restarted by the pod's
+	// supervisor (one of Procs), which reports its process and readiness
+	// in the pod's app status file, not here.
+	App *Proc `json:"app,omitempty"`
 }
 
 // Key returns "namespace/name".
@@ -117,13 +122,17 @@ func (s *State) allocatePodIP() (netip.Addr, error) {
 }
 
 // allocateServiceIP returns the cluster IP of Service ns/name, allocating
-// one if the Service is new. It reports whether it allocated.
-func (s *State) allocateServiceIP(ns, name string) (netip.Addr, bool, error) {
+// one if the Service is new, away from the addresses in taken (the cluster
+// IPs of Services applied to the store). It reports whether it allocated.
+func (s *State) allocateServiceIP(ns, name string, taken map[netip.Addr]bool) (netip.Addr, bool, error) {
 	key := ns + "/" + name
 	if ip, ok := s.Services[key]; ok {
 		return ip, false, nil
 	}
 	used := map[netip.Addr]bool{}
+	for ip := range taken {
+		used[ip] = true
+	}
 	for _, ip := range s.Services {
 		used[ip] = true
 	}

@@ -1,12 +1,21 @@
 package localmesh
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/linkerd-go/linkerd/controller/store"
 )
 
 // managedPrefix starts the names of the store files the mesh generates from
@@ -17,8 +26,9 @@ const (
 )
 
 // serviceManifest returns the YAML of Service ns/name with cluster IP vip,
-// its EndpointSlice over the given workloads and their Pods.
-func serviceManifest(ns, name string, vip netip.Addr, controlNS string, pods []*Workload) string {
+// its EndpointSlice over the given workloads and their Pods. An endpoint's
+// ready condition is ready(w); nil means every endpoint is ready.
+func serviceManifest(ns, name string, vip netip.Addr, controlNS string, pods []*Workload, ready func(*Workload) bool) string {
 	port := 0
 	for _, w := range pods {
 		if w.Port != 0 {
@@ -52,7 +62,7 @@ endpoints:`, name, ns, vip, port)
 	}
 	b.WriteString("\n")
 	for _, w := range pods {
-		fmt.Fprintf(&b, "- addresses: [%s]\n  conditions: {ready: true}\n  targetRef: {kind: Pod, namespace: %s, name: %s}\n", w.IP, w.Namespace, w.Name)
+		fmt.Fprintf(&b, "- addresses: [%s]\n  conditions: {ready: %t}\n  targetRef: {kind: Pod, namespace: %s, name: %s}\n", w.IP, ready == nil || ready(w), w.Namespace, w.Name)
 	}
 	for _, w := range pods {
 		fmt.Fprintf(&b, `---
@@ -81,8 +91,9 @@ func storeFileName(ns, name string) string {
 }
 
 // writeStore regenerates the mesh's own files in the store directory from
-// the state: one per Service. Files applied by users are left alone.
-func writeStore(dir string, s *State, controlNS string) error {
+// the state: one per Service, with ready(w) as the ready condition of w's
+// endpoint. Files applied by users are left alone.
+func writeStore(dir string, s *State, controlNS string, ready func(*Workload) bool) error {
 	want := map[string]bool{}
 	for _, key := range s.serviceNames() {
 		ns, name, _ := strings.Cut(key, "/")
@@ -94,7 +105,7 @@ func writeStore(dir string, s *State, controlNS string) error {
 		}
 		file := storeFileName(ns, name)
 		want[file] = true
-		if err := writeFileAtomic(filepath.Join(dir, file), []byte(serviceManifest(ns, name, s.Services[key], controlNS, pods)), 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(dir, file), []byte(serviceManifest(ns, name, s.Services[key], controlNS, pods, ready)), 0o644); err != nil {
 			return fmt.Errorf("write store: %w", err)
 		}
 	}
@@ -157,4 +168,126 @@ func writeHosts(path, content string) error {
 		return fmt.Errorf("write hosts file: %w", err)
 	}
 	return nil
+}
+
+// storeServices returns the cluster IPs of the Services in the store
+// directory, by "namespace/name": the mesh's own and those applied by users.
+// Files that do not parse are skipped (destination keeps their previous
+// objects; a user may be writing one).
+func storeServices(dir string) (map[string]netip.Addr, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read store: %w", err)
+	}
+	out := map[string]netip.Addr{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		switch strings.ToLower(filepath.Ext(name)) {
+		case ".yaml", ".yml", ".json":
+		default:
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("read store: %w", err)
+		}
+		dec, err := store.DecodeObjects(b)
+		if err != nil {
+			continue
+		}
+		for _, obj := range dec.Objects {
+			svc, ok := obj.(*corev1.Service)
+			if !ok {
+				continue
+			}
+			if ip, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
+				out[svc.Namespace+"/"+svc.Name] = ip
+			}
+		}
+	}
+	return out, nil
+}
+
+// assignClusterIPs gives every v1 Service of a manifest stream that has no
+// cluster IP one, as the API server would: the one it already has in the
+// store (existing) or a new one from alloc. A Service's own cluster IP must
+// be in cidr, where the pods route Service traffic to their proxies.
+// Headless and ExternalName Services are left alone, and so are Lists. When
+// nothing changes the manifest is returned as it is; otherwise every
+// document is re-encoded as YAML.
+func assignClusterIPs(data []byte, cidr netip.Prefix, existing map[string]netip.Addr, alloc func(key string) (netip.Addr, error)) ([]byte, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var docs []map[string]any
+	changed := false
+	for n := 1; ; n++ {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", n, err)
+		}
+		if doc == nil {
+			continue
+		}
+		docs = append(docs, doc)
+		if doc["kind"] != "Service" || doc["apiVersion"] != "v1" {
+			continue
+		}
+		meta, _ := doc["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		ns, _ := meta["namespace"].(string)
+		if ns == "" {
+			ns = "default"
+		}
+		key := ns + "/" + name
+		spec, _ := doc["spec"].(map[string]any)
+		if spec == nil {
+			spec = map[string]any{}
+			doc["spec"] = spec
+		}
+		if t, _ := spec["type"].(string); t == "ExternalName" {
+			continue
+		}
+		ipStr, _ := spec["clusterIP"].(string)
+		if ipStr == "None" {
+			continue
+		}
+		if ipStr != "" {
+			ip, err := netip.ParseAddr(ipStr)
+			if err != nil || !cidr.Contains(ip) {
+				return nil, fmt.Errorf("service %s: cluster IP %q is not in the local mesh's Service range %s", key, ipStr, cidr)
+			}
+			continue
+		}
+		ip, ok := existing[key]
+		if !ok {
+			var err error
+			if ip, err = alloc(key); err != nil {
+				return nil, fmt.Errorf("service %s: %w", key, err)
+			}
+		}
+		spec["clusterIP"] = ip.String()
+		spec["clusterIPs"] = []any{ip.String()}
+		changed = true
+	}
+	if !changed {
+		return data, nil
+	}
+	var out bytes.Buffer
+	for i, doc := range docs {
+		y, err := yaml.Marshal(doc)
+		if err != nil {
+			return nil, fmt.Errorf("encode document %d: %w", i+1, err)
+		}
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(y)
+	}
+	return out.Bytes(), nil
 }

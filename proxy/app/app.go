@@ -122,6 +122,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		Resolver:       resolver,
 		TLS:            tlsConfigs,
 		IngressMode:    cfg.IngressMode,
+		H2Upgrade:      cfg.OutboundH2Upgrade,
 	}, p.metrics, log)
 	return p, nil
 }

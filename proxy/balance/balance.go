@@ -21,6 +21,10 @@ type Endpoint struct {
 	// inbound port: opaque traffic goes there with a transport header naming
 	// Addr's port, instead of to Addr.
 	OpaqueTransportPort uint16
+	// H2 is discovery's protocol hint that the endpoint's proxy (meshed,
+	// with Identity) accepts HTTP/2 from its peers: HTTP/1.1 requests to
+	// it may be carried over HTTP/2 (see h1.HeaderOrigProto).
+	H2 bool
 	// Weight is the endpoint's share of traffic relative to the other
 	// endpoints of its balancer; 0 means DefaultWeight. Only ratios matter.
 	Weight uint32

@@ -36,6 +36,11 @@ const (
 	// EnvStaticEndpoints is this proxy's own addition: meshed endpoints known
 	// without the destination service (see discovery.ParseStatic).
 	EnvStaticEndpoints = "LINKERD2_PROXY_STATIC_ENDPOINTS"
+	// EnvOutboundH2Upgrade is this proxy's own addition: "false" keeps
+	// HTTP/1.1 between meshed proxies even where discovery says the peer
+	// accepts HTTP/2 (the destination service's -enable-h2-upgrade decides
+	// for the whole mesh).
+	EnvOutboundH2Upgrade = "LINKERD2_PROXY_OUTBOUND_H2_UPGRADE"
 )
 
 const (
@@ -89,6 +94,9 @@ type Config struct {
 	// StaticEndpoints lists meshed endpoints and their identities
 	// ("ADDR=IDENTITY[;opaque],...").
 	StaticEndpoints string
+	// OutboundH2Upgrade carries HTTP/1.1 requests to meshed peers that
+	// accept HTTP/2 over HTTP/2, multiplexed on one connection per peer.
+	OutboundH2Upgrade bool
 
 	// Unknown lists the LINKERD2_PROXY_* variables in the environment that
 	// are neither interpreted nor known to be set by Linkerd, sorted. Callers
@@ -116,6 +124,7 @@ func Default() *Config {
 		LogFormat:              logFormatPlain,
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
+		OutboundH2Upgrade:      true,
 	}
 }
 
@@ -191,6 +200,7 @@ func FromEnv(environ []string) (*Config, error) {
 	p.parseDestination(c)
 	p.bool(EnvIngressMode, &c.IngressMode)
 	p.parse(EnvStaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
+	p.bool(EnvOutboundH2Upgrade, &c.OutboundH2Upgrade)
 
 	for name := range env {
 		if !IsKnown(name) {

@@ -16,7 +16,7 @@ func init() {
 		EnvInboundDetectTimeout, EnvOutboundDetectTimeout,
 		EnvInboundConnectTimeout, EnvOutboundConnectTimeout,
 		EnvShutdownEndpointEnabled, EnvShutdownGracePeriod,
-		EnvLog, EnvLogFormat,
+		EnvLog, EnvLogFormat, EnvOutboundH2Upgrade,
 
 		// Runtime and logging.
 		"CORES", "CORES_MIN", "CORES_MAX", "CORES_MAX_RATIO",

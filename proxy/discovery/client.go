@@ -315,6 +315,7 @@ func endpointFrom(e *destinationv1.Endpoint, setLabels map[string]string) (*bala
 	if p := e.GetHint().GetOpaqueTransportPort(); p > 0 && p <= 65535 && ep.Identity != "" {
 		ep.OpaqueTransportPort = uint16(p)
 	}
+	ep.H2 = e.GetHint().GetH2() && ep.Identity != "" && ep.OpaqueTransportPort == 0
 	return ep, true
 }
 

@@ -73,7 +73,9 @@ func (s *Static) Resolve(ctx context.Context, dst Destination) (balance.Balancer
 			e, ok = s.entries[dst.Addr.Addr().Unmap().String()]
 		}
 		if ok {
-			ep := &balance.Endpoint{Addr: dst.Addr, Identity: e.identity}
+			// A static endpoint is a meshed proxy, which takes HTTP/2 from
+			// its peers (the hint the destination service gives by default).
+			ep := &balance.Endpoint{Addr: dst.Addr, Identity: e.identity, H2: !e.opaque}
 			if e.opaque {
 				ep.OpaqueTransportPort = DefaultInboundPort
 			}

@@ -217,6 +217,17 @@ ext:
 // the same chunks without extensions, then the last chunk and the trailer
 // section. trailer, when not nil, sees each trailer field.
 func copyChunked(w *bufio.Writer, r *reader, trailer func(name, value []byte)) error {
+	return chunked(w, r, trailer, true)
+}
+
+// decodeChunked decodes a chunked body from r and writes only its data to
+// w; trailer sees each trailer field.
+func decodeChunked(w *bufio.Writer, r *reader, trailer func(name, value []byte)) error {
+	return chunked(w, r, trailer, false)
+}
+
+// chunked is copyChunked (reencode) or decodeChunked.
+func chunked(w *bufio.Writer, r *reader, trailer func(name, value []byte), reencode bool) error {
 	var hex [16]byte
 	for {
 		line, n, err := readLine(r, w, maxChunkLine)
@@ -231,11 +242,13 @@ func copyChunked(w *bufio.Writer, r *reader, trailer func(name, value []byte)) e
 		if size == 0 {
 			break
 		}
-		if _, err := w.Write(strconv.AppendInt(hex[:0], size, 16)); err != nil {
-			return wrapWrite(err)
-		}
-		if _, err := w.WriteString("\r\n"); err != nil {
-			return wrapWrite(err)
+		if reencode {
+			if _, err := w.Write(strconv.AppendInt(hex[:0], size, 16)); err != nil {
+				return wrapWrite(err)
+			}
+			if _, err := w.WriteString("\r\n"); err != nil {
+				return wrapWrite(err)
+			}
 		}
 		if err := copyN(w, r, size); err != nil {
 			return err
@@ -251,12 +264,17 @@ func copyChunked(w *bufio.Writer, r *reader, trailer func(name, value []byte)) e
 			return errChunkEnd
 		}
 		r.discard(n)
+		if !reencode {
+			continue
+		}
 		if _, err := w.WriteString("\r\n"); err != nil {
 			return wrapWrite(err)
 		}
 	}
-	if _, err := w.WriteString("0\r\n"); err != nil {
-		return wrapWrite(err)
+	if reencode {
+		if _, err := w.WriteString("0\r\n"); err != nil {
+			return wrapWrite(err)
+		}
 	}
 	total := 0
 	for {
@@ -278,13 +296,18 @@ func copyChunked(w *bufio.Writer, r *reader, trailer func(name, value []byte)) e
 		if trailer != nil {
 			trailer(f.name.of(line), f.value.of(line))
 		}
-		if _, err := w.Write(line); err != nil {
-			return wrapWrite(err)
-		}
-		if _, err := w.WriteString("\r\n"); err != nil {
-			return wrapWrite(err)
+		if reencode {
+			if _, err := w.Write(line); err != nil {
+				return wrapWrite(err)
+			}
+			if _, err := w.WriteString("\r\n"); err != nil {
+				return wrapWrite(err)
+			}
 		}
 		r.discard(n)
+	}
+	if !reencode {
+		return nil
 	}
 	if _, err := w.WriteString("\r\n"); err != nil {
 		return wrapWrite(err)

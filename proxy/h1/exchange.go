@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/h2"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -78,7 +79,9 @@ type exchange struct {
 	grpc     bool
 	close    bool // the client asked to close
 	u        *upstream
-	streamed bool // the body goroutine was started
+	s        *h2.Stream // the stream of an upgraded request
+	streamed bool       // the body goroutine was started
+	interim  bool       // an interim response went to the client (upgraded requests)
 	status   int
 	grpcCode int32
 }
@@ -125,6 +128,9 @@ func (c *conn) exchange(ctx context.Context, n int) bool {
 	x.rt = rt
 	rt.Metrics.Request()
 
+	if rt.Upgrade && c.s.H2 != nil {
+		return c.exchangeH2(ctx, x)
+	}
 	if err := c.roundTrip(ctx, x); err != nil {
 		return c.fail(x, &x.rt, err)
 	}
@@ -182,6 +188,11 @@ func (c *conn) connect(ctx context.Context, x *exchange, u *upstream) error {
 // release gives up the exchange's upstream connection: back to the pool
 // when reuse is true, closed otherwise.
 func (c *conn) release(x *exchange, reuse bool) {
+	if x.s != nil {
+		x.s.Close()
+		x.s = nil
+		c.stream.Store(nil)
+	}
 	u := x.u
 	if u == nil {
 		return
@@ -271,7 +282,11 @@ func (c *conn) waitBody(x *exchange, grace time.Duration) error {
 		}
 	}
 	_ = c.nc.SetReadDeadline(aLongTimeAgo)
-	_ = x.u.nc.Close()
+	if x.s != nil {
+		x.s.Cancel()
+	} else {
+		_ = x.u.nc.Close()
+	}
 	if err := <-c.body; err != nil {
 		return fmt.Errorf("%w: %w", errBodyAbandoned, err)
 	}

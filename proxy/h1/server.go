@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/h2"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 )
 
@@ -37,14 +38,20 @@ type Request struct {
 	// Start is when the request head was read.
 	Start time.Time
 
-	method string
-	target []byte
-	head   *requestHead // valid during Handler.Route
+	method   string
+	target   []byte
+	head     *requestHead // valid during Handler.Route
+	h2fields []h2.Field   // instead of head, for requests that came over HTTP/2
 }
 
 // Header returns the first value of the named request header field, ""
 // when absent. Only valid during Handler.Route.
 func (r *Request) Header(name string) string {
+	for _, f := range r.h2fields {
+		if equalFoldString([]byte(f.Name), name) {
+			return f.Value
+		}
+	}
 	if r.head == nil {
 		return ""
 	}
@@ -73,6 +80,10 @@ type Route struct {
 	// Header, when set, is one more request header field sent upstream,
 	// rendered as "Name: value\r\n".
 	Header []byte
+	// Upgrade sends the request over HTTP/2 to the endpoint, a meshed
+	// proxy that accepts it (see Server.H2 and HeaderOrigProto), instead
+	// of over an HTTP/1.1 connection.
+	Upgrade bool
 }
 
 // Handler connects the fast path to the rest of the proxy for one client
@@ -105,6 +116,10 @@ type Server struct {
 	Pool *Pool
 	// Dial connects to an endpoint.
 	Dial func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error)
+	// H2 keeps the HTTP/2 connections to peer proxies that carry the
+	// requests whose Route says Upgrade; nil sends every request over
+	// HTTP/1.1.
+	H2 *h2.Pool
 	// IdleTimeout closes client connections idle this long (default DefaultIdleClientTimeout).
 	IdleTimeout time.Duration
 	Logger      *slog.Logger
@@ -239,8 +254,9 @@ type conn struct {
 	w  *bufio.Writer
 
 	state  atomic.Int32
-	closed atomic.Bool              // forceClose ran
-	up     atomic.Pointer[upstream] // in use, for forceClose
+	closed atomic.Bool               // forceClose ran
+	up     atomic.Pointer[upstream]  // in use, for forceClose
+	stream atomic.Pointer[h2.Stream] // in use (upgraded requests), for forceClose
 
 	req       requestHead
 	resp      responseHead
@@ -250,6 +266,7 @@ type conn struct {
 	extraBuf  []byte     // ownLine and the route's header, when it has one
 	body      chan error // result of a streamed request body
 	tmp       reader     // reads a buffered chunked body in place
+	h2        h2State    // scratch space of upgraded requests
 	ownHeader []byte     // ConnOptions.OwnHeader
 	ownLine   []byte     // the field sent for it, "" for none
 }
@@ -274,6 +291,9 @@ func (c *conn) forceClose() {
 	_ = c.nc.Close()
 	if u := c.up.Load(); u != nil {
 		_ = u.nc.Close()
+	}
+	if st := c.stream.Load(); st != nil {
+		st.Cancel() // the connection is shared: only the stream ends
 	}
 }
 

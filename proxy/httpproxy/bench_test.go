@@ -59,3 +59,32 @@ func BenchmarkDirectHTTP1(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// BenchmarkMeshPairHTTP1 measures a mesh hop in-process: an HTTP/1.1
+// keep-alive POST of 128 bytes through an outbound proxy, mTLS, an inbound
+// proxy and an echoing HTTP/1.1 backend. "h2" carries the requests between
+// the proxies over HTTP/2 (l5d-orig-proto), "h1" over pooled HTTP/1.1
+// connections.
+func BenchmarkMeshPairHTTP1(b *testing.B) {
+	for _, upgrade := range []bool{false, true} {
+		name := "h1"
+		if upgrade {
+			name = "h2"
+		}
+		b.Run(name, func(b *testing.B) {
+			be := h1Backend(b, func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(w, r.Body) })
+			m := newMeshPair(b, be.Listener.Addr().String(), upgrade)
+			c := h1Client(m.addr)
+			payload := bytes.Repeat([]byte("x"), 128)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Post("http://bench.example/echo", "application/octet-stream", bytes.NewReader(payload))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}

@@ -36,7 +36,7 @@ func (f *fastConn) Route(ctx context.Context, req *h1.Request) (h1.Route, error)
 	if err != nil {
 		return h1.Route{}, err
 	}
-	rt := h1.Route{Endpoint: ep, Metrics: f.p.metricsFor(f.info, req.Authority, ep), Done: done}
+	rt := h1.Route{Endpoint: ep, Metrics: f.p.metricsFor(f.info, req.Authority, ep), Done: done, Upgrade: f.p.upgrade(ep)}
 	if f.p.direction == transport.Outbound {
 		if dst.Authority != f.canonicalFor || f.canonicalFor == "" {
 			f.canonicalFor, f.canonicalLine = dst.Authority, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/h1"
+	"github.com/linkerd-go/linkerd/proxy/h2"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -34,6 +35,9 @@ const (
 	HeaderDstOverride = "l5d-dst-override"
 )
 
+// origProtoKey is h1.HeaderOrigProto as a key of an http.Header.
+var origProtoKey = http.CanonicalHeaderKey(h1.HeaderOrigProto)
+
 // Proxy is the http.Handler that forwards each request to an endpoint.
 type Proxy struct {
 	direction string
@@ -47,6 +51,9 @@ type Proxy struct {
 	h1, h2 *http.Transport
 	// pool keeps the HTTP/1.1 fast path's idle upstream connections.
 	pool *h1.Pool
+	// h2pool, when set (outbound), carries HTTP/1.1 requests to meshed
+	// peer proxies over HTTP/2 (see h1.HeaderOrigProto).
+	h2pool *h2.Pool
 }
 
 // Options configure a Proxy.
@@ -61,6 +68,14 @@ type Options struct {
 	// IngressMode routes requests by their l5d-dst-override header (when
 	// set) rather than their Host: the proxy of an ingress controller.
 	IngressMode bool
+	// H2Upgrade (outbound) sends HTTP/1.1 requests to endpoints whose
+	// proxies accept HTTP/2 (balance.Endpoint.H2, over mTLS) as HTTP/2,
+	// multiplexed over one connection per peer, marked with
+	// l5d-orig-proto; the peer's inbound side restores HTTP/1.1.
+	H2Upgrade bool
+	// H2Spread is how many HTTP/2 connections a peer gets at most while
+	// they are all busy (see h2.PoolOptions.Spread).
+	H2Spread int
 }
 
 // NewProxy returns a Proxy.
@@ -70,6 +85,9 @@ func NewProxy(o Options) *Proxy {
 	}
 	p := &Proxy{direction: o.Direction, resolver: o.Resolver, dialer: o.Dialer, metrics: o.Metrics, log: o.Logger, ingress: o.IngressMode,
 		pool: h1.NewPool(h1.DefaultMaxIdlePerEndpoint, o.IdleConnTimeout)}
+	if o.H2Upgrade && o.Direction == transport.Outbound && o.Dialer.TLS != nil {
+		p.h2pool = h2.NewPool(h2.PoolOptions{Dial: o.Dialer.Dial, IdleTimeout: o.IdleConnTimeout, Spread: o.H2Spread})
+	}
 	p.h1 = &http.Transport{
 		Proxy:                 nil, // never an environment proxy: we are the proxy
 		DialContext:           o.Dialer.DialContext,
@@ -107,6 +125,15 @@ func (p *Proxy) CloseIdleConnections() {
 	p.h1.CloseIdleConnections()
 	p.h2.CloseIdleConnections()
 	p.pool.CloseIdle()
+	if p.h2pool != nil {
+		p.h2pool.CloseIdle()
+	}
+}
+
+// upgrade reports whether HTTP/1.1 requests to ep go over HTTP/2: ep's
+// proxy is meshed, reached with mTLS and said (by discovery) to accept it.
+func (p *Proxy) upgrade(ep *balance.Endpoint) bool {
+	return p.h2pool != nil && ep.H2 && ep.Identity != "" && ep.OpaqueTransportPort == 0
 }
 
 // reqState follows one request through the reverse proxy.
@@ -116,7 +143,10 @@ type reqState struct {
 	ep    *balance.Endpoint
 	done  func(error)
 	h2    bool // arrived as HTTP/2: forward as HTTP/2
-	grpc  bool
+	// origProto: arrived (inbound) as HTTP/2 from a peer proxy that got it
+	// as HTTP/1.1; forwarded as HTTP/1.1, the response marked the same way.
+	origProto bool
+	grpc      bool
 	// canonical is the destination's canonical name (outbound), sent as l5d-dst-canonical.
 	canonical string
 	once      sync.Once
@@ -146,6 +176,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.direction == transport.Outbound {
 		st.canonical = discovery.CanonicalName(p.resolver, dst)
+	}
+	if st.h2 && p.direction == transport.Inbound {
+		if _, ok := r.Header[origProtoKey]; ok {
+			// Whatever version the peer names, the application gets HTTP/1.1.
+			r.Header.Del(origProtoKey)
+			st.h2, st.origProto = false, true
+		}
 	}
 	st.m.Request()
 	if r.Method == http.MethodConnect {
@@ -277,6 +314,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		// and an HTTP/2 client then sees headers and an empty end of stream:
 		// gRPC reports "server closed the stream without sending trailers".
 		resp.ContentLength = 0
+	}
+	if st.origProto {
+		resp.Header.Set(origProtoKey, h1.OrigProtoHTTP11)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The body is the upgraded stream; the response itself is complete.

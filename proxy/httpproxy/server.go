@@ -48,6 +48,8 @@ type Server struct {
 	// The HTTP/1.1 fast path, when the handler is a *Proxy.
 	proxy *Proxy
 	fast  *h1.Server
+	// h2 are the connections of ServeH2.
+	h2 h2Conns
 }
 
 // NewServer starts a server for handler; conns arrive through ServeConn and
@@ -75,7 +77,7 @@ func NewServer(handler http.Handler, log *slog.Logger) *Server {
 	}
 	if p, ok := handler.(*Proxy); ok {
 		s.proxy = p
-		s.fast = &h1.Server{Pool: p.pool, Dial: p.dialer.Dial, Logger: log}
+		s.fast = &h1.Server{Pool: p.pool, H2: p.h2pool, Dial: p.dialer.Dial, Logger: log}
 	}
 	go func() {
 		defer close(s.done)
@@ -118,21 +120,23 @@ func (s *Server) ServeConn(c net.Conn, info *ConnInfo) error {
 // Shutdown stops accepting connections, closes idle ones (HTTP/2 gets GOAWAY)
 // and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var fastErr error
-	fastDone := make(chan struct{})
+	var fastErr, h2Err error
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(fastDone)
+		defer wg.Done()
 		if s.fast != nil {
 			fastErr = s.fast.Shutdown(ctx)
 		}
 	}()
+	go func() {
+		defer wg.Done()
+		h2Err = s.shutdownH2(ctx)
+	}()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
-	<-fastDone
-	if err == nil {
-		err = fastErr
-	}
-	return err
+	wg.Wait()
+	return errors.Join(err, fastErr, h2Err)
 }
 
 // Close closes every connection at once.
@@ -140,6 +144,7 @@ func (s *Server) Close() error {
 	if s.fast != nil {
 		s.fast.Close()
 	}
+	s.closeH2()
 	err := s.srv.Close()
 	<-s.done
 	return err

@@ -31,6 +31,9 @@ type Config struct {
 	TLS *meshtls.Configs
 	// IngressMode routes HTTP requests by their l5d-dst-override header.
 	IngressMode bool
+	// H2Upgrade carries HTTP/1.1 requests to meshed peers that accept
+	// HTTP/2 over HTTP/2 (see httpproxy.Options.H2Upgrade).
+	H2Upgrade bool
 }
 
 // Proxy handles outbound connections.
@@ -52,7 +55,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
 	hp := httpproxy.NewProxy(httpproxy.Options{
 		Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log,
-		IngressMode: cfg.IngressMode,
+		IngressMode: cfg.IngressMode, H2Upgrade: cfg.H2Upgrade,
 	})
 	return &Proxy{
 		cfg:     cfg,

@@ -165,7 +165,8 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
-// Main runs the tests, stops the cluster if one was started, and exits.
+// Main runs the tests, stops the cluster and the node if they were
+// started, and exits.
 // Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
@@ -178,18 +179,20 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// Stop stops the test binary's cluster, if one was started, and removes its
-// data. Later calls to Start fail. Main calls it.
+// Stop stops the test binary's cluster and node (StartNode), if they were
+// started, and removes their data. Later calls to Start and StartNode fail.
+// Main calls it.
 func Stop() error {
+	nodeErr := stopSharedNode()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	shared.stopped = true
 	c := shared.cluster
 	shared.cluster = nil
 	if c == nil {
-		return nil
+		return nodeErr
 	}
-	return c.stop()
+	return errors.Join(c.stop(), nodeErr)
 }
 
 // attempts bounds how often start retries with new ports: a port found

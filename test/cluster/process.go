@@ -30,9 +30,14 @@ type process struct {
 // the child has exited; Go only ends a thread when a goroutine exits while
 // locked to it, which this one never does (it unlocks first).
 func startProcess(name, bin string, args []string, out io.Writer) (*process, error) {
+	return startProcessEnv(name, bin, args, out, childEnv())
+}
+
+// startProcessEnv is startProcess with the child's environment.
+func startProcessEnv(name, bin string, args []string, out io.Writer, env []string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = childEnv()
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)

@@ -2,20 +2,28 @@ package localmesh_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	"github.com/linkerd-go/linkerd/pkg/localmesh"
+	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
 
 // lockedBuffer collects a process's output while the test reads it.
@@ -51,6 +59,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &cli{t: t, linkerd: bins["linkerd"], stateDir: filepath.Join(base, "state"), binDir: filepath.Dir(bins["linkerd-proxy"])}
+	rulesBefore := hostProxyInitRules(t)
 
 	start := time.Now()
 	cmd := exec.Command(c.linkerd, "demo", "--state-dir", c.stateDir, "--bin-dir", c.binDir, "--rate", "10", "--for", "3m")
@@ -73,7 +82,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	// Up: every demo workload recorded and the bot's votes reaching web.
-	var bot, web, prom *localmesh.Workload
+	var bot, web, prom, dest *localmesh.Workload
 	deadline := time.Now().Add(60 * time.Second)
 	for bot == nil || web == nil {
 		if time.Now().After(deadline) {
@@ -92,6 +101,8 @@ func TestDemo(t *testing.T) {
 				web = w
 			case w.Namespace == localmesh.VizNamespace && w.Name == "prometheus":
 				prom = w
+			case w.Namespace == localmesh.ControlPlaneNamespace && w.Name == "linkerd-destination":
+				dest = w
 			}
 		}
 	}
@@ -125,9 +136,17 @@ func TestDemo(t *testing.T) {
 	if votingFailures != brokenVotes {
 		t.Errorf("web->voting: %v failures, of which %v are the broken choice", votingFailures, brokenVotes)
 	}
+	botFailures := metric(t, bot, "response_total", map[string]string{"direction": "outbound", "classification": "failure"})
+	if n := metric(t, bot, "response_total", map[string]string{"direction": "outbound", "classification": "failure", "status_code": "500"}); n != botFailures {
+		t.Errorf("bot->web: %v failures, of which %v are the broken choice's 500s", botFailures, n)
+	}
 	for _, w := range []*localmesh.Workload{bot, web} {
 		if n := metric(t, w, "tcp_open_total", map[string]string{"direction": "outbound", "peer": "dst", "tls": "no_identity"}); n != 0 {
 			t.Errorf("%s opened %v connections without mTLS", w.Name, n)
+		}
+		all := metric(t, w, "response_total", map[string]string{"direction": "outbound"})
+		if tls := metric(t, w, "response_total", map[string]string{"direction": "outbound", "tls": "true"}); tls != all || all == 0 {
+			t.Errorf("%s: %v of %v outbound responses over mTLS, want all", w.Name, tls, all)
 		}
 	}
 
@@ -144,7 +163,78 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	// Killing a service's process: its supervisor restarts it, and
+	// destination removes its endpoint, then adds it back.
+	s := c.state()
+	voting := workload(t, s, "demo", "voting")
+	votingAuthority := demoAuthority("voting")
+	updates := watchEndpoints(t, dest, votingAuthority)
+	expectUpdate(t, updates, "voting's endpoint", func(u *destinationv1.Update) bool { return addsIP(u, voting.IP) })
+	oldPID := c.appPID(voting)
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	expectUpdate(t, updates, "the removal of voting's endpoint", func(u *destinationv1.Update) bool {
+		return removesIP(u, voting.IP) || (u.GetNoEndpoints() != nil && u.GetNoEndpoints().GetExists())
+	})
+	expectUpdate(t, updates, "voting's endpoint back", func(u *destinationv1.Update) bool { return addsIP(u, voting.IP) })
+	if st := c.waitRestarted(voting, oldPID, 1); st.Restarts != 1 {
+		t.Errorf("voting restarted %d times, want once", st.Restarts)
+	}
+	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+voting\s.*\sready\s+ready\s+1\s`).MatchString(out) {
+		t.Errorf("status does not show voting restarted once and ready:\n%s", out)
+	}
+	votingOK := map[string]string{"direction": "outbound", "tls": "true", "dst_service": "voting", "classification": "success"}
+	waitMetric(t, web, "response_total", votingOK, metric(t, web, "response_total", votingOK)+1)
+
+	// A second backend under web's Service, by an applied EndpointSlice:
+	// it gets a share of the bot's traffic within seconds.
+	demoBin := filepath.Join(c.binDir, "linkerd-demo")
+	c.must("run", "--name", "web-2", "--namespace", "demo", "--port", "8080", "--", demoBin, "web", "--port", "8080",
+		"--items-addr", demoAuthority("items"), "--voting-addr", votingAuthority)
+	web2 := workload(t, c.state(), "demo", "web-2")
+	slice := filepath.Join(base, "web-2.yaml")
+	if err := os.WriteFile(slice, []byte(fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-second-backend
+  namespace: demo
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports: [{name: port-8080, port: 8080, protocol: TCP}]
+endpoints:
+- addresses: [%s]
+  conditions: {ready: true}
+  targetRef: {kind: Pod, namespace: demo, name: web-2}
+`, web2.IP)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toWeb := map[string]string{"direction": "outbound", "tls": "true", "server_id": webID}
+	toWeb2 := map[string]string{"direction": "outbound", "tls": "true", "server_id": web2.Identity}
+	webUpdates := watchEndpoints(t, dest, demoAuthority("web"))
+	expectUpdate(t, webUpdates, "web's endpoint", func(u *destinationv1.Update) bool { return addsIP(u, web.IP) })
+	web1Before := metric(t, bot, "response_total", toWeb)
+	applied := time.Now()
+	c.must("apply", "-f", slice)
+	expectUpdate(t, webUpdates, "web-2 as an endpoint of web", func(u *destinationv1.Update) bool { return addsIP(u, web2.IP) })
+	if d := time.Since(applied); d > 3*time.Second {
+		t.Errorf("destination added the applied endpoint %v after the apply, want within 3s", d)
+	}
+	// The bot's proxy balances with peak-EWMA: a new endpoint starts at a
+	// 30 ms estimate that decays with a 10 s time constant, so it gets its
+	// first requests once that is below the busy endpoint's latency.
+	waitMetricFor(t, bot, "response_total", toWeb2, 1, 25*time.Second)
+	t.Logf("the second backend got the bot's first request %v after the apply", time.Since(applied))
+	waitMetricFor(t, bot, "response_total", toWeb2, 10, 20*time.Second)
+	t.Logf("the second backend got 10 of the bot's requests %v after the apply", time.Since(applied))
+	if n := metric(t, bot, "response_total", toWeb) - web1Before; n < 10 {
+		t.Errorf("the first backend got %v requests since the apply, want it to keep a share", n)
+	}
+	waitMetric(t, web2, "response_total", map[string]string{"direction": "inbound", "tls": "true", "client_id": "bot.demo.serviceaccount.identity.linkerd.cluster.local"}, 1)
+
 	// Ctrl-C: everything stops and is cleaned up.
+	s = c.state()
+	pids := c.pids(s)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +246,94 @@ func TestDemo(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("linkerd demo did not stop after SIGINT")
 	}
-	if left, err := localmesh.ListNetNS(localmesh.NamePrefix(c.stateDir)); err != nil || len(left) != 0 {
-		t.Errorf("namespaces left after the demo: %v %v", left, err)
+	c.leftovers(s, pids, rulesBefore)
+}
+
+// demoAuthority is the authority of a demo Service.
+func demoAuthority(svc string) string {
+	return fmt.Sprintf("%s.%s.svc.cluster.local:%d", svc, localmesh.DemoNamespace, localmesh.DemoPort)
+}
+
+// watchEndpoints subscribes to authority on the local mesh's destination
+// service, as a proxy does (from inside its pod, to its port), and returns
+// the stream of updates; the subscription ends with the test.
+func watchEndpoints(t *testing.T, dest *localmesh.Workload, authority string) <-chan *destinationv1.Update {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///127.0.0.1:8086", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return localmesh.DialContext(ctx, dest.NetNS, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(c.stateDir, "state.json")); !os.IsNotExist(err) {
-		t.Errorf("state left after the demo: %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := destinationv1.NewDestinationClient(conn).Get(ctx, &destinationv1.GetRequest{Authority: authority})
+	if err != nil {
+		cancel()
+		conn.Close()
+		t.Fatalf("destination Get %s: %v", authority, err)
 	}
+	updates := make(chan *destinationv1.Update, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(updates)
+		for {
+			u, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case updates <- u:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		conn.Close()
+	})
+	return updates
+}
+
+// expectUpdate waits (bounded) for an update matching ok, skipping others.
+func expectUpdate(t *testing.T, updates <-chan *destinationv1.Update, what string, ok func(*destinationv1.Update) bool) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case u, open := <-updates:
+			if !open {
+				t.Fatalf("the destination stream ended before %s", what)
+			}
+			t.Logf("destination: %v", u)
+			if ok(u) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("destination never sent %s", what)
+		}
+	}
+}
+
+func addsIP(u *destinationv1.Update, ip netip.Addr) bool {
+	for _, ep := range u.GetAdd().GetEndpoints() {
+		if a, ok := netip.AddrFromSlice(ep.GetAddr().GetIp()); ok && a.Unmap() == ip {
+			return true
+		}
+	}
+	return false
+}
+
+func removesIP(u *destinationv1.Update, ip netip.Addr) bool {
+	for _, addr := range u.GetRemove().GetAddrs() {
+		if a, ok := netip.AddrFromSlice(addr.GetIp()); ok && a.Unmap() == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // promQuery polls an instant query on the mesh's Prometheus (from inside its

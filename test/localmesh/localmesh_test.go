@@ -19,6 +19,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	"github.com/linkerd-go/linkerd/pkg/localmesh"
@@ -77,23 +78,95 @@ func workload(t *testing.T, s *localmesh.State, ns, name string) *localmesh.Work
 	return nil
 }
 
-func appPID(t *testing.T, w *localmesh.Workload) int {
-	t.Helper()
-	for _, p := range w.Procs {
-		if p.Role == "app" {
-			return p.PID
+// appStatus returns what w's supervisor reports of its application.
+func (c *cli) appStatus(w *localmesh.Workload) localmesh.AppStatus {
+	c.t.Helper()
+	st, err := localmesh.LoadAppStatus(c.stateDir, w.Namespace, w.Name)
+	if err != nil {
+		c.t.Fatalf("%s: %v", w.Key(), err)
+	}
+	return st
+}
+
+// appPID is the pid of w's running application.
+func (c *cli) appPID(w *localmesh.Workload) int {
+	c.t.Helper()
+	st := c.appStatus(w)
+	if !st.Running() {
+		c.t.Fatalf("%s: the application is not running: %+v", w.Key(), st)
+	}
+	return st.PID
+}
+
+// waitRestarted waits (bounded) until w's application runs again, ready,
+// after at least n restarts, with another pid than old.
+func (c *cli) waitRestarted(w *localmesh.Workload, old, n int) localmesh.AppStatus {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := localmesh.LoadAppStatus(c.stateDir, w.Namespace, w.Name)
+		if err == nil && st.Restarts >= n && st.Ready && st.Running() && st.PID != old {
+			return st
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s was not restarted: %+v %v", w.Key(), st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pids returns every process the mesh's state and app statuses record.
+func (c *cli) pids(s *localmesh.State) []int {
+	var pids []int
+	for _, w := range s.Workloads {
+		for _, p := range w.Procs {
+			pids = append(pids, p.PID)
+		}
+		if w.App != nil {
+			pids = append(pids, c.appStatus(w).PID)
 		}
 	}
-	t.Fatalf("%s has no app process", w.Key())
-	return 0
+	return pids
+}
+
+// leftovers checks that nothing of the mesh with state s remains: no
+// process it recorded (pids) or naming its state directory, no namespace,
+// no state, and the host's iptables as they were (rulesBefore).
+func (c *cli) leftovers(s *localmesh.State, pids []int, rulesBefore int) {
+	c.t.Helper()
+	for _, pid := range pids {
+		for i := 0; running(pid) && i < 100; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if running(pid) {
+			c.t.Errorf("process %d still running after down", pid)
+		}
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), c.stateDir) {
+			c.t.Errorf("process %s still running after down: %q", e.Name(), strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	if left, err := localmesh.ListNetNS(s.Prefix); err != nil || len(left) != 0 {
+		c.t.Errorf("namespaces left after down: %v %v", left, err)
+	}
+	if _, err := os.Stat(c.stateDir); !os.IsNotExist(err) {
+		c.t.Errorf("state dir left after down: %v", err)
+	}
+	if n := hostProxyInitRules(c.t); n != rulesBefore {
+		c.t.Errorf("host iptables has %d PROXY_INIT lines after down, %d before", n, rulesBefore)
+	}
 }
 
 // inAppMounts runs a command in the network and mount namespaces of w's app.
-func inAppMounts(t *testing.T, w *localmesh.Workload, args ...string) string {
+func (c *cli) inAppMounts(w *localmesh.Workload, args ...string) string {
+	t := c.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	full := append([]string{"-t", fmt.Sprint(appPID(t, w)), "-m", "-n", "--"}, args...)
+	full := append([]string{"-t", fmt.Sprint(c.appPID(w)), "-m", "-n", "--"}, args...)
 	out, err := exec.CommandContext(ctx, "nsenter", full...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nsenter into %s: %s: %v\n%s", w.Key(), strings.Join(args, " "), err, out)
@@ -128,7 +201,7 @@ func metric(t *testing.T, w *localmesh.Workload, name string, want map[string]st
 	if err != nil {
 		t.Fatalf("scrape %s: %v", w.Key(), err)
 	}
-	var parser expfmt.TextParser
+	parser := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatalf("parse metrics of %s: %v", w.Key(), err)
@@ -159,10 +232,16 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	return true
 }
 
-// waitMetric polls (bounded) until the metric reaches min.
+// waitMetric polls (for 10 s at most) until the metric reaches min.
 func waitMetric(t *testing.T, w *localmesh.Workload, name string, labels map[string]string, min float64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitMetricFor(t, w, name, labels, min, 10*time.Second)
+}
+
+// waitMetricFor polls, for d at most, until the metric reaches min.
+func waitMetricFor(t *testing.T, w *localmesh.Workload, name string, labels map[string]string, min float64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		v := metric(t, w, name, labels)
 		if v >= min {
@@ -292,7 +371,7 @@ func TestLocalMesh(t *testing.T) {
 		testapp, "--name", "other", "--http", "8081", "--grpc", "0", "--tcp", "0", "--banner", "0")
 	s = c.state()
 	otherVIP := s.Services["demo/other"].String()
-	if hosts := inAppMounts(t, client, "cat", "/etc/hosts"); !strings.Contains(hosts, otherVIP+"\tother.demo.svc.cluster.local") {
+	if hosts := c.inAppMounts(client, "cat", "/etc/hosts"); !strings.Contains(hosts, otherVIP+"\tother.demo.svc.cluster.local") {
 		t.Errorf("client's /etc/hosts lacks the new Service %s:\n%s", otherVIP, hosts)
 	}
 	if after, _ := os.ReadFile("/etc/hosts"); string(after) != string(hostsBefore) {
@@ -340,6 +419,39 @@ endpoints:
 		time.Sleep(200 * time.Millisecond)
 	}
 	waitMetric(t, client, "response_total", map[string]string{"direction": "outbound", "tls": "true", "dst_service": "alias"}, 1)
+
+	// apply: a Service without a cluster IP gets one, and running pods
+	// resolve it by name at once.
+	named := filepath.Join(base, "named.yaml")
+	if err := os.WriteFile(named, []byte(strings.NewReplacer("name: alias", "name: named", "name: alias-1", "name: named-1",
+		"service-name: alias", "service-name: named", "  clusterIP: 10.96.200.1\n", "").Replace(aliasYAML)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("apply", "-f", named)
+	resolved := strings.Fields(c.inAppMounts(client, "getent", "hosts", "named.demo.svc.cluster.local"))
+	if len(resolved) < 2 || !strings.HasPrefix(resolved[0], "10.96.") {
+		t.Fatalf("named.demo.svc.cluster.local resolves to %q in the client pod, want a cluster IP", resolved)
+	}
+	if short := strings.Fields(c.inAppMounts(client, "getent", "hosts", "named")); len(short) == 0 || short[0] != resolved[0] {
+		t.Errorf("short name: %q, want %s", short, resolved[0])
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		code, body, err := get(client.NetNS, "http://"+resolved[0]+":8080/", "named.demo.svc.cluster.local:8080")
+		if err == nil && code == 200 && strings.TrimSpace(body) == "testapp backend" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("applied Service without a cluster IP never served: %d %q %v", code, body, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	outside := filepath.Join(base, "outside.yaml")
+	if err := os.WriteFile(outside, []byte(strings.ReplaceAll(aliasYAML, "10.96.200.1", "192.168.7.7")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.run("apply", "-f", outside); err == nil || !strings.Contains(out, "not in the local mesh's Service range") {
+		t.Errorf("apply of a cluster IP outside the range: %v %q, want an error", err, out)
+	}
 	bad := filepath.Join(base, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("kind: Service\nmetadata: [\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -372,48 +484,63 @@ endpoints:
 		}
 	}
 
-	// A dead app shows up in status.
-	if err := syscall.Kill(appPID(t, client), syscall.SIGKILL); err != nil {
+	// A killed app is restarted by its supervisor, and status counts it.
+	oldPID := c.appPID(backend)
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadRE := regexp.MustCompile(`(?m)^demo\s+client\s.*dead:app`)
-	for i := 0; ; i++ {
-		out := c.must("status")
-		if deadRE.MatchString(out) {
+	c.waitRestarted(backend, oldPID, 1)
+	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\sready\s+ready\s+1\s+proxy,supervisor,app\s`).MatchString(out) {
+		t.Errorf("status does not show backend restarted once and ready:\n%s", out)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		code, body, err := get(client.NetNS, "http://"+vip+":8080/", "backend.demo.svc.cluster.local:8080")
+		if err == nil && code == 200 && strings.TrimSpace(body) == "testapp backend" {
 			break
 		}
-		if i == 20 {
-			t.Fatalf("status does not report client's dead app:\n%s", out)
+		if time.Now().After(deadline) {
+			t.Fatalf("backend never served again after its restart: %d %q %v", code, body, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 
-	// down leaves nothing behind.
-	var pids []int
-	for _, w := range s.Workloads {
-		for _, p := range w.Procs {
-			pids = append(pids, p.PID)
+	// A killed supervisor takes its application with it; up restarts
+	// both.
+	s = c.state()
+	backend = workload(t, s, "demo", "backend")
+	var sup *localmesh.Proc
+	for _, p := range backend.Procs {
+		if p.Role == "supervisor" {
+			sup = p
 		}
 	}
+	if sup == nil {
+		t.Fatal("backend has no supervisor process")
+	}
+	oldPID = c.appPID(backend)
+	if err := syscall.Kill(sup.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; running(oldPID) || running(sup.PID); i++ {
+		if i == 100 {
+			t.Fatalf("the application (pid %d) outlived its killed supervisor", oldPID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\snot ready\s+1\s+proxy dead:supervisor,app\s`).MatchString(out) {
+		t.Errorf("status does not show backend's dead supervisor and app:\n%s", out)
+	}
+	if out := c.must("up"); !strings.Contains(out, "restarted supervisor in demo/backend") {
+		t.Errorf("up: %q, want it to restart backend's supervisor", out)
+	}
+	c.waitRestarted(backend, oldPID, 2)
+
+	// down leaves nothing behind.
+	s = c.state()
+	pids := c.pids(s)
 	c.must("down")
 	downDone = true
-	for _, pid := range pids {
-		for i := 0; running(pid) && i < 100; i++ {
-			time.Sleep(50 * time.Millisecond)
-		}
-		if running(pid) {
-			t.Errorf("process %d still running after down", pid)
-		}
-	}
-	if left, err := localmesh.ListNetNS(s.Prefix); err != nil || len(left) != 0 {
-		t.Errorf("namespaces left after down: %v %v", left, err)
-	}
-	if _, err := os.Stat(c.stateDir); !os.IsNotExist(err) {
-		t.Errorf("state dir left after down: %v", err)
-	}
-	if n := hostProxyInitRules(t); n != rulesBefore {
-		t.Errorf("host iptables has %d PROXY_INIT lines after down, %d before", n, rulesBefore)
-	}
+	c.leftovers(s, pids, rulesBefore)
 	if out, err := c.run("status"); err == nil || !strings.Contains(out, "not up") {
 		t.Errorf("status after down: %v %q, want an error saying the mesh is not up", err, out)
 	}
@@ -467,6 +594,74 @@ func TestFailedUpLeavesNothing(t *testing.T) {
 		}
 		if strings.Contains(string(b), c.stateDir) {
 			t.Errorf("process %s still running after a failed up: %q", e.Name(), strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+}
+
+// TestLocalWithoutPrivileges runs the real CLI as an unprivileged user, and
+// as root without the capabilities the mesh needs: every command refuses in
+// one line and starts nothing.
+func TestLocalWithoutPrivileges(t *testing.T) {
+	testnet.Require(t, "setpriv", "ip")
+	bins := testnet.BuildBinaries(t, "./cmd/linkerd", "./cmd/linkerd-proxy", "./cmd/linkerd-init", "./cmd/linkerd-controller", "./cmd/linkerd-demo")
+	base, err := os.MkdirTemp("", "l5dl-noroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	// Writable by anyone: the refusal, not the file system, must stop it.
+	if err := os.Chmod(base, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(base, "svc.yaml")
+	if err := os.WriteFile(manifest, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(base, "state")
+	binDir := filepath.Dir(bins["linkerd-proxy"])
+	local := func(args ...string) []string {
+		return append([]string{bins["linkerd"], "local", "--state-dir", stateDir, "--bin-dir", binDir}, args...)
+	}
+	commands := [][]string{
+		local("up"),
+		local("run", "--name", "web", "--namespace", "demo", "--port", "8080", "--", "sleep", "60"),
+		local("apply", "-f", manifest),
+		local("status"),
+		local("down"),
+		local("supervise", "--pod", "demo/web"),
+		{bins["linkerd"], "demo", "--state-dir", stateDir, "--bin-dir", binDir, "--for", "5s"},
+	}
+	for _, who := range []struct {
+		name, want string
+		setpriv    []string
+	}{
+		{"nobody", "", []string{"--reuid=65534", "--regid=65534", "--clear-groups"}},
+		{"root without capabilities", "missing CAP_NET_ADMIN,CAP_SYS_ADMIN", []string{"--bounding-set=-net_admin,-sys_admin", "--inh-caps=-all"}},
+	} {
+		for _, args := range commands {
+			name := who.name + ": " + strings.Join(args[1:3], " ")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			cmd := exec.CommandContext(ctx, "setpriv", append(append(who.setpriv, "--"), args...)...)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			cancel()
+			if err == nil {
+				t.Errorf("%s: succeeded, want a refusal", name)
+			}
+			msg := stderr.String()
+			if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "Error: linkerd local needs root") || !strings.Contains(msg, who.want) {
+				t.Errorf("%s: stderr %q, want one line saying it needs root %s", name, msg, who.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("%s: printed %q", name, stdout.String())
+			}
+			if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
+				t.Fatalf("%s: the state directory was created: %v", name, err)
+			}
+			if left, err := localmesh.ListNetNS(localmesh.NamePrefix(stateDir)); err != nil || len(left) != 0 {
+				t.Fatalf("%s: namespaces created: %v %v", name, left, err)
+			}
 		}
 	}
 }
