@@ -25,7 +25,7 @@ var (
 	flagReps      = flag.Int("reps", 0, "interleaved repetitions (default 1, or 3 with -full)")
 	flagOut       = flag.String("out", "", "write the results as JSON to this file (a relative path is relative to the bench directory)")
 	flagProxyBin  = flag.String("proxy-bin", "", "use this linkerd-proxy binary (readable by uid 2102) instead of building ./cmd/linkerd-proxy, e.g. to compare builds")
-	flagConfigs   = flag.String("configs", "", "comma-separated contenders to run (default all: direct,linkerd-go,nginx,haproxy,linkerd-go-mtls,nginx-mtls,haproxy-mtls)")
+	flagConfigs   = flag.String("configs", "", "comma-separated contenders to run (default all: direct,linkerd-go,nginx,haproxy,linkerd-go-mtls,nginx-mtls,haproxy-mtls; only when named: linkerd-go-h1-mtls,linkerd-go-lb1-mtls,linkerd-go-lb3-mtls)")
 	flagScenarios = flag.String("scenarios", "", "comma-separated scenarios to run (default all)")
 	flagQuiet     = flag.Duration("quiet-wait", -1, "before each run, wait up to this long for other CPU use to drop below 5% (default 0, or 30s with -full)")
 )
@@ -35,7 +35,19 @@ const (
 	oursName     = "linkerd-go"
 	oursMTLSName = "linkerd-go-mtls"
 	directName   = "direct"
+	// Variants of ours: HTTP/1.1 between the proxies, and the client's
+	// proxy balancing over one or three endpoints found by discovery.
+	oursH1MTLSName = "linkerd-go-h1-mtls"
+	oursLB1Name    = "linkerd-go-lb1-mtls"
+	oursLB3Name    = "linkerd-go-lb3-mtls"
 )
+
+// variantPairs are the variants of our pair measured against each other:
+// what a feature costs per request.
+var variantPairs = []variantPair{
+	{oursMTLSName, oursH1MTLSName, "HTTP/1.1 over one HTTP/2 connection between the proxies, vs pooled HTTP/1.1"},
+	{oursLB3Name, oursLB1Name, "balancing over 3 endpoints, vs 1 (both found by the destination service)"},
+}
 
 // options are the settings of one invocation.
 type options struct {
@@ -119,18 +131,31 @@ func TestCompare(t *testing.T) {
 	}
 
 	ours := linkerdPair{proxyBin: bins["linkerd-proxy"], initBin: bins["linkerd-init"]}
+	plane := &sharedPlane{proxies: ours, controllerBin: bins["linkerd-controller"]}
 	all := []contender{
 		direct{},
 		ours,
 		nginxPair(),
 		haproxyPair(),
-		&linkerdMTLS{linkerdPair: ours, controllerBin: bins["linkerd-controller"]},
+		&linkerdMTLS{linkerdPair: ours, plane: plane},
 		nginxMTLSPair(),
 		haproxyMTLSPair(),
+	}
+	// Variants of our mTLS pair, run only when -configs names them: what
+	// a feature costs per request (see variantPairs).
+	optional := []contender{
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursH1MTLSName, clientEnv: []string{"LINKERD2_PROXY_OUTBOUND_H2_UPGRADE=false"}},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 3},
 	}
 	var cs []contender
 	for _, c := range all {
 		if selected(opts.Configs, c.Name()) {
+			cs = append(cs, c)
+		}
+	}
+	for _, c := range optional {
+		if len(opts.Configs) > 0 && selected(opts.Configs, c.Name()) {
 			cs = append(cs, c)
 		}
 	}
@@ -154,16 +179,17 @@ func TestCompare(t *testing.T) {
 	for _, cmp := range comparisons(configNames) {
 		rs = append(rs, ratios(rows, cmp.ours, directName, cmp.baselines, scenNames)...)
 	}
+	ovs := overheads(rows, scenNames, variantPairs)
 
 	var buf bytes.Buffer
-	if err := writeReport(&buf, opts.Mode(), opts.Duration, opts.Reps, rows, rs); err != nil {
+	if err := writeReport(&buf, opts.Mode(), opts.Duration, opts.Reps, rows, rs, ovs); err != nil {
 		t.Fatalf("format report: %v", err)
 	}
 	t.Logf("\n%s", buf.String())
 	if opts.Out != "" {
 		writeJSON(t, opts.Out, report{
 			Mode: opts.Mode(), Duration: opts.Duration.String(), Warmup: opts.Warmup.String(),
-			Reps: opts.Reps, Medians: rows, Ratios: rs, Runs: runs,
+			Reps: opts.Reps, Medians: rows, Ratios: rs, Overheads: ovs, Runs: runs,
 		})
 	}
 	checkRuns(t, runs, configNames, scenNames, opts.Reps)
@@ -185,7 +211,7 @@ func comparisons(configs []string) []comparison {
 		}
 		cmp := comparison{ours: ours}
 		for _, c := range configs {
-			if c != oursName && c != oursMTLSName && c != directName &&
+			if !strings.HasPrefix(c, oursName) && c != directName &&
 				strings.HasSuffix(c, "-mtls") == (ours == oursMTLSName) {
 				cmp.baselines = append(cmp.baselines, c)
 			}

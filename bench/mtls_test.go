@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"text/template"
 	"time"
@@ -232,21 +233,52 @@ func (cp *identityPlane) proxyEnv(sa, ns, svcAddr string) ([]string, error) {
 	}, nil
 }
 
+// sharedPlane is the control pod of our mTLS contenders: started by the
+// first one that needs it, shared by the others.
+type sharedPlane struct {
+	proxies       linkerdPair
+	controllerBin string
+
+	once sync.Once
+	cp   *identityPlane
+	err  error
+
+	dstOnce  sync.Once
+	storeDir string
+	dstErr   error
+}
+
+// get starts the control pod in n once.
+func (s *sharedPlane) get(t testing.TB, n *testnet.Network) (*identityPlane, error) {
+	s.once.Do(func() { s.cp, s.err = startIdentityPlane(t, n, s.proxies, s.controllerBin) })
+	return s.cp, s.err
+}
+
 // linkerdMTLS is our proxy pair with identities: the proxies get their
 // certificates from an identity service in a control pod, and the client's
 // proxy knows the server's identity, so the hop between them is mTLS.
+// HTTP/1.1 goes over HTTP/2 between the proxies; with name oursH1MTLSName
+// (clientEnv turning the upgrade off) it stays HTTP/1.1, on pooled
+// connections.
 type linkerdMTLS struct {
 	linkerdPair
-	controllerBin string
-	cp            *identityPlane // set by Prepare
+	plane     *sharedPlane
+	name      string         // oursMTLSName when empty
+	clientEnv []string       // more environment for the client's proxy
+	cp        *identityPlane // set by Prepare
 }
 
-func (*linkerdMTLS) Name() string { return oursMTLSName }
+func (l *linkerdMTLS) Name() string {
+	if l.name != "" {
+		return l.name
+	}
+	return oursMTLSName
+}
 
 func (l *linkerdMTLS) Prepare(t testing.TB, p pods) {
 	t.Helper()
 	l.linkerdPair.Prepare(t, p)
-	cp, err := startIdentityPlane(t, p.client.Network(), l.linkerdPair, l.controllerBin)
+	cp, err := l.plane.get(t, p.client.Network())
 	if err != nil {
 		t.Fatalf("%s: control plane: %v", l.Name(), err)
 	}
@@ -261,6 +293,7 @@ func (l *linkerdMTLS) Start(t testing.TB, p pods) (endpoints, []int, error) {
 		return endpoints{}, nil, err
 	}
 	clientEnv = append(clientEnv, fmt.Sprintf("LINKERD2_PROXY_STATIC_ENDPOINTS=%s=%s", p.server.IP, serverTLSName))
+	clientEnv = append(clientEnv, l.clientEnv...)
 	serverEnv, err := l.cp.proxyEnv("server", meshAppNS, svc)
 	if err != nil {
 		return endpoints{}, nil, err

@@ -28,6 +28,8 @@ func TestComparisons(t *testing.T) {
 		{"no ours", []string{"direct", "nginx", "nginx-mtls"}, nil},
 		{"ours without baseline", []string{"linkerd-go-mtls", "nginx"},
 			[]comparison{{ours: "linkerd-go-mtls"}}},
+		{"our variants are no baselines", []string{"linkerd-go-mtls", "linkerd-go-h1-mtls", "linkerd-go-lb3-mtls", "nginx-mtls"},
+			[]comparison{{ours: "linkerd-go-mtls", baselines: []string{"nginx-mtls"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

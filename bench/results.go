@@ -226,19 +226,86 @@ func writeRatios(w io.Writer, rs []ratio) error {
 	return tw.Flush()
 }
 
-// report is the JSON document written by -out.
-type report struct {
-	Mode     string      `json:"mode"`
-	Duration string      `json:"duration"`
-	Warmup   string      `json:"warmup"`
-	Reps     int         `json:"reps"`
-	Medians  []runResult `json:"medians"`
-	Ratios   []ratio     `json:"ratios"`
-	Runs     []runResult `json:"runs"`
+// variantPair is a variant of a contender and the contender it differs
+// from by one feature, measured against each other in the same run.
+type variantPair struct{ variant, base, what string }
+
+// overhead is what a variant adds per request to its base, on one scenario.
+type overhead struct {
+	Scenario string `json:"scenario"`
+	Variant  string `json:"variant"`
+	Base     string `json:"base"`
+	What     string `json:"what"`
+	// CPUPerReqUs, P50us and P99us are the variant's figure minus the base's.
+	CPUPerReqUs float64 `json:"proxy_cpu_us_per_req"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+	// QPS is the variant's over the base's.
+	QPS float64 `json:"qps_ratio"`
 }
 
-// writeReport writes the medians table, the ratios and a legend.
-func writeReport(w io.Writer, mode string, duration time.Duration, reps int, rows []runResult, rs []ratio) error {
+// overheads compares each variant with its base on every scenario where
+// both have a row.
+func overheads(rows []runResult, scens []string, pairs []variantPair) []overhead {
+	byKey := make(map[key]runResult, len(rows))
+	for _, r := range rows {
+		byKey[key{r.Config, r.Scenario}] = r
+	}
+	var out []overhead
+	for _, vp := range pairs {
+		for _, s := range scens {
+			v, ok1 := byKey[key{vp.variant, s}]
+			b, ok2 := byKey[key{vp.base, s}]
+			if !ok1 || !ok2 {
+				continue
+			}
+			out = append(out, overhead{
+				Scenario: s, Variant: vp.variant, Base: vp.base, What: vp.what,
+				CPUPerReqUs: v.CPUPerReqUs - b.CPUPerReqUs,
+				P50us:       v.P50us - b.P50us,
+				P99us:       v.P99us - b.P99us,
+				QPS:         div(v.QPS, b.QPS),
+			})
+		}
+	}
+	return out
+}
+
+// writeOverheads prints the variants' overheads as an aligned table.
+func writeOverheads(w io.Writer, os []overhead) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario	variant − base	Δ CPU µs/req	Δ p50 µs	Δ p99 µs	qps	")
+	for _, o := range os {
+		fmt.Fprintf(tw, "%s	%s − %s	%+.1f	%+.0f	%+.0f	%.2f×	\n", o.Scenario, o.Variant, o.Base, o.CPUPerReqUs, o.P50us, o.P99us, o.QPS)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, o := range os {
+		if !seen[o.Variant] {
+			seen[o.Variant] = true
+			fmt.Fprintf(w, "%s − %s: %s\n", o.Variant, o.Base, o.What)
+		}
+	}
+	return nil
+}
+
+// report is the JSON document written by -out.
+type report struct {
+	Mode      string      `json:"mode"`
+	Duration  string      `json:"duration"`
+	Warmup    string      `json:"warmup"`
+	Reps      int         `json:"reps"`
+	Medians   []runResult `json:"medians"`
+	Ratios    []ratio     `json:"ratios"`
+	Overheads []overhead  `json:"overheads,omitempty"`
+	Runs      []runResult `json:"runs"`
+}
+
+// writeReport writes the medians table, the ratios, the variants'
+// overheads and a legend.
+func writeReport(w io.Writer, mode string, duration time.Duration, reps int, rows []runResult, rs []ratio, os []overhead) error {
 	fmt.Fprintf(w, "%s run: %v per run, median of %d repetition(s)\n\n", mode, duration, reps)
 	if err := writeTable(w, rows); err != nil {
 		return err
@@ -246,6 +313,12 @@ func writeReport(w io.Writer, mode string, duration time.Duration, reps int, row
 	fmt.Fprintln(w)
 	if len(rs) > 0 {
 		if err := writeRatios(w, rs); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	if len(os) > 0 {
+		if err := writeOverheads(w, os); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)

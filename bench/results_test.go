@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -215,13 +216,29 @@ func TestWriteReport(t *testing.T) {
 	}
 	rs := []ratio{{Scenario: "http-max", Ours: "linkerd-go", Baseline: "nginx", QPS: 1, AddedP50: math.NaN(), AddedP99: 1.5, CPUPerReq: 0.75, RSSLoad: 0.5}}
 	var buf bytes.Buffer
-	if err := writeReport(&buf, "smoke", 2*time.Second, 1, rows, rs); err != nil {
+	ovs := []overhead{{Scenario: "http-max", Variant: "linkerd-go-lb3-mtls", Base: "linkerd-go-lb1-mtls", What: "balancing", CPUPerReqUs: 1.25, P50us: -3, P99us: 40, QPS: 0.98}}
+	if err := writeReport(&buf, "smoke", 2*time.Second, 1, rows, rs, ovs); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"smoke run: 2s", "30000", "45.2", "9.0→10.5", "linkerd-go / nginx", "n/a", "1.50×", "0.75×"} {
+	for _, want := range []string{"smoke run: 2s", "30000", "45.2", "9.0→10.5", "linkerd-go / nginx", "n/a", "1.50×", "0.75×",
+		"linkerd-go-lb3-mtls − linkerd-go-lb1-mtls", "+1.2", "-3", "+40", "0.98×", ": balancing"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestOverheads(t *testing.T) {
+	rows := []runResult{
+		{Config: "a", Scenario: "s1", QPS: 1000, P50us: 300, P99us: 900, CPUPerReqUs: 100},
+		{Config: "b", Scenario: "s1", QPS: 1000, P50us: 280, P99us: 1000, CPUPerReqUs: 110},
+		{Config: "a", Scenario: "s2", QPS: 4000, P50us: 300, P99us: 900, CPUPerReqUs: 60},
+		// b has no s2 row: no overhead for s2.
+	}
+	got := overheads(rows, []string{"s1", "s2"}, []variantPair{{variant: "b", base: "a", what: "feature"}, {variant: "c", base: "a"}})
+	want := []overhead{{Scenario: "s1", Variant: "b", Base: "a", What: "feature", CPUPerReqUs: 10, P50us: -20, P99us: 100, QPS: 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("overheads = %+v\nwant %+v", got, want)
 	}
 }

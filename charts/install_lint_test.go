@@ -83,7 +83,8 @@ func installValues(t *testing.T) map[string]any {
 			"crtPEM": crt, "keyPEM": string(key),
 		}}},
 		// Any PEM certificate and key do for linting.
-		"proxyInjector": map[string]any{"crtPEM": crt, "keyPEM": string(key), "caBundle": anchors},
+		"proxyInjector":    map[string]any{"crtPEM": crt, "keyPEM": string(key), "caBundle": anchors},
+		"profileValidator": map[string]any{"crtPEM": crt, "keyPEM": string(key), "caBundle": anchors},
 	}
 }
 

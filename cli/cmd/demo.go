@@ -95,6 +95,7 @@ Try, in another terminal:
   sudo linkerd local status --state-dir %[1]s
   sudo ip netns exec %[2]s curl -s localhost:8080/api/leaderboard
   sudo ip netns exec %[2]s curl -s localhost:4191/metrics | grep '^response_total'
+  sudo pkill -f 'linkerd-demo voting'   # it is restarted: see RESTARTS in local status
 `, m.StateDir(), web)
 	if prom != "" {
 		fmt.Fprintf(w, `  sudo ip netns exec %s curl -s 'localhost:%d/api/v1/query?query=sum(rate(response_total[1m]))by(deployment,classification)'

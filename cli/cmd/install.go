@@ -132,11 +132,10 @@ func runInstall(ctx context.Context, stdout, stderr io.Writer, global *GlobalOpt
 
 // newKubeClient is the CLI's Kubernetes client for the global flags.
 func newKubeClient(global *GlobalOptions) (kubernetes.Interface, error) {
-	cfg, err := k8s.LoadRESTConfig(global.Kubeconfig, global.KubeContext)
+	cfg, err := restConfig(global)
 	if err != nil {
 		return nil, err
 	}
-	cfg.UserAgent = "linkerd/cli " + version.Version
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -459,18 +458,47 @@ func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string,
 // webhookCertLifetime is how long a generated webhook certificate is valid.
 const webhookCertLifetime = 365 * 24 * time.Hour
 
-// setWebhookCerts generates the proxy injector's serving certificate and
-// CA bundle unless the values have them (or the Secret is external).
+// webhookTLS is an admission webhook of the control plane whose serving
+// certificate install generates and upgrade keeps.
+type webhookTLS struct {
+	// values is the chart's values key: <values>.crtPEM, .keyPEM,
+	// .caBundle, .externalSecret.
+	values string
+	// service is the webhook's Service: the certificate is for
+	// <service>.<namespace>.svc.
+	service string
+	// secret is the kubernetes.io/tls Secret the chart renders the
+	// certificate into.
+	secret string
+}
+
+// webhookTLSs are the control plane's admission webhooks.
+var webhookTLSs = []webhookTLS{
+	{values: "proxyInjector", service: k8s.ProxyInjectorServiceName, secret: k8s.ProxyInjectorTLSSecretName},
+	{values: "profileValidator", service: k8s.SPValidatorServiceName, secret: k8s.SPValidatorTLSSecretName},
+}
+
+// setWebhookCerts generates each webhook's serving certificate and CA
+// bundle unless the values have them (or its Secret is external).
 func setWebhookCerts(vals, effective map[string]any, ns string) error {
-	const prefix = "proxyInjector."
+	for _, w := range webhookTLSs {
+		if err := w.setCert(vals, effective, ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w webhookTLS) setCert(vals, effective map[string]any, ns string) error {
+	prefix := w.values + "."
 	if stringValue(effective, prefix+"caBundle") != "" && (boolValue(effective, prefix+"externalSecret") ||
 		stringValue(effective, prefix+"crtPEM") != "" && stringValue(effective, prefix+"keyPEM") != "") {
 		return nil
 	}
 	if boolValue(effective, prefix+"externalSecret") {
-		return errors.New("proxyInjector.externalSecret needs proxyInjector.caBundle, the CA that signed the webhook's certificate")
+		return fmt.Errorf("%sexternalSecret needs %scaBundle, the CA that signed the webhook's certificate", prefix, prefix)
 	}
-	crt, key, ca, err := webhookCert(k8s.ProxyInjectorServiceName + "." + ns + ".svc")
+	crt, key, ca, err := webhookCert(w.service + "." + ns + ".svc")
 	if err != nil {
 		return err
 	}

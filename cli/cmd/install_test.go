@@ -187,7 +187,7 @@ func TestInstallObjects(t *testing.T) {
 				kind := o.GetObjectKind().GroupVersionKind().Kind
 				kinds = append(kinds, kind)
 				found[key{kind, m.GetName()}] = o
-				if kind != "Namespace" && kind != "ClusterRole" && kind != "ClusterRoleBinding" && kind != "MutatingWebhookConfiguration" && m.GetNamespace() != ns {
+				if kind != "Namespace" && kind != "ClusterRole" && kind != "ClusterRoleBinding" && kind != "MutatingWebhookConfiguration" && kind != "ValidatingWebhookConfiguration" && m.GetNamespace() != ns {
 					t.Errorf("%s %s is in namespace %q, want %q", kind, m.GetName(), m.GetNamespace(), ns)
 				}
 			}
@@ -209,6 +209,9 @@ func TestInstallObjects(t *testing.T) {
 				{"Service", k8s.DestinationHeadlessServiceName},
 				{"Service", k8s.ProxyInjectorServiceName},
 				{"MutatingWebhookConfiguration", k8s.ProxyInjectorWebhookConfigName},
+				{"Secret", k8s.SPValidatorTLSSecretName},
+				{"Service", k8s.SPValidatorServiceName},
+				{"ValidatingWebhookConfiguration", k8s.SPValidatorWebhookConfigName},
 				{"ClusterRole", k8s.ClusterRoleName(ns, k8s.IdentityComponent)},
 				{"ClusterRoleBinding", k8s.ClusterRoleName(ns, k8s.DestinationComponent)},
 				{"ClusterRole", k8s.ClusterRoleName(ns, k8s.ProxyInjectorComponent)},
@@ -306,26 +309,32 @@ func TestInstallWebhookFailurePolicy(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit code %d: %s", tc.args, code, stderr)
 		}
+		seen := 0
 		for _, o := range decodeAll(t, out) {
-			if w, ok := o.(interface{ GetName() string }); ok && w.GetName() == k8s.ProxyInjectorWebhookConfigName {
+			if w, ok := o.(interface{ GetName() string }); ok && (w.GetName() == k8s.ProxyInjectorWebhookConfigName || w.GetName() == k8s.SPValidatorWebhookConfigName) {
+				seen++
 				b, _ := json.Marshal(o)
 				if !strings.Contains(string(b), `"failurePolicy":"`+tc.want+`"`) {
 					t.Errorf("%v: webhook %s, want failurePolicy %s", tc.args, b, tc.want)
 				}
 			}
 		}
+		if seen != 2 {
+			t.Errorf("%v: %d webhook configurations, want 2", tc.args, seen)
+		}
 	}
 }
 
 // TestInstallGeneratesIdentity renders without certificate files: the
-// generated issuer must chain to the generated anchors, and the webhook's
-// certificate to its CA bundle, for the injector's service name.
+// generated issuer must chain to the generated anchors, and each webhook's
+// certificate to its CA bundle, for its service's name.
 func TestInstallGeneratesIdentity(t *testing.T) {
 	code, out, stderr := runCLI(t, "install", "--ignore-cluster", "--identity-trust-domain", "example.org")
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr)
 	}
-	var anchors, issuerCrt, issuerKey, webhookCrt, webhookCA []byte
+	var anchors, issuerCrt, issuerKey []byte
+	webhookCrt, webhookCA := map[string][]byte{}, map[string][]byte{} // by Secret, by configuration
 	for _, o := range decodeAll(t, out) {
 		switch o := o.(type) {
 		case *corev1.ConfigMap:
@@ -336,11 +345,11 @@ func TestInstallGeneratesIdentity(t *testing.T) {
 			switch o.Name {
 			case k8s.IssuerSecretName:
 				issuerCrt, issuerKey = o.Data[k8s.IssuerCertKey], o.Data[k8s.IssuerKeyKey]
-			case k8s.ProxyInjectorTLSSecretName:
-				webhookCrt = o.Data[corev1.TLSCertKey]
+			case k8s.ProxyInjectorTLSSecretName, k8s.SPValidatorTLSSecretName:
+				webhookCrt[o.Name] = o.Data[corev1.TLSCertKey]
 			}
 		}
-		if w, ok := o.(interface{ GetName() string }); ok && w.GetName() == k8s.ProxyInjectorWebhookConfigName {
+		if w, ok := o.(interface{ GetName() string }); ok && (w.GetName() == k8s.ProxyInjectorWebhookConfigName || w.GetName() == k8s.SPValidatorWebhookConfigName) {
 			b, _ := json.Marshal(o)
 			var cfg struct {
 				Webhooks []struct {
@@ -352,7 +361,7 @@ func TestInstallGeneratesIdentity(t *testing.T) {
 			if err := json.Unmarshal(b, &cfg); err != nil || len(cfg.Webhooks) != 1 {
 				t.Fatalf("webhook configuration %s: %v", b, err)
 			}
-			webhookCA = cfg.Webhooks[0].ClientConfig.CABundle
+			webhookCA[w.GetName()] = cfg.Webhooks[0].ClientConfig.CABundle
 		}
 	}
 	roots, err := pki.DecodeCertificatesPEM(anchors)
@@ -369,19 +378,24 @@ func TestInstallGeneratesIdentity(t *testing.T) {
 	if cn := issuer.Cert.Subject.CommonName; cn != "identity.linkerd.example.org" {
 		t.Errorf("issuer common name %q, want identity.linkerd.example.org", cn)
 	}
-	leaf, err := pki.DecodeCertificatesPEM(webhookCrt)
-	if err != nil {
-		t.Fatalf("webhook certificate: %v", err)
-	}
-	ca, err := pki.DecodeCertificatesPEM(webhookCA)
-	if err != nil {
-		t.Fatalf("webhook CA bundle: %v", err)
-	}
-	if err := pki.VerifyChain(leaf[0], leaf[1:], ca); err != nil {
-		t.Errorf("webhook certificate does not chain to the CA bundle: %v", err)
-	}
-	if err := leaf[0].VerifyHostname("linkerd-proxy-injector.linkerd.svc"); err != nil {
-		t.Errorf("webhook certificate: %v", err)
+	for _, w := range []struct{ secret, config, host string }{
+		{k8s.ProxyInjectorTLSSecretName, k8s.ProxyInjectorWebhookConfigName, k8s.ProxyInjectorServiceName + ".linkerd.svc"},
+		{k8s.SPValidatorTLSSecretName, k8s.SPValidatorWebhookConfigName, k8s.SPValidatorServiceName + ".linkerd.svc"},
+	} {
+		leaf, err := pki.DecodeCertificatesPEM(webhookCrt[w.secret])
+		if err != nil {
+			t.Fatalf("%s certificate: %v", w.secret, err)
+		}
+		ca, err := pki.DecodeCertificatesPEM(webhookCA[w.config])
+		if err != nil {
+			t.Fatalf("%s CA bundle: %v", w.config, err)
+		}
+		if err := pki.VerifyChain(leaf[0], leaf[1:], ca); err != nil {
+			t.Errorf("%s certificate does not chain to the CA bundle of %s: %v", w.secret, w.config, err)
+		}
+		if err := leaf[0].VerifyHostname(w.host); err != nil {
+			t.Errorf("%s certificate: %v", w.secret, err)
+		}
 	}
 	if !strings.Contains(out, "-identity-trust-domain=example.org") {
 		t.Error("--identity-trust-domain not passed to the controllers")

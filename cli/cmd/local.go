@@ -51,8 +51,11 @@ func newCmdLocalWith(_ Env, newMesh localMeshFunc, checkPrivileges func() error)
 		Long: `local runs Linkerd's control plane and meshed workloads on this machine: each
 workload is a network namespace ("pod") on a local bridge with linkerd-init's
 iptables rules, a linkerd-proxy with an identity, and the application. The
-destination service reads a directory of Kubernetes YAML (the local store).
-Needs root.`,
+destination service reads a directory of Kubernetes YAML (the local store),
+to which "apply" adds manifests. Workloads reach Services by name
+(web.demo.svc.cluster.local, web.demo, or web in the same namespace). An
+application that exits is restarted, its endpoint out of its Service until
+it listens again. Needs root.`,
 	}
 	cmd.PersistentFlags().StringVar(&opts.stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
 	cmd.PersistentFlags().StringVar(&opts.binDir, "bin-dir", "", "directory holding linkerd-proxy, linkerd-init and linkerd-controller (default: next to this executable)")

@@ -75,8 +75,11 @@ func runUninstall(ctx context.Context, stdout io.Writer, global *GlobalOptions) 
 		vals = map[string]any{}
 	}
 	vals["controllerNamespace"] = ns
-	for _, p := range []string{"identityTrustAnchorsPEM", "identity.issuer.tls.crtPEM", "identity.issuer.tls.keyPEM",
-		"proxyInjector.crtPEM", "proxyInjector.keyPEM", "proxyInjector.caBundle"} {
+	pems := []string{"identityTrustAnchorsPEM", "identity.issuer.tls.crtPEM", "identity.issuer.tls.keyPEM"}
+	for _, w := range webhookTLSs {
+		pems = append(pems, w.values+".crtPEM", w.values+".keyPEM", w.values+".caBundle")
+	}
+	for _, p := range pems {
 		if stringValue(vals, p) == "" {
 			setValue(vals, p, placeholderPEM)
 		}

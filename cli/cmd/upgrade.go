@@ -140,19 +140,23 @@ func reuseSecrets(ctx context.Context, kube kubernetes.Interface, ns string, sto
 		setValue(stored, "identity.issuer.tls.keyPEM", string(s.Data[k8s.IssuerKeyKey]))
 	}
 
-	if !boolValue(stored, "proxyInjector.externalSecret") {
-		s, err := getSecret(k8s.ProxyInjectorTLSSecretName)
+	for _, w := range webhookTLSs {
+		prefix := w.values + "."
+		if boolValue(stored, prefix+"externalSecret") {
+			continue
+		}
+		s, err := getSecret(w.secret)
 		if err != nil {
 			return err
 		}
-		if s == nil || stringValue(stored, "proxyInjector.caBundle") == "" {
+		if s == nil || stringValue(stored, prefix+"caBundle") == "" {
 			// Generate a new certificate and CA bundle together.
-			setValue(stored, "proxyInjector.crtPEM", "")
-			setValue(stored, "proxyInjector.keyPEM", "")
-			setValue(stored, "proxyInjector.caBundle", "")
+			setValue(stored, prefix+"crtPEM", "")
+			setValue(stored, prefix+"keyPEM", "")
+			setValue(stored, prefix+"caBundle", "")
 		} else {
-			setValue(stored, "proxyInjector.crtPEM", string(s.Data[corev1.TLSCertKey]))
-			setValue(stored, "proxyInjector.keyPEM", string(s.Data[corev1.TLSPrivateKeyKey]))
+			setValue(stored, prefix+"crtPEM", string(s.Data[corev1.TLSCertKey]))
+			setValue(stored, prefix+"keyPEM", string(s.Data[corev1.TLSPrivateKeyKey]))
 		}
 	}
 	return nil

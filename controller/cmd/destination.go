@@ -29,6 +29,7 @@ type destinationOptions struct {
 	trustDomain        string
 	clusterDomain      string
 	defaultOpaquePorts string
+	enableH2Upgrade    bool
 	kubeconfig         string
 	localStore         string
 	log                *logFlags
@@ -41,6 +42,7 @@ func (o *destinationOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.trustDomain, "identity-trust-domain", destination.DefaultTrustDomain, "trust domain of the mesh's identities")
 	fs.StringVar(&o.clusterDomain, "cluster-domain", destination.DefaultClusterDomain, "Kubernetes cluster domain of Service names")
 	fs.StringVar(&o.defaultOpaquePorts, "default-opaque-ports", k8s.DefaultOpaquePorts, "ports (and ranges) that are opaque unless a pod or Service annotation says otherwise")
+	fs.BoolVar(&o.enableH2Upgrade, "enable-h2-upgrade", true, "hint proxies that meshed endpoints accept HTTP/2, so HTTP/1.1 between proxies is multiplexed over HTTP/2")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster configuration (not with -local-store)")
 	fs.StringVar(&o.localStore, "local-store", "", "serve from the Kubernetes manifests in this directory instead of a cluster")
 	o.log = addLogFlags(fs)
@@ -101,6 +103,7 @@ func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinat
 		TrustDomain:         o.trustDomain,
 		ClusterDomain:       o.clusterDomain,
 		DefaultOpaquePorts:  opaque,
+		DisableH2Upgrade:    !o.enableH2Upgrade,
 		Log:                 log,
 		Registerer:          reg,
 	})

@@ -41,6 +41,7 @@ type resolver struct {
 	controllerNS  string
 	trustDomain   string
 	defaultOpaque k8s.PortSet
+	h2Upgrade     bool // meshed endpoints get the h2 hint
 	log           *slog.Logger
 }
 
@@ -195,7 +196,7 @@ func podTerminated(pod *corev1.Pod) bool {
 //
 // A pod is meshed when its linkerd.io/control-plane-ns label is this
 // control plane's namespace. A meshed pod's endpoint gets the pod's
-// identity and the h2 hint, unless the port is in its skip-inbound-ports
+// identity and the h2 hint (unless disabled), unless the port is in its skip-inbound-ports
 // (traffic to it bypasses the proxy, so it is treated as unmeshed). An
 // opaque port gets the opaque hint; on a meshed pod also the proxy's
 // inbound port for opaque transport, and no h2 hint.
@@ -229,7 +230,7 @@ func (r *resolver) endpoint(addr netip.AddrPort, pod *corev1.Pod, svc *corev1.Se
 		ep.TlsIdentity = identity.Name(sa, pod.Namespace, r.controllerNS, r.trustDomain)
 		if opaque {
 			ep.Hint = &destinationv1.ProtocolHint{Opaque: true, OpaqueTransportPort: k8s.ProxyInboundPort(pod)}
-		} else {
+		} else if r.h2Upgrade {
 			ep.Hint = &destinationv1.ProtocolHint{H2: true}
 		}
 	case opaque:

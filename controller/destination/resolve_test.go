@@ -46,6 +46,21 @@ func TestEndpointMessage(t *testing.T) {
 	}
 }
 
+// TestH2UpgradeHint checks the h2 hint of a meshed endpoint follows
+// -enable-h2-upgrade.
+func TestH2UpgradeHint(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		h := newHarness(t, Config{DisableH2Upgrade: disable})
+		h.apply(newPod("web-0", "10.42.0.8", meshedBy(DefaultControllerNamespace)))
+		sub := h.subscribe("10.42.0.8:8080")
+		tr := <-sub.queue
+		ep := tr.updates[0].GetAdd().GetEndpoints()[0]
+		if ep.GetTlsIdentity() == "" || ep.GetHint().GetH2() == disable {
+			t.Errorf("DisableH2Upgrade=%t: identity %q, h2 hint %t", disable, ep.GetTlsIdentity(), ep.GetHint().GetH2())
+		}
+	}
+}
+
 func TestIPv4AddressIs4Bytes(t *testing.T) {
 	a := tcpAddress(netip.MustParseAddrPort("10.0.0.1:80"))
 	if len(a.Ip) != 4 || a.Port != 80 {

@@ -57,6 +57,10 @@ type Config struct {
 	// opaque-ports annotation; nil means k8s.DefaultOpaquePorts (use an
 	// empty non-nil set for none).
 	DefaultOpaquePorts k8s.PortSet
+	// DisableH2Upgrade leaves out the h2 protocol hint of meshed endpoints:
+	// proxies then keep HTTP/1.1 between them (Linkerd's
+	// -enable-h2-upgrade=false).
+	DisableH2Upgrade bool
 	// SubscriberQueue is how many state changes may wait for a slow stream
 	// before they are coalesced.
 	SubscriberQueue int
@@ -116,6 +120,7 @@ func NewServer(st store.Store, cfg Config) (*Server, error) {
 		controllerNS:  cfg.ControllerNamespace,
 		trustDomain:   cfg.TrustDomain,
 		defaultOpaque: cfg.DefaultOpaquePorts,
+		h2Upgrade:     !cfg.DisableH2Upgrade,
 		log:           log,
 	}
 	s := &Server{

@@ -321,8 +321,10 @@ func TestControlPlaneChecks(t *testing.T) {
 			},
 		},
 		{
-			name:  "sp-validator configuration missing",
-			alter: func(w *world) { remove[*admissionv1.ValidatingWebhookConfiguration](w, k8s.SPValidatorWebhookConfigName) },
+			name: "sp-validator configuration missing",
+			alter: func(w *world) {
+				remove[*admissionv1.ValidatingWebhookConfiguration](w, k8s.SPValidatorWebhookConfigName)
+			},
 			wants: map[string]want{
 				"control plane ValidatingWebhookConfigurations exist": {StatusError, "missing linkerd-sp-validator-webhook-config"},
 				"sp-validator webhook has valid cert":                 {StatusError, "the webhook configuration linkerd-sp-validator-webhook-config does not exist"},

@@ -326,3 +326,47 @@ func names(cs []corev1.Container) []string {
 	}
 	return n
 }
+
+func TestAdditionalEnvRendered(t *testing.T) {
+	inj := testInjector(t, nil)
+	pod := testPod()
+	pod.Annotations = map[string]string{
+		ProxyAdditionalEnvAnnotation: `[{"name":"EXTRA","value":"1"},{"name":"FROM_FIELD","valueFrom":{"fieldRef":{"fieldPath":"status.podIP"}}}]`,
+	}
+	got, _ := mustInject(t, inj, pod, nil)
+	env := container(got.Spec.Containers, k8s.ProxyContainerName).Env
+	n := len(env)
+	if n < 2 || env[n-2].Name != "EXTRA" || env[n-2].Value != "1" ||
+		env[n-1].Name != "FROM_FIELD" || env[n-1].ValueFrom == nil || env[n-1].ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("last env entries = %+v, want the additional env", env[max(0, n-2):])
+	}
+}
+
+// TestControlPlaneOverrides renders the proxy as the control plane's own
+// pods do: loopback addresses and a version from the chart.
+func TestControlPlaneOverrides(t *testing.T) {
+	inj := testInjector(t, func(v Values) {
+		setPath(v, "proxy.identitySvcAddr", "localhost.:8080")
+		setPath(v, "proxy.destinationSvcAddr", "localhost.:8086")
+		setPath(v, "disableIPv6", false)
+	})
+	got, _ := mustInject(t, inj, testPod(), nil)
+	env := map[string]string{}
+	for _, e := range container(got.Spec.Containers, k8s.ProxyContainerName).Env {
+		env[e.Name] = e.Value
+	}
+	for name, want := range map[string]string{
+		"LINKERD2_PROXY_IDENTITY_SVC_ADDR":     "localhost.:8080",
+		"LINKERD2_PROXY_DESTINATION_SVC_ADDR":  "localhost.:8086",
+		"LINKERD2_PROXY_INBOUND_LISTEN_ADDR":   "[::]:4143",
+		"LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS": "127.0.0.1:4140,[::1]:4140",
+	} {
+		if env[name] != want {
+			t.Errorf("%s = %q, want %q", name, env[name], want)
+		}
+	}
+	init := container(got.Spec.InitContainers, k8s.InitContainerName)
+	if !slices.Contains(init.Args, "--ipv6=true") {
+		t.Errorf("linkerd-init args %q, want --ipv6=true", init.Args)
+	}
+}

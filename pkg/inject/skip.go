@@ -16,7 +16,6 @@ type Reason string
 const (
 	HostNetworkEnabled             Reason = "host_network_enabled"
 	SidecarExists                  Reason = "sidecar_already_exists"
-	UnsupportedResource            Reason = "unsupported_resource"
 	InjectEnableAnnotationAbsent   Reason = "injection_enable_annotation_absent"
 	InjectDisableAnnotationPresent Reason = "injection_disable_annotation_present"
 	InvalidInjectAnnotationPod     Reason = "invalid_inject_annotation_at_workload"

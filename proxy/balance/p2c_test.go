@@ -829,8 +829,23 @@ func TestP2CPickAllocs(t *testing.T) {
 	}
 }
 
+// BenchmarkP2CPick measures a pick and its done call, the balancer's part
+// of a request's cost; Single (forwarding to one original destination) is
+// the baseline.
 func BenchmarkP2CPick(b *testing.B) {
-	for _, n := range []int{3, 100} {
+	b.Run("single", func(b *testing.B) {
+		bal := Single{Endpoint: &Endpoint{Addr: netip.MustParseAddrPort("10.0.0.1:80")}}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			_, done, err := bal.Pick(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			done(nil)
+		}
+	})
+	for _, n := range []int{1, 3, 100} {
 		bal := NewP2C(Options{})
 		eps := make([]*Endpoint, n)
 		for i := range eps {

@@ -29,6 +29,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		LogFormat:              "plain",
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
+		OutboundH2Upgrade:      true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("FromEnv() = %+v\nwant %+v", c, want)
@@ -268,6 +269,18 @@ func TestFromEnvInjected(t *testing.T) {
 	}
 }
 
+func TestOutboundH2Upgrade(t *testing.T) {
+	for env, want := range map[string]bool{"": true, "true": true, "false": false} {
+		c, err := FromEnv([]string{EnvOutboundH2Upgrade + "=" + env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.OutboundH2Upgrade != want || len(c.Unknown) != 0 {
+			t.Errorf("%s=%q: OutboundH2Upgrade %t (unknown %v), want %t", EnvOutboundH2Upgrade, env, c.OutboundH2Upgrade, c.Unknown, want)
+		}
+	}
+}
+
 func TestFromEnvErrors(t *testing.T) {
 	tests := []struct {
 		name, value string
@@ -297,6 +310,7 @@ func TestFromEnvErrors(t *testing.T) {
 		{EnvLog, "warn,linkerd=loud", `LINKERD2_PROXY_LOG="warn,linkerd=loud": invalid log level "loud" in directive "linkerd=loud"`, nil},
 		{EnvLog, "=info", `LINKERD2_PROXY_LOG="=info": invalid log directive "=info": empty target`, nil},
 		{EnvLogFormat, "xml", `LINKERD2_PROXY_LOG_FORMAT="xml": invalid log format: must be "plain" or "json"`, nil},
+		{EnvOutboundH2Upgrade, "no", `LINKERD2_PROXY_OUTBOUND_H2_UPGRADE="no": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

@@ -250,10 +250,8 @@ func (c *conn) relayH2(x *exchange, head h2.Head) bool {
 	return keep
 }
 
-var (
-	errH2BodyTooLong = errors.New("h1: HTTP/2 response body longer than its content-length")
-	errH2BodyData    = errors.New("h1: HTTP/2 response has a body where none is allowed")
-)
+// errH2BodyTooLong is a body longer than its content-length.
+var errH2BodyTooLong = errors.New("h1: HTTP/2 body longer than its content-length")
 
 // copyStream copies the response body from s to the client: n bytes
 // (chunked false), or all of it chunk-encoded with its trailers.

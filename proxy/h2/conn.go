@@ -138,8 +138,16 @@ type Conn struct {
 	idleSince   time.Time
 	idle        chan struct{} // server draining: signalled when the last stream ends
 
-	handler  func(*Stream)     // server: runs each request, on its own goroutine
-	onClose  func(*Conn)       // called once, when the read loop ends
+	// Frames the read loop sends (acknowledgements, resets, window updates)
+	// go through ctrlQ to the control writer: the read loop never blocks on
+	// the connection's writes, or two peers both writing could wait for
+	// each other to read.
+	ctrlMu   sync.Mutex
+	ctrlQ    []func() error
+	ctrlWake chan struct{}
+
+	handler  func(*Stream) // server: runs each request, on its own goroutine
+	onClose  func(*Conn)   // called once, when the read loop ends
 	readDone chan struct{}
 	handlers sync.WaitGroup // server: running handlers
 }
@@ -163,6 +171,7 @@ func NewClientConn(nc net.Conn, opts Options, onClose func(*Conn)) (*Conn, error
 	if err = cc.startLocked(err); err != nil {
 		return nil, err
 	}
+	go cc.controlWriter()
 	go cc.readLoop()
 	return cc, nil
 }
@@ -192,6 +201,7 @@ func ServeConn(nc net.Conn, opts Options, handler func(*Stream), started func(*C
 	if started != nil {
 		started(cc)
 	}
+	go cc.controlWriter()
 	cc.readLoop()
 	cc.handlers.Wait()
 	cc.mu.Lock()
@@ -215,6 +225,7 @@ func newConn(nc net.Conn, opts Options, server bool) *Conn {
 		maxFrame:       defaultMaxFrame,
 		idleSince:      time.Now(),
 		readDone:       make(chan struct{}),
+		ctrlWake:       make(chan struct{}, 1),
 	}
 	cc.cond.L = &cc.mu
 	cc.fr = http2.NewFramer(cc.bw, bufio.NewReaderSize(nc, bufSize))
@@ -274,6 +285,9 @@ func (cc *Conn) releaseLocked() {
 			close(cc.idle)
 			cc.idle = nil
 		}
+		if !cc.server && cc.goAway {
+			cc.nc.Close() // the server is waiting for it; the read loop ends
+		}
 	}
 }
 
@@ -324,6 +338,9 @@ func (cc *Conn) Close() error {
 	cc.fail(ErrClosed)
 	err := cc.nc.Close()
 	<-cc.readDone
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // the read loop closed it already
+	}
 	return err
 }
 
@@ -351,8 +368,20 @@ func (cc *Conn) Shutdown(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	// The client closes a connection going away once its streams are done;
+	// closing first could reset it before it read the last responses.
+	t := time.NewTimer(goAwayLinger)
+	defer t.Stop()
+	select {
+	case <-cc.readDone:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 	return cc.Close()
 }
+
+// goAwayLinger is how long a draining server waits for the client to close.
+const goAwayLinger = time.Second
 
 // fail ends the connection with err (the first error wins) and wakes every stream.
 func (cc *Conn) fail(err error) {
@@ -363,6 +392,13 @@ func (cc *Conn) fail(err error) {
 	}
 	err = cc.err
 	for _, s := range cc.streams {
+		if s.remoteDone && s.err == nil {
+			// The peer's side is complete and stays readable; ours is cut.
+			if s.stopped == nil {
+				s.stopped = err
+			}
+			continue
+		}
 		s.failLocked(err)
 		if f := s.takeOnResetLocked(); f != nil {
 			resets = append(resets, f)
@@ -484,6 +520,41 @@ func (cc *Conn) writeHeadersLocked(id uint32, fields []Field, end bool, maxFrame
 	return nil
 }
 
+// queueControl has the control writer write connection-management frames
+// (for the read loop).
+func (cc *Conn) queueControl(write func() error) {
+	cc.ctrlMu.Lock()
+	cc.ctrlQ = append(cc.ctrlQ, write)
+	cc.ctrlMu.Unlock()
+	select {
+	case cc.ctrlWake <- struct{}{}:
+	default:
+	}
+}
+
+// controlWriter writes the queued control frames until the read loop ends.
+func (cc *Conn) controlWriter() {
+	for {
+		select {
+		case <-cc.readDone:
+			return
+		case <-cc.ctrlWake:
+		}
+		cc.ctrlMu.Lock()
+		q := cc.ctrlQ
+		cc.ctrlQ = nil
+		cc.ctrlMu.Unlock()
+		cc.writeControl(func() error {
+			for _, write := range q {
+				if err := write(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
 // writeControl writes connection-management frames and flushes.
 func (cc *Conn) writeControl(write func() error) {
 	cc.wmu.Lock()
@@ -499,7 +570,10 @@ func (cc *Conn) writeControl(write func() error) {
 
 // returnWindow hands n consumed bytes of s (nil: of a stream gone) back to
 // the peer's windows once enough has accumulated.
-func (cc *Conn) returnWindow(s *Stream, n int) {
+func (cc *Conn) returnWindow(s *Stream, n int) { cc.giveWindow(s, n, cc.writeControl) }
+
+// giveWindow is returnWindow writing with write (queueControl in the read loop).
+func (cc *Conn) giveWindow(s *Stream, n int, write func(func() error)) {
 	if n <= 0 {
 		return
 	}
@@ -522,7 +596,7 @@ func (cc *Conn) returnWindow(s *Stream, n int) {
 	if streamInc == 0 && connInc == 0 {
 		return
 	}
-	cc.writeControl(func() error {
+	write(func() error {
 		if connInc > 0 {
 			if err := cc.fr.WriteWindowUpdate(0, connInc); err != nil {
 				return err
@@ -558,6 +632,8 @@ func (cc *Conn) read() error {
 				continue
 			}
 			if ce, ok := err.(http2.ConnectionError); ok {
+				// The connection ends: a last frame, not worth waiting long for.
+				_ = cc.nc.SetWriteDeadline(time.Now().Add(time.Second))
 				cc.writeControl(func() error { return cc.fr.WriteGoAway(cc.lastStreamID(), http2.ErrCode(ce), nil) })
 				return fmt.Errorf("%w: %v", errProtocol, err)
 			}
@@ -610,7 +686,7 @@ func (cc *Conn) read() error {
 		case *http2.PingFrame:
 			if !f.IsAck() {
 				data := f.Data
-				cc.writeControl(func() error { return cc.fr.WritePing(true, data) })
+				cc.queueControl(func() error { return cc.fr.WritePing(true, data) })
 			}
 		case *http2.GoAwayFrame:
 			cc.onGoAway(f)
@@ -638,7 +714,7 @@ func (cc *Conn) resetStream(id uint32, code http2.ErrCode, err error) {
 		s.resetSent = true
 	}
 	cc.mu.Unlock()
-	cc.writeControl(func() error { return cc.fr.WriteRSTStream(id, code) })
+	cc.queueControl(func() error { return cc.fr.WriteRSTStream(id, code) })
 }
 
 func (cc *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
@@ -698,7 +774,7 @@ func (cc *Conn) newRequestLocked(f *http2.MetaHeadersFrame) error {
 	cc.lastID = id
 	if cc.goAway || cc.err != nil || cc.reserved >= int(cc.opts.MaxStreams) || len(f.PseudoFields()) == 0 {
 		cc.mu.Unlock()
-		cc.writeControl(func() error { return cc.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream) })
+		cc.queueControl(func() error { return cc.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream) })
 		return nil
 	}
 	s := newStream(cc)
@@ -734,7 +810,7 @@ func (cc *Conn) onData(f *http2.DataFrame) {
 	if s == nil || s.remoteDone || !s.final || s.err != nil {
 		cc.mu.Unlock()
 		// Not for a stream reading a body: the bytes are consumed at once.
-		cc.returnWindow(nil, int(n))
+		cc.giveWindow(nil, int(n), cc.queueControl)
 		if s != nil && !s.remoteDone && !s.final {
 			cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: DATA before the head", errProtocol))
 		}
@@ -743,7 +819,7 @@ func (cc *Conn) onData(f *http2.DataFrame) {
 	if n > s.recvWindow {
 		cc.mu.Unlock()
 		cc.resetStream(f.StreamID, http2.ErrCodeFlowControl, fmt.Errorf("%w: stream window exceeded", errProtocol))
-		cc.returnWindow(nil, int(n))
+		cc.giveWindow(nil, int(n), cc.queueControl)
 		return
 	}
 	s.recvWindow -= n
@@ -754,7 +830,7 @@ func (cc *Conn) onData(f *http2.DataFrame) {
 	s.signal()
 	cc.mu.Unlock()
 	// Padding is consumed at once.
-	cc.returnWindow(s, int(n)-len(data))
+	cc.giveWindow(s, int(n)-len(data), cc.queueControl)
 }
 
 func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
@@ -785,7 +861,7 @@ func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
 	if err != nil {
 		return err
 	}
-	cc.writeControl(func() error {
+	cc.queueControl(func() error {
 		if tableSize >= 0 {
 			// The encoder changes under wmu, like every header block it writes.
 			cc.henc.SetMaxDynamicTableSizeLimit(uint32(min(tableSize, 4096)))
@@ -814,6 +890,9 @@ func (cc *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 func (cc *Conn) onGoAway(f *http2.GoAwayFrame) {
 	cc.mu.Lock()
 	cc.goAway = true
+	if !cc.server && cc.reserved == 0 {
+		cc.nc.Close() // nothing left to wait for; the read loop ends
+	}
 	if !cc.server {
 		for id, s := range cc.streams {
 			if id > f.LastStreamID {

@@ -42,8 +42,8 @@ type Stream struct {
 	buf        []byte
 	off        int // read offset in buf
 	trailer    []Field
-	remoteDone bool // the peer's side ended (or the stream failed)
-	localDone  bool // END_STREAM sent
+	remoteDone bool  // the peer's side ended (or the stream failed)
+	localDone  bool  // END_STREAM sent
 	resetSent  bool  // no RST_STREAM needed any more
 	stopped    error // the peer reset the stream after its side ended: sending fails
 	err        error

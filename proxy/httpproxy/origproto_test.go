@@ -401,7 +401,9 @@ func TestOrigProtoResponses(t *testing.T) {
 		t.Errorf("inbound request_total = %d, want 11", n)
 	}
 	for _, side := range []*metrics.HTTP{out, in} {
-		if n := eventually(func() uint64 { return side.ResponseCount(metrics.ResponseKey{Status: 500, GRPCStatus: -1, Failure: true}) }, 1); n != 1 {
+		if n := eventually(func() uint64 {
+			return side.ResponseCount(metrics.ResponseKey{Status: 500, GRPCStatus: -1, Failure: true})
+		}, 1); n != 1 {
 			t.Errorf("response_total{500} = %d, want 1", n)
 		}
 		if n := eventually(func() uint64 { return side.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}) }, 8); n != 8 {
@@ -545,3 +547,140 @@ func TestOrigProtoBackendDown(t *testing.T) {
 	}
 }
 
+// TestOrigProtoFullDuplex streams a request body while its echo streams
+// back, chunked and with a length, over the upgraded hop.
+func TestOrigProtoFullDuplex(t *testing.T) {
+	be := h1Backend(t, func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		_, _ = io.Copy(w, r.Body)
+	})
+	m := newMeshPair(t, be.Listener.Addr().String(), true)
+	body := make([]byte, 3<<20)
+	_, _ = rand.Read(body)
+	for _, chunked := range []bool{true, false} {
+		c, err := net.Dial("tcp", m.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		errc := make(chan error, 1)
+		go func() {
+			if chunked {
+				_, _ = io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: duplex.example\r\nTransfer-Encoding: chunked\r\n\r\n")
+				for b := body; len(b) > 0; {
+					n := min(len(b), 50000)
+					fmt.Fprintf(c, "%x\r\n", n)
+					_, _ = c.Write(b[:n])
+					_, _ = io.WriteString(c, "\r\n")
+					b = b[n:]
+				}
+				_, err := io.WriteString(c, "0\r\n\r\n")
+				errc <- err
+				return
+			}
+			fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: duplex.example\r\nContent-Length: %d\r\n\r\n", len(body))
+			_, err := c.Write(body)
+			errc <- err
+		}()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("chunked=%v: %d of %d bytes back, %v", chunked, len(got), len(body), err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		resp, body2 := rawExchange(t, c, br, "POST /echo HTTP/1.1\r\nHost: duplex.example\r\nContent-Length: 3\r\n\r\nabc", false)
+		if resp.StatusCode != 200 || string(body2) != "abc" {
+			t.Fatalf("next request on the connection: %d %q", resp.StatusCode, body2)
+		}
+	}
+	if n := m.inConns.Load(); n != 1 {
+		t.Errorf("inbound proxy accepted %d connections, want 1", n)
+	}
+}
+
+// TestOrigProtoClientGone checks that a client leaving mid-request aborts
+// the request at the backend, through the stream reset.
+func TestOrigProtoClientGone(t *testing.T) {
+	gotErr := make(chan error, 1)
+	be := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			gotErr <- err
+			return
+		}
+		_, err = io.Copy(io.Discard, req.Body)
+		gotErr <- err
+	})
+	m := newMeshPair(t, be.addr, true)
+	c, err := net.Dial("tcp", m.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(c, "POST /up HTTP/1.1\r\nHost: gone.example\r\nContent-Length: 1000000\r\n\r\npartial")
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-gotErr:
+		if err == nil {
+			t.Fatal("backend read a complete body from a client that went away")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream request not aborted when the client went away")
+	}
+	if n := eventually(func() uint64 {
+		return m.outMetrics("gone.example").ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"})
+	}, 1); n != 1 {
+		t.Errorf("outbound response_total{502, cancelled} = %d, want 1", n)
+	}
+}
+
+// TestMeshedH2AndGRPC checks requests that are HTTP/2 from the client:
+// they stay HTTP/2 end to end, through the inbound's own HTTP/2 server,
+// with gRPC trailers and classification.
+func TestMeshedH2AndGRPC(t *testing.T) {
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("X-Proto", r.Proto)
+		w.Header().Set("X-Client-Id", r.Header.Get(HeaderClientID))
+		w.Header().Add("Trailer", "Grpc-Status")
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+		w.Header().Set("Grpc-Status", r.URL.Query().Get("status"))
+	}))
+	m := newMeshPair(t, be.Listener.Addr().String(), true)
+	c := h2cClient(m.addr)
+	for _, status := range []string{"0", "7"} {
+		req, _ := http.NewRequest("POST", "http://grpc.example:9000/pkg.Svc/M?status="+status, bytes.NewReader([]byte{0, 0, 0, 0, 1, 42}))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Te", "trailers")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.Header.Get("X-Proto") != "HTTP/2.0" || !bytes.Equal(got, []byte{0, 0, 0, 0, 1, 42}) {
+			t.Fatalf("client %s, backend %s, body %v", resp.Proto, resp.Header.Get("X-Proto"), got)
+		}
+		if got := resp.Trailer.Get("Grpc-Status"); got != status {
+			t.Fatalf("grpc-status %q, want %q", got, status)
+		}
+		if got := resp.Header.Get("X-Client-Id"); got != clientIdentity {
+			t.Fatalf("backend saw l5d-client-id %q", got)
+		}
+	}
+	in := m.inMetrics("grpc.example:9000")
+	if n := eventually(func() uint64 { return in.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: 7, Failure: true}) }, 1); n != 1 {
+		t.Errorf("inbound grpc_status=7 responses = %d, want 1", n)
+	}
+	if n := eventually(func() uint64 { return in.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: 0}) }, 1); n != 1 {
+		t.Errorf("inbound grpc_status=0 responses = %d, want 1", n)
+	}
+}

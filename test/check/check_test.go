@@ -6,15 +6,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linkerd-go/linkerd/cli/cmd"
 	"github.com/linkerd-go/linkerd/pkg/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
+	"github.com/linkerd-go/linkerd/pkg/version"
 	"github.com/linkerd-go/linkerd/test/cluster"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
@@ -82,5 +87,165 @@ func TestVersion(t *testing.T) {
 	code, out, errOut = linkerd(t, c, "version", "-L", ns)
 	if code != 0 || !strings.HasSuffix(out, "\nServer version: stable-9.9.9\n") {
 		t.Errorf("installed: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestInstallThenCheck installs the control plane with `linkerd install`
+// (CRDs first), stands in for the kubelet by creating each deployment's pod
+// and marking it running and ready, then expects `linkerd check` to pass;
+// then meshes a pod with `linkerd inject --manual` and runs
+// `linkerd check --proxy` on its namespace.
+func TestInstallThenCheck(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.RequireKubectl(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const ns = "linkerd"
+
+	code, crds, errOut := linkerd(t, c, "install", "--crds")
+	if code != 0 {
+		t.Fatalf("install --crds: exit %d: %s", code, errOut)
+	}
+	c.Apply(t, crds)
+	waitFor(t, ctx, "the CRDs to be served", func() error {
+		_, err := c.Client.Discovery().ServerResourcesForGroupVersion("policy.linkerd.io/v1beta3")
+		return err
+	})
+	code, manifest, errOut := linkerd(t, c, "install", "-L", ns)
+	if code != 0 {
+		t.Fatalf("install: exit %d: %s", code, errOut)
+	}
+	c.Apply(t, manifest)
+
+	deps, err := c.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps.Items) == 0 {
+		t.Fatal("linkerd install created no deployments")
+	}
+	for _, d := range deps.Items {
+		runPod(t, ctx, c, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: d.Name + "-6b7c9d-" + "x1y2z", Namespace: ns,
+				Labels: d.Spec.Template.Labels, Annotations: d.Spec.Template.Annotations,
+			},
+			Spec: d.Spec.Template.Spec,
+		})
+	}
+
+	code, out, errOut := linkerd(t, c, "check", "-L", ns, "--wait", "10s")
+	if code != 0 {
+		t.Fatalf("check after install: exit %d\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.HasSuffix(out, "Status check results are √\n") || strings.Contains(out, "‼") {
+		t.Errorf("check after install is not clean:\n%s", out)
+	}
+	t.Logf("linkerd check:\n%s", out)
+
+	code, out, _ = linkerd(t, c, "version", "-L", ns)
+	if code != 0 || !strings.Contains(out, "Server version: "+version.Version+"\n") {
+		t.Errorf("version after install: exit %d, %q", code, out)
+	}
+
+	// A meshed pod, in a namespace the injector webhook leaves alone (the
+	// API server could not reach it: there is no kubelet or network here).
+	const app = "check-app"
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: app, Labels: map[string]string{"config.linkerd.io/admission-webhooks": "disabled"},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.CoreV1().ServiceAccounts(app).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	podYAML := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(podYAML, []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: `+app+`
+  labels: {app: web}
+spec:
+  containers:
+    - name: web
+      image: registry.test/web:v1
+      ports: [{name: http, containerPort: 8080}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, injected, errOut := linkerd(t, c, "inject", "--manual", "-L", ns, podYAML)
+	if code != 0 {
+		t.Fatalf("inject --manual: exit %d: %s", code, errOut)
+	}
+	var pod corev1.Pod
+	if err := yaml.Unmarshal([]byte(injected), &pod); err != nil {
+		t.Fatalf("inject output is not a pod: %v\n%s", err, injected)
+	}
+	runPod(t, ctx, c, &pod)
+
+	code, out, errOut = linkerd(t, c, "check", "--proxy", "-n", app, "-L", ns, "--wait", "10s")
+	if code != 0 || strings.Contains(out, "‼") {
+		t.Fatalf("check --proxy: exit %d\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	t.Logf("linkerd check --proxy:\n%s", out)
+	for _, want := range []string{"√ data plane proxies are ready\n", "√ data plane proxies certificate match CA\n", "√ data plane and cli versions match\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check --proxy output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// runPod creates pod and sets the status a kubelet would report once every
+// container runs and is ready.
+func runPod(t *testing.T, ctx context.Context, c *cluster.Cluster, pod *corev1.Pod) {
+	t.Helper()
+	created, err := c.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	now := metav1.Now()
+	st := corev1.PodStatus{
+		Phase: corev1.PodRunning,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue},
+		},
+	}
+	for _, ct := range created.Spec.InitContainers {
+		s := corev1.ContainerStatus{Name: ct.Name, Image: ct.Image}
+		if ct.RestartPolicy != nil && *ct.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			s.Ready, s.State.Running = true, &corev1.ContainerStateRunning{StartedAt: now}
+		} else {
+			s.State.Terminated = &corev1.ContainerStateTerminated{Reason: "Completed", StartedAt: now, FinishedAt: now}
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, s)
+	}
+	for _, ct := range created.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+			Name: ct.Name, Image: ct.Image, Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
+	}
+	created.Status = st
+	if _, err := c.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("setting the status of pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+}
+
+// waitFor polls cond every 200ms until it succeeds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() error) {
+	t.Helper()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }

@@ -152,10 +152,12 @@ type Node struct {
 	fwd    *forwarder
 	logs   []*os.File
 
-	mu     sync.Mutex
-	procs  []*process        // components, in start order
-	loaded map[string]string // image tarball path -> ref, loaded
-	logf   func(string, ...any)
+	mu    sync.Mutex
+	procs []*process // components, in start order
+
+	imageMu sync.Mutex
+	loaded  map[string]string // image tarball path@mtime -> ctr's output
+	logf    func(string, ...any)
 
 	stopOnce sync.Once
 	stopErr  error
@@ -200,34 +202,26 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 		}
 	}()
 
-	// Images build (go build) while the control plane starts.
+	// Images build (go build) while the control plane starts, and load
+	// as soon as containerd is up.
 	type built struct {
 		paths []string
 		err   error
 	}
-	imagesDone := make(chan built, 1)
-	buildCtx, cancelBuild := context.WithCancel(ctx)
-	go func() {
-		paths, err := buildNodeImages(buildCtx, opts.ImageTag)
-		imagesDone <- built{paths, err}
-	}()
-	var imgs *built
-	waitImages := func() built {
-		if imgs == nil {
-			b := <-imagesDone
-			imgs = &b
-		}
-		return *imgs
-	}
+	bgCtx, cancelBg := context.WithCancel(ctx)
+	var bg sync.WaitGroup
 	defer func() {
-		cancelBuild()
-		waitImages()
+		cancelBg()
+		bg.Wait()
 	}()
+	builtc := make(chan built, 1)
+	bg.Go(func() {
+		paths, err := buildNodeImages(bgCtx, opts.ImageTag)
+		builtc <- built{paths, err}
+	})
 
-	step := time.Now()
 	phase := func(what string) {
-		logf("node %s: %s after %v", id, what, time.Since(step).Round(time.Millisecond))
-		step = time.Now()
+		logf("node %s: %s at %v", id, what, time.Since(begin).Round(time.Millisecond))
 	}
 	if err := createNetNS(ctx, id); err != nil {
 		return n, err
@@ -248,6 +242,23 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	if err := n.startControlPlane(pki); err != nil {
 		return n, err
 	}
+	loadc := make(chan error, 1)
+	bg.Go(func() {
+		loadc <- func() error {
+			if err := n.waitContainerd(bgCtx); err != nil {
+				return err
+			}
+			b := <-builtc
+			if b.err != nil {
+				return b.err
+			}
+			if err := n.LoadImages(bgCtx, append(b.paths, opts.Images...)...); err != nil {
+				return err
+			}
+			phase("images built and loaded")
+			return nil
+		}()
+	})
 	if err := n.connect(pki); err != nil {
 		return n, err
 	}
@@ -255,17 +266,9 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 		return n, err
 	}
 	phase("etcd and kube-apiserver ready")
-	if err := n.waitContainerd(ctx); err != nil {
+	if err := <-loadc; err != nil {
 		return n, err
 	}
-	b := waitImages()
-	if b.err != nil {
-		return n, b.err
-	}
-	if err := n.LoadImages(ctx, append(b.paths, opts.Images...)...); err != nil {
-		return n, err
-	}
-	phase("images built and loaded")
 	if err := n.startNodeComponents(pki); err != nil {
 		return n, err
 	}
@@ -514,7 +517,7 @@ func (n *Node) waitAPIServer(ctx context.Context) error {
 }
 
 func (n *Node) ctrArgs(args ...string) []string {
-	return append([]string{"--address", n.files.containerdSock, "--namespace", "k8s.io"}, args...)
+	return append([]string{"--address", n.files.containerdSock, "--namespace", containerdNamespace}, args...)
 }
 
 func (n *Node) waitContainerd(ctx context.Context) error {
@@ -529,8 +532,8 @@ func (n *Node) waitContainerd(ctx context.Context) error {
 // Never; a tag other than "latest" defaults to IfNotPresent). Tarballs
 // already loaded are skipped.
 func (n *Node) LoadImages(ctx context.Context, paths ...string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.imageMu.Lock()
+	defer n.imageMu.Unlock()
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -544,11 +547,15 @@ func (n *Node) LoadImages(ctx context.Context, paths ...string) error {
 		if _, ok := n.loaded[key]; ok {
 			continue
 		}
+		begin := time.Now()
 		out, err := runCmd(ctx, "ctr", n.ctrArgs("images", "import", abs)...)
 		if err != nil {
 			return fmt.Errorf("loading image %s: %w", abs, err)
 		}
 		n.loaded[key] = strings.TrimSpace(string(out))
+		if n.logf != nil {
+			n.logf("node %s: loaded %s in %v", n.id, abs, time.Since(begin).Round(time.Millisecond))
+		}
 	}
 	return nil
 }
@@ -646,6 +653,31 @@ func (n *Node) Command(ctx context.Context, name string, args ...string) *exec.C
 	cmd := exec.CommandContext(ctx, "nsenter", append(append(n.nsenterArgs(true), name), args...)...)
 	cmd.Env = nodeEnv()
 	return cmd
+}
+
+// DialContext connects from inside the node's network namespace, like a
+// process on the node (hostNetwork): pod IPs, Service cluster IPs (through
+// kube-proxy's rules) and the node's own ports are reachable. addr must be
+// a literal ip:port; network is "tcp", "tcp4" or "tcp6". It has the
+// signature of net.Dialer.DialContext, for http.Transport.DialContext.
+func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("node %s: dial %s %s: only tcp", n.id, network, addr)
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: dial %s: %w", n.id, addr, err)
+	}
+	if net.ParseIP(host) == nil {
+		return nil, fmt.Errorf("node %s: dial %s: not a literal IP address (names resolve only inside pods)", n.id, addr)
+	}
+	conn, err := dialInNetNS(ctx, filepath.Join(netnsDir, n.id), addr)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", n.id, err)
+	}
+	return conn, nil
 }
 
 // Namespace creates a namespace with a fresh name derived from the test's

@@ -14,6 +14,13 @@ import (
 	"github.com/linkerd-go/linkerd/internal/images"
 )
 
+// containerdSocket is containerd's API socket, relative to the node's dir.
+const containerdSocket = "containerd/containerd.sock"
+
+// containerdNamespace is the containerd namespace of the CRI plugin, where
+// the kubelet's images and containers are.
+const containerdNamespace = "k8s.io"
+
 // nodeFiles are the paths of the node's configuration and state, all under
 // its dir.
 type nodeFiles struct {
@@ -32,7 +39,7 @@ func newNodeFiles(dir string) *nodeFiles {
 	f := &nodeFiles{
 		dir:            dir,
 		containerdConf: filepath.Join(dir, "containerd.toml"),
-		containerdSock: filepath.Join(dir, "containerd", "containerd.sock"),
+		containerdSock: filepath.Join(dir, containerdSocket),
 		kubeletConf:    filepath.Join(dir, "kubelet.yaml"),
 		cniConfDir:     filepath.Join(dir, "cni"),
 		resolvConf:     filepath.Join(dir, "resolv.conf"),

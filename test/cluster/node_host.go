@@ -3,6 +3,8 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -368,9 +370,16 @@ const cniCacheDir = "/var/lib/cni/results"
 // podLogsDir says.
 const containerLogLinks = "/var/log/containers"
 
-// criSandboxes holds a directory per pod sandbox, named by its id, under
-// containerd's root.
-const criSandboxes = "containerd/root/io.containerd.grpc.v1.cri/sandboxes"
+// criSandboxes and criContainers hold a directory per pod sandbox and per
+// container, named by its id, under a node's dir (containerd's root).
+const (
+	criSandboxes  = "containerd/root/io.containerd.grpc.v1.cri/sandboxes"
+	criContainers = "containerd/root/io.containerd.grpc.v1.cri/containers"
+)
+
+// shimSocketDir is where containerd 1.6's shims listen, whatever the
+// configuration says: /run/containerd/s/<sha256(address/namespace/id)>.
+const shimSocketDir = "/run/containerd/s"
 
 // hostDirs are the machine's directories a node's components create
 // outside its dir (paths they hard-code), children before parents.
@@ -406,11 +415,18 @@ func recordHostDirs(dir string) error {
 // components created there (only if empty).
 func removeHostLeftovers(id, dir string) {
 	sandboxes, _ := os.ReadDir(filepath.Join(dir, criSandboxes))
+	containers, _ := os.ReadDir(filepath.Join(dir, criContainers))
 	for _, sb := range sandboxes {
 		m, _ := filepath.Glob(filepath.Join(cniCacheDir, "*-"+sb.Name()+"-*"))
 		for _, f := range m {
 			_ = os.Remove(f)
 		}
+	}
+	// Shims killed before containerd could stop them leave their sockets.
+	address := filepath.Join(dir, containerdSocket)
+	for _, e := range append(sandboxes, containers...) {
+		sum := sha256.Sum256([]byte(filepath.Join(address, containerdNamespace, e.Name())))
+		_ = os.Remove(filepath.Join(shimSocketDir, hex.EncodeToString(sum[:])))
 	}
 	if entries, err := os.ReadDir(containerLogLinks); err == nil {
 		for _, e := range entries {

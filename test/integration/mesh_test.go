@@ -54,21 +54,24 @@ type mesh struct {
 	mtls bool
 }
 
-func newMesh(t *testing.T, mtls bool) *mesh {
+// newMesh starts a client and a server pod with the test app in the
+// server pod; clientEnv is more environment for the client's proxy.
+func newMesh(t *testing.T, mtls bool, clientEnv ...string) *mesh {
 	t.Helper()
 	testnet.Require(t, "ip", "nsenter", "iptables")
 	bins := testnet.BuildBinaries(t, "./cmd/linkerd-proxy", "./cmd/linkerd-init", "./cmd/linkerd-controller", "./test/testapp")
 	n := testnet.New(t)
 	m := &mesh{mtls: mtls}
 	if !mtls {
-		m.client = startMeshedPod(t, n.AddPod("client"), bins)
+		m.client = startMeshedPod(t, n.AddPod("client"), bins, clientEnv...)
 		m.server = startMeshedPod(t, n.AddPod("server"), bins)
 	} else {
 		cp := startControlPlane(t, n, bins)
 		clientPod, serverPod := n.AddPod("client"), n.AddPod("server")
 		serverID := identityName("server", appNS)
-		m.client = startMeshedPod(t, clientPod, bins, append(cp.proxyEnv(t, "client", appNS, cp.remoteIdentityAddr()),
-			fmt.Sprintf("LINKERD2_PROXY_STATIC_ENDPOINTS=%s=%s,%s:%d=%s;opaque", serverPod.IP, serverID, serverPod.IP, bannerPort, serverID))...)
+		env := append(cp.proxyEnv(t, "client", appNS, cp.remoteIdentityAddr()),
+			fmt.Sprintf("LINKERD2_PROXY_STATIC_ENDPOINTS=%s=%s,%s:%d=%s;opaque", serverPod.IP, serverID, serverPod.IP, bannerPort, serverID))
+		m.client = startMeshedPod(t, clientPod, bins, append(env, clientEnv...)...)
 		m.server = startMeshedPod(t, serverPod, bins, cp.proxyEnv(t, "server", appNS, cp.remoteIdentityAddr())...)
 	}
 	m.app = m.server.Start(t, testnet.ProcSpec{

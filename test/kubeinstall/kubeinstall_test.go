@@ -119,6 +119,8 @@ func TestServerDryRun(t *testing.T) {
 			for _, want := range []string{
 				"deployment.apps/linkerd-identity", "deployment.apps/linkerd-destination", "deployment.apps/linkerd-proxy-injector",
 				"mutatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.ProxyInjectorWebhookConfigName,
+				"validatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.SPValidatorWebhookConfigName,
+				"secret/" + k8s.SPValidatorTLSSecretName, "service/" + k8s.SPValidatorServiceName,
 				"secret/" + k8s.IssuerSecretName, "configmap/" + k8s.ConfigMapName,
 			} {
 				if !strings.Contains(got, want) {
@@ -321,6 +323,10 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("issuer Secret after install: %v", err)
 	}
+	spTLS, err := c.Client.CoreV1().Secrets(ns).Get(ctx, k8s.SPValidatorTLSSecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("sp-validator Secret after install: %v", err)
+	}
 
 	// install over an installation is refused.
 	code, out, stderr := linkerd(t, c, "install", "-L", ns)
@@ -341,6 +347,15 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	for _, key := range []string{k8s.IssuerCertKey, k8s.IssuerKeyKey} {
 		if !bytes.Equal(issuer.Data[key], after.Data[key]) {
 			t.Errorf("upgrade changed the issuer's %s", key)
+		}
+	}
+	spAfter, err := c.Client.CoreV1().Secrets(ns).Get(ctx, k8s.SPValidatorTLSSecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+		if !bytes.Equal(spTLS.Data[key], spAfter.Data[key]) {
+			t.Errorf("upgrade changed the sp-validator's %s", key)
 		}
 	}
 	cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, k8s.ConfigMapName, metav1.GetOptions{})
@@ -372,6 +387,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, k8s.ProxyInjectorWebhookConfigName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("webhook configuration after uninstall: %v", err)
+	}
+	if _, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, k8s.SPValidatorWebhookConfigName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("sp-validator webhook configuration after uninstall: %v", err)
 	}
 	if _, err := c.Client.RbacV1().ClusterRoles().Get(ctx, k8s.ClusterRoleName(ns, k8s.IdentityComponent), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("identity ClusterRole after uninstall: %v", err)

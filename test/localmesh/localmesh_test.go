@@ -40,8 +40,9 @@ func (c *cli) run(args ...string) (string, error) {
 	full := append([]string{"local", "--state-dir", c.stateDir, "--bin-dir", c.binDir}, args...)
 	cmd := exec.CommandContext(ctx, c.linkerd, full...)
 	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	c.t.Logf("linkerd %s:\n%s", strings.Join(args, " "), out)
+	c.t.Logf("linkerd %s (%v):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), out)
 	return string(out), err
 }
 
@@ -548,9 +549,9 @@ endpoints:
 	c.must("down")
 }
 
-// TestFailedUpLeavesNothing makes the control plane fail to start (a proxy
+// TestLocalFailedUpLeavesNothing makes the control plane fail to start (a proxy
 // that exits at once) and checks that up removes what it had started.
-func TestFailedUpLeavesNothing(t *testing.T) {
+func TestLocalFailedUpLeavesNothing(t *testing.T) {
 	testnet.Require(t, "ip", "nsenter", "iptables")
 	bins := testnet.BuildBinaries(t, "./cmd/linkerd", "./cmd/linkerd-init", "./cmd/linkerd-controller")
 	base, err := os.MkdirTemp("", "l5dl-test-")

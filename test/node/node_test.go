@@ -12,6 +12,9 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -128,23 +131,52 @@ func TestNodeRunsPods(t *testing.T) {
 	}
 
 	t.Run("service by DNS name from a pod", func(t *testing.T) {
-		// 20 requests on fresh connections: kube-proxy spreads them over
-		// both replicas (all 20 on one has probability 2^-19).
+		// Requests on fresh connections: kube-proxy spreads them over both
+		// replicas (20 all on one has probability 2^-19) once its rules
+		// have caught up with the second endpoint, hence the retries.
 		for _, host := range []string{"web." + ns + ".svc." + cluster.ClusterDomain, "web"} {
-			out := n.Kubectl(t, "-n", ns, "exec", names[0], "-c", "app", "--",
-				"fetch", "-timeout=60s", "-count=20", "http://"+host+"/")
-			seen := map[string]int{}
-			for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
-				seen[strings.TrimPrefix(line, "testapp ")]++
-			}
 			var got []string
-			for name := range seen {
-				got = append(got, name)
+			var seen map[string]int
+			for attempt := 0; attempt < 10 && !slices.Equal(got, names); attempt++ {
+				if attempt > 0 {
+					time.Sleep(time.Second)
+				}
+				out := n.Kubectl(t, "-n", ns, "exec", names[0], "-c", "app", "--",
+					"fetch", "-timeout=60s", "-count=20", "http://"+host+"/")
+				seen = map[string]int{}
+				for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+					seen[strings.TrimPrefix(line, "testapp ")]++
+				}
+				got = got[:0]
+				for name := range seen {
+					got = append(got, name)
+				}
+				slices.Sort(got)
 			}
-			slices.Sort(got)
 			if !slices.Equal(got, names) {
 				t.Errorf("http://%s/ answered by %v (counts %v), want both replicas %v", host, got, seen, names)
 			}
+		}
+	})
+
+	t.Run("service cluster IP from the node", func(t *testing.T) {
+		svc, err := n.Client.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Transport: &http.Transport{DialContext: n.DialContext}, Timeout: 10 * time.Second}
+		resp, err := client.Get("http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "testapp web-") {
+			t.Fatalf("GET via cluster IP %s: %s %q (%v)", svc.Spec.ClusterIP, resp.Status, body, err)
+		}
+		out, err := n.Command(ctx, "ip", "-o", "-4", "addr", "show", "dev", "node0").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), cluster.NodeIP+"/24") {
+			t.Fatalf("ip addr in the node: %v\n%s", err, out)
 		}
 	})
 
