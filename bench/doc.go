@@ -16,6 +16,22 @@
 // with like: linkerd-go with nginx and haproxy, linkerd-go-mtls with the
 // *-mtls pairs.
 //
+// Variants of our mTLS pair run only when -configs names them, and the
+// report then prints what each costs per request against its base, in the
+// same run (Δ CPU µs/req, Δ p50, Δ p99):
+//
+//   - linkerd-go-h1-mtls: LINKERD2_PROXY_OUTBOUND_H2_UPGRADE=false, HTTP/1.1
+//     between the proxies on pooled connections, against linkerd-go-mtls,
+//     where it goes over one HTTP/2 connection (l5d-orig-proto).
+//   - linkerd-go-lb3-mtls and linkerd-go-lb1-mtls: the client's proxy finds
+//     the server through the destination service (a Service at a virtual
+//     IP, in a local store) and balances over three endpoints, or one: three
+//     fortio servers on different ports behind the one server proxy, so
+//     both pairs have the same processes and the difference is balancing.
+//
+//	go test ./bench -run TestCompare -v -args -full -configs direct,linkerd-go-mtls,linkerd-go-h1-mtls,nginx-mtls,haproxy-mtls -scenarios http-1000,http-4000
+//	go test ./bench -run TestCompare -v -args -full -configs linkerd-go-lb1-mtls,linkerd-go-lb3-mtls -scenarios http-1000,http-4000
+//
 // The harness is a test so that CI exercises it:
 //
 //	go test ./bench                       # smoke run: ~2 s per run, 1 repetition (~95 s)

@@ -67,3 +67,10 @@ func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler, log *slog.
 	}
 	return nil
 }
+
+// serveAdmin is a runGroup task serving a component's admin endpoints
+// (adminHandler) on lis.
+func serveAdmin(lis net.Listener, g prometheus.Gatherer, ready func() bool, log *slog.Logger) func(context.Context) error {
+	h := adminHandler(g, ready)
+	return func(ctx context.Context) error { return serveHTTP(ctx, lis, h, log) }
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -122,9 +121,6 @@ func (c *destinationComponent) listen() (err error) {
 // run serves until ctx is done (then stops and returns nil) or a part
 // fails. /ready turns 200 once the store has loaded its initial state.
 func (c *destinationComponent) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
 	gs := grpc.NewServer()
 	destinationv1.RegisterDestinationServer(gs, c.server)
 	source := "kubernetes"
@@ -136,38 +132,21 @@ func (c *destinationComponent) run(ctx context.Context) error {
 		"store", source, "controller_namespace", c.opts.controllerNS,
 		"trust_domain", c.opts.trustDomain, "cluster_domain", c.opts.clusterDomain)
 
-	errc := make(chan error, 4)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := c.store.Run(ctx); err != nil {
-			errc <- fmt.Errorf("store: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := c.server.Run(ctx); err != nil {
-			errc <- err
-		}
-	})
-	wg.Go(func() {
-		if err := gs.Serve(c.lis); err != nil {
-			errc <- fmt.Errorf("destination gRPC server: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := serveHTTP(ctx, c.adminLis, adminHandler(c.reg, c.server.Ready), c.log); err != nil {
-			errc <- err
-		}
-	})
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		c.log.Info("shutting down")
-	case runErr = <-errc:
-	}
-	cancel()
-	// Get streams last as long as their clients; do not wait for them.
-	gs.Stop()
-	wg.Wait()
-	return runErr
+	// Get streams last as long as their clients: stop, do not drain.
+	return runGroup(ctx, c.log, gs.Stop,
+		func(ctx context.Context) error {
+			if err := c.store.Run(ctx); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			return nil
+		},
+		c.server.Run,
+		func(context.Context) error {
+			if err := gs.Serve(c.lis); err != nil {
+				return fmt.Errorf("destination gRPC server: %w", err)
+			}
+			return nil
+		},
+		serveAdmin(c.adminLis, c.reg, c.server.Ready, c.log),
+	)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 )
@@ -136,4 +137,35 @@ func listenPair(addr, adminAddr string) (lis, adminLis net.Listener, err error) 
 		return nil, nil, fmt.Errorf("listen on -admin-addr: %w", err)
 	}
 	return lis, adminLis, nil
+}
+
+// runGroup runs a component's tasks, each in its own goroutine, until ctx
+// is done (then it returns nil) or a task fails (then it returns that
+// error). Either way it then cancels the tasks' context, calls stop (if not
+// nil) to stop what does not stop with the context, and waits for every
+// task to return. A task returns nil once its context is done.
+func runGroup(ctx context.Context, log *slog.Logger, stop func(), tasks ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(tasks))
+	var wg sync.WaitGroup
+	for _, task := range tasks {
+		wg.Go(func() {
+			if err := task(ctx); err != nil {
+				errc <- err
+			}
+		})
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+	}
+	cancel()
+	if stop != nil {
+		stop()
+	}
+	wg.Wait()
+	return err
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -164,8 +163,6 @@ func (c *identityComponent) run(ctx context.Context) error {
 	if _, err := c.watcher.Reload(); err != nil {
 		c.log.Warn("starting without an issuer; retrying in the background")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 
 	gs := grpc.NewServer()
 	identityv1.RegisterIdentityServer(gs, c.server)
@@ -174,48 +171,30 @@ func (c *identityComponent) run(ctx context.Context) error {
 		"trust_domain", c.opts.trustDomain, "controller_namespace", c.opts.controllerNS,
 		"token_mode", c.opts.tokenMode, "issuance_lifetime", c.opts.issuanceLifetime.String())
 
-	errc := make(chan error, 3)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := gs.Serve(c.lis); err != nil {
-			errc <- fmt.Errorf("identity gRPC server: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := serveHTTP(ctx, c.adminLis, adminHandler(c.reg, c.server.Ready), c.log); err != nil {
-			errc <- err
-		}
-	})
-	wg.Go(func() {
-		if err := c.watcher.Run(ctx); err != nil {
-			errc <- err
-		}
-	})
-	wg.Go(func() {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				c.log.Info("SIGHUP: reloading issuer")
-				c.watcher.Trigger()
+	return runGroup(ctx, c.log, func() { stopGRPC(gs, shutdownGrace) },
+		func(context.Context) error {
+			if err := gs.Serve(c.lis); err != nil {
+				return fmt.Errorf("identity gRPC server: %w", err)
 			}
-		}
-	})
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		c.log.Info("shutting down")
-	case runErr = <-errc:
-	}
-	cancel()
-	stopGRPC(gs, shutdownGrace)
-	wg.Wait()
-	return runErr
+			return nil
+		},
+		serveAdmin(c.adminLis, c.reg, c.server.Ready, c.log),
+		c.watcher.Run,
+		func(ctx context.Context) error {
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-hup:
+					c.log.Info("SIGHUP: reloading issuer")
+					c.watcher.Trigger()
+				}
+			}
+		},
+	)
 }
 
 // stopGRPC stops gs gracefully, forcibly after grace.

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +21,6 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // material is an issuer directory, trust anchors and a local token key on
 // disk.
@@ -98,76 +78,19 @@ func (m *material) args() []string {
 	}
 }
 
-func mustWrite(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // startIdentity parses args as the identity command does and runs the
 // component until the test ends.
 func startIdentity(t *testing.T, args []string) *identityComponent {
 	t.Helper()
-	fs := flag.NewFlagSet("identity", flag.ContinueOnError)
 	o := &identityOptions{}
-	o.addFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
+	parseFlags(t, o.addFlags, args...)
 	o.pollInterval = 20 * time.Millisecond
-	log, err := o.log.logger(io.Discard)
+	c, err := newIdentityComponent(o, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newIdentityComponent(o, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("run did not return within 15s of cancellation")
-		}
-	})
+	startComponent(t, c)
 	return c
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
-func waitReady(t *testing.T, admin string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _ := httpGet(t, admin+"/ready"); code == http.StatusOK {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("not ready within 10s")
 }
 
 func TestIdentityComponent(t *testing.T) {

@@ -34,7 +34,7 @@ func TestAPIServer(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	inj := startInjector(t, c.Client, ctlNS)
+	inj := startInjector(t, c.Client, ctlNS, nil)
 
 	// The application namespace asks for injection; only namespaces with
 	// this test's label go through the webhook.

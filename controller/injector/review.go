@@ -4,75 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"runtime/debug"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/linkerd-go/linkerd/controller/webhook"
 	"github.com/linkerd-go/linkerd/pkg/inject"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
-// reviewTimeout bounds the API calls one review makes (the API server
-// gives a webhook 10 s by default).
-const reviewTimeout = 5 * time.Second
-
-// serveReview decodes an AdmissionReview and answers it. Only a request
-// that is not an AdmissionReview gets an HTTP error.
-func (s *Server) serveReview(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
-	if err != nil {
-		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
-		if err == nil {
-			err = fmt.Errorf("no request")
-		}
-		http.Error(w, "invalid AdmissionReview: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
-	defer cancel()
-	resp := s.admitSafely(ctx, review.Request)
-	resp.UID = review.Request.UID
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Response: resp,
-	}
-	data, err := json.Marshal(out)
-	if err != nil {
-		http.Error(w, "encoding response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(data)
-}
-
-// admitSafely is admit that turns a panic into an unchanged admission.
-func (s *Server) admitSafely(ctx context.Context, req *admissionv1.AdmissionRequest) (resp *admissionv1.AdmissionResponse) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("proxy injector panic; admitting the pod unchanged", "panic", p, "stack", string(debug.Stack()))
-			s.metrics.response(req.Namespace, "", "", "error")
-			resp = unchanged(fmt.Sprintf("linkerd proxy injector failed (internal error); pod admitted without the proxy: %v", p))
-		}
-	}()
-	return s.admit(ctx, req)
-}
-
-// unchanged admits the object as it is, with an optional warning.
-func unchanged(warning string) *admissionv1.AdmissionResponse {
-	resp := &admissionv1.AdmissionResponse{Allowed: true}
-	if warning != "" {
-		resp.Warnings = []string{warning}
-	}
-	return resp
+// panicked answers a review whose admission panicked: the pod is admitted
+// unchanged with a warning, as after any other failure of ours
+// (webhook.Handler logs the panic).
+func (s *Server) panicked(req *admissionv1.AdmissionRequest, p any) *admissionv1.AdmissionResponse {
+	s.metrics.response(req.Namespace, "", "", "error")
+	return webhook.Allowed(fmt.Sprintf("linkerd proxy injector failed (internal error); pod admitted without the proxy: %v", p))
 }
 
 var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
@@ -80,7 +27,7 @@ var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 // admit decides one request. Anything but the creation of a pod passes.
 func (s *Server) admit(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	if req.Resource != podResource || req.SubResource != "" || req.Operation != admissionv1.Create {
-		return unchanged("")
+		return webhook.Allowed()
 	}
 	ns := req.Namespace
 	dryRun := req.DryRun != nil && *req.DryRun
@@ -121,7 +68,7 @@ func (s *Server) admit(ctx context.Context, req *admissionv1.AdmissionRequest) *
 			record(involvedObject(&pod, ns, namespace), corev1.EventTypeNormal, "InjectionSkipped",
 				"Linkerd sidecar proxy injection skipped: "+res.Skip.Message)
 		}
-		return unchanged("")
+		return webhook.Allowed()
 	}
 	patch, err := json.Marshal(res.Patch)
 	if err != nil {
@@ -150,7 +97,7 @@ func (s *Server) failed(dryRun bool, ns string, pod *corev1.Pod, namespace *core
 			s.events.record(obj, corev1.EventTypeWarning, "InjectionFailed", msg)
 		}
 	}
-	return unchanged(msg)
+	return webhook.Allowed(msg)
 }
 
 // podName names a pod being created: its name, or its generateName prefix.

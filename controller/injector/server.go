@@ -14,16 +14,15 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/linkerd-go/linkerd/controller/webhook"
 	"github.com/linkerd-go/linkerd/pkg/version"
 )
 
@@ -33,10 +32,6 @@ const (
 	PathRoot   = "/"
 	PathInject = "/inject"
 )
-
-// maxReviewBytes bounds an AdmissionReview body (the API server's own
-// request limit is 3 MiB; a pod is far smaller).
-const maxReviewBytes = 8 << 20
 
 // Config configures a Server.
 type Config struct {
@@ -95,11 +90,13 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
-// Handler serves AdmissionReviews on PathRoot and PathInject.
+// Handler serves AdmissionReviews on PathRoot and PathInject. Any
+// failure, a panic included, admits the pod unchanged with a warning.
 func (s *Server) Handler() http.Handler {
+	h := &webhook.Handler{Admit: s.admit, Panic: s.panicked, Log: s.log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathInject, s.serveReview)
-	mux.HandleFunc("POST "+PathRoot+"{$}", s.serveReview)
+	mux.Handle("POST "+PathInject, h)
+	mux.Handle("POST "+PathRoot+"{$}", h)
 	return mux
 }
 
@@ -108,30 +105,10 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.events.run(ctx) })
-	defer wg.Wait()
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(lis, "", "") }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("proxy injector server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("proxy injector shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("proxy injector server: %w", err)
-	}
-	return nil
+	err := webhook.Serve(ctx, "proxy injector", lis, s.Handler(), tlsConfig, s.log)
+	cancel()
+	wg.Wait()
+	return err
 }

@@ -1,58 +1,63 @@
 package injector_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/linkerd-go/linkerd/controller/webhook/webhooktest"
 	"github.com/linkerd-go/linkerd/pkg/inject"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
-func TestWebhook(t *testing.T) {
-	const ctlNS = "linkerd"
+// fakeCluster is a fake API with linkerd-config in ctlNS, a namespace
+// "meshed" annotated for injection and a namespace "plain".
+func fakeCluster(t *testing.T, ctlNS string) *fake.Clientset {
+	t.Helper()
 	values := "identityTrustAnchorsPEM: " + mustJSONString(t, trustAnchors(t)) + "\nlinkerdVersion: stable-9.9.9\n"
-	client := fake.NewClientset(
+	return fake.NewClientset(
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: k8s.ConfigMapName, Namespace: ctlNS, ResourceVersion: "1"},
 			Data: map[string]string{k8s.ConfigValuesKey: values}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshed", UID: "ns-uid",
 			Annotations: map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectEnabled}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plain"}},
 	)
-	inj := startInjector(t, client, ctlNS)
-	httpc := &http.Client{Transport: &http.Transport{TLSClientConfig: inj.tlsConfig()}, Timeout: 10 * time.Second}
+}
 
+// ownedPod is a pod of ReplicaSet web-5d4b9 in ns being created, changed by
+// edit (if not nil).
+func ownedPod(ns string, edit func(*corev1.Pod)) *corev1.Pod {
 	isController := true
-	owned := func(p *corev1.Pod) *corev1.Pod {
-		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d4b9", UID: "rs-uid", Controller: &isController}}
-		p.Labels = map[string]string{k8s.PodTemplateHashLabel: "5d4b9", "app": "web"}
-		return p
+	p := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-5d4b9-", Namespace: ns,
+			Labels:          map[string]string{k8s.PodTemplateHashLabel: "5d4b9", "app": "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d4b9", UID: "rs-uid", Controller: &isController}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/web",
+			Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}}},
 	}
-	pod := func(ns string, edit func(*corev1.Pod)) *corev1.Pod {
-		p := &corev1.Pod{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "web-5d4b9-", Namespace: ns},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/web",
-				Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}}},
-		}
-		owned(p)
-		if edit != nil {
-			edit(p)
-		}
-		return p
+	if edit != nil {
+		edit(p)
 	}
+	return p
+}
+
+func TestWebhook(t *testing.T) {
+	const ctlNS = "linkerd"
+	client := fakeCluster(t, ctlNS)
+	inj := startInjector(t, client, ctlNS, nil)
 
 	tests := []struct {
 		name       string
@@ -64,7 +69,7 @@ func TestWebhook(t *testing.T) {
 		checkPatch func(t *testing.T, pod *corev1.Pod)
 	}{
 		{
-			name: "namespace enabled", path: "/", req: podRequest(t, pod("meshed", nil)),
+			name: "namespace enabled", path: "/", req: podRequest(t, ownedPod("meshed", nil)),
 			wantPatch: true, wantEvent: "Injected",
 			checkPatch: func(t *testing.T, p *corev1.Pod) {
 				if p.Spec.Containers[0].Name != k8s.ProxyContainerName || p.Spec.InitContainers[0].Name != k8s.InitContainerName {
@@ -78,7 +83,7 @@ func TestWebhook(t *testing.T) {
 		},
 		{
 			name: "pod enabled, ingress, on /inject", path: "/inject",
-			req: podRequest(t, pod("plain", func(p *corev1.Pod) {
+			req: podRequest(t, ownedPod("plain", func(p *corev1.Pod) {
 				p.Annotations = map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectIngress, inject.ProxyLogLevelAnnotation: "debug"}
 			})),
 			wantPatch: true,
@@ -92,25 +97,25 @@ func TestWebhook(t *testing.T) {
 				}
 			},
 		},
-		{name: "not annotated", path: "/", req: podRequest(t, pod("plain", nil))},
+		{name: "not annotated", path: "/", req: podRequest(t, ownedPod("plain", nil))},
 		{
 			name: "host network", path: "/", wantEvent: "InjectionSkipped",
-			req: podRequest(t, pod("meshed", func(p *corev1.Pod) { p.Spec.HostNetwork = true })),
+			req: podRequest(t, ownedPod("meshed", func(p *corev1.Pod) { p.Spec.HostNetwork = true })),
 		},
 		{
 			name: "pod disabled", path: "/", wantEvent: "InjectionSkipped",
-			req: podRequest(t, pod("meshed", func(p *corev1.Pod) {
+			req: podRequest(t, ownedPod("meshed", func(p *corev1.Pod) {
 				p.Annotations = map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectDisabled}
 			})),
 		},
 		{
 			name: "unknown namespace is admitted unchanged", path: "/", wantWarn: "not injected",
-			req: podRequest(t, pod("nowhere", nil)),
+			req: podRequest(t, ownedPod("nowhere", nil)),
 		},
 		{
 			name: "undecodable pod is admitted unchanged", path: "/", wantWarn: "decoding the pod",
 			req: func() *admissionv1.AdmissionRequest {
-				r := podRequest(t, pod("meshed", nil))
+				r := podRequest(t, ownedPod("meshed", nil))
 				r.Object.Raw = []byte(`{"spec":{"containers":"nope"}}`)
 				return r
 			}(),
@@ -118,7 +123,7 @@ func TestWebhook(t *testing.T) {
 		{
 			name: "update is not our business", path: "/",
 			req: func() *admissionv1.AdmissionRequest {
-				r := podRequest(t, pod("meshed", nil))
+				r := podRequest(t, ownedPod("meshed", nil))
 				r.Operation = admissionv1.Update
 				return r
 			}(),
@@ -133,7 +138,7 @@ func TestWebhook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := eventCount(t, client, tt.req.Namespace)
-			resp := postReview(t, httpc, inj.URL+tt.path, tt.req)
+			resp := inj.admit(t, tt.path, tt.req)
 			if resp.UID != tt.req.UID {
 				t.Errorf("UID = %q, want %q", resp.UID, tt.req.UID)
 			}
@@ -165,13 +170,8 @@ func TestWebhook(t *testing.T) {
 	}
 
 	t.Run("not an AdmissionReview", func(t *testing.T) {
-		resp, err := httpc.Post(inj.URL+"/", "application/json", strings.NewReader(`{"kind":"AdmissionReview"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("status = %d, want 400", resp.StatusCode)
+		if code, _, raw := webhooktest.Post(t, inj.Client, inj.URL+"/", []byte(`{"kind":"AdmissionReview"}`)); code != http.StatusBadRequest {
+			t.Errorf("HTTP %d (%s), want 400", code, raw)
 		}
 	})
 }
@@ -180,11 +180,10 @@ func TestWebhook(t *testing.T) {
 func TestWebhookWithoutConfig(t *testing.T) {
 	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshed",
 		Annotations: map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectEnabled}}})
-	inj := startInjector(t, client, "linkerd")
-	httpc := &http.Client{Transport: &http.Transport{TLSClientConfig: inj.tlsConfig()}, Timeout: 10 * time.Second}
+	inj := startInjector(t, client, "linkerd", nil)
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bare", Namespace: "meshed"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}}}
-	resp := postReview(t, httpc, inj.URL+"/", podRequest(t, p))
+	resp := inj.admit(t, "/", podRequest(t, p))
 	if !resp.Allowed || len(resp.Patch) > 0 || !strings.Contains(strings.Join(resp.Warnings, " "), k8s.ConfigMapName) {
 		t.Errorf("response = allowed %v, patch %q, warnings %q; want unchanged with a warning about %s",
 			resp.Allowed, resp.Patch, resp.Warnings, k8s.ConfigMapName)
@@ -193,6 +192,78 @@ func TestWebhookWithoutConfig(t *testing.T) {
 	if ev.InvolvedObject.Kind != "Namespace" || ev.InvolvedObject.Name != "meshed" || ev.Type != corev1.EventTypeWarning {
 		t.Errorf("event = %+v, want a warning on the namespace", ev)
 	}
+}
+
+// TestWebhookPanic: a panic of the injector admits the pod unchanged with
+// a warning (a mutating webhook never blocks a pod), and counts an error.
+func TestWebhookPanic(t *testing.T) {
+	client := fakeCluster(t, "linkerd")
+	client.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) { panic("boom") })
+	reg := prometheus.NewRegistry()
+	inj := startInjector(t, client, "linkerd", reg)
+	resp := inj.admit(t, "/", podRequest(t, ownedPod("meshed", nil)))
+	if !resp.Allowed || len(resp.Patch) > 0 || len(resp.Warnings) != 1 ||
+		!strings.Contains(resp.Warnings[0], "internal error") || !strings.Contains(resp.Warnings[0], "boom") {
+		t.Errorf("response = allowed %v, patch %q, warnings %q; want unchanged with a warning about the panic", resp.Allowed, resp.Patch, resp.Warnings)
+	}
+	if got := counter(t, reg, "proxy_inject_admission_responses_total", map[string]string{"namespace": "meshed", "outcome": "error", "skip": "true"}); got != 1 {
+		t.Errorf("error responses counted: %v, want 1", got)
+	}
+}
+
+// TestWebhookDryRun: a dry run has no side effects: the pod is answered as
+// usual, but no event is recorded, whether it is injected or not.
+func TestWebhookDryRun(t *testing.T) {
+	client := fakeCluster(t, "linkerd")
+	inj := startInjector(t, client, "linkerd", nil)
+	dryRun := func(r *admissionv1.AdmissionRequest) *admissionv1.AdmissionRequest {
+		yes := true
+		r.DryRun = &yes
+		return r
+	}
+	if resp := inj.admit(t, "/", dryRun(podRequest(t, ownedPod("meshed", nil)))); len(resp.Patch) == 0 {
+		t.Errorf("dry run not injected: warnings %q", resp.Warnings)
+	}
+	if resp := inj.admit(t, "/", dryRun(podRequest(t, ownedPod("nowhere", nil)))); len(resp.Warnings) == 0 {
+		t.Error("failed dry run without a warning")
+	}
+	// Events are written in order: once the real injection's event is
+	// there, any of the dry runs would be too.
+	inj.admit(t, "/", podRequest(t, ownedPod("meshed", nil)))
+	waitEvent(t, client, "meshed", 0, "Injected")
+	if n, m := eventCount(t, client, "meshed"), eventCount(t, client, "nowhere"); n != 1 || m != 0 {
+		t.Errorf("%d events in meshed and %d in nowhere, want 1 (the real injection) and 0", n, m)
+	}
+}
+
+// counter is the value of the counter name with labels (a subset of its
+// labels), summed over the series that match.
+func counter(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 func podRequest(t *testing.T, p *corev1.Pod) *admissionv1.AdmissionRequest {
@@ -209,37 +280,6 @@ func podRequest(t *testing.T, p *corev1.Pod) *admissionv1.AdmissionRequest {
 		Operation: admissionv1.Create,
 		Object:    runtime.RawExtension{Raw: raw},
 	}
-}
-
-func postReview(t *testing.T, c *http.Client, url string, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
-	t.Helper()
-	body, err := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request:  req,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d: %s", resp.StatusCode, data)
-	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(data, &review); err != nil {
-		t.Fatal(err)
-	}
-	if review.Kind != "AdmissionReview" || review.APIVersion != "admission.k8s.io/v1" || review.Response == nil {
-		t.Fatalf("bad review: %s", data)
-	}
-	return review.Response
 }
 
 // applyPatch applies a JSON patch to a raw pod with package inject's applier.

@@ -38,8 +38,11 @@ type AdmitFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) *adm
 // AdmissionReview gets HTTP 400.
 type Handler struct {
 	Admit AdmitFunc
-	// Panic answers a request whose Admit panicked. Nil means HTTP 500:
-	// the API server then applies the webhook's failurePolicy.
+	// Panic answers a request whose Admit panicked (or returned no
+	// response). Nil means HTTP 500: the API server then applies the
+	// webhook's failurePolicy, as the ServiceProfile validator wants. A
+	// webhook that must never block a request (the proxy injector) admits
+	// it here instead, with a warning.
 	Panic func(req *admissionv1.AdmissionRequest, p any) *admissionv1.AdmissionResponse
 	// Timeout bounds Admit; zero means DefaultReviewTimeout.
 	Timeout time.Duration

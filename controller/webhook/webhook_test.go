@@ -2,16 +2,10 @@ package webhook
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +16,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/linkerd-go/linkerd/controller/webhook/webhooktest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -94,31 +90,6 @@ func TestHandlerPanics(t *testing.T) {
 	}
 }
 
-// writeCert writes a self-signed certificate with the common name cn.
-func writeCert(t *testing.T, certFile, keyFile, cn string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func commonName(t *testing.T, l *CertLoader) string {
 	t.Helper()
 	c, err := l.GetCertificate(nil)
@@ -134,11 +105,11 @@ func commonName(t *testing.T, l *CertLoader) string {
 
 func TestCertLoader(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if _, err := NewCertLoader(certFile, keyFile, quiet); err == nil {
+	if _, err := NewCertLoader(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), quiet); err == nil {
 		t.Fatal("NewCertLoader without files succeeded")
 	}
-	writeCert(t, certFile, keyFile, "first")
+	cert := webhooktest.WriteServingCert(t, dir, "first")
+	certFile, keyFile := cert.CertFile, cert.KeyFile
 	l, err := NewCertLoader(certFile, keyFile, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -150,11 +121,17 @@ func TestCertLoader(t *testing.T) {
 		t.Error("TLSConfig does not use the loader")
 	}
 
-	// A new pair is picked up at the next look at the files.
-	writeCert(t, certFile, keyFile, "second")
-	later := time.Now().Add(time.Second)
-	if err := os.Chtimes(certFile, later, later); err != nil {
-		t.Fatal(err)
+	// A new pair (a rotated Secret) is picked up at the next look at the
+	// files, not before.
+	webhooktest.WriteServingCert(t, dir, "second")
+	later := time.Now().Add(time.Minute)
+	for _, f := range []string{certFile, keyFile} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cn := commonName(t, l); cn != "first" {
+		t.Errorf("reloaded before the check interval: serving %q", cn)
 	}
 	l.mu.Lock()
 	l.checked = time.Time{}

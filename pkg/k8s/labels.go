@@ -110,6 +110,9 @@ const (
 	// DefaultProxyInboundPort is the proxy's inbound port when
 	// ProxyInboundListenAddrEnv is absent or invalid.
 	DefaultProxyInboundPort = 4143
+	// DefaultProxyAdminPort is the proxy's admin port (/metrics, /ready)
+	// unless ProxyAdminPortAnnotation says otherwise.
+	DefaultProxyAdminPort = 4191
 )
 
 // Kubernetes' own names that the control plane reads.

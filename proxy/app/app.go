@@ -245,5 +245,5 @@ func dialControlPlane(addr, name string, tlsConfigs *meshtls.Configs) (*grpc.Cli
 		}
 		creds = credentials.NewTLS(tlsConfigs.Client(name, ""))
 	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	return grpc.NewClient(config.DialTarget(addr), grpc.WithTransportCredentials(creds))
 }

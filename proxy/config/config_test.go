@@ -475,3 +475,19 @@ func TestIdentityConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestDialTarget(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"localhost.:8080", "127.0.0.1:8080"},
+		{"localhost:8086", "127.0.0.1:8086"},
+		{"127.0.0.1:8080", "127.0.0.1:8080"},
+		{"[::1]:8080", "[::1]:8080"},
+		{"linkerd-identity-headless.linkerd.svc.cluster.local.:8080", "linkerd-identity-headless.linkerd.svc.cluster.local.:8080"},
+		{"localhost.example.com:8080", "localhost.example.com:8080"},
+		{"no-port", "no-port"},
+	} {
+		if got := DialTarget(tc.addr); got != tc.want {
+			t.Errorf("DialTarget(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}

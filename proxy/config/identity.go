@@ -111,3 +111,18 @@ func IsLoopbackAddr(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// DialTarget returns the gRPC target to dial for a control-plane address.
+// A localhost name ("localhost:8080", or "localhost.:8080" as the chart
+// writes it) becomes 127.0.0.1: the proxy answers localhost itself, as RFC
+// 6761 asks of resolvers and as Linkerd's proxy does, instead of asking
+// DNS; Go's resolver matches /etc/hosts only without the trailing dot, and
+// the cluster's DNS need not know the name. Other addresses are returned
+// unchanged.
+func DialTarget(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || strings.TrimSuffix(host, ".") != "localhost" {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}

@@ -151,7 +151,7 @@ func (id *Identity) dial() (*grpc.ClientConn, error) {
 			MinVersion: tls.VersionTLS13,
 		})
 	}
-	conn, err := grpc.NewClient(id.cfg.SvcAddr, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(config.DialTarget(id.cfg.SvcAddr), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("identity service %s: %w", id.cfg.SvcAddr, err)
 	}

@@ -15,7 +15,11 @@
 // SIGKILL when their parent exits) and their data directory is removed by
 // the next Start in any test binary.
 //
-// Because there is no kube-controller-manager, nothing creates
+// For real pods, StartNode starts a whole single-node cluster instead (a
+// kubelet with containerd, the controller manager, the scheduler,
+// kube-proxy and cluster DNS, in a network namespace); see node.go.
+//
+// Because Start's cluster has no kube-controller-manager, nothing creates
 // ServiceAccounts or garbage-collects: Namespace creates the "default"
 // ServiceAccount, tests create any other ServiceAccount they need, and
 // namespaces stay Terminating after deletion.

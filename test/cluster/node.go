@@ -178,9 +178,6 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("node dir: %w", err)
 	}
-	if err := recordHostDirs(dir); err != nil {
-		return nil, fmt.Errorf("node dir: %w", err)
-	}
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -201,6 +198,9 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 			n = nil
 		}
 	}()
+	if err := recordHostDirs(dir); err != nil {
+		return n, fmt.Errorf("node dir: %w", err)
+	}
 
 	// Images build (go build) while the control plane starts, and load
 	// as soon as containerd is up.
@@ -864,6 +864,10 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	if sharedNode.node == nil && sharedNode.err == nil {
 		sharedNode.node, sharedNode.err = NewNode(ctx, opts)
 		if sharedNode.err == nil {
+			// The node outlives this test: no more logging to it.
+			sharedNode.node.imageMu.Lock()
+			sharedNode.node.logf = nil
+			sharedNode.node.imageMu.Unlock()
 			t.Logf("cluster: node %s (Kubernetes %s) ready in %v; kubeconfig %s", sharedNode.node.id, Version, sharedNode.node.StartupTime.Round(time.Millisecond), sharedNode.node.Kubeconfig)
 		}
 	} else if sharedNode.err == nil {

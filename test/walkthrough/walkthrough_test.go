@@ -1,0 +1,524 @@
+// Package walkthrough is the acceptance test: Linkerd's getting-started
+// walkthrough, run as a user would on test/cluster's real single-node
+// cluster (kube-apiserver, etcd, kubelet, containerd, runc, CNI), with the
+// project's images loaded into the node and the linkerd CLI and kubectl run
+// as processes, piped together by a shell exactly as the documentation
+// shows:
+//
+//	linkerd version                  # Server version: unavailable
+//	linkerd check --pre
+//	linkerd install --crds | kubectl apply -f -
+//	linkerd install | kubectl apply -f -
+//	linkerd check                    # and linkerd version shows the server
+//	kubectl apply -f demo/kubernetes/demo.yaml
+//	kubectl get -n demo deploy -o yaml | linkerd inject - | kubectl apply -f -
+//	linkerd check --proxy -n demo
+//
+// then reads every demo proxy's metrics until the bot's traffic shows up as
+// mTLS (tls="true", with the peers' identities) on every edge: bot → web,
+// web → items and web → voting.
+//
+// It needs root, the binaries from hack/build-k8s.sh, containerd, runc,
+// the CNI plugins and kubectl; without them it skips, and fails when
+// CI=true. On failure it logs the pods, their descriptions and logs, and
+// (through test/cluster) the node components' logs.
+package walkthrough
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/linkerd-go/linkerd/internal/images"
+	"github.com/linkerd-go/linkerd/pkg/identity"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
+	"github.com/linkerd-go/linkerd/test/cluster"
+)
+
+// tag is the tag of the images the node loads, and the version stamped
+// into the CLI: CLI, chart and control plane agree, as in a release.
+const tag = "test"
+
+const (
+	controlNS  = "linkerd"
+	demoNS     = "demo"
+	demoYAML   = "../../demo/kubernetes/demo.yaml"
+	demoImage  = images.DemoImageName + ":dev" // the tag demo.yaml names
+	versionVar = "github.com/linkerd-go/linkerd/pkg/version.Version"
+)
+
+// demoApps are the demo's Deployments, each with a ServiceAccount of the
+// same name.
+var demoApps = []string{"web", "items", "voting", "bot"}
+
+// minRequests is how many mTLS requests each edge must show; the bot votes
+// 3 times a second and every vote crosses all three edges.
+const minRequests = 10
+
+func TestMain(m *testing.M) { cluster.Main(m) }
+
+// shell runs the walkthrough's commands: bash with pipefail, linkerd and
+// kubectl first on PATH, KUBECONFIG pointing at the node.
+type shell struct {
+	t    *testing.T
+	path string // PATH
+	home string
+	kcfg string
+}
+
+func newShell(t *testing.T, n *cluster.Node, linkerd string) *shell {
+	t.Helper()
+	bin := t.TempDir()
+	kubectl := cluster.KubectlPath()
+	for name, target := range map[string]string{"linkerd": linkerd, "kubectl": kubectl} {
+		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &shell{t: t, path: bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", home: t.TempDir(), kcfg: n.Kubeconfig}
+}
+
+// run runs script and returns its standard output and error output; it
+// logs both.
+func (s *shell) run(ctx context.Context, timeout time.Duration, script string) (string, string, error) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", script)
+	cmd.Env = []string{"PATH=" + s.path, "HOME=" + s.home, "KUBECONFIG=" + s.kcfg, "LANG=C.UTF-8"}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	begin := time.Now()
+	err := cmd.Run()
+	s.t.Logf("$ %s   (%v, %v)\n%s%s", script, time.Since(begin).Round(time.Millisecond), exitStatus(err), indent(stdout.String()), indent(stderr.String()))
+	return stdout.String(), stderr.String(), err
+}
+
+// must is run that fails the test when the script fails.
+func (s *shell) must(ctx context.Context, timeout time.Duration, script string) string {
+	s.t.Helper()
+	out, _, err := s.run(ctx, timeout, script)
+	if err != nil {
+		s.t.Fatalf("%s: %v", script, err)
+	}
+	return out
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit 0"
+	}
+	return err.Error()
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
+}
+
+func TestWalkthrough(t *testing.T) {
+	begin := time.Now()
+	cluster.RequireNode(t)
+	cluster.RequireKubectl(t)
+	// The CLI builds while the node starts (and builds the images).
+	clic := make(chan string, 1)
+	var cliErr error
+	go func() {
+		defer close(clic)
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("l5d-walkthrough-%d", os.Getpid()))
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			cliErr = err
+			return
+		}
+		bin := filepath.Join(out, "linkerd")
+		cmd := exec.Command("go", "build", "-ldflags", "-X "+versionVar+"="+tag, "-o", bin, "../../cmd/linkerd")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			cliErr = fmt.Errorf("go build ./cmd/linkerd: %v\n%s", err, b)
+			return
+		}
+		clic <- bin
+	}()
+	n := cluster.StartNode(t, cluster.NodeOptions{ImageTag: tag})
+	nodeUp := time.Since(begin)
+	linkerd, ok := <-clic
+	if !ok {
+		t.Fatal(cliErr)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(linkerd)) })
+	t.Logf("node up in %v (images included); test at %v", n.StartupTime.Round(time.Millisecond), nodeUp.Round(time.Millisecond))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	sh := newShell(t, n, linkerd)
+	t.Cleanup(func() {
+		if t.Failed() {
+			diagnose(t, n, controlNS, demoNS)
+		}
+	})
+	timings := map[string]time.Duration{"node up": nodeUp}
+	defer func() {
+		timings["total"] = time.Since(begin)
+		t.Logf("timings: node up %v, install to control plane ready %v, inject to 2/2 %v, mTLS on every edge %v after inject, total %v",
+			timings["node up"].Round(time.Second), timings["install to ready"].Round(time.Second),
+			timings["inject to 2/2"].Round(time.Second), timings["inject to mTLS"].Round(time.Second), timings["total"].Round(time.Second))
+	}()
+
+	// 1. No control plane yet.
+	out := sh.must(ctx, time.Minute, "linkerd version")
+	if !strings.Contains(out, "Client version: "+tag+"\n") || !strings.Contains(out, "Server version: unavailable\n") {
+		t.Fatalf("linkerd version before install: want client %s and server unavailable, got:\n%s", tag, out)
+	}
+
+	// 2. Pre-flight checks.
+	out = sh.must(ctx, 2*time.Minute, "linkerd check --pre")
+	if !strings.HasSuffix(out, "Status check results are √\n") {
+		t.Fatalf("linkerd check --pre: want it to end with the success line, got:\n%s", out)
+	}
+
+	// 3. Install.
+	installed := time.Now()
+	sh.must(ctx, 2*time.Minute, "linkerd install --crds | kubectl apply -f -")
+	sh.must(ctx, 2*time.Minute, "kubectl wait --for=condition=Established --timeout=60s crd --all")
+	sh.must(ctx, 2*time.Minute, "linkerd install | kubectl apply -f -")
+
+	// 4. The control plane comes up, every pod meshed.
+	sh.must(ctx, 6*time.Minute, "kubectl -n "+controlNS+" wait --for=condition=Available --timeout=5m deploy --all")
+	timings["install to ready"] = time.Since(installed)
+	t.Logf("control plane Available %v after install", timings["install to ready"].Round(time.Millisecond))
+	sh.must(ctx, time.Minute, "kubectl get pods -n "+controlNS)
+	checkMeshedPods(ctx, t, n, controlNS, []string{k8s.IdentityDeploymentName, k8s.DestinationDeploymentName, k8s.ProxyInjectorDeploymentName})
+
+	// 5. linkerd check passes, and the server has a version.
+	out = sh.must(ctx, 6*time.Minute, "linkerd check")
+	if !strings.HasSuffix(out, "Status check results are √\n") {
+		t.Fatalf("linkerd check: want it to end with the success line, got:\n%s", out)
+	}
+	out = sh.must(ctx, time.Minute, "linkerd version")
+	if !strings.Contains(out, "Server version: "+tag+"\n") {
+		t.Fatalf("linkerd version after install: want server version %s, got:\n%s", tag, out)
+	}
+
+	// 6. The demo app, not meshed yet.
+	manifest, err := os.ReadFile(demoYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(manifest, []byte(demoImage)) {
+		t.Fatalf("%s does not use %s", demoYAML, demoImage)
+	}
+	demoRef, err := images.Ref(images.Demo, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	demoFile := filepath.Join(t.TempDir(), "demo.yaml")
+	if err := os.WriteFile(demoFile, bytes.ReplaceAll(manifest, []byte(demoImage), []byte(demoRef)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh.must(ctx, 2*time.Minute, "kubectl apply -f "+demoFile)
+	sh.must(ctx, 4*time.Minute, "kubectl -n "+demoNS+" rollout status deploy --timeout=3m")
+
+	// 7. Mesh it.
+	injected := time.Now()
+	sh.must(ctx, 2*time.Minute, "kubectl get -n "+demoNS+" deploy -o yaml | linkerd inject - | kubectl apply -f -")
+	sh.must(ctx, 4*time.Minute, "kubectl -n "+demoNS+" rollout status deploy --timeout=3m")
+	waitRolledOut(ctx, t, n, demoNS, demoApps)
+	timings["inject to 2/2"] = time.Since(injected)
+	t.Logf("demo meshed (2/2) %v after inject", timings["inject to 2/2"].Round(time.Millisecond))
+	out = sh.must(ctx, time.Minute, "kubectl get pods -n "+demoNS)
+	checkMeshedPods(ctx, t, n, demoNS, demoApps)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		if f := strings.Fields(line); len(f) < 3 || f[1] != "2/2" || f[2] != "Running" {
+			t.Errorf("kubectl get pods: want every demo pod 2/2 Running, got %q", line)
+		}
+	}
+
+	// 8. The data-plane checks.
+	out = sh.must(ctx, 6*time.Minute, "linkerd check --proxy -n "+demoNS)
+	if !strings.HasSuffix(out, "Status check results are √\n") {
+		t.Fatalf("linkerd check --proxy: want it to end with the success line, got:\n%s", out)
+	}
+	if !strings.Contains(out, "linkerd-data-plane") {
+		t.Errorf("linkerd check --proxy ran no data-plane checks:\n%s", out)
+	}
+
+	// 9. The bot's traffic is mTLS on every edge.
+	waitMTLS(ctx, t, n)
+	timings["inject to mTLS"] = time.Since(injected)
+}
+
+// checkMeshedPods checks that every pod of ns runs, is ready and has a
+// linkerd-proxy container, and that there is one pod per named workload
+// (by the pods' names' prefix).
+func checkMeshedPods(ctx context.Context, t *testing.T, n *cluster.Node, ns string, workloads []string) {
+	t.Helper()
+	pods, err := n.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		var containers []string
+		for _, c := range p.Spec.Containers {
+			containers = append(containers, c.Name)
+		}
+		if !slices.Contains(containers, k8s.ProxyContainerName) {
+			t.Errorf("pod %s/%s has containers %v, no %s", ns, p.Name, containers, k8s.ProxyContainerName)
+		}
+		if len(containers) < 2 {
+			t.Errorf("pod %s/%s has containers %v, want the workload's and the proxy", ns, p.Name, containers)
+		}
+		ready := 0
+		for _, s := range p.Status.ContainerStatuses {
+			if s.Ready {
+				ready++
+			}
+		}
+		if p.Status.Phase != corev1.PodRunning || ready != len(containers) {
+			t.Errorf("pod %s/%s: %s, %d/%d containers ready", ns, p.Name, p.Status.Phase, ready, len(containers))
+		}
+		for _, w := range workloads {
+			if strings.HasPrefix(p.Name, w+"-") {
+				seen[w]++
+			}
+		}
+	}
+	for _, w := range workloads {
+		if seen[w] != 1 {
+			t.Errorf("namespace %s: %d pods of %s, want 1", ns, seen[w], w)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// waitRolledOut waits until the old, unmeshed pods of the workloads are
+// gone (rollout status returns when the new ones are available, while the
+// old ones may still be terminating).
+func waitRolledOut(ctx context.Context, t *testing.T, n *cluster.Node, ns string, workloads []string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pods, err := n.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) == len(workloads) {
+			return
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, p := range pods.Items {
+				names = append(names, p.Name)
+			}
+			t.Fatalf("namespace %s: pods %v 2m after the rollout, want %d", ns, names, len(workloads))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// edge is one meshed hop of the demo's traffic, as seen by one side's proxy.
+type edge struct {
+	app    string            // the pod whose proxy is scraped
+	labels map[string]string // labels request_total must carry
+}
+
+func id(sa string) string {
+	return identity.Name(sa, demoNS, controlNS, cluster.ClusterDomain)
+}
+
+// edges are the demo's meshed hops, from both ends: the client's outbound
+// side names the server's identity, the server's inbound side the client's.
+func edges() []edge {
+	out := func(from, to string) edge {
+		return edge{from, map[string]string{"direction": "outbound", "tls": "true", "server_id": id(to)}}
+	}
+	in := func(from, to string) edge {
+		return edge{to, map[string]string{"direction": "inbound", "tls": "true", "client_id": id(from)}}
+	}
+	return []edge{
+		out("bot", "web"), in("bot", "web"),
+		out("web", "items"), in("web", "items"),
+		out("web", "voting"), in("web", "voting"),
+	}
+}
+
+// waitMTLS scrapes every demo proxy's metrics until each edge shows at
+// least minRequests requests and responses over mTLS.
+func waitMTLS(ctx context.Context, t *testing.T, n *cluster.Node) {
+	t.Helper()
+	pods, err := n.Client.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := map[string]string{}
+	for _, p := range pods.Items {
+		ips[p.Labels["app"]] = p.Status.PodIP
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: n.DialContext}, Timeout: 10 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	var pending []string
+	var last map[string]string
+	for {
+		pending = pending[:0]
+		last = map[string]string{}
+		for _, app := range demoApps {
+			text, err := scrape(ctx, client, ips[app])
+			if err != nil {
+				last[app] = err.Error()
+				continue
+			}
+			last[app] = text
+		}
+		for _, e := range edges() {
+			for _, metric := range []string{"request_total", "response_total"} {
+				if got := sum(last[e.app], metric, e.labels); got < minRequests {
+					pending = append(pending, fmt.Sprintf("%s's %s%v = %v", e.app, metric, e.labels, got))
+				}
+			}
+		}
+		if len(pending) == 0 {
+			for _, e := range edges() {
+				t.Logf("%s: request_total%v = %v", e.app, e.labels, sum(last[e.app], "request_total", e.labels))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, app := range demoApps {
+				t.Logf("%s's proxy metrics (request/response/tcp lines):\n%s", app, grepMetrics(last[app]))
+			}
+			t.Fatalf("after 2m, edges without %d mTLS requests:\n  %s", minRequests, strings.Join(pending, "\n  "))
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func scrape(ctx context.Context, client *http.Client, ip string) (string, error) {
+	if ip == "" {
+		return "", fmt.Errorf("no pod IP")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(ip, fmt.Sprint(k8s.DefaultProxyAdminPort))+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return string(body), nil
+}
+
+// sum adds up the samples of metric that carry all of want's labels.
+func sum(text, metric string, want map[string]string) float64 {
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return 0
+	}
+	fam := fams[metric]
+	if fam == nil {
+		return 0
+	}
+	var total float64
+	for _, m := range fam.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			if have[k] != v {
+				match = false
+			}
+		}
+		if match && m.Counter != nil {
+			total += m.Counter.GetValue()
+		}
+	}
+	return total
+}
+
+func grepMetrics(text string) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(line, "request_total") || strings.HasPrefix(line, "response_total") || strings.HasPrefix(line, "tcp_open_total") {
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return "    (none) " + text + "\n"
+	}
+	return b.String()
+}
+
+// diagnose logs what helps find why the walkthrough failed: every pod, the
+// events, and the descriptions and logs of the pods in namespaces.
+func diagnose(t *testing.T, n *cluster.Node, namespaces ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kubectl := func(args ...string) string {
+		out, stderr, err := n.RunKubectl(ctx, args...)
+		if err != nil {
+			return fmt.Sprintf("(kubectl %s: %v: %s)\n%s", strings.Join(args, " "), err, stderr, out)
+		}
+		return out
+	}
+	t.Logf("pods:\n%s", kubectl("get", "pods", "-A", "-o", "wide"))
+	for _, ns := range namespaces {
+		t.Logf("events in %s:\n%s", ns, kubectl("-n", ns, "get", "events", "--sort-by=.lastTimestamp"))
+		pods, err := n.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Logf("listing pods in %s: %v", ns, err)
+			continue
+		}
+		for _, p := range pods.Items {
+			t.Logf("describe pod %s/%s:\n%s", ns, p.Name, kubectl("-n", ns, "describe", "pod", p.Name))
+			var containers []string
+			for _, c := range p.Spec.InitContainers {
+				containers = append(containers, c.Name)
+			}
+			for _, c := range p.Spec.Containers {
+				containers = append(containers, c.Name)
+			}
+			restarted := map[string]bool{}
+			for _, s := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+				restarted[s.Name] = s.RestartCount > 0
+			}
+			for _, c := range containers {
+				t.Logf("logs %s/%s -c %s:\n%s", ns, p.Name, c, kubectl("-n", ns, "logs", p.Name, "-c", c, "--tail=150"))
+				if restarted[c] {
+					t.Logf("previous logs %s/%s -c %s:\n%s", ns, p.Name, c, kubectl("-n", ns, "logs", p.Name, "-c", c, "--previous", "--tail=80"))
+				}
+			}
+		}
+	}
+}
