@@ -4,10 +4,15 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/linkerd-go/linkerd/pkg/version.Version=$(VERSION)
 
-.PHONY: build test lint demo bench proto
+.PHONY: build images test lint demo bench proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# The container images (proxy, controller, demo) as docker-archive tarballs in
+# bin/images, tagged with the CLI's version so `bin/linkerd install` uses them.
+images:
+	$(GO) run ./hack/images -o $(BIN)/images -tag $(VERSION) -images proxy,controller,demo
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
