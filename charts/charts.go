@@ -9,7 +9,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -74,6 +76,53 @@ func loadDir(name string) (*chart.Chart, error) {
 		return nil, fmt.Errorf("loading embedded chart %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// WriteChart writes the embedded chart name into dir/name, with its
+// file://../ dependencies vendored into its charts/ directory as `helm
+// dependency build` leaves them (unpacked), and returns the chart's
+// directory: what the helm CLI installs from a checkout.
+func WriteChart(dir, name string) (string, error) {
+	c, err := loadDir(name)
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, name)
+	if err := copyDir(name, dst); err != nil {
+		return "", err
+	}
+	for _, dep := range c.Metadata.Dependencies {
+		local, ok := strings.CutPrefix(dep.Repository, "file://../")
+		if !ok {
+			return "", fmt.Errorf("chart %s: dependency %s: only file://../ repositories are embedded", name, dep.Name)
+		}
+		if err := copyDir(local, filepath.Join(dst, "charts", dep.Name)); err != nil {
+			return "", err
+		}
+	}
+	return dst, nil
+}
+
+// copyDir copies the embedded directory from to the directory to.
+func copyDir(from, to string) error {
+	err := fs.WalkDir(files, from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(to, filepath.FromSlash(strings.TrimPrefix(p, from)))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("writing chart %s to %s: %w", from, to, err)
+	}
+	return nil
 }
 
 // ReadFile returns a file of the embedded charts, e.g.

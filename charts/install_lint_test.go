@@ -1,7 +1,6 @@
 package charts
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,46 +15,15 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/pki"
 )
 
-// writeChart writes the embedded chart name to dir/name, with its
-// file://../ dependencies vendored in its charts/ directory, as `helm
-// dependency build` leaves a chart. It returns the chart's directory.
+// writeChart writes the embedded chart name to dir/name as `helm
+// dependency build` leaves it (see WriteChart) and returns its directory.
 func writeChart(t *testing.T, dir, name string) string {
 	t.Helper()
-	c, err := loadDir(name)
+	path, err := WriteChart(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(dir, name)
-	copyEmbedded(t, name, dst)
-	for _, dep := range c.Metadata.Dependencies {
-		local, ok := strings.CutPrefix(dep.Repository, "file://../")
-		if !ok {
-			t.Fatalf("%s: dependency %s is not file://../", name, dep.Name)
-		}
-		copyEmbedded(t, local, filepath.Join(dst, "charts", dep.Name))
-	}
-	return dst
-}
-
-func copyEmbedded(t *testing.T, from, to string) {
-	t.Helper()
-	err := fs.WalkDir(files, from, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(to, strings.TrimPrefix(p, from))
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := files.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copying chart %s: %v", from, err)
-	}
+	return path
 }
 
 // installValues are the values `linkerd install` adds: certificates (here
@@ -88,6 +56,13 @@ func installValues(t *testing.T) map[string]any {
 	}
 }
 
+// identityOnly returns vals without the webhook certificates.
+func identityOnly(vals map[string]any) map[string]any {
+	delete(vals, "proxyInjector")
+	delete(vals, "profileValidator")
+	return vals
+}
+
 // TestLintInstallCharts runs Helm's linter (what `helm lint` runs) on the
 // charts `linkerd install` renders, with default and HA values: any
 // warning or error fails.
@@ -115,6 +90,10 @@ func TestLintInstallCharts(t *testing.T) {
 		{"crds", CRDs, map[string]any{}},
 		{"control plane", ControlPlane, installValues(t)},
 		{"control plane ha", ControlPlane, haValues},
+		// helm install users give the identity only: the chart generates
+		// the webhook certificates.
+		{"control plane helm", ControlPlane, identityOnly(installValues(t))},
+		{"control plane helm ha", ControlPlane, chartutil.CoalesceTables(identityOnly(installValues(t)), ha)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			chartDir := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))

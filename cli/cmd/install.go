@@ -234,7 +234,10 @@ func renderInstall(opts *renderOptions, ns string, stored map[string]any, stderr
 		return renderChart(charts.CRDs, user, "linkerd-crds", ns)
 	}
 
-	layers := []map[string]any{stored}
+	// The CLI renders the control plane's Namespace (the chart leaves it to
+	// `helm install --create-namespace` by default); an installation's own
+	// value, or the user's, wins.
+	layers := []map[string]any{{"installNamespace": true}, stored}
 	if opts.ha {
 		ha, err := charts.ReadFile(charts.ControlPlane + "/values-ha.yaml")
 		if err != nil {

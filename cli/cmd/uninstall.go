@@ -75,6 +75,10 @@ func runUninstall(ctx context.Context, stdout io.Writer, global *GlobalOptions) 
 		vals = map[string]any{}
 	}
 	vals["controllerNamespace"] = ns
+	if _, ok := vals["installNamespace"]; !ok {
+		// As `linkerd install` renders it: the namespace goes too.
+		vals["installNamespace"] = true
+	}
 	pems := []string{"identityTrustAnchorsPEM", "identity.issuer.tls.crtPEM", "identity.issuer.tls.keyPEM"}
 	for _, w := range webhookTLSs {
 		pems = append(pems, w.values+".crtPEM", w.values+".keyPEM", w.values+".caBundle")

@@ -145,13 +145,58 @@ linkerd.io/created-by: {{ .Values.cliVersion | default (printf "linkerd/helm %s"
 
 {{/*
 A PEM value that must be given: its (trimmed) content, or a failure naming
-the value. Call with (list "identityTrustAnchorsPEM" .Values.identityTrustAnchorsPEM).
+the value. Call with (list "identityTrustAnchorsPEM" .Values.identityTrustAnchorsPEM)
+or, with what to give instead of the generic hint, (list NAME VALUE HINT).
 */}}
 {{- define "cp.requiredPEM" -}}
 {{- $name := index . 0 -}}
 {{- $pem := index . 1 | default "" | trim -}}
+{{- $hint := printf "set it from a file: --set-file %s=FILE (linkerd install generates it)" $name -}}
+{{- if gt (len .) 2 }}{{ $hint = index . 2 }}{{ end -}}
 {{- if not (contains "-----BEGIN" $pem) -}}
-{{- fail (printf "%s must be a PEM value (linkerd install generates it; with Helm, set it from your certificate files)" $name) -}}
+{{- fail (printf "%s is required and must be PEM: %s" $name $hint) -}}
 {{- end -}}
 {{- $pem -}}
+{{- end -}}
+
+{{/*
+The serving certificate of an admission webhook and the CA bundle of its
+webhook configuration. Call with
+  (dict "root" . "key" "proxyInjector" "service" "linkerd-proxy-injector" "secret" "linkerd-proxy-injector-k8s-tls" "out" $tls)
+where $tls is a dict: the template fills in $tls.crt, $tls.key and
+$tls.caBundle (PEM; crt and key are empty with externalSecret).
+  - <key>.externalSecret: the Secret is managed outside the chart (e.g. by
+    cert-manager); <key>.caBundle must be the CA that signs its certificate.
+  - <key>.crtPEM, .keyPEM and .caBundle all given (linkerd install does):
+    those.
+  - none of them given (helm install): a new CA and a certificate it signs
+    for <service>.<namespace>.svc, both valid for a year (as linkerd
+    install's). Each render generates new ones: call this once per template
+    file and use $tls for both the Secret and the webhook configuration, so
+    that they match.
+*/}}
+{{- define "cp.webhookTLS" -}}
+{{- $v := index .root.Values .key -}}
+{{- $crt := $v.crtPEM | default "" | trim -}}
+{{- $key := $v.keyPEM | default "" | trim -}}
+{{- $ca := $v.caBundle | default "" | trim -}}
+{{- if $v.externalSecret -}}
+{{- $hint := printf "with %s.externalSecret the Secret %s is managed outside the chart, and the chart needs the CA that signs its certificate" .key .secret -}}
+{{- $_ := set .out "caBundle" (include "cp.requiredPEM" (list (printf "%s.caBundle" .key) $ca $hint)) -}}
+{{- $_ := set .out "crt" "" -}}
+{{- $_ := set .out "key" "" -}}
+{{- else if and (empty $crt) (empty $key) (empty $ca) -}}
+{{- $host := printf "%s.%s.svc" .service (include "cp.namespace" .root) -}}
+{{- $days := 365 -}}
+{{- $caCert := genCAWithKey (printf "%s CA" $host) $days (genPrivateKey "ecdsa") -}}
+{{- $leaf := genSignedCertWithKey $host (list) (list $host) $days $caCert (genPrivateKey "ecdsa") -}}
+{{- $_ := set .out "crt" ($leaf.Cert | trim) -}}
+{{- $_ := set .out "key" ($leaf.Key | trim) -}}
+{{- $_ := set .out "caBundle" ($caCert.Cert | trim) -}}
+{{- else -}}
+{{- $hint := printf "%s.crtPEM, %s.keyPEM and %s.caBundle go together: give all three, or none and the chart generates them" .key .key .key -}}
+{{- $_ := set .out "crt" (include "cp.requiredPEM" (list (printf "%s.crtPEM" .key) $crt $hint)) -}}
+{{- $_ := set .out "key" (include "cp.requiredPEM" (list (printf "%s.keyPEM" .key) $key $hint)) -}}
+{{- $_ := set .out "caBundle" (include "cp.requiredPEM" (list (printf "%s.caBundle" .key) $ca $hint)) -}}
+{{- end -}}
 {{- end -}}
