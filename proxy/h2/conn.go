@@ -146,7 +146,8 @@ type Conn struct {
 	ctrlQ    []func() error
 	ctrlWake chan struct{}
 
-	handler  func(*Stream) // server: runs each request, on its own goroutine
+	handler  func(*Stream) // server: runs each request, on a worker goroutine
+	work     chan *Stream  // server: to idle workers
 	onClose  func(*Conn)   // called once, when the read loop ends
 	readDone chan struct{}
 	handlers sync.WaitGroup // server: running handlers
@@ -185,6 +186,7 @@ func NewClientConn(nc net.Conn, opts Options, onClose func(*Conn)) (*Conn, error
 func ServeConn(nc net.Conn, opts Options, handler func(*Stream), started func(*Conn)) error {
 	cc := newConn(nc, opts, true)
 	cc.handler = handler
+	cc.work = make(chan *Stream)
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(nc, preface); err != nil || string(preface) != http2.ClientPreface {
 		nc.Close()
@@ -785,13 +787,39 @@ func (cc *Conn) newRequestLocked(f *http2.MetaHeadersFrame) error {
 	s.remoteDone = f.StreamEnded()
 	cc.streams[id] = s
 	cc.reserved++
-	cc.handlers.Add(1)
 	cc.mu.Unlock()
-	go func() {
-		defer cc.handlers.Done()
-		cc.handler(s)
-	}()
+	select {
+	case cc.work <- s: // an idle worker takes it
+	default:
+		cc.handlers.Add(1)
+		go cc.worker(s)
+	}
 	return nil
+}
+
+// workerIdle is how long a handler goroutine waits for another request
+// before it exits.
+const workerIdle = 30 * time.Second
+
+// worker runs the handler for s, then for the streams handed to it while
+// it waits, idle: a goroutine that served a request has grown its stack to
+// what the next one needs (growing it again on a new goroutine, request
+// after request, cost the proxy several percent of its CPU).
+func (cc *Conn) worker(s *Stream) {
+	defer cc.handlers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		cc.handler(s)
+		idle.Reset(workerIdle)
+		select {
+		case s = <-cc.work:
+		case <-idle.C:
+			return
+		case <-cc.readDone:
+			return
+		}
+	}
 }
 
 func parseStatus(v string) (int, bool) {

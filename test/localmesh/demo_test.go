@@ -131,21 +131,24 @@ func TestDemo(t *testing.T) {
 	if n := metric(t, web, "response_total", map[string]string{"direction": "outbound", "dst_service": "items", "classification": "failure"}); n != 0 {
 		t.Errorf("%v failed requests from web to items", n)
 	}
-	votingFailures := metric(t, web, "response_total", map[string]string{"direction": "outbound", "dst_service": "voting", "classification": "failure"})
-	brokenVotes := metric(t, web, "response_total", map[string]string{"direction": "outbound", "dst_service": "voting", "classification": "failure", "grpc_status": "2"})
+	webMetrics := scrape(t, web)
+	votingFailures := webMetrics.sum("response_total", map[string]string{"direction": "outbound", "dst_service": "voting", "classification": "failure"})
+	brokenVotes := webMetrics.sum("response_total", map[string]string{"direction": "outbound", "dst_service": "voting", "classification": "failure", "grpc_status": "2"})
 	if votingFailures != brokenVotes {
 		t.Errorf("web->voting: %v failures, of which %v are the broken choice", votingFailures, brokenVotes)
 	}
-	botFailures := metric(t, bot, "response_total", map[string]string{"direction": "outbound", "classification": "failure"})
-	if n := metric(t, bot, "response_total", map[string]string{"direction": "outbound", "classification": "failure", "status_code": "500"}); n != botFailures {
+	botMetrics := scrape(t, bot)
+	botFailures := botMetrics.sum("response_total", map[string]string{"direction": "outbound", "classification": "failure"})
+	if n := botMetrics.sum("response_total", map[string]string{"direction": "outbound", "classification": "failure", "status_code": "500"}); n != botFailures {
 		t.Errorf("bot->web: %v failures, of which %v are the broken choice's 500s", botFailures, n)
 	}
 	for _, w := range []*localmesh.Workload{bot, web} {
 		if n := metric(t, w, "tcp_open_total", map[string]string{"direction": "outbound", "peer": "dst", "tls": "no_identity"}); n != 0 {
 			t.Errorf("%s opened %v connections without mTLS", w.Name, n)
 		}
-		all := metric(t, w, "response_total", map[string]string{"direction": "outbound"})
-		if tls := metric(t, w, "response_total", map[string]string{"direction": "outbound", "tls": "true"}); tls != all || all == 0 {
+		m := scrape(t, w)
+		all := m.sum("response_total", map[string]string{"direction": "outbound"})
+		if tls := m.sum("response_total", map[string]string{"direction": "outbound", "tls": "true"}); tls != all || all == 0 {
 			t.Errorf("%s: %v of %v outbound responses over mTLS, want all", w.Name, tls, all)
 		}
 	}
@@ -243,8 +246,10 @@ endpoints:
 	// above, which gave the bot's proxy an estimate of web-2).
 	waitMetricFor(t, bot, "response_total", toWeb2, 1, 30*time.Second)
 	t.Logf("the second backend got the bot's first request %v after the apply", time.Since(applied))
-	waitMetricFor(t, bot, "response_total", toWeb2, 10, 15*time.Second)
-	t.Logf("the second backend got 10 of the bot's requests %v after the apply", time.Since(applied))
+	// A share, not a split: peak-EWMA sends most requests to whichever
+	// backend answered faster lately, and on a loaded CI machine that flips.
+	waitMetricFor(t, bot, "response_total", toWeb2, 3, 20*time.Second)
+	t.Logf("the second backend got 3 of the bot's requests %v after the apply", time.Since(applied))
 	// Which backend gets most of it is the balancer's call (the faster
 	// one): not asserted.
 	t.Logf("meanwhile the first backend got %v", metric(t, bot, "response_total", toWeb)-web1Before)

@@ -198,6 +198,16 @@ func get(netns, url, host string) (int, string, error) {
 // want.
 func metric(t *testing.T, w *localmesh.Workload, name string, want map[string]string) float64 {
 	t.Helper()
+	return scrape(t, w).sum(name, want)
+}
+
+// families is one scrape of a proxy's metrics: compare several sums from one
+// scrape, not from two, or traffic in between makes them disagree.
+type families map[string]*dto.MetricFamily
+
+// scrape reads w's proxy metrics once.
+func scrape(t *testing.T, w *localmesh.Workload) families {
+	t.Helper()
 	_, text, err := get(w.NetNS, "http://127.0.0.1:4191/metrics", "")
 	if err != nil {
 		t.Fatalf("scrape %s: %v", w.Key(), err)
@@ -207,8 +217,13 @@ func metric(t *testing.T, w *localmesh.Workload, name string, want map[string]st
 	if err != nil {
 		t.Fatalf("parse metrics of %s: %v", w.Key(), err)
 	}
+	return fams
+}
+
+// sum adds the values of the series of name that carry the want labels.
+func (f families) sum(name string, want map[string]string) float64 {
 	var sum float64
-	fam := fams[name]
+	fam := f[name]
 	if fam == nil {
 		return 0
 	}
@@ -220,6 +235,7 @@ func metric(t *testing.T, w *localmesh.Workload, name string, want map[string]st
 	return sum
 }
 
+// hasLabels reports whether m carries every label of want.
 func hasLabels(m *dto.Metric, want map[string]string) bool {
 	got := map[string]string{}
 	for _, l := range m.Label {
