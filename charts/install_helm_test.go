@@ -19,7 +19,6 @@ import (
 
 	"github.com/linkerd-go/linkerd/charts/chartstest"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
-	"github.com/linkerd-go/linkerd/pkg/pki"
 )
 
 // identityFiles writes a trust anchor, an issuer it signs and the issuer's
@@ -27,33 +26,8 @@ import (
 // --set-file arguments of `helm install` for them.
 func identityFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	anchor, err := pki.NewCA("root.linkerd.cluster.local", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := anchor.NewIssuer("identity.linkerd.cluster.local", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.EncodePrivateKeyPEM(issuer.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{
-		"ca.crt":     pki.EncodeCertificatesPEM(anchor.Cert),
-		"issuer.crt": pki.EncodeCertificatesPEM(issuer.Cert),
-		"issuer.key": key,
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return []string{
-		"identityTrustAnchorsPEM=" + filepath.Join(dir, "ca.crt"),
-		"identity.issuer.tls.crtPEM=" + filepath.Join(dir, "issuer.crt"),
-		"identity.issuer.tls.keyPEM=" + filepath.Join(dir, "issuer.key"),
-	}
+	_, files := chartstest.WriteIdentity(t, dir, time.Hour, time.Hour)
+	return files.SetFile()
 }
 
 // object is what the tests read of a rendered manifest.

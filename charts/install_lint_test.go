@@ -12,7 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	"sigs.k8s.io/yaml"
 
-	"github.com/linkerd-go/linkerd/pkg/pki"
+	"github.com/linkerd-go/linkerd/charts/chartstest"
 )
 
 // writeChart writes the embedded chart name to dir/name as `helm
@@ -30,29 +30,20 @@ func writeChart(t *testing.T, dir, name string) string {
 // generated) and the version.
 func installValues(t *testing.T) map[string]any {
 	t.Helper()
-	anchor, err := pki.NewCA("root.linkerd.cluster.local", time.Hour)
+	id, err := chartstest.NewIdentity(time.Hour, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := anchor.NewIssuer("identity.linkerd.cluster.local", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.EncodePrivateKeyPEM(issuer.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	anchors := string(pki.EncodeCertificatesPEM(anchor.Cert))
-	crt := string(pki.EncodeCertificatesPEM(issuer.Cert))
+	anchors, crt, key := string(id.AnchorsPEM), string(id.IssuerCertPEM), string(id.IssuerKeyPEM)
 	return map[string]any{
 		"linkerdVersion":          "lint",
 		"identityTrustAnchorsPEM": anchors,
 		"identity": map[string]any{"issuer": map[string]any{"tls": map[string]any{
-			"crtPEM": crt, "keyPEM": string(key),
+			"crtPEM": crt, "keyPEM": key,
 		}}},
 		// Any PEM certificate and key do for linting.
-		"proxyInjector":    map[string]any{"crtPEM": crt, "keyPEM": string(key), "caBundle": anchors},
-		"profileValidator": map[string]any{"crtPEM": crt, "keyPEM": string(key), "caBundle": anchors},
+		"proxyInjector":    map[string]any{"crtPEM": crt, "keyPEM": key, "caBundle": anchors},
+		"profileValidator": map[string]any{"crtPEM": crt, "keyPEM": key, "caBundle": anchors},
 	}
 }
 

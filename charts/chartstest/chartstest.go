@@ -19,6 +19,8 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/yaml"
+
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 )
 
 // Install holds the arguments of a `helm install RELEASE CHART_DIR` command line.
@@ -137,7 +139,7 @@ func (in Install) values() (map[string]any, error) {
 		if err := yaml.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("-f %s: %w", f, err)
 		}
-		base = merge(base, m)
+		base = chartvalues.Merge(base, m)
 	}
 	for _, s := range in.Set {
 		if err := strvals.ParseInto(s, base); err != nil {
@@ -157,23 +159,4 @@ func (in Install) values() (map[string]any, error) {
 		}
 	}
 	return base, nil
-}
-
-// merge merges b into a (maps recursively, anything else replaced), as
-// the helm CLI merges -f files.
-func merge(a, b map[string]any) map[string]any {
-	out := make(map[string]any, len(a))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		if vm, ok := v.(map[string]any); ok {
-			if am, ok := out[k].(map[string]any); ok {
-				out[k] = merge(am, vm)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
 }

@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/golden"
 	"github.com/linkerd-go/linkerd/pkg/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/version"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -28,20 +26,7 @@ import (
 // checkGolden compares the exit code, stdout and stderr with testdata/<name>.golden.
 func checkGolden(t *testing.T, name string, code int, stdout, stderr string) {
 	t.Helper()
-	got := fmt.Sprintf("exit: %d\n--- stdout\n%s--- stderr\n%s", code, stdout, stderr)
-	golden := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
-	}
+	golden.Check(t, name, golden.Result(code, stdout, stderr))
 }
 
 // fakeCluster is a cluster without Linkerd where every access is allowed.

@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/controller/destination"
 	"github.com/linkerd-go/linkerd/controller/store"
+	"github.com/linkerd-go/linkerd/internal/golden"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 	"google.golang.org/grpc"
 )
@@ -187,23 +187,9 @@ func TestDiagnosticsEndpointsGolden(t *testing.T) {
 			}
 			var stdout, stderr bytes.Buffer
 			code := Execute(context.Background(), args, Env{Stdout: &stdout, Stderr: &stderr})
-			got := fmt.Sprintf("exit: %d\n--- stdout\n%s--- stderr\n%s", code, stdout.String(), stderr.String())
+			got := golden.Result(code, stdout.String(), stderr.String())
 			// The server's address is the only varying part.
-			got = strings.ReplaceAll(got, addr, "ADDR")
-
-			golden := filepath.Join("testdata", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading golden file (run with -update to create it): %v", err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			golden.Check(t, tt.name, strings.ReplaceAll(got, addr, "ADDR"))
 			// Independent of the golden files: failures are one line and non-zero.
 			if (stderr.Len() > 0) != (code != 0) {
 				t.Errorf("exit %d with stderr %q", code, stderr.String())

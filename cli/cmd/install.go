@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/linkerd-go/linkerd/charts"
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
@@ -206,7 +207,7 @@ func (o *renderOptions) userValues() (map[string]any, error) {
 		if err := yaml.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("--values %s: %w", f, err)
 		}
-		vals = mergeValues(vals, m)
+		vals = chartvalues.Merge(vals, m)
 	}
 	for _, s := range o.setValues {
 		if err := strvals.ParseInto(s, vals); err != nil {
@@ -263,7 +264,7 @@ func renderInstall(opts *renderOptions, ns string, stored map[string]any, stderr
 	layers = append(layers, flagValues, user)
 	vals := map[string]any{}
 	for _, l := range layers {
-		vals = mergeValues(vals, l)
+		vals = chartvalues.Merge(vals, l)
 	}
 	if got, ok := vals["controllerNamespace"].(string); ok && got != ns {
 		return nil, fmt.Errorf("controllerNamespace %q differs from --linkerd-namespace %q: set the namespace with --linkerd-namespace only", got, ns)
@@ -273,7 +274,7 @@ func renderInstall(opts *renderOptions, ns string, stored map[string]any, stderr
 	if err != nil {
 		return nil, err
 	}
-	effective := mergeValues(defaults, vals)
+	effective := chartvalues.Merge(defaults, vals)
 	if err := setIdentity(vals, effective, opts, ns, stderr); err != nil {
 		return nil, err
 	}
@@ -283,84 +284,15 @@ func renderInstall(opts *renderOptions, ns string, stored map[string]any, stderr
 	return renderChart(charts.ControlPlane, vals, "linkerd-control-plane", ns)
 }
 
-// mergeValues returns base with override merged in: maps are merged
-// recursively, anything else in override replaces base's value. Neither
-// argument is modified.
-func mergeValues(base, override map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(override))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range override {
-		if om, ok := v.(map[string]any); ok {
-			if bm, ok := out[k].(map[string]any); ok {
-				out[k] = mergeValues(bm, om)
-				continue
-			}
-			out[k] = mergeValues(nil, om)
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
-// stringValue returns the string at a dotted path of values ("" if absent).
-func stringValue(vals map[string]any, path string) string {
-	v, ok := valueAt(vals, path)
-	if !ok {
-		return ""
-	}
-	s, _ := v.(string)
-	return s
-}
-
-func boolValue(vals map[string]any, path string) bool {
-	v, _ := valueAt(vals, path)
-	b, _ := v.(bool)
-	return b
-}
-
-func valueAt(vals map[string]any, path string) (any, bool) {
-	keys := strings.Split(path, ".")
-	var cur any = vals
-	for _, k := range keys {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, ok = m[k]
-		if !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-// setValue sets a dotted path of vals to v, creating maps on the way.
-func setValue(vals map[string]any, path string, v any) {
-	keys := strings.Split(path, ".")
-	m := vals
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[keys[len(keys)-1]] = v
-}
-
 // setIdentity fills the trust anchors and the issuer into vals: from the
 // --identity-* files, else from the values, else generated. The result is
 // checked: an issuer not signed by an anchor, or outside its validity, is an
 // error; one expiring soon a warning.
 func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string, stderr io.Writer) error {
-	scheme := stringValue(effective, "identity.issuer.scheme")
-	anchorsPEM := stringValue(effective, "identityTrustAnchorsPEM")
-	crtPEM := stringValue(effective, "identity.issuer.tls.crtPEM")
-	keyPEM := stringValue(effective, "identity.issuer.tls.keyPEM")
+	scheme := chartvalues.String(effective, "identity.issuer.scheme")
+	anchorsPEM := chartvalues.String(effective, "identityTrustAnchorsPEM")
+	crtPEM := chartvalues.String(effective, "identity.issuer.tls.crtPEM")
+	keyPEM := chartvalues.String(effective, "identity.issuer.tls.keyPEM")
 
 	if opts.trustAnchors != "" {
 		b, err := os.ReadFile(opts.trustAnchors)
@@ -381,12 +313,12 @@ func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string,
 		crtPEM, keyPEM = string(c), string(k)
 	}
 
-	trustDomain := stringValue(effective, "identityTrustDomain")
+	trustDomain := chartvalues.String(effective, "identityTrustDomain")
 	if opts.trustDomain != "" {
 		trustDomain = opts.trustDomain
 	}
 	if trustDomain == "" {
-		trustDomain = stringValue(effective, "clusterDomain")
+		trustDomain = chartvalues.String(effective, "clusterDomain")
 	}
 
 	switch scheme {
@@ -398,7 +330,7 @@ func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string,
 		if _, err := pki.DecodeCertificatesPEM([]byte(anchorsPEM)); err != nil {
 			return fmt.Errorf("trust anchors: %w", err)
 		}
-		setValue(vals, "identityTrustAnchorsPEM", anchorsPEM)
+		chartvalues.Set(vals, "identityTrustAnchorsPEM", anchorsPEM)
 		return nil
 	case ctlidentity.SchemeLinkerd:
 	default:
@@ -452,9 +384,9 @@ func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string,
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "Warning: %s\n", w)
 	}
-	setValue(vals, "identityTrustAnchorsPEM", anchorsPEM)
-	setValue(vals, "identity.issuer.tls.crtPEM", crtPEM)
-	setValue(vals, "identity.issuer.tls.keyPEM", keyPEM)
+	chartvalues.Set(vals, "identityTrustAnchorsPEM", anchorsPEM)
+	chartvalues.Set(vals, "identity.issuer.tls.crtPEM", crtPEM)
+	chartvalues.Set(vals, "identity.issuer.tls.keyPEM", keyPEM)
 	return nil
 }
 
@@ -494,20 +426,20 @@ func setWebhookCerts(vals, effective map[string]any, ns string) error {
 
 func (w webhookTLS) setCert(vals, effective map[string]any, ns string) error {
 	prefix := w.values + "."
-	if stringValue(effective, prefix+"caBundle") != "" && (boolValue(effective, prefix+"externalSecret") ||
-		stringValue(effective, prefix+"crtPEM") != "" && stringValue(effective, prefix+"keyPEM") != "") {
+	if chartvalues.String(effective, prefix+"caBundle") != "" && (chartvalues.Bool(effective, prefix+"externalSecret") ||
+		chartvalues.String(effective, prefix+"crtPEM") != "" && chartvalues.String(effective, prefix+"keyPEM") != "") {
 		return nil
 	}
-	if boolValue(effective, prefix+"externalSecret") {
+	if chartvalues.Bool(effective, prefix+"externalSecret") {
 		return fmt.Errorf("%sexternalSecret needs %scaBundle, the CA that signed the webhook's certificate", prefix, prefix)
 	}
 	crt, key, ca, err := webhookCert(w.service + "." + ns + ".svc")
 	if err != nil {
 		return err
 	}
-	setValue(vals, prefix+"crtPEM", crt)
-	setValue(vals, prefix+"keyPEM", key)
-	setValue(vals, prefix+"caBundle", ca)
+	chartvalues.Set(vals, prefix+"crtPEM", crt)
+	chartvalues.Set(vals, prefix+"keyPEM", key)
+	chartvalues.Set(vals, prefix+"caBundle", ca)
 	return nil
 }
 

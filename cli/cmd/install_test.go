@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +20,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	"github.com/linkerd-go/linkerd/charts/chartstest"
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
+	"github.com/linkerd-go/linkerd/internal/golden"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 )
@@ -64,39 +66,9 @@ func TestInstallGolden(t *testing.T) {
 			if stderr != "" {
 				t.Errorf("unexpected stderr: %s", stderr)
 			}
-			golden := filepath.Join("testdata", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading golden file (run with -update to create it): %v", err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s (run with -update if intended); first difference:\n%s", golden, firstDiff(got, string(want)))
-			}
+			golden.Check(t, tt.name, got)
 		})
 	}
-}
-
-// firstDiff shows the first differing line of two texts.
-func firstDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return "line " + strconv.Itoa(i+1) + ":\n got: " + gl + "\nwant: " + wl
-		}
-	}
-	return "(none)"
 }
 
 // strictDecoder decodes Kubernetes objects, rejecting unknown and
@@ -504,10 +476,10 @@ func TestInstallConfigHasNoPrivateKeys(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(values), &vals); err != nil {
 			t.Fatal(err)
 		}
-		if stringValue(vals, "identity.issuer.tls.crtPEM") == "" || stringValue(vals, "identityTrustAnchorsPEM") == "" {
+		if chartvalues.String(vals, "identity.issuer.tls.crtPEM") == "" || chartvalues.String(vals, "identityTrustAnchorsPEM") == "" {
 			t.Error("linkerd-config lacks the issuer certificate or the trust anchors")
 		}
-		if stringValue(vals, "linkerdVersion") == "" || stringValue(vals, "proxy.image.name") == "" {
+		if chartvalues.String(vals, "linkerdVersion") == "" || chartvalues.String(vals, "proxy.image.name") == "" {
 			t.Error("linkerd-config lacks linkerdVersion or the proxy values the injector needs")
 		}
 		return
@@ -518,33 +490,11 @@ func TestInstallConfigHasNoPrivateKeys(t *testing.T) {
 // TestInstallWarnsOnExpiringCertificates: certificates valid for less than
 // pki.DefaultMinValidity render, with a warning on stderr.
 func TestInstallWarnsOnExpiringCertificates(t *testing.T) {
-	dir := t.TempDir()
-	anchor, err := pki.NewCA("root.linkerd.cluster.local", 48*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := anchor.NewIssuer("identity.linkerd.cluster.local", 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.EncodePrivateKeyPEM(issuer.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{
-		"ca.crt":     pki.EncodeCertificatesPEM(anchor.Cert),
-		"issuer.crt": pki.EncodeCertificatesPEM(issuer.Cert),
-		"issuer.key": key,
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, files := chartstest.WriteIdentity(t, t.TempDir(), 48*time.Hour, 24*time.Hour)
 	code, out, stderr := runCLI(t, "install", "--ignore-cluster",
-		"--identity-trust-anchors-file", filepath.Join(dir, "ca.crt"),
-		"--identity-issuer-certificate-file", filepath.Join(dir, "issuer.crt"),
-		"--identity-issuer-key-file", filepath.Join(dir, "issuer.key"))
+		"--identity-trust-anchors-file", files.Anchors,
+		"--identity-issuer-certificate-file", files.IssuerCert,
+		"--identity-issuer-key-file", files.IssuerKey)
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr)
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/linkerd-go/linkerd/charts"
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
 )
@@ -84,8 +85,8 @@ func runUninstall(ctx context.Context, stdout io.Writer, global *GlobalOptions) 
 		pems = append(pems, w.values+".crtPEM", w.values+".keyPEM", w.values+".caBundle")
 	}
 	for _, p := range pems {
-		if stringValue(vals, p) == "" {
-			setValue(vals, p, placeholderPEM)
+		if chartvalues.String(vals, p) == "" {
+			chartvalues.Set(vals, p, placeholderPEM)
 		}
 	}
 	controlPlane, err := renderChart(charts.ControlPlane, vals, "linkerd-control-plane", ns)

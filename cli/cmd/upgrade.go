@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
@@ -117,17 +118,17 @@ func reuseSecrets(ctx context.Context, kube kubernetes.Interface, ns string, sto
 		return s, nil
 	}
 
-	if stringValue(stored, "identityTrustAnchorsPEM") == "" {
+	if chartvalues.String(stored, "identityTrustAnchorsPEM") == "" {
 		cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, k8s.TrustRootsConfigMapName, metav1.GetOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("reading ConfigMap %s/%s: %w", ns, k8s.TrustRootsConfigMapName, err)
 		}
 		if err == nil {
-			setValue(stored, "identityTrustAnchorsPEM", cm.Data[k8s.TrustRootsKey])
+			chartvalues.Set(stored, "identityTrustAnchorsPEM", cm.Data[k8s.TrustRootsKey])
 		}
 	}
 
-	scheme := stringValue(stored, "identity.issuer.scheme")
+	scheme := chartvalues.String(stored, "identity.issuer.scheme")
 	if opts.issuerCert == "" && (scheme == "" || scheme == ctlidentity.SchemeLinkerd) {
 		s, err := getSecret(k8s.IssuerSecretName)
 		if err != nil {
@@ -136,27 +137,27 @@ func reuseSecrets(ctx context.Context, kube kubernetes.Interface, ns string, sto
 		if s == nil {
 			return fmt.Errorf("the identity issuer Secret %s/%s is missing: give the issuer with --identity-issuer-certificate-file, --identity-issuer-key-file and --identity-trust-anchors-file", ns, k8s.IssuerSecretName)
 		}
-		setValue(stored, "identity.issuer.tls.crtPEM", string(s.Data[k8s.IssuerCertKey]))
-		setValue(stored, "identity.issuer.tls.keyPEM", string(s.Data[k8s.IssuerKeyKey]))
+		chartvalues.Set(stored, "identity.issuer.tls.crtPEM", string(s.Data[k8s.IssuerCertKey]))
+		chartvalues.Set(stored, "identity.issuer.tls.keyPEM", string(s.Data[k8s.IssuerKeyKey]))
 	}
 
 	for _, w := range webhookTLSs {
 		prefix := w.values + "."
-		if boolValue(stored, prefix+"externalSecret") {
+		if chartvalues.Bool(stored, prefix+"externalSecret") {
 			continue
 		}
 		s, err := getSecret(w.secret)
 		if err != nil {
 			return err
 		}
-		if s == nil || stringValue(stored, prefix+"caBundle") == "" {
+		if s == nil || chartvalues.String(stored, prefix+"caBundle") == "" {
 			// Generate a new certificate and CA bundle together.
-			setValue(stored, prefix+"crtPEM", "")
-			setValue(stored, prefix+"keyPEM", "")
-			setValue(stored, prefix+"caBundle", "")
+			chartvalues.Set(stored, prefix+"crtPEM", "")
+			chartvalues.Set(stored, prefix+"keyPEM", "")
+			chartvalues.Set(stored, prefix+"caBundle", "")
 		} else {
-			setValue(stored, prefix+"crtPEM", string(s.Data[corev1.TLSCertKey]))
-			setValue(stored, prefix+"keyPEM", string(s.Data[corev1.TLSPrivateKeyKey]))
+			chartvalues.Set(stored, prefix+"crtPEM", string(s.Data[corev1.TLSCertKey]))
+			chartvalues.Set(stored, prefix+"keyPEM", string(s.Data[corev1.TLSPrivateKeyKey]))
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
+	"github.com/linkerd-go/linkerd/internal/syncbuf"
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
@@ -225,7 +226,7 @@ func TestExecute(t *testing.T) {
 // as SIGTERM does in main.
 func TestExecuteGracefulStop(t *testing.T) {
 	m := newMaterial(t, true)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)

@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -27,6 +26,7 @@ import (
 
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
+	"github.com/linkerd-go/linkerd/internal/syncbuf"
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
@@ -47,25 +47,7 @@ type fixture struct {
 	metrics *ctlidentity.Metrics
 	server  *ctlidentity.Server
 	client  identityv1.IdentityClient
-	logs    *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    *syncbuf.Buffer
 }
 
 // newFixture starts an identity server with a local-token validator on
@@ -85,7 +67,7 @@ func newFixture(t *testing.T, withIssuer bool, opts ...func(*ctlidentity.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{anchor: anchor, issuer: iss, tokens: &localtoken.Issuer{Key: key}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f := &fixture{anchor: anchor, issuer: iss, tokens: &localtoken.Issuer{Key: key}, reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
 	f.metrics, err = ctlidentity.NewMetrics(f.reg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,33 +22,16 @@ import (
 	"github.com/linkerd-go/linkerd/demo/items"
 	"github.com/linkerd-go/linkerd/demo/voting"
 	"github.com/linkerd-go/linkerd/demo/web"
+	"github.com/linkerd-go/linkerd/internal/syncbuf"
 	demov1 "github.com/linkerd-go/linkerd/proto/demo/v1"
 )
-
-// sink is a log destination that tests can read while a command writes.
-type sink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *sink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 var servingAddr = regexp.MustCompile(`msg=serving .*addr=(\S+)`)
 
 // run starts the command line args and returns its log and a channel with
 // its result.
-func run(ctx context.Context, env map[string]string, args ...string) (*sink, <-chan error) {
-	logs := &sink{}
+func run(ctx context.Context, env map[string]string, args ...string) (*syncbuf.Buffer, <-chan error) {
+	logs := &syncbuf.Buffer{}
 	root := NewCommand(logs, func(k string) string { return env[k] })
 	root.SetArgs(args)
 	done := make(chan error, 1)

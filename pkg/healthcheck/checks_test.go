@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/golden"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -649,8 +650,8 @@ func TestGoldenOutputs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, out := runAll(t, tt.cats(), tt.world(t).state(tt.ns), fastOptions)
-			golden(t, tt.name+".table", out[TableOutput])
-			golden(t, tt.name+".json", out[JSONOutput])
+			golden.Check(t, tt.name+".table", out[TableOutput])
+			golden.Check(t, tt.name+".json", out[JSONOutput])
 		})
 	}
 }

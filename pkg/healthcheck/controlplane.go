@@ -43,21 +43,15 @@ func linkerdExistenceCategory() Category {
 			HintAnchor:  "l5d-existence-replicasets",
 			Retry:       true,
 			Run: func(ctx context.Context, s *State) error {
-				deps, err := s.controlPlane(ctx)
-				if err != nil {
-					return err
-				}
-				var problems []string
-				for _, d := range deps {
+				return s.controlPlaneProblems(ctx, func(d deployment) []string {
 					if d.Obj == nil {
-						problems = append(problems, fmt.Sprintf("deployment %q not found", d.Name))
-						continue
+						return []string{fmt.Sprintf("deployment %q not found", d.Name)}
 					}
 					if p := rolloutProblem(d.Obj); p != "" {
-						problems = append(problems, fmt.Sprintf("deployment %q: %s", d.Name, p))
+						return []string{fmt.Sprintf("deployment %q: %s", d.Name, p)}
 					}
-				}
-				return joinProblems(problems)
+					return nil
+				})
 			},
 		},
 		{
@@ -65,12 +59,8 @@ func linkerdExistenceCategory() Category {
 			HintAnchor:  "l5d-existence-unschedulable-pods",
 			Retry:       true,
 			Run: func(ctx context.Context, s *State) error {
-				deps, err := s.controlPlane(ctx)
-				if err != nil {
-					return err
-				}
-				var problems []string
-				for _, d := range deps {
+				return s.controlPlaneProblems(ctx, func(d deployment) []string {
+					var problems []string
 					for _, p := range d.Pods {
 						for _, c := range p.Status.Conditions {
 							if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
@@ -78,8 +68,8 @@ func linkerdExistenceCategory() Category {
 							}
 						}
 					}
-				}
-				return joinProblems(problems)
+					return problems
+				})
 			},
 		},
 		{
@@ -88,17 +78,12 @@ func linkerdExistenceCategory() Category {
 			Retry:       true,
 			Fatal:       true,
 			Run: func(ctx context.Context, s *State) error {
-				deps, err := s.controlPlane(ctx)
-				if err != nil {
-					return err
-				}
-				var problems []string
-				for _, d := range deps {
+				return s.controlPlaneProblems(ctx, func(d deployment) []string {
 					if p := deploymentPodsProblem(d); p != "" {
-						problems = append(problems, p)
+						return []string{p}
 					}
-				}
-				return joinProblems(problems)
+					return nil
+				})
 			},
 		},
 		{
@@ -143,6 +128,20 @@ func deploymentPodsProblem(d deployment) string {
 		why = append(why, reason)
 	}
 	return fmt.Sprintf("no ready pods for %q: %s", d.Name, strings.Join(why, ", "))
+}
+
+// controlPlaneProblems reads the control-plane deployments and fails with
+// the problems that problem finds in each, nil for none.
+func (s *State) controlPlaneProblems(ctx context.Context, problem func(d deployment) []string) error {
+	deps, err := s.controlPlane(ctx)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, d := range deps {
+		problems = append(problems, problem(d)...)
+	}
+	return joinProblems(problems)
 }
 
 func checkClusterNetworks(ctx context.Context, s *State) error {
@@ -222,20 +221,7 @@ func linkerdConfigCategory() Category {
 				if err != nil {
 					return err
 				}
-				var missing []string
-				for _, n := range names(s) {
-					err := get(ctx, kube, s, n)
-					switch {
-					case apierrors.IsNotFound(err):
-						missing = append(missing, n)
-					case err != nil:
-						return fmt.Errorf("reading %s: %w", n, err)
-					}
-				}
-				if len(missing) > 0 {
-					return fmt.Errorf("missing %s: reinstall the control plane (linkerd install | kubectl apply -f -)", strings.Join(missing, ", "))
-				}
-				return nil
+				return missingObjects(names(s), func(name string) error { return get(ctx, kube, s, name) })
 			},
 		}
 	}
@@ -313,32 +299,43 @@ func (s *State) webhookConfigsExist(ctx context.Context, mutating bool) error {
 	if err != nil {
 		return err
 	}
-	var missing []string
-	checked := 0
+	var configs []string
 	for _, w := range webhooks {
 		if w.Mutating != mutating {
 			continue
 		}
 		if ok, err := s.webhookInstalled(ctx, w); err != nil {
 			return err
-		} else if !ok {
-			continue
-		}
-		checked++
-		if mutating {
-			_, err = kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, w.Config, metav1.GetOptions{})
-		} else {
-			_, err = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, w.Config, metav1.GetOptions{})
-		}
-		switch {
-		case apierrors.IsNotFound(err):
-			missing = append(missing, w.Config)
-		case err != nil:
-			return fmt.Errorf("reading %s: %w", w.Config, err)
+		} else if ok {
+			configs = append(configs, w.Config)
 		}
 	}
-	if checked == 0 {
+	if len(configs) == 0 {
 		return Skip("none installed")
+	}
+	return missingObjects(configs, func(name string) error {
+		var err error
+		if mutating {
+			_, err = kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		} else {
+			_, err = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		}
+		return err
+	})
+}
+
+// missingObjects reads each of names with get and fails naming those not
+// found; any other error stops it.
+func missingObjects(names []string, get func(name string) error) error {
+	var missing []string
+	for _, n := range names {
+		err := get(n)
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, n)
+		case err != nil:
+			return fmt.Errorf("reading %s: %w", n, err)
+		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s: reinstall the control plane (linkerd install | kubectl apply -f -)", strings.Join(missing, ", "))
@@ -484,19 +481,15 @@ func linkerdControlPlaneProxyCategory() Category {
 			HintAnchor:  "l5d-cp-proxy-healthy",
 			Retry:       true,
 			Run: func(ctx context.Context, s *State) error {
-				deps, err := s.controlPlane(ctx)
-				if err != nil {
-					return err
-				}
-				var problems []string
-				for _, d := range deps {
+				return s.controlPlaneProblems(ctx, func(d deployment) []string {
+					var problems []string
 					for i := range d.Pods {
 						if ok, why := proxyReady(&d.Pods[i]); !ok {
 							problems = append(problems, why)
 						}
 					}
-				}
-				return joinProblems(problems)
+					return problems
+				})
 			},
 		},
 		{

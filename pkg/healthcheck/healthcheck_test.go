@@ -5,36 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
-
-// golden compares got with testdata/<name>.golden (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 func ok(context.Context, *State) error { return nil }
 
@@ -133,7 +109,7 @@ func TestRunAndRender(t *testing.T) {
 				t.Errorf("success = %v, want %v", success, tt.wantSuccess)
 			}
 			for _, f := range Outputs {
-				golden(t, "render_"+tt.name+"."+f, out[f])
+				golden.Check(t, "render_"+tt.name+"."+f, out[f])
 			}
 			var parsed JSONResult
 			if err := json.Unmarshal([]byte(out[JSONOutput]), &parsed); err != nil {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
@@ -61,7 +62,7 @@ func New(values Values, createdBy string) (*Injector, error) {
 	if _, err := loadPatchChart(); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(getString(values, "identityTrustAnchorsPEM")) == "" {
+	if strings.TrimSpace(chartvalues.String(values, "identityTrustAnchorsPEM")) == "" {
 		return nil, ErrNoTrustAnchors
 	}
 	return &Injector{values: withVersion(deepCopy(values)), createdBy: createdBy}, nil
@@ -69,7 +70,7 @@ func New(values Values, createdBy string) (*Injector, error) {
 
 // ControllerNamespace is the control plane's namespace in the values.
 func (inj *Injector) ControllerNamespace() string {
-	return getString(inj.values, "controllerNamespace")
+	return chartvalues.String(inj.values, "controllerNamespace")
 }
 
 // Options change how Inject decides.
@@ -102,7 +103,7 @@ func (inj *Injector) Inject(w *Workload, nsAnnotations map[string]string, opts O
 		return &Result{Skip: skip}, nil
 	}
 	values, warnings := inj.PodValues(w, nsAnnotations)
-	setPath(values, "proxy.isIngress", mode.value == k8s.ProxyInjectIngress)
+	chartvalues.Set(values, "proxy.isIngress", mode.value == k8s.ProxyInjectIngress)
 	f, err := render(values)
 	if err != nil {
 		return nil, fmt.Errorf("injecting %s: %w", w, err)
@@ -130,18 +131,19 @@ func (inj *Injector) PodValues(w *Workload, nsAnnotations map[string]string) (Va
 			warn(name, value, at, err)
 			continue
 		}
-		setPath(v, s.path, x)
+		chartvalues.Set(v, s.path, x)
 	}
 
-	env, err := mergeAdditionalEnv(getPath(v, "proxy.additionalEnv"), nsAnnotations, w.Meta.Annotations)
+	additional, _ := chartvalues.Get(v, "proxy.additionalEnv")
+	env, err := mergeAdditionalEnv(additional, nsAnnotations, w.Meta.Annotations)
 	if err != nil {
 		warn(ProxyAdditionalEnvAnnotation, "", "pod or namespace", err)
 	} else if env != nil {
-		setPath(v, "proxy.additionalEnv", env)
+		chartvalues.Set(v, "proxy.additionalEnv", env)
 	}
 
-	if getString(v, "proxy.podInboundPorts") == "" {
-		setPath(v, "proxy.podInboundPorts", containerPorts(w.Spec))
+	if chartvalues.String(v, "proxy.podInboundPorts") == "" {
+		chartvalues.Set(v, "proxy.podInboundPorts", containerPorts(w.Spec))
 	}
 
 	annotations := map[string]any{}
@@ -155,8 +157,8 @@ func (inj *Injector) PodValues(w *Workload, nsAnnotations map[string]string) (Va
 	if l, ok := workloadLabels[w.Kind]; ok && w.Name != "" {
 		labels[l] = w.Name
 	}
-	setPath(v, "pod.annotations", annotations)
-	setPath(v, "pod.labels", labels)
+	chartvalues.Set(v, "pod.annotations", annotations)
+	chartvalues.Set(v, "pod.labels", labels)
 	return v, warnings
 }
 

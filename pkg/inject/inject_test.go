@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/proxyinit"
 	proxyconfig "github.com/linkerd-go/linkerd/proxy/config"
@@ -201,7 +202,7 @@ func TestProxyInitArgsParse(t *testing.T) {
 		},
 		{
 			name: "nft and annotations",
-			edit: func(v Values) { setPath(v, "proxyInit.iptablesMode", "nft") },
+			edit: func(v Values) { chartvalues.Set(v, "proxyInit.iptablesMode", "nft") },
 			ann: map[string]string{
 				k8s.ProxyIgnoreInboundPortsAnnotation:  "3306, 7000-7010",
 				k8s.ProxyIgnoreOutboundPortsAnnotation: "443",
@@ -346,9 +347,9 @@ func TestAdditionalEnvRendered(t *testing.T) {
 // pods do: loopback addresses and a version from the chart.
 func TestControlPlaneOverrides(t *testing.T) {
 	inj := testInjector(t, func(v Values) {
-		setPath(v, "proxy.identitySvcAddr", "localhost.:8080")
-		setPath(v, "proxy.destinationSvcAddr", "localhost.:8086")
-		setPath(v, "disableIPv6", false)
+		chartvalues.Set(v, "proxy.identitySvcAddr", "localhost.:8080")
+		chartvalues.Set(v, "proxy.destinationSvcAddr", "localhost.:8086")
+		chartvalues.Set(v, "disableIPv6", false)
 	})
 	got, _ := mustInject(t, inj, testPod(), nil)
 	env := map[string]string{}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strings"
 
 	"helm.sh/helm/v3/pkg/chartutil"
 	"sigs.k8s.io/yaml"
 
 	"github.com/linkerd-go/linkerd/charts"
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/version"
 )
 
@@ -71,45 +71,10 @@ func deepCopyAny(x any) any {
 	}
 }
 
-// setPath sets the dotted path ("proxy.image.name") in v, creating maps
-// on the way and replacing non-map values in between.
-func setPath(v Values, path string, x any) {
-	keys := strings.Split(path, ".")
-	m := v
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[keys[len(keys)-1]] = x
-}
-
-// getPath returns the value at the dotted path, or nil.
-func getPath(v Values, path string) any {
-	var cur any = v
-	for k := range strings.SplitSeq(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
-	}
-	return cur
-}
-
-// getString returns the string at path, "" when absent or not a string.
-func getString(v Values, path string) string {
-	s, _ := getPath(v, path).(string)
-	return s
-}
-
 // withVersion fills linkerdVersion with this build's version when the
 // installation does not say.
 func withVersion(v Values) Values {
-	if getString(v, "linkerdVersion") == "" {
+	if chartvalues.String(v, "linkerdVersion") == "" {
 		v = maps.Clone(v)
 		v["linkerdVersion"] = version.Version
 	}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
@@ -144,7 +145,7 @@ func TestPodValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inj := testInjector(t, func(v Values) {
-				setPath(v, "proxy.additionalEnv", []any{map[string]any{"name": "BASE", "value": "chart"}})
+				chartvalues.Set(v, "proxy.additionalEnv", []any{map[string]any{"name": "BASE", "value": "chart"}})
 			})
 			pod := testPod()
 			pod.Annotations = tt.podAnn
@@ -224,13 +225,19 @@ func TestParseValuesFillsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if getString(v, "controllerNamespace") != "mesh" || getString(v, "proxy.logLevel") != "debug" {
+	if chartvalues.String(v, "controllerNamespace") != "mesh" || chartvalues.String(v, "proxy.logLevel") != "debug" {
 		t.Errorf("stored values lost: %v", v)
 	}
-	if getString(v, "proxy.image.name") == "" || getString(v, "proxyInit.iptablesMode") == "" {
+	if chartvalues.String(v, "proxy.image.name") == "" || chartvalues.String(v, "proxyInit.iptablesMode") == "" {
 		t.Error("defaults not filled in")
 	}
 	if _, err := ParseValues([]byte("proxy: [")); err == nil {
 		t.Error("ParseValues accepted invalid YAML")
 	}
+}
+
+// getPath returns the value at a dotted path of v, nil when absent.
+func getPath(v Values, path string) any {
+	x, _ := chartvalues.Get(v, path)
+	return x
 }

@@ -300,21 +300,9 @@ func startOnce(binDir string) (c *Cluster, err error) {
 		return nil, err
 	}
 
-	c.RESTConfig = &rest.Config{
-		Host: c.Server,
-		TLSClientConfig: rest.TLSClientConfig{
-			CAData:   p.CAPEM,
-			CertData: p.AdminCertPEM,
-			KeyData:  p.AdminKeyPEM,
-		},
-		// Tests measure latencies: no client-side throttling.
-		QPS:       1000,
-		Burst:     2000,
-		UserAgent: "l5d-test-cluster",
-	}
-	c.Client, err = kubernetes.NewForConfig(c.RESTConfig)
+	c.RESTConfig, c.Client, err = adminClient(c.Server, p.CAPEM, p.AdminCertPEM, p.AdminKeyPEM, "l5d-test-cluster")
 	if err != nil {
-		return nil, fmt.Errorf("clientset: %w", err)
+		return nil, err
 	}
 	rc := c.Client.Discovery().RESTClient()
 	if err := waitFor(120*time.Second, c.apiserver, c.apiLog, func(ctx context.Context) error {
@@ -329,6 +317,28 @@ func startOnce(binDir string) (c *Cluster, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// adminClient makes the REST config and clientset of the API server's
+// admin user at server, identified by a client certificate.
+func adminClient(server string, caPEM, certPEM, keyPEM []byte, userAgent string) (*rest.Config, kubernetes.Interface, error) {
+	cfg := &rest.Config{
+		Host: server,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:   caPEM,
+			CertData: certPEM,
+			KeyData:  keyPEM,
+		},
+		// Tests measure latencies: no client-side throttling.
+		QPS:       1000,
+		Burst:     2000,
+		UserAgent: userAgent,
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clientset: %w", err)
+	}
+	return cfg, client, nil
 }
 
 func writeKubeconfig(path, server string, p *pkiFiles) error {
@@ -450,8 +460,21 @@ func (c *Cluster) Namespace(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	ns := createNamespace(ctx, t, c.Client)
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: "default"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ServiceAccount %s/default: %v", ns, err)
+	}
+	return ns
+}
+
+// createNamespace creates a namespace with a fresh name derived from the
+// test's name and deletes it when the test ends.
+func createNamespace(ctx context.Context, t testing.TB, client kubernetes.Interface) string {
+	t.Helper()
 	ns := namespaceName(t.Name())
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ns},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %s: %v", ns, err)
@@ -459,16 +482,11 @@ func (c *Cluster) Namespace(t testing.TB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err := c.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+		err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("deleting namespace %s: %v", ns, err)
 		}
 	})
-	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: "default"},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating ServiceAccount %s/default: %v", ns, err)
-	}
 	return ns
 }
 

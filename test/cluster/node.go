@@ -54,7 +54,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -461,22 +460,8 @@ func (n *Node) connect(pki *nodePKI) error {
 		return err
 	}
 	n.InnerKubeconfig = n.files.kubeconfigs[userAdmin]
-	n.RESTConfig = &rest.Config{
-		Host: n.Server,
-		TLSClientConfig: rest.TLSClientConfig{
-			CAData:   pki.CAPEM,
-			CertData: admin.certPEM,
-			KeyData:  admin.keyPEM,
-		},
-		QPS:       1000,
-		Burst:     2000,
-		UserAgent: "l5d-test-node",
-	}
-	n.Client, err = kubernetes.NewForConfig(n.RESTConfig)
-	if err != nil {
-		return fmt.Errorf("clientset: %w", err)
-	}
-	return nil
+	n.RESTConfig, n.Client, err = adminClient(n.Server, pki.CAPEM, admin.certPEM, admin.keyPEM, "l5d-test-node")
+	return err
 }
 
 // poll calls check every interval until it succeeds, a component exits, or
@@ -687,20 +672,7 @@ func (n *Node) Namespace(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns := namespaceName(t.Name())
-	if _, err := n.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: ns},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating namespace %s: %v", ns, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		err := n.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("deleting namespace %s: %v", ns, err)
-		}
-	})
+	ns := createNamespace(ctx, t, n.Client)
 	if err := n.waitDefaultServiceAccount(ctx, ns); err != nil {
 		t.Fatal(err)
 	}

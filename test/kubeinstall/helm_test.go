@@ -41,35 +41,8 @@ func helmRender(t *testing.T, dir, chart string, in chartstest.Install) string {
 // control-plane chart.
 func identityFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	anchor, err := pki.NewCA("root.linkerd.cluster.local", pki.DefaultAnchorLifetime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := anchor.NewIssuer("identity.linkerd.cluster.local", pki.DefaultIssuerLifetime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.EncodePrivateKeyPEM(issuer.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := []struct {
-		value, name string
-		data        []byte
-	}{
-		{"identityTrustAnchorsPEM", "ca.crt", pki.EncodeCertificatesPEM(anchor.Cert)},
-		{"identity.issuer.tls.crtPEM", "issuer.crt", pki.EncodeCertificatesPEM(issuer.Cert)},
-		{"identity.issuer.tls.keyPEM", "issuer.key", key},
-	}
-	var args []string
-	for _, f := range files {
-		p := filepath.Join(dir, f.name)
-		if err := os.WriteFile(p, f.data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, f.value+"="+p)
-	}
-	return args
+	_, files := chartstest.WriteIdentity(t, dir, pki.DefaultAnchorLifetime, pki.DefaultIssuerLifetime)
+	return files.SetFile()
 }
 
 // createNamespace creates ns, as `helm install --create-namespace` does,

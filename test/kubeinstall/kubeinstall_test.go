@@ -107,28 +107,11 @@ func TestServerDryRun(t *testing.T) {
 		t.Run(strings.Join(append([]string{"install"}, variant...), " "), func(t *testing.T) {
 			ns := controlPlaneNamespace(t, "l5d-dry")
 			// A namespaced object's dry run needs its namespace to exist.
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-			})
+			createNamespace(t, c, ns)
 			out := mustLinkerd(t, c, append([]string{"install", "-L", ns}, variant...)...)
 			got := kubectlFile(t, c, out, "apply", "--dry-run=server")
 			// kubectl names each object it accepted; every one must be there.
-			for _, want := range []string{
-				"deployment.apps/linkerd-identity", "deployment.apps/linkerd-destination", "deployment.apps/linkerd-proxy-injector",
-				"mutatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.ProxyInjectorWebhookConfigName,
-				"validatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.SPValidatorWebhookConfigName,
-				"secret/" + k8s.SPValidatorTLSSecretName, "service/" + k8s.SPValidatorServiceName,
-				"secret/" + k8s.IssuerSecretName, "configmap/" + k8s.ConfigMapName,
-			} {
-				if !strings.Contains(got, want) {
-					t.Errorf("kubectl output lacks %s:\n%s", want, got)
-				}
-			}
+			expectApplied(t, got, "service/"+k8s.SPValidatorServiceName)
 			if n := strings.Count(got, "(server dry run)"); n != strings.Count(out, "\n---\n")+1 {
 				t.Errorf("kubectl accepted %d objects, the output has %d:\n%s", n, strings.Count(out, "\n---\n")+1, got)
 			}
@@ -172,21 +155,27 @@ func TestHelmServerDryRun(t *testing.T) {
 				t.Error("the chart renders the Namespace under helm install")
 			}
 			got := kubectlFile(t, c, out, "apply", "--dry-run=server")
-			for _, want := range []string{
-				"deployment.apps/linkerd-identity", "deployment.apps/linkerd-destination", "deployment.apps/linkerd-proxy-injector",
-				"mutatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.ProxyInjectorWebhookConfigName,
-				"validatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.SPValidatorWebhookConfigName,
-				"secret/" + k8s.ProxyInjectorTLSSecretName, "secret/" + k8s.SPValidatorTLSSecretName,
-				"secret/" + k8s.IssuerSecretName, "configmap/" + k8s.ConfigMapName,
-			} {
-				if !strings.Contains(got, want) {
-					t.Errorf("kubectl output lacks %s:\n%s", want, got)
-				}
-			}
+			expectApplied(t, got, "secret/"+k8s.ProxyInjectorTLSSecretName)
 			if n, docs := strings.Count(got, "(server dry run)"), strings.Count(out, "# Source: "); n != docs {
 				t.Errorf("kubectl accepted %d objects, the chart rendered %d:\n%s", n, docs, got)
 			}
 		})
+	}
+}
+
+// expectApplied checks that the output of `kubectl apply` names each
+// control-plane object, and the extra ones, as accepted.
+func expectApplied(t *testing.T, got string, extra ...string) {
+	t.Helper()
+	for _, want := range append([]string{
+		"deployment.apps/linkerd-identity", "deployment.apps/linkerd-destination", "deployment.apps/linkerd-proxy-injector",
+		"mutatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.ProxyInjectorWebhookConfigName,
+		"validatingwebhookconfiguration.admissionregistration.k8s.io/" + k8s.SPValidatorWebhookConfigName,
+		"secret/" + k8s.SPValidatorTLSSecretName, "secret/" + k8s.IssuerSecretName, "configmap/" + k8s.ConfigMapName,
+	}, extra...) {
+		if !strings.Contains(got, want) {
+			t.Errorf("kubectl output lacks %s:\n%s", want, got)
+		}
 	}
 }
 
@@ -375,13 +364,21 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	issuer, err := c.Client.CoreV1().Secrets(ns).Get(ctx, k8s.IssuerSecretName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("issuer Secret after install: %v", err)
+	secret := func(name string) *corev1.Secret {
+		t.Helper()
+		s, err := c.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("Secret %s: %v", name, err)
+		}
+		return s
 	}
-	spTLS, err := c.Client.CoreV1().Secrets(ns).Get(ctx, k8s.SPValidatorTLSSecretName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("sp-validator Secret after install: %v", err)
+	// The certificates upgrade must keep, read after install.
+	kept := []struct {
+		before *corev1.Secret
+		keys   []string
+	}{
+		{secret(k8s.IssuerSecretName), []string{k8s.IssuerCertKey, k8s.IssuerKeyKey}},
+		{secret(k8s.SPValidatorTLSSecretName), []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}},
 	}
 
 	// install over an installation is refused.
@@ -396,22 +393,12 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		t.Error("upgrade output lacks the --set value")
 	}
 	kubectlFile(t, c, upgraded, "apply")
-	after, err := c.Client.CoreV1().Secrets(ns).Get(ctx, k8s.IssuerSecretName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{k8s.IssuerCertKey, k8s.IssuerKeyKey} {
-		if !bytes.Equal(issuer.Data[key], after.Data[key]) {
-			t.Errorf("upgrade changed the issuer's %s", key)
-		}
-	}
-	spAfter, err := c.Client.CoreV1().Secrets(ns).Get(ctx, k8s.SPValidatorTLSSecretName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
-		if !bytes.Equal(spTLS.Data[key], spAfter.Data[key]) {
-			t.Errorf("upgrade changed the sp-validator's %s", key)
+	for _, k := range kept {
+		after := secret(k.before.Name)
+		for _, key := range k.keys {
+			if !bytes.Equal(k.before.Data[key], after.Data[key]) {
+				t.Errorf("upgrade changed %s of Secret %s", key, k.before.Name)
+			}
 		}
 	}
 	cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, k8s.ConfigMapName, metav1.GetOptions{})

@@ -1,7 +1,6 @@
 package localmesh_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,28 +19,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/linkerd-go/linkerd/internal/syncbuf"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	"github.com/linkerd-go/linkerd/pkg/localmesh"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemo runs `linkerd demo` as a user would: from nothing to the demo
 // app's traffic flowing, meshed with mTLS on every edge, with the broken
@@ -63,7 +44,7 @@ func TestDemo(t *testing.T) {
 
 	start := time.Now()
 	cmd := exec.Command(c.linkerd, "demo", "--state-dir", c.stateDir, "--bin-dir", c.binDir, "--rate", "10", "--for", "3m")
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -271,13 +271,22 @@ func validateRoute(errs *errorList, p *field.Path, r *RouteSpec) {
 	}
 }
 
-func validateRequestMatch(errs *errorList, p *field.Path, m *RequestMatch, depth int) {
+// checkCondition reports whether the condition m at depth can be validated
+// further, else records why not: it is null or nested too deep.
+func checkCondition[M any](errs *errorList, p *field.Path, m *M, depth int) bool {
 	if m == nil {
 		errs.add(p, "must not be null")
-		return
+		return false
 	}
 	if depth > maxConditionDepth {
 		errs.add(p, "conditions nested more than %d deep", maxConditionDepth)
+		return false
+	}
+	return true
+}
+
+func validateRequestMatch(errs *errorList, p *field.Path, m *RequestMatch, depth int) {
+	if !checkCondition(errs, p, m, depth) {
 		return
 	}
 	if m.All == nil && m.Any == nil && m.Not == nil && m.PathRegex == "" && m.Method == "" {
@@ -300,12 +309,7 @@ func validateRequestMatch(errs *errorList, p *field.Path, m *RequestMatch, depth
 }
 
 func validateResponseMatch(errs *errorList, p *field.Path, m *ResponseMatch, depth int) {
-	if m == nil {
-		errs.add(p, "must not be null")
-		return
-	}
-	if depth > maxConditionDepth {
-		errs.add(p, "conditions nested more than %d deep", maxConditionDepth)
+	if !checkCondition(errs, p, m, depth) {
 		return
 	}
 	if m.All == nil && m.Any == nil && m.Not == nil && m.Status == nil {
