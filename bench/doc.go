@@ -23,11 +23,17 @@
 //   - linkerd-go-h1-mtls: LINKERD2_PROXY_OUTBOUND_H2_UPGRADE=false, HTTP/1.1
 //     between the proxies on pooled connections, against linkerd-go-mtls,
 //     where it goes over one HTTP/2 connection (l5d-orig-proto).
+//
+//   - linkerd-go-h2x4-mtls: LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS=4, up to
+//     four HTTP/2 connections per peer, against linkerd-go-mtls (one).
+//
 //   - linkerd-go-lb3-mtls and linkerd-go-lb1-mtls: the client's proxy finds
 //     the server through the destination service (a Service at a virtual
 //     IP, in a local store) and balances over three endpoints, or one: three
 //     fortio servers on different ports behind the one server proxy, so
 //     both pairs have the same processes and the difference is balancing.
+//
+// For example:
 //
 //	go test ./bench -run TestCompare -v -args -full -configs direct,linkerd-go-mtls,linkerd-go-h1-mtls,nginx-mtls,haproxy-mtls -scenarios http-1000,http-4000
 //	go test ./bench -run TestCompare -v -args -full -configs linkerd-go-lb1-mtls,linkerd-go-lb3-mtls -scenarios http-1000,http-4000

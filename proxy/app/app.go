@@ -123,6 +123,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		TLS:            tlsConfigs,
 		IngressMode:    cfg.IngressMode,
 		H2Upgrade:      cfg.OutboundH2Upgrade,
+		H2Connections:  cfg.OutboundH2Connections,
 	}, p.metrics, log)
 	return p, nil
 }

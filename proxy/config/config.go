@@ -41,10 +41,15 @@ const (
 	// accepts HTTP/2 (the destination service's -enable-h2-upgrade decides
 	// for the whole mesh).
 	EnvOutboundH2Upgrade = "LINKERD2_PROXY_OUTBOUND_H2_UPGRADE"
+	// EnvOutboundH2Connections is this proxy's own addition: how many
+	// HTTP/2 connections a meshed peer gets at most (1 by default), more
+	// being opened only while all of them have requests in flight.
+	EnvOutboundH2Connections = "LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS"
 )
 
 const (
 	maxOutboundListenAddrs = 2
+	maxH2Connections       = 64
 	defaultLogSpec         = "warn,linkerd=info"
 	logFormatPlain         = "plain"
 	logFormatJSON          = "json"
@@ -97,6 +102,8 @@ type Config struct {
 	// OutboundH2Upgrade carries HTTP/1.1 requests to meshed peers that
 	// accept HTTP/2 over HTTP/2, multiplexed on one connection per peer.
 	OutboundH2Upgrade bool
+	// OutboundH2Connections is how many HTTP/2 connections a peer gets at most.
+	OutboundH2Connections int
 
 	// Unknown lists the LINKERD2_PROXY_* variables in the environment that
 	// are neither interpreted nor known to be set by Linkerd, sorted. Callers
@@ -125,6 +132,7 @@ func Default() *Config {
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
 		OutboundH2Upgrade:      true,
+		OutboundH2Connections:  1,
 	}
 }
 
@@ -201,6 +209,14 @@ func FromEnv(environ []string) (*Config, error) {
 	p.bool(EnvIngressMode, &c.IngressMode)
 	p.parse(EnvStaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
 	p.bool(EnvOutboundH2Upgrade, &c.OutboundH2Upgrade)
+	p.parse(EnvOutboundH2Connections, func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxH2Connections {
+			return fmt.Errorf("invalid connection count: must be 1 to %d", maxH2Connections)
+		}
+		c.OutboundH2Connections = n
+		return nil
+	})
 
 	for name := range env {
 		if !IsKnown(name) {

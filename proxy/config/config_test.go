@@ -30,6 +30,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
 		OutboundH2Upgrade:      true,
+		OutboundH2Connections:  1,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("FromEnv() = %+v\nwant %+v", c, want)
@@ -275,7 +276,7 @@ func TestOutboundH2Upgrade(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.OutboundH2Upgrade != want || len(c.Unknown) != 0 {
+		if c.OutboundH2Upgrade != want || c.OutboundH2Connections != 1 || len(c.Unknown) != 0 {
 			t.Errorf("%s=%q: OutboundH2Upgrade %t (unknown %v), want %t", EnvOutboundH2Upgrade, env, c.OutboundH2Upgrade, c.Unknown, want)
 		}
 	}
@@ -311,6 +312,8 @@ func TestFromEnvErrors(t *testing.T) {
 		{EnvLog, "=info", `LINKERD2_PROXY_LOG="=info": invalid log directive "=info": empty target`, nil},
 		{EnvLogFormat, "xml", `LINKERD2_PROXY_LOG_FORMAT="xml": invalid log format: must be "plain" or "json"`, nil},
 		{EnvOutboundH2Upgrade, "no", `LINKERD2_PROXY_OUTBOUND_H2_UPGRADE="no": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
+		{EnvOutboundH2Connections, "0", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="0": invalid connection count: must be 1 to 64`, nil},
+		{EnvOutboundH2Connections, "two", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="two": invalid connection count: must be 1 to 64`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

@@ -16,7 +16,7 @@ func init() {
 		EnvInboundDetectTimeout, EnvOutboundDetectTimeout,
 		EnvInboundConnectTimeout, EnvOutboundConnectTimeout,
 		EnvShutdownEndpointEnabled, EnvShutdownGracePeriod,
-		EnvLog, EnvLogFormat, EnvOutboundH2Upgrade,
+		EnvLog, EnvLogFormat, EnvOutboundH2Upgrade, EnvOutboundH2Connections,
 
 		// Runtime and logging.
 		"CORES", "CORES_MIN", "CORES_MAX", "CORES_MAX_RATIO",

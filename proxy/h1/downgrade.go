@@ -67,7 +67,7 @@ func (d *downgrade) serve(ctx context.Context, head h2.Head, h Handler, opts Con
 	d.pub = Request{Start: time.Now(), h2fields: head.Fields}
 	d.contentLength, d.grpcCode = -1, -1
 	method, path, ok := d.parseHead(head)
-	d.pub.method, d.pub.target = method, []byte(path)
+	d.pub.method, d.pub.h2path = method, path
 	if !ok {
 		d.answer(h.Fail(&d.pub, nil, errBadUpgradedRequest), http.StatusBadRequest)
 		return

@@ -42,6 +42,7 @@ type Request struct {
 	target   []byte
 	head     *requestHead // valid during Handler.Route
 	h2fields []h2.Field   // instead of head, for requests that came over HTTP/2
+	h2path   string       // instead of target, for those
 }
 
 // Header returns the first value of the named request header field, ""
@@ -68,7 +69,12 @@ func (r *Request) Header(name string) string {
 func (r *Request) Method() string { return r.method }
 
 // Target returns the request target as sent by the client.
-func (r *Request) Target() string { return string(r.target) }
+func (r *Request) Target() string {
+	if r.target == nil {
+		return r.h2path
+	}
+	return string(r.target)
+}
 
 // Route is where a request goes and how it is accounted for.
 type Route struct {

@@ -1,19 +1,20 @@
 // Package h2 is the proxy's HTTP/2 for connections between meshed proxies:
 // the outbound side multiplexes requests to a peer, whatever client
 // connection they came from, as streams over one connection (Pool,
-// NewClientConn); the inbound side serves such connections (NewServerConn).
+// NewClientConn); the inbound side serves such connections (ServeConn).
 //
 // It speaks the part of HTTP/2 two proxies need between them: prior
 // knowledge (the connection is already mTLS), flow control in both
 // directions, SETTINGS, PING, GOAWAY and stream resets; no server push, no
 // priorities. Frames are read and written with golang.org/x/net/http2's
 // Framer and HPACK coder. The rest is written for the proxy's use: a
-// connection has one goroutine, its read loop, which fills per-stream
-// buffers; a request's own goroutine writes its frames (head and a small
-// body in one write) and reads its stream's buffer. net/http's HTTP/2 adds
-// goroutine hand-offs and separate writes of a response's HEADERS and DATA
-// that cost a mesh hop about as much as the rest of the proxying (see
-// BenchmarkStream).
+// connection's read loop fills per-stream buffers (the frames it owes the
+// peer go through a small writer goroutine, so that it never blocks on a
+// write); a request's own goroutine (on a server, a reused worker) writes
+// its frames, head and a small body in one write, and reads its stream's
+// buffer. net/http's HTTP/2 adds goroutine hand-offs and separate writes
+// of a response's HEADERS and DATA that cost a mesh hop about as much as
+// the rest of the proxying (see BenchmarkStream).
 package h2
 
 import (

@@ -3,6 +3,7 @@ package h2
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"golang.org/x/net/http2"
 )
@@ -29,9 +30,11 @@ func (h Head) Value(name string) string {
 // the sending ones (WriteData, WriteTrailers) may run on a second one
 // while the first receives, and Cancel on any.
 type Stream struct {
-	cc   *Conn
-	id   uint32
-	wake chan struct{} // cap 1: the receive side changed
+	cc *Conn
+	id uint32
+	// changed is signalled, on cc.mu, when the receive side changes.
+	changed sync.Cond
+	head0   [1]Head // heads' first element, without allocating
 
 	// Under cc.mu:
 	sendWindow int64
@@ -52,7 +55,10 @@ type Stream struct {
 }
 
 func newStream(cc *Conn) *Stream {
-	return &Stream{cc: cc, wake: make(chan struct{}, 1), recvWindow: int64(cc.opts.StreamWindow)}
+	s := &Stream{cc: cc, recvWindow: int64(cc.opts.StreamWindow)}
+	s.changed.L = &cc.mu
+	s.heads = s.head0[:0]
+	return s
 }
 
 // OnReset sets f to be called, once and on the connection's goroutine,
@@ -86,12 +92,8 @@ func (s *Stream) ID() uint32 { return s.id }
 // Conn returns the stream's connection.
 func (s *Stream) Conn() *Conn { return s.cc }
 
-func (s *Stream) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+// signal wakes the stream's reader; cc.mu is held.
+func (s *Stream) signal() { s.changed.Broadcast() }
 
 // failLocked records the stream's error (the first wins); cc.mu is held.
 func (s *Stream) failLocked(err error) {
@@ -284,31 +286,26 @@ func (s *Stream) Done() bool {
 	return s.remoteDone
 }
 
-// Wait returns a channel that receives when the stream's receive side
-// changes: a head, body bytes, its end or an error.
-func (s *Stream) Wait() <-chan struct{} { return s.wake }
-
 // ReadHead waits for the next head received: on a client, interim (1xx)
 // response heads, then the final one; on a server, the request head.
 func (s *Stream) ReadHead() (Head, error) {
 	cc := s.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
 	for {
-		cc.mu.Lock()
 		if len(s.heads) > 0 {
 			h := s.heads[0]
 			s.heads = s.heads[1:]
-			cc.mu.Unlock()
 			return h, nil
 		}
 		err := s.err
 		if err == nil && s.remoteDone {
 			err = fmt.Errorf("%w: stream ended without a head", errProtocol)
 		}
-		cc.mu.Unlock()
 		if err != nil {
 			return Head{}, err
 		}
-		<-s.wake
+		s.changed.Wait()
 	}
 }
 
@@ -317,23 +314,21 @@ func (s *Stream) ReadHead() (Head, error) {
 // of the body it returns io.EOF.
 func (s *Stream) Peek(wait bool) ([]byte, error) {
 	cc := s.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
 	for {
-		cc.mu.Lock()
 		if s.off < len(s.buf) {
 			// The read loop only appends: these bytes stay put until Discard.
-			b := s.buf[s.off:len(s.buf):len(s.buf)]
-			cc.mu.Unlock()
-			return b, nil
+			return s.buf[s.off:len(s.buf):len(s.buf)], nil
 		}
 		err := s.err
 		if err == nil && s.remoteDone {
 			err = io.EOF
 		}
-		cc.mu.Unlock()
 		if err != nil || !wait {
 			return nil, err
 		}
-		<-s.wake
+		s.changed.Wait()
 	}
 }
 

@@ -32,8 +32,10 @@ type Config struct {
 	// IngressMode routes HTTP requests by their l5d-dst-override header.
 	IngressMode bool
 	// H2Upgrade carries HTTP/1.1 requests to meshed peers that accept
-	// HTTP/2 over HTTP/2 (see httpproxy.Options.H2Upgrade).
-	H2Upgrade bool
+	// HTTP/2 over HTTP/2 (see httpproxy.Options.H2Upgrade), on at most
+	// H2Connections connections per peer.
+	H2Upgrade     bool
+	H2Connections int
 }
 
 // Proxy handles outbound connections.
@@ -55,7 +57,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
 	hp := httpproxy.NewProxy(httpproxy.Options{
 		Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log,
-		IngressMode: cfg.IngressMode, H2Upgrade: cfg.H2Upgrade,
+		IngressMode: cfg.IngressMode, H2Upgrade: cfg.H2Upgrade, H2Spread: cfg.H2Connections,
 	})
 	return &Proxy{
 		cfg:     cfg,
