@@ -10,11 +10,11 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 )
 
@@ -51,51 +51,20 @@ type testServer struct {
 
 func newTestServer(t *testing.T, backend string) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	pool := NewPool(0, 0)
+	t.Cleanup(pool.Close) // after the listener's cleanup: every handler has returned
 	srv := &Server{Pool: pool, Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ep.Addr.String())
 	}}
 	h := &stubHandler{ep: &balance.Endpoint{Addr: netip.MustParseAddrPort(backend)}, m: metrics.NewRegistry().HTTP(nil)}
+	// The server's context is the test's own, so that a test can cancel it.
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = srv.Serve(ctx, c, h, ConnOptions{})
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-		pool.Close()
+	addr := proxytest.Serve(t, func(_ context.Context, c net.Conn) {
+		_ = srv.Serve(ctx, c, h, ConnOptions{})
 	})
-	return &testServer{srv: srv, addr: ln.Addr().String(), cancel: cancel, h: h}
-}
-
-func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c, bufio.NewReader(c)
+	t.Cleanup(cancel)
+	return &testServer{srv: srv, addr: addr, cancel: cancel, h: h}
 }
 
 func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
@@ -126,10 +95,10 @@ func TestShutdownDrains(t *testing.T) {
 	defer be.Close()
 	ts := newTestServer(t, be.Listener.Addr().String())
 
-	idle, idleBR := dial(t, ts.addr)
+	idle, idleBR := proxytest.Dial(t, ts.addr)
 	get(t, idle, idleBR, "/") // now idle between requests
 
-	busy, busyBR := dial(t, ts.addr)
+	busy, busyBR := proxytest.Dial(t, ts.addr)
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-arrived
 
@@ -183,7 +152,7 @@ func TestShutdownTimeoutThenClose(t *testing.T) {
 	defer be.Close()
 	defer close(release)
 	ts := newTestServer(t, be.Listener.Addr().String())
-	busy, busyBR := dial(t, ts.addr)
+	busy, busyBR := proxytest.Dial(t, ts.addr)
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-arrived
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -207,7 +176,7 @@ func TestContextCancelClosesConnections(t *testing.T) {
 	defer be.Close()
 	defer close(release)
 	ts := newTestServer(t, be.Listener.Addr().String())
-	busy, busyBR := dial(t, ts.addr)
+	busy, busyBR := proxytest.Dial(t, ts.addr)
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-arrived
 	ts.cancel()
@@ -234,7 +203,7 @@ func TestHandOffReplaysRequest(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 299 Handed\r\nContent-Length: 0\r\n\r\n")
 		return nil
 	}
-	c, br := dial(t, ts.addr)
+	c, br := proxytest.Dial(t, ts.addr)
 	if resp := get(t, c, br, "/first"); resp.StatusCode != 200 {
 		t.Fatalf("fast path answered %d", resp.StatusCode)
 	}
@@ -256,7 +225,7 @@ func TestUpstreamConnectFailure(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	ts := newTestServer(t, dead)
-	c, br := dial(t, ts.addr)
+	c, br := proxytest.Dial(t, ts.addr)
 	for range 2 { // answered, and the connection goes on
 		resp := get(t, c, br, "/")
 		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("X-Err"), "refused") {

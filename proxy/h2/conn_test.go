@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 )
 
 // netHTTPServer is net/http's HTTP/2 server, prior knowledge, on loopback.
@@ -171,49 +172,30 @@ func TestClientConcurrentStreams(t *testing.T) {
 // serve runs our server with handler on a loopback listener.
 func serve(t testing.TB, handler func(*Stream)) (string, func() []*Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var conns []*Conn
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = ServeConn(c, Options{}, handler, func(cc *Conn) {
-					mu.Lock()
-					conns = append(conns, cc)
-					mu.Unlock()
-				})
-			}()
-		}
-	}()
+	addr := proxytest.Serve(t, func(_ context.Context, c net.Conn) {
+		_ = ServeConn(c, Options{}, handler, func(cc *Conn) {
+			mu.Lock()
+			conns = append(conns, cc)
+			mu.Unlock()
+		})
+	})
+	// Registered after Serve, so it runs before the handlers are waited for.
 	t.Cleanup(func() {
-		ln.Close()
 		mu.Lock()
 		for _, c := range conns {
 			c.Close()
 		}
 		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String(), func() []*Conn {
+	return addr, func() []*Conn {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]*Conn(nil), conns...)
 	}
 }
 
-// echoStream answers with the request body and its path as a trailer.
 func echoStream(s *Stream) {
 	defer s.Close()
 	head, err := s.ReadHead()

@@ -1,7 +1,6 @@
 package httpproxy
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"testing"
@@ -29,17 +28,7 @@ func benchProxy(b *testing.B, h2 bool) {
 	if h2 {
 		c = h2cClient(h.addr)
 	}
-	payload := bytes.Repeat([]byte("x"), 128)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		resp, err := c.Post("http://bench.example/echo", "application/octet-stream", bytes.NewReader(payload))
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	benchEcho(b, c)
 }
 
 // BenchmarkDirectHTTP1 is the baseline: the same client and backend, no proxy.
@@ -48,16 +37,7 @@ func BenchmarkDirectHTTP1(b *testing.B) {
 		_, _ = io.Copy(w, r.Body)
 	}))
 	c := h1Client(be.Listener.Addr().String())
-	payload := bytes.Repeat([]byte("x"), 128)
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := c.Post("http://bench.example/echo", "application/octet-stream", bytes.NewReader(payload))
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	benchEcho(b, c)
 }
 
 // BenchmarkMeshPairHTTP1 measures a mesh hop in-process: an HTTP/1.1
@@ -75,16 +55,7 @@ func BenchmarkMeshPairHTTP1(b *testing.B) {
 			be := h1Backend(b, func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(w, r.Body) })
 			m := newMeshPair(b, be.Listener.Addr().String(), upgrade)
 			c := h1Client(m.addr)
-			payload := bytes.Repeat([]byte("x"), 128)
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := c.Post("http://bench.example/echo", "application/octet-stream", bytes.NewReader(payload))
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+			benchEcho(b, c)
 		})
 	}
 }

@@ -13,12 +13,12 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -34,45 +34,12 @@ type rawBackend struct {
 // afterwards) until the test ends.
 func newRawBackend(t testing.TB, serve func(c net.Conn, br *bufio.Reader)) *rawBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &rawBackend{addr: ln.Addr().String()}
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.accepted.Add(1)
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-				serve(c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	b := &rawBackend{}
+	b.addr = proxytest.Serve(t, func(_ context.Context, c net.Conn) {
+		b.accepted.Add(1)
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		serve(c, bufio.NewReader(c))
 	})
 	return b
 }
@@ -96,13 +63,7 @@ func readHead(br *bufio.Reader) (string, error) {
 // dialProxy opens a raw client connection to the proxy.
 func dialProxy(t *testing.T, h *harness) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	c, err := net.Dial("tcp", h.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c, bufio.NewReader(c)
+	return proxytest.Dial(t, h.addr)
 }
 
 func TestFastPathReusesUpstreamConnection(t *testing.T) {
@@ -551,29 +512,13 @@ func TestFastPathEarlyResponseCutsRequestBody(t *testing.T) {
 }
 
 func TestFastPathClientGoneMidBody(t *testing.T) {
-	gotErr := make(chan error, 1)
-	be := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			gotErr <- err
-			return
-		}
-		_, err = io.Copy(io.Discard, req.Body)
-		gotErr <- err
-	})
+	be, gotErr := bodyReadingBackend(t)
 	h := newHarness(t, be.addr)
 	c, _ := dialProxy(t, h)
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: gone.example\r\nContent-Length: 1000000\r\n\r\npartial")
 	time.Sleep(20 * time.Millisecond)
 	c.Close()
-	select {
-	case err := <-gotErr:
-		if err == nil {
-			t.Fatal("backend read a complete body from a client that went away")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream request not aborted when the client went away")
-	}
+	expectBodyAborted(t, gotErr)
 	k := metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"}
 	deadline := time.Now().Add(5 * time.Second)
 	for h.metrics("gone.example").ResponseCount(k) != 1 {

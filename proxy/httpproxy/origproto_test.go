@@ -26,6 +26,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/h1"
+	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/transport"
@@ -93,41 +94,28 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 	serverTLS := meshtls.New(newTestIdentity(t, anchor, serverIdentity))
 	log := slog.New(slog.DiscardHandler)
 	m := &meshPair{outReg: metrics.NewRegistry(), inReg: metrics.NewRegistry(), backend: netip.MustParseAddrPort(backend)}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 
 	// Inbound: terminate mTLS, detect, forward to the backend.
 	inProxy := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
 		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg, Logger: log})
 	inSrv := NewServer(inProxy, log)
-	inLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.inAddr = netip.MustParseAddrPort(inLn.Addr().String())
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := inLn.Accept()
-			if err != nil {
-				return
-			}
-			m.inConns.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tc := tls.Server(c, serverTLS.Server())
-				if err := tc.HandshakeContext(ctx); err != nil {
-					c.Close()
-					return
-				}
-				status := transport.TLS{Mode: "true", ID: meshtls.PeerIdentity(tc.ConnectionState())}
-				mc := transport.NewMeteredConn(tc, m.inReg.TCP(transport.ConnLabels(transport.Inbound, transport.PeerSrc, m.backend, status.AcceptLabels(), nil)))
-				serveMeshed(ctx, inSrv, mc, &ConnInfo{OrigDst: m.backend, TLS: status})
-			}()
+	// Registered before the listener, so it runs once every connection is done.
+	t.Cleanup(func() {
+		inSrv.Close()
+		inProxy.CloseIdleConnections()
+	})
+	inAddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
+		m.inConns.Add(1)
+		tc := tls.Server(c, serverTLS.Server())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return
 		}
-	}()
+		status := transport.TLS{Mode: "true", ID: meshtls.PeerIdentity(tc.ConnectionState())}
+		mc := transport.NewMeteredConn(tc, m.inReg.TCP(transport.ConnLabels(transport.Inbound, transport.PeerSrc, m.backend, status.AcceptLabels(), nil)))
+		serveMeshed(ctx, inSrv, mc, &ConnInfo{OrigDst: m.backend, TLS: status})
+	})
+	m.inAddr = netip.MustParseAddrPort(inAddr)
 
 	// Outbound: the application's connections, redirected to the inbound proxy's address.
 	static, err := discovery.ParseStatic(m.inAddr.String()+"="+serverIdentity, discovery.OriginalDst{})
@@ -138,38 +126,15 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 		Dialer:  &transport.Dialer{Direction: transport.Outbound, Metrics: m.outReg, Timeout: time.Second, TLS: clientTLS},
 		Metrics: m.outReg, Logger: log, H2Upgrade: upgrade})
 	outSrv := NewServer(outProxy, log)
-	outLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.addr = outLn.Addr().String()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := outLn.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serveDetected(ctx, outSrv, c, &ConnInfo{OrigDst: m.inAddr, TLS: transport.NoIdentity("loopback")})
-			}()
-		}
-	}()
 	t.Cleanup(func() {
-		cancel()
-		inLn.Close()
-		outLn.Close()
 		outSrv.Close()
-		inSrv.Close()
 		outProxy.CloseIdleConnections()
-		inProxy.CloseIdleConnections()
 		if outProxy.h2pool != nil {
 			outProxy.h2pool.Close()
 		}
-		wg.Wait()
+	})
+	m.addr = proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
+		serveDetected(ctx, outSrv, c, &ConnInfo{OrigDst: m.inAddr, TLS: transport.NoIdentity("loopback")})
 	})
 	return m
 }
@@ -608,16 +573,7 @@ func TestOrigProtoFullDuplex(t *testing.T) {
 // TestOrigProtoClientGone checks that a client leaving mid-request aborts
 // the request at the backend, through the stream reset.
 func TestOrigProtoClientGone(t *testing.T) {
-	gotErr := make(chan error, 1)
-	be := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			gotErr <- err
-			return
-		}
-		_, err = io.Copy(io.Discard, req.Body)
-		gotErr <- err
-	})
+	be, gotErr := bodyReadingBackend(t)
 	m := newMeshPair(t, be.addr, true)
 	c, err := net.Dial("tcp", m.addr)
 	if err != nil {
@@ -626,14 +582,7 @@ func TestOrigProtoClientGone(t *testing.T) {
 	_, _ = io.WriteString(c, "POST /up HTTP/1.1\r\nHost: gone.example\r\nContent-Length: 1000000\r\n\r\npartial")
 	time.Sleep(50 * time.Millisecond)
 	c.Close()
-	select {
-	case err := <-gotErr:
-		if err == nil {
-			t.Fatal("backend read a complete body from a client that went away")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream request not aborted when the client went away")
-	}
+	expectBodyAborted(t, gotErr)
 	if n := eventually(func() uint64 {
 		return m.outMetrics("gone.example").ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"})
 	}, 1); n != 1 {

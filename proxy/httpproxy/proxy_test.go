@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -45,35 +45,14 @@ func newHarness(t testing.TB, target string, opts ...func(*Options)) *harness {
 	}
 	hp := NewProxy(o)
 	srv := NewServer(hp, log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{addr: ln.Addr().String(), reg: reg, target: netip.MustParseAddrPort(target)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serveDetected(ctx, srv, c, &ConnInfo{OrigDst: h.target, TLS: transport.NoIdentity("loopback")})
-			}()
-		}
-	}()
+	// Registered before Serve, so it runs once every connection is done.
 	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		<-done
 		srv.Close()
 		hp.CloseIdleConnections()
+	})
+	h := &harness{reg: reg, target: netip.MustParseAddrPort(target)}
+	h.addr = proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
+		serveDetected(ctx, srv, c, &ConnInfo{OrigDst: h.target, TLS: transport.NoIdentity("loopback")})
 	})
 	return h
 }
