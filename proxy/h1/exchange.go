@@ -361,6 +361,13 @@ func (c *conn) relay(x *exchange) bool {
 	reuse := err == nil && bodyErr == nil && fr != framingClose && !resp.close && !resp.http10 &&
 		len(u.r.buffered()) == 0
 	c.release(x, reuse)
+	return c.finish(x, err, bodyErr, keep)
+}
+
+// finish records the outcome of a forwarded exchange whose response has
+// been written (or failed), and reports whether the client connection can
+// go on to its next request.
+func (c *conn) finish(x *exchange, err, bodyErr error, keep bool) bool {
 	if err != nil && isWriteError(err) {
 		err = fmt.Errorf("write response to client: %w", err)
 	}

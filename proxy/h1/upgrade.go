@@ -237,17 +237,7 @@ func (c *conn) relayH2(x *exchange, head h2.Head) bool {
 	}
 	bodyErr := c.waitBody(x, bodyGrace)
 	c.release(x, false)
-	if err != nil && isWriteError(err) {
-		err = fmt.Errorf("write response to client: %w", err)
-	}
-	k := Classify(x.status, x.grpcCode, err)
-	x.rt.Metrics.Response(k)
-	x.rt.Done(Outcome(k, err))
-	if err != nil || bodyErr != nil {
-		return false
-	}
-	c.r.discard(x.headLen + x.bodyLen)
-	return keep
+	return c.finish(x, err, bodyErr, keep)
 }
 
 // errH2BodyTooLong is a body longer than its content-length.
