@@ -25,8 +25,18 @@ var (
 
 // Classify returns the response_total labels of a finished response:
 // status 0 when none arrived, grpcStatus -1 when there is none to report.
+// A request the client cancelled (context.Canceled: it went away or reset
+// its stream) or sent malformed (ClientError) is not a failure of the
+// server: it keeps its error label but is classified a success.
 func Classify(status int, grpcStatus int32, err error) metrics.ResponseKey {
 	k := metrics.ResponseKey{Status: uint16(status), GRPCStatus: grpcStatus}
+	if err != nil && IsClientError(err) {
+		k.Error = transport.ErrorReason(err)
+		if !errors.Is(err, context.Canceled) {
+			k.Error = "" // answered 400: an ordinary response
+		}
+		return k
+	}
 	k.Failure = err != nil || status >= 500 || grpcStatus > 0
 	if err != nil {
 		k.Error = transport.ErrorReason(err)
@@ -34,13 +44,38 @@ func Classify(status int, grpcStatus int32, err error) metrics.ResponseKey {
 	return k
 }
 
+// ClientError is a request the proxy did not forward in full because the
+// client sent it malformed (such as a broken chunked body); it is answered
+// with Status (400).
+type ClientError struct {
+	Status int
+	Err    error
+}
+
+func (e *ClientError) Error() string { return "malformed request: " + e.Err.Error() }
+func (e *ClientError) Unwrap() error { return e.Err }
+
+// HTTPStatus is the status of the answer.
+func (e *ClientError) HTTPStatus() int { return e.Status }
+
+// IsClientError reports whether err was caused by the client: it
+// cancelled the request or sent it malformed.
+func IsClientError(err error) bool {
+	var ce *ClientError
+	return errors.Is(err, context.Canceled) || errors.As(err, &ce)
+}
+
 // ErrFailedResponse tells the balancer a response was classified as a
 // failure (5xx, non-OK gRPC status) although no I/O failed: failure accrual
 // ejects endpoints that keep answering that way.
 var ErrFailedResponse = errors.New("response classified as a failure")
 
-// Outcome is what the balancer learns from a finished request.
+// Outcome is what the balancer learns from a finished request: nothing
+// bad when the client caused the error.
 func Outcome(k metrics.ResponseKey, err error) error {
+	if err != nil && IsClientError(err) {
+		return nil
+	}
 	if err == nil && k.Failure {
 		return ErrFailedResponse
 	}
@@ -404,6 +439,11 @@ func (c *conn) fail(x *exchange, rt *Route, err error) bool {
 // clientBodyError maps a failure to read the request body: a client that
 // went away cancels its request.
 func clientBodyError(err error) error {
+	switch {
+	case errors.Is(err, errChunkSize), errors.Is(err, errChunkEnd), errors.Is(err, errLineTooLong),
+		errors.Is(err, errTrailer), errors.Is(err, errTrailerTooBig), errors.Is(err, errBareLF):
+		return &ClientError{Status: 400, Err: fmt.Errorf("read request body: %w", err)}
+	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("read request body: %w", context.Canceled)

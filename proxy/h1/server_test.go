@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +233,92 @@ func TestUpstreamConnectFailure(t *testing.T) {
 		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("X-Err"), "refused") {
 			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("X-Err"))
 		}
+	}
+}
+
+// TestSlowHeadTimesOut checks that a client that never finishes its request
+// head is disconnected after the head timeout, also once a request was
+// served on the connection.
+func TestSlowHeadTimesOut(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(be.Close)
+	ts := newTestServer(t, be.Listener.Addr().String())
+	ts.srv.HeadTimeout = 100 * time.Millisecond
+	for _, first := range []bool{false, true} {
+		c, br := proxytest.Dial(t, ts.addr)
+		if first {
+			get(t, c, br, "/first")
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Part: ")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("after a request %v: read = %v, want EOF: the connection should close", first, err)
+		}
+	}
+}
+
+// TestRejectsWithoutForwarding checks the answers the fast path makes itself
+// (RejectStatus) and that it reports them through OnReject.
+func TestRejectsWithoutForwarding(t *testing.T) {
+	var forwarded atomic.Int32
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { forwarded.Add(1) }))
+	t.Cleanup(be.Close)
+	ts := newTestServer(t, be.Listener.Addr().String())
+	rejected := make(chan int, 10)
+	ts.srv.OnReject = func(status int, _ error) { rejected <- status }
+	for _, tc := range []struct {
+		name, req string
+		status    int
+	}{
+		{"smuggling", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"too many fields", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: y\r\n", MaxRequestFields) + "\r\n", 431},
+		{"head too large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("y", MaxHeadBytes) + "\r\n\r\n", 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, br := proxytest.Dial(t, ts.addr)
+			go io.WriteString(c, tc.req)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status || resp.Header.Get(HeaderProxyError) == "" || !resp.Close {
+				t.Fatalf("got %d %v, want %d with %s and Connection: close", resp.StatusCode, resp.Header, tc.status, HeaderProxyError)
+			}
+			if got := <-rejected; got != tc.status {
+				t.Errorf("OnReject got %d, want %d", got, tc.status)
+			}
+		})
+	}
+	if n := forwarded.Load(); n != 0 {
+		t.Errorf("%d requests forwarded", n)
+	}
+}
+
+func TestClassifyClientErrors(t *testing.T) {
+	bad := &ClientError{Status: 400, Err: errChunkSize}
+	for _, tt := range []struct {
+		name    string
+		status  int
+		grpc    int32
+		err     error
+		want    metrics.ResponseKey
+		outcome bool // the balancer hears of a failure
+	}{
+		{"ok", 200, -1, nil, metrics.ResponseKey{Status: 200, GRPCStatus: -1}, false},
+		{"server error", 503, -1, nil, metrics.ResponseKey{Status: 503, GRPCStatus: -1, Failure: true}, true},
+		{"i/o error", 502, -1, io.ErrUnexpectedEOF, metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "unexpected"}, true},
+		{"client cancel", 502, -1, fmt.Errorf("read: %w", context.Canceled), metrics.ResponseKey{Status: 502, GRPCStatus: -1, Error: "cancelled"}, false},
+		{"client cancel, gRPC", 0, 14, context.Canceled, metrics.ResponseKey{GRPCStatus: 14, Error: "cancelled"}, false},
+		{"malformed body", 400, -1, bad, metrics.ResponseKey{Status: 400, GRPCStatus: -1}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := Classify(tt.status, tt.grpc, tt.err)
+			if k != tt.want {
+				t.Errorf("Classify = %+v, want %+v", k, tt.want)
+			}
+			if got := Outcome(k, tt.err) != nil; got != tt.outcome {
+				t.Errorf("Outcome failed = %v, want %v", got, tt.outcome)
+			}
+		})
 	}
 }

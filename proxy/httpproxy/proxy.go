@@ -377,8 +377,12 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 // errorStatus is the status of the answer to a request that could not be
-// forwarded to its endpoint: 504 on a timeout, 502 otherwise.
+// forwarded to its endpoint: the client's fault's own status (400 for a
+// malformed body), 504 on a timeout, 502 otherwise.
 func errorStatus(err error) int {
+	if se := (interface{ HTTPStatus() int })(nil); errors.As(err, &se) {
+		return se.HTTPStatus()
+	}
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) && ne.Timeout() {
 		return http.StatusGatewayTimeout

@@ -66,7 +66,10 @@ func NewServer(handler http.Handler, log *slog.Logger) *Server {
 			Handler:     handler,
 			Protocols:   protocols,
 			IdleTimeout: 10 * time.Minute,
-			ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			// A slow or oversized head costs a bounded time and memory.
+			ReadHeaderTimeout: h1.DefaultHeadTimeout,
+			MaxHeaderBytes:    h1.MaxHeadBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				if hc, ok := c.(*handoffConn); ok {
 					return context.WithValue(ctx, connInfoKey{}, hc.info)
