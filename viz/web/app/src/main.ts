@@ -36,12 +36,10 @@ function hrefOf(r: Resource): string {
 // template variables set, when a Grafana is configured.
 function grafanaLink(r: Resource): HTMLElement | null {
   if (!config.grafanaUrl) return null;
+  // viz/grafana/dashboards' uids.
   const dashboards: Record<string, string> = {
     namespace: "linkerd-namespace",
     deployment: "linkerd-deployment",
-    statefulset: "linkerd-statefulset",
-    daemonset: "linkerd-daemonset",
-    job: "linkerd-job",
     pod: "linkerd-pod",
   };
   const uid = dashboards[r.kind];
