@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
+	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 )
 
 // apiClient answers the dashboard's questions from the viz metrics API.

@@ -44,7 +44,7 @@ func TestMetricsClient(t *testing.T) {
 	f := &fakeAPI{
 		stats: &vizv1.StatSummaryResponse{Rows: []*vizv1.StatRow{
 			{Resource: &vizv1.Resource{Kind: "pod", Namespace: "demo", Name: "web-1"}, MeshedPods: 1, RunningPods: 1,
-				Stats: &vizv1.Stats{SuccessCount: 74, FailureCount: 26, WindowSeconds: 60, HasLatency: true, LatencyMsP50: 1, LatencyMsP95: 5, LatencyMsP99: 9},
+				Stats:    &vizv1.Stats{SuccessCount: 74, FailureCount: 26, WindowSeconds: 60, HasLatency: true, LatencyMsP50: 1, LatencyMsP95: 5, LatencyMsP99: 9},
 				TcpStats: &vizv1.TcpStats{OpenConnections: 3}},
 			{Resource: &vizv1.Resource{Kind: "pod", Namespace: "demo", Name: "voting-1"}, MeshedPods: 1, RunningPods: 1},
 		}},
