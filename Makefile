@@ -9,10 +9,12 @@ LDFLAGS := -X github.com/linkerd-go/linkerd/pkg/version.Version=$(VERSION)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# The container images (proxy, controller, demo) as docker-archive tarballs in
-# bin/images, tagged with the CLI's version so `bin/linkerd install` uses them.
+# The container images (proxy, controller, demo, and the viz extension's
+# prometheus, whose binary hack/build-k8s.sh builds) as docker-archive
+# tarballs in bin/images, tagged with the CLI's version so `bin/linkerd
+# install` and `bin/linkerd viz install` use them.
 images:
-	$(GO) run ./hack/images -o $(BIN)/images -tag $(VERSION) -images proxy,controller,demo
+	$(GO) run ./hack/images -o $(BIN)/images -tag $(VERSION) -images proxy,controller,demo,prometheus
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
