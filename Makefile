@@ -27,10 +27,12 @@ viz/web/dist/index.html: $(WEB_SRC)
 		echo "npm not found: using the committed dashboard build in viz/web/dist"; \
 	fi
 
-# The container images (proxy, controller, demo) as docker-archive tarballs in
-# bin/images, tagged with the CLI's version so `bin/linkerd install` uses them.
+# The container images (proxy, controller, demo, and the viz extension's
+# prometheus, whose binary hack/build-k8s.sh builds) as docker-archive
+# tarballs in bin/images, tagged with the CLI's version so `bin/linkerd
+# install` and `bin/linkerd viz install` use them.
 images:
-	$(GO) run ./hack/images -o $(BIN)/images -tag $(VERSION) -images proxy,controller,demo
+	$(GO) run ./hack/images -o $(BIN)/images -tag $(VERSION) -images proxy,controller,demo,prometheus
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
