@@ -357,16 +357,6 @@ func (cc *Conn) usable() bool {
 	return cc.canTakeLocked(0)
 }
 
-// idleFor returns how long the connection has had no stream, 0 when it has one.
-func (cc *Conn) idleFor(now time.Time) time.Duration {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.reserved > 0 {
-		return 0
-	}
-	return now.Sub(cc.idleSince)
-}
-
 // Err returns why the connection ended, nil while it is up.
 func (cc *Conn) Err() error {
 	cc.mu.Lock()

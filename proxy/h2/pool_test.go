@@ -100,7 +100,7 @@ func (p *rawPeer) respond(fr *http2.Framer, wmu *sync.Mutex, enc *hpack.Encoder,
 // timeout is closed with GOAWAY and a clean end of the connection (EOF at
 // the peer, not a reset).
 func TestPoolIdleSweep(t *testing.T) {
-	const idle = 60 * time.Millisecond
+	const idle = 200 * time.Millisecond
 	peer := newRawPeer(t)
 	var dials atomic.Int32
 	p := NewPool(PoolOptions{IdleTimeout: idle, Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
@@ -128,12 +128,12 @@ func TestPoolIdleSweep(t *testing.T) {
 		}
 	}
 
-	// Busy with one request after another for 8 idle timeouts.
-	for end := time.Now().Add(8 * idle); time.Now().Before(end); {
+	// Busy with one request after another for 5 idle timeouts.
+	for end := time.Now().Add(5 * idle); time.Now().Before(end); {
 		request()
-		time.Sleep(idle / 6)
+		time.Sleep(idle / 10)
 	}
-	// One stream open for 8 idle timeouts.
+	// One stream open for 5 idle timeouts.
 	cc, err := p.Get(context.Background(), ep)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestPoolIdleSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(8 * idle)
+	time.Sleep(5 * idle)
 	if err := long.WriteData(nil, true); err != nil {
 		t.Fatalf("the long stream's connection was closed: %v", err)
 	}
