@@ -3,188 +3,299 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"math"
-	"net"
+	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	restclient "k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/linkerd-go/linkerd/internal/golden"
-	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
+	"github.com/linkerd-go/linkerd/pkg/version"
+	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
 
-// fakeMetricsAPI answers with canned data for namespace demo: the demo's
-// deployments (web 75%, voting 50%, items 100%, bot without inbound
-// traffic), its edges and routes; namespace "promdown" answers as when
-// Prometheus cannot be reached.
-type fakeMetricsAPI struct {
-	vizv1.UnimplementedMetricsAPIServer
-}
-
-func stats(ok, fail, p50, p95, p99 float64) *vizv1.Stats {
-	return &vizv1.Stats{SuccessCount: ok, FailureCount: fail, HasLatency: true, LatencyMsP50: p50, LatencyMsP95: p95, LatencyMsP99: p99, WindowSeconds: 60}
-}
-
-func deploy(ns, name string) *vizv1.Resource {
-	return &vizv1.Resource{Kind: "deployment", Namespace: ns, Name: name}
-}
-
-func (fakeMetricsAPI) check(r *vizv1.Resource) error {
-	switch {
-	case r.GetKind() == "cronjob":
-		return status.Error(codes.InvalidArgument, `unknown resource kind "cronjob" (one of namespace, deployment, statefulset, daemonset, job, pod, service, authority)`)
-	case r.GetNamespace() == "promdown":
-		return status.Error(codes.Unavailable, "cannot query Prometheus at http://10.250.0.3:9090: dial tcp 10.250.0.3:9090: connect: connection refused")
-	case r.GetNamespace() == "nope":
-		return status.Error(codes.NotFound, "namespace nope not found (it has no pods)")
-	case r.GetName() == "nope":
-		return status.Errorf(codes.NotFound, "%s/nope not found in namespace %s", r.GetKind(), r.GetNamespace())
-	}
-	return nil
-}
-
-func (f fakeMetricsAPI) StatSummary(_ context.Context, req *vizv1.StatSummaryRequest) (*vizv1.StatSummaryResponse, error) {
-	if err := f.check(req.GetSelector()); err != nil {
-		return nil, err
-	}
-	if req.GetSelector().GetKind() == "service" {
-		return &vizv1.StatSummaryResponse{TimeWindow: "1m"}, nil
-	}
-	rows := []*vizv1.StatRow{
-		{Resource: deploy("demo", "bot"), MeshedPods: 1, RunningPods: 1},
-		{Resource: deploy("demo", "items"), MeshedPods: 1, RunningPods: 1, Stats: stats(120, 0, 1.2, 4.6, 9.8), TcpStats: &vizv1.TcpStats{OpenConnections: 1, ReadBytesTotal: 6000, WriteBytesTotal: 12000}},
-		{Resource: deploy("demo", "voting"), MeshedPods: 1, RunningPods: 1, Stats: stats(30, 30, 1, 2, 3), TcpStats: &vizv1.TcpStats{OpenConnections: 1}},
-		{Resource: deploy("demo", "web"), MeshedPods: 1, RunningPods: 2, Stats: stats(45, 15, 3, 9, math.NaN()), TcpStats: &vizv1.TcpStats{OpenConnections: 2}},
-	}
-	if req.GetAllNamespaces() {
-		rows = append(rows, &vizv1.StatRow{Resource: deploy("linkerd-viz", "prometheus"), MeshedPods: 1, RunningPods: 1})
-	}
-	return &vizv1.StatSummaryResponse{Rows: rows, TimeWindow: "1m"}, nil
-}
-
-func (f fakeMetricsAPI) Edges(_ context.Context, req *vizv1.EdgesRequest) (*vizv1.EdgesResponse, error) {
-	if err := f.check(req.GetSelector()); err != nil {
-		return nil, err
-	}
-	id := func(sa string) string { return sa + ".demo.serviceaccount.identity.linkerd.cluster.local" }
-	return &vizv1.EdgesResponse{Edges: []*vizv1.Edge{
-		{Src: deploy("demo", "bot"), Dst: deploy("demo", "web"), ClientId: id("bot"), ServerId: id("web")},
-		{Src: deploy("demo", "web"), Dst: deploy("demo", "items"), NoTlsReason: "not_provided_by_service_discovery"},
-		{Src: deploy("demo", "web"), Dst: deploy("demo", "voting"), ClientId: id("web"), ServerId: id("voting")},
-	}}, nil
-}
-
-func (f fakeMetricsAPI) TopRoutes(_ context.Context, req *vizv1.TopRoutesRequest) (*vizv1.TopRoutesResponse, error) {
-	if err := f.check(req.GetSelector()); err != nil {
-		return nil, err
-	}
-	src, to := req.GetSelector().GetName(), req.GetTo().GetName()
-	switch {
-	case src == "bot" && to == "web":
-		return &vizv1.TopRoutesResponse{Rows: []*vizv1.RouteRow{
-			{Route: "[DEFAULT]", Authority: "web.demo.svc.cluster.local:8080", Resource: deploy("demo", "web"), Stats: stats(45, 15, 3, 9, 10)},
-		}}, nil
-	case src == "web" && to == "voting":
-		return &vizv1.TopRoutesResponse{Rows: []*vizv1.RouteRow{
-			{Route: "POST /demo.v1.Voting/VoteGhost", Method: "POST", Path: "/demo.v1.Voting/VoteGhost", Authority: "voting.demo.svc.cluster.local:8080", Resource: deploy("demo", "voting"), Stats: stats(0, 12, 1, 2, 2)},
-			{Route: "[DEFAULT]", Authority: "voting.demo.svc.cluster.local:8080", Resource: deploy("demo", "voting"), Stats: stats(30, 0, 1, 2, 2)},
-		}}, nil
-	case src == "web" && to == "":
-		return &vizv1.TopRoutesResponse{Rows: []*vizv1.RouteRow{
-			{Route: "[DEFAULT]", Authority: "web.demo.svc.cluster.local:8080", Resource: deploy("demo", "web"), Stats: stats(45, 15, 3, 9, 10)},
-		}}, nil
-	case src == "":
-		return &vizv1.TopRoutesResponse{Rows: []*vizv1.RouteRow{
-			{Route: "[DEFAULT]", Authority: "items.demo.svc.cluster.local:8080", Resource: deploy("demo", "items"), Stats: stats(120, 0, 1, 4, 9)},
-			{Route: "[DEFAULT]", Authority: "web.demo.svc.cluster.local:8080", Resource: deploy("demo", "web"), Stats: stats(45, 15, 3, 9, 10)},
-		}}, nil
-	}
-	return &vizv1.TopRoutesResponse{}, nil
-}
-
-// startFakeMetricsAPI serves fakeMetricsAPI and returns its address.
-func startFakeMetricsAPI(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	vizv1.RegisterMetricsAPIServer(gs, fakeMetricsAPI{})
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	return lis.Addr().String()
-}
-
-// TestVizGolden compares the viz commands' output with
-// testdata/viz_*.golden. Regenerate with: go test ./cli/cmd -run TestVizGolden -update
-func TestVizGolden(t *testing.T) {
-	addr := startFakeMetricsAPI(t)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
-	noMesh := t.TempDir()
-	api := []string{"--api-addr", addr}
+// TestVizInstallGolden compares `linkerd viz install` outputs with
+// testdata/viz_install_*.golden. Regenerate with: go test ./cli/cmd -run
+// TestVizInstallGolden -update
+func TestVizInstallGolden(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
 	}{
-		{"viz_stat_deploy", append([]string{"viz", "stat", "deploy", "-n", "demo"}, api...)},
-		{"viz_stat_wide", append([]string{"viz", "stat", "deploy", "-n", "demo", "-o", "wide"}, api...)},
-		{"viz_stat_json", append([]string{"viz", "stat", "deploy", "-n", "demo", "-o", "json"}, api...)},
-		{"viz_stat_all_namespaces", append([]string{"viz", "stat", "deploy", "-A"}, api...)},
-		{"viz_stat_no_traffic", append([]string{"viz", "stat", "svc", "-n", "demo"}, api...)},
-		{"viz_stat_unknown_kind", append([]string{"viz", "stat", "cronjob", "-n", "demo"}, api...)},
-		{"viz_stat_missing_workload", append([]string{"viz", "stat", "deploy/nope", "-n", "demo"}, api...)},
-		{"viz_stat_missing_namespace", append([]string{"viz", "stat", "deploy", "-n", "nope"}, api...)},
-		{"viz_stat_prometheus_down", append([]string{"viz", "stat", "deploy", "-n", "promdown"}, api...)},
-		{"viz_stat_to_and_from", append([]string{"viz", "stat", "deploy", "-n", "demo", "--to", "deploy/web", "--from", "deploy/bot"}, api...)},
-		{"viz_stat_bad_output", append([]string{"viz", "stat", "deploy", "-o", "yaml"}, api...)},
-		{"viz_stat_api_down", []string{"viz", "stat", "deploy", "-n", "demo", "--api-addr", closedAddr}},
-		{"viz_stat_no_mesh", []string{"viz", "stat", "deploy", "-n", "demo", "--state-dir", noMesh}},
-		{"viz_edges", append([]string{"viz", "edges", "deploy", "-n", "demo"}, api...)},
-		{"viz_edges_wide", append([]string{"viz", "edges", "deploy", "-n", "demo", "-o", "wide"}, api...)},
-		{"viz_edges_json", append([]string{"viz", "edges", "deploy", "-n", "demo", "-o", "json"}, api...)},
-		{"viz_edges_named", append([]string{"viz", "edges", "deploy/web", "-n", "demo"}, api...)},
-		{"viz_routes", append([]string{"viz", "routes", "deploy/web", "-n", "demo"}, api...)},
-		{"viz_routes_to", append([]string{"viz", "routes", "deploy/web", "-n", "demo", "--to", "deploy/voting"}, api...)},
-		{"viz_routes_all", append([]string{"viz", "routes", "deploy", "-n", "demo", "-o", "wide"}, api...)},
-		{"viz_routes_json", append([]string{"viz", "routes", "deploy/web", "-n", "demo", "-o", "json"}, api...)},
-		{"viz_top_snapshot", append([]string{"viz", "top", "deploy/web", "-n", "demo"}, api...)},
-		{"viz_top_missing", append([]string{"viz", "top", "deploy/nope", "-n", "demo"}, api...)},
+		{"viz_install_default", []string{"viz", "install", "--ignore-cluster"}},
+		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "--ha"}},
+		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := Execute(context.Background(), tt.args, Env{Stdout: &stdout, Stderr: &stderr, Stdin: strings.NewReader("")})
-			got := golden.Result(code, stdout.String(), strings.ReplaceAll(strings.ReplaceAll(stderr.String(), closedAddr, "ADDR"), noMesh, "STATEDIR"))
+			code, got, stderr := runCLI(t, tt.args...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit code %d, stderr: %s", code, stderr)
+			}
 			golden.Check(t, tt.name, got)
-			if code != 0 && strings.Count(stderr.String(), "\n") != 1 {
-				t.Errorf("a failure must be one line on stderr, got %q", stderr.String())
+		})
+	}
+}
+
+// vizObjects renders `linkerd viz install` with args and decodes every
+// object strictly, by kind/name.
+func vizObjects(t *testing.T, args ...string) map[string]runtime.Object {
+	t.Helper()
+	code, out, stderr := runCLI(t, append([]string{"viz", "install", "--ignore-cluster"}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr: %s", code, stderr)
+	}
+	found := map[string]runtime.Object{}
+	for _, o := range decodeAll(t, out) {
+		m := o.(metav1.ObjectMetaAccessor).GetObjectMeta()
+		kind := o.GetObjectKind().GroupVersionKind().Kind
+		switch kind {
+		case "Namespace", "ClusterRole", "ClusterRoleBinding":
+			if m.GetNamespace() != "" {
+				t.Errorf("%s %s is namespaced", kind, m.GetName())
+			}
+		default:
+			if m.GetNamespace() != vizcheck.DefaultNamespace {
+				t.Errorf("%s %s is in namespace %q, want %s", kind, m.GetName(), m.GetNamespace(), vizcheck.DefaultNamespace)
+			}
+		}
+		if m.GetLabels()[vizcheck.ExtensionLabel] != vizcheck.ExtensionName {
+			t.Errorf("%s %s lacks the %s=%s label", kind, m.GetName(), vizcheck.ExtensionLabel, vizcheck.ExtensionName)
+		}
+		found[kind+"/"+m.GetName()] = o
+	}
+	return found
+}
+
+func containerArgs(t *testing.T, objs map[string]runtime.Object, deploy string) []string {
+	t.Helper()
+	d, ok := objs["Deployment/"+deploy].(*appsv1.Deployment)
+	if !ok {
+		t.Fatalf("no Deployment %s", deploy)
+	}
+	return d.Spec.Template.Spec.Containers[0].Args
+}
+
+// TestVizInstallObjects checks what the rest of the extension relies on:
+// the namespace's label and injection, the component pods' labels and
+// annotations, Prometheus only when no prometheusUrl is given, and HA.
+func TestVizInstallObjects(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		objs := vizObjects(t)
+		ns := objs["Namespace/"+vizcheck.DefaultNamespace].(*corev1.Namespace)
+		if ns.Annotations[k8s.ProxyInjectAnnotation] != "enabled" {
+			t.Errorf("namespace annotations %v: want injection enabled", ns.Annotations)
+		}
+		for _, name := range []string{vizcheck.MetricsAPIName, vizcheck.WebName, vizcheck.PrometheusName} {
+			d := objs["Deployment/"+name].(*appsv1.Deployment)
+			pod := d.Spec.Template
+			if pod.Labels[vizcheck.ComponentLabel] != name || pod.Labels[vizcheck.ExtensionLabel] != vizcheck.ExtensionName {
+				t.Errorf("%s: pod labels %v", name, pod.Labels)
+			}
+			if pod.Annotations[k8s.ProxyInjectAnnotation] != "enabled" || !strings.Contains(pod.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation], "443") {
+				t.Errorf("%s: pod annotations %v: want injection, the API server bypassing the proxy", name, pod.Annotations)
+			}
+			if *d.Spec.Replicas != 1 || pod.Spec.Affinity != nil {
+				t.Errorf("%s: %d replicas, affinity %v", name, *d.Spec.Replicas, pod.Spec.Affinity)
+			}
+			for _, kind := range []string{"ServiceAccount", "Service"} {
+				if objs[kind+"/"+name] == nil {
+					t.Errorf("no %s %s", kind, name)
+				}
+			}
+		}
+		for _, comp := range []string{vizcheck.MetricsAPIName, vizcheck.WebName, vizcheck.PrometheusName} {
+			crb, _ := objs["ClusterRoleBinding/"+vizcheck.ClusterRoleName(vizcheck.DefaultNamespace, comp)].(*rbacv1.ClusterRoleBinding)
+			if crb == nil || crb.Subjects[0].Name != comp || crb.Subjects[0].Namespace != vizcheck.DefaultNamespace {
+				t.Errorf("ClusterRoleBinding of %s: %+v", comp, crb)
+			}
+		}
+		prom := objs["Deployment/prometheus"].(*appsv1.Deployment).Spec.Template
+		if !strings.Contains(prom.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation], "4191") {
+			t.Errorf("prometheus' scrapes of linkerd-admin go through its proxy: annotations %v", prom.Annotations)
+		}
+		if c := prom.Spec.Containers[0]; c.Image != "cr.l5d.io/linkerd-go/prometheus:"+version.Version {
+			t.Errorf("prometheus image %s", c.Image)
+		}
+		cm := objs["ConfigMap/"+vizcheck.PrometheusConfigName].(*corev1.ConfigMap)
+		for _, want := range []string{"job_name: linkerd-proxy", "kubernetes_sd_configs", "linkerd-proxy;linkerd-admin;linkerd", "target_label: k8s_job"} {
+			if !strings.Contains(cm.Data["prometheus.yml"], want) {
+				t.Errorf("prometheus.yml lacks %q", want)
+			}
+		}
+		if args := containerArgs(t, objs, vizcheck.MetricsAPIName); !slices.Contains(args, "-prometheus-url=http://prometheus.linkerd-viz.svc.cluster.local:9090") {
+			t.Errorf("metrics-api args %v: want the in-cluster Prometheus", args)
+		}
+	})
+	t.Run("ha", func(t *testing.T) {
+		objs := vizObjects(t, "--ha")
+		for _, name := range []string{vizcheck.MetricsAPIName, vizcheck.WebName} {
+			d := objs["Deployment/"+name].(*appsv1.Deployment)
+			if *d.Spec.Replicas != 3 || d.Spec.Template.Spec.Affinity == nil || d.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().IsZero() {
+				t.Errorf("%s: %d replicas, affinity %v, resources %v", name, *d.Spec.Replicas, d.Spec.Template.Spec.Affinity, d.Spec.Template.Spec.Containers[0].Resources)
+			}
+			if objs["PodDisruptionBudget/"+name] == nil {
+				t.Errorf("no PodDisruptionBudget %s", name)
+			}
+		}
+		if d := objs["Deployment/prometheus"].(*appsv1.Deployment); *d.Spec.Replicas != 1 {
+			t.Errorf("prometheus: %d replicas, want 1", *d.Spec.Replicas)
+		}
+	})
+	t.Run("external prometheus", func(t *testing.T) {
+		objs := vizObjects(t, "--set", "prometheusUrl=http://prom.example:9090", "--set", "grafana.url=http://grafana.example")
+		for k := range objs {
+			if strings.Contains(k, "prometheus") {
+				t.Errorf("%s rendered with prometheusUrl set", k)
+			}
+		}
+		if args := containerArgs(t, objs, vizcheck.MetricsAPIName); !slices.Contains(args, "-prometheus-url=http://prom.example:9090") {
+			t.Errorf("metrics-api args %v", args)
+		}
+		if args := containerArgs(t, objs, vizcheck.WebName); !slices.Contains(args, "-grafana-url=http://grafana.example") {
+			t.Errorf("web args %v", args)
+		}
+	})
+	t.Run("namespace and log level", func(t *testing.T) {
+		code, out, stderr := runCLI(t, "viz", "install", "--ignore-cluster", "--viz-namespace", "monitoring", "-L", "mesh", "--set", "defaultLogLevel=debug", "-o", "json")
+		if code != 0 {
+			t.Fatalf("exit code %d: %s", code, stderr)
+		}
+		for _, want := range []string{`"name": "monitoring"`, `linkerd-proxy;linkerd-admin;mesh`, `"-log-level=debug"`, `"name": "linkerd-monitoring-metrics-api"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("JSON output lacks %s", want)
+			}
+		}
+	})
+}
+
+// TestVizErrors covers bad input: one-line errors, exit 1, nothing on stdout.
+func TestVizErrors(t *testing.T) {
+	tests := []struct {
+		name, want string
+		args       []string
+	}{
+		{"bad output", "--output must be yaml or json", []string{"viz", "install", "--ignore-cluster", "-o", "xml"}},
+		{"no prometheus", "prometheus.enabled is false and prometheusUrl is empty", []string{"viz", "install", "--ignore-cluster", "--set", "prometheus.enabled=false"}},
+		{"control plane namespace", "cannot be installed in the control plane's namespace", []string{"viz", "install", "--ignore-cluster", "--viz-namespace", "linkerd"}},
+		{"missing values file", "--values", []string{"viz", "install", "--ignore-cluster", "-f", "/nonexistent.yaml"}},
+		{"no kubeconfig", "--ignore-cluster", []string{"viz", "install", "--kubeconfig", "/nonexistent/kubeconfig"}},
+		{"unknown verb", `unknown command "frobnicate"`, []string{"viz", "frobnicate"}},
+		{"check namespace without proxy", "use it with --proxy", []string{"viz", "check", "-n", "demo"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tt.args...)
+			if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line containing %q", code, stdout, stderr, tt.want)
 			}
 		})
 	}
 }
 
-func TestRenderTop(t *testing.T) {
-	rows := []topRow{
-		{Source: "web", Destination: "voting", Method: "POST", Path: "/demo.v1.Voting/VoteGhost", Count: 12, Best: 1, Worst: 2, Last: 2, Success: 0},
-		{Source: "bot", Destination: "web", Path: "[DEFAULT]", Count: 60, Best: 3, Worst: 10, Last: 9, Success: 0.75},
-		{Source: "web", Destination: "items", Path: "[DEFAULT]", Count: 0, Best: math.NaN(), Worst: math.NaN(), Last: math.NaN(), Success: math.NaN()},
+// vizCluster is a fake cluster with the control plane's namespace and the
+// viz extension as `linkerd viz install` renders it, its pods ready and
+// meshed, and a Prometheus answering queries (through the service proxy)
+// with promBody.
+func vizCluster(t *testing.T, promBody string) kubernetes.Interface {
+	t.Helper()
+	var objs []runtime.Object
+	for k, o := range vizObjects(t) {
+		if strings.HasPrefix(k, "Namespace/") {
+			objs = append(objs, o)
+			continue
+		}
+		objs = append(objs, o)
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-abc", Namespace: d.Namespace, Labels: d.Spec.Template.Labels,
+				Annotations: map[string]string{k8s.ProxyVersionAnnotation: version.Version}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: k8s.ProxyContainerName}, {Name: d.Name}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning,
+				Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: k8s.ProxyContainerName, Ready: true}, {Name: d.Name, Ready: true}}},
+		}
+		objs = append(objs, pod)
 	}
-	var b strings.Builder
-	if err := renderTop(&b, rows, false, "\n"); err != nil {
-		t.Fatal(err)
+	cs := fakeCluster(objs...).(*fake.Clientset)
+	cs.PrependProxyReactor("*", func(a k8stesting.Action) (bool, restclient.ResponseWrapper, error) {
+		p := a.(k8stesting.ProxyGetAction)
+		switch {
+		case p.GetResource().Resource == "services" && p.GetName() == vizcheck.PrometheusName && p.GetPath() == "/api/v1/query":
+			return true, fakeResponse(promBody), nil
+		case p.GetResource().Resource == "pods" && strings.HasPrefix(p.GetName(), vizcheck.MetricsAPIName) && p.GetPath() == "/ready":
+			return true, fakeResponse("ready\n"), nil
+		}
+		return true, nil, errors.New("unexpected proxy request")
+	})
+	return cs
+}
+
+type fakeResponse string
+
+func (r fakeResponse) DoRaw(context.Context) ([]byte, error) { return []byte(r), nil }
+func (r fakeResponse) Stream(context.Context) (io.ReadCloser, error) {
+	return nil, errors.New("not streamed")
+}
+
+// TestVizCheck runs `linkerd viz check` and `linkerd check` on fake
+// clusters, with golden outputs.
+func TestVizCheck(t *testing.T) {
+	saved := version.Version
+	version.Version = "test-1.2.3"
+	t.Cleanup(func() { version.Version = saved })
+	upBody := `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}`
+
+	tests := []struct {
+		name     string
+		args     []string
+		cluster  func(t *testing.T) kubernetes.Interface
+		wantCode int
+	}{
+		{name: "viz_check", args: []string{"viz", "check"}, cluster: func(t *testing.T) kubernetes.Interface { return vizCluster(t, upBody) }},
+		{name: "viz_check_not_installed", args: []string{"viz", "check"}, wantCode: 1,
+			cluster: func(*testing.T) kubernetes.Interface { return fakeCluster() }},
+		{name: "viz_check_proxy_missing_metrics", args: []string{"viz", "check", "--proxy", "-n", "default"}, wantCode: 0,
+			cluster: func(t *testing.T) kubernetes.Interface {
+				cs := vizCluster(t, upBody)
+				pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "default", Labels: map[string]string{k8s.ControllerNSLabel: "linkerd"}},
+					Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: k8s.ProxyContainerName}}},
+					Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+				if _, err := cs.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				return cs
+			}},
 	}
-	b.WriteString("--- hide sources\n")
-	if err := renderTop(&b, rows, true, "\n"); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cluster := tt.cluster(t)
+			deps := checkDeps{
+				newClient:     func() (kubernetes.Interface, error) { return cluster, nil },
+				now:           func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) },
+				retryInterval: 10 * time.Millisecond,
+			}
+			code := executeWithDeps(t, tt.args, deps, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d", code, tt.wantCode)
+			}
+			checkGolden(t, tt.name, code, stdout.String(), stderr.String())
+		})
 	}
-	golden.Check(t, "viz_top_render", b.String())
 }
