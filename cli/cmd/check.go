@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkerd-go/linkerd/pkg/healthcheck"
+	"github.com/linkerd-go/linkerd/cli/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/linkerd-go/linkerd/pkg/localmesh"
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
 	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 )

@@ -19,7 +19,7 @@ import (
 	"syscall"
 
 	"github.com/linkerd-go/linkerd/internal/images"
-	"github.com/linkerd-go/linkerd/test/cluster"
+	"github.com/linkerd-go/linkerd/internal/k8sbin"
 )
 
 func main() {
@@ -42,8 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tag := fs.String("tag", "dev", "tag of the project's images")
 	version := fs.String("version", "", "version stamped into the binaries (default: the tag)")
 	list := fs.String("images", strings.Join(images.All, ","), "comma-separated images to build")
-	coredns := fs.String("coredns", filepath.Join(cluster.BinDir(), "coredns"), "CoreDNS binary for the coredns image")
-	prometheus := fs.String("prometheus", filepath.Join(cluster.BinDir(), "prometheus"), "Prometheus binary (with Kubernetes service discovery) for the prometheus image")
+	coredns := fs.String("coredns", filepath.Join(k8sbin.Dir(), "coredns"), "CoreDNS binary for the coredns image")
+	prometheus := fs.String("prometheus", filepath.Join(k8sbin.Dir(), "prometheus"), "Prometheus binary (with Kubernetes service discovery) for the prometheus image")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

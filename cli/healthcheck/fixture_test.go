@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -106,7 +107,7 @@ func healthyWorld(t *testing.T) *world {
 		"linkerdVersion":          testVersion,
 		"clusterNetworks":         "10.0.0.0/8,fd00::/8",
 		"identityTrustAnchorsPEM": w.anchorsPEM,
-		"identity":                map[string]any{"issuer": map[string]any{"scheme": SchemeLinkerdTLS}},
+		"identity":                map[string]any{"issuer": map[string]any{"scheme": identity.IssuerSchemeLinkerd}},
 	}
 	valuesYAML, err := yaml.Marshal(values)
 	if err != nil {

@@ -85,15 +85,6 @@ type Values struct {
 	} `json:"proxy"`
 }
 
-// Issuer secret schemes (values identity.issuer.scheme).
-const (
-	// SchemeLinkerdTLS: the issuer secret is rendered by the install, keys crt.pem/key.pem.
-	SchemeLinkerdTLS = "linkerd.io/tls"
-	// SchemeKubernetesTLS: the secret is managed outside Linkerd (e.g. by
-	// cert-manager), keys tls.crt/tls.key.
-	SchemeKubernetesTLS = "kubernetes.io/tls"
-)
-
 // ParseValues parses the YAML stored in linkerd-config.
 func ParseValues(data string) (*Values, error) {
 	var v Values

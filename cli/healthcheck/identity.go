@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	corev1 "k8s.io/api/core/v1"
@@ -98,7 +99,7 @@ func loadIdentity(ctx context.Context, s *State) error {
 		return fmt.Errorf("reading the issuer Secret %s/%s: %w", ns, k8s.IssuerSecretName, err)
 	}
 	certKey, keyKey := linkerdCertKey, linkerdKeyKey
-	if s.values != nil && s.values.Identity.Issuer.Scheme == SchemeKubernetesTLS || secret.Type == corev1.SecretTypeTLS {
+	if s.values != nil && s.values.Identity.Issuer.Scheme == identity.IssuerSchemeKubernetes || secret.Type == corev1.SecretTypeTLS {
 		certKey, keyKey = tlsCertKey, tlsKeyKey
 	}
 	certPEM, keyPEM := secret.Data[certKey], secret.Data[keyKey]

@@ -11,7 +11,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
-	"github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -159,7 +159,7 @@ func checkDataPlaneAnchors(ctx context.Context, s *State) error {
 	for i := range pods {
 		p := &pods[i]
 		name := p.Namespace + "/" + p.Name
-		if pem := proxyEnv(p, config.EnvIdentityTrustAnchors); pem != "" {
+		if pem := proxyEnv(p, proxyenv.IdentityTrustAnchors); pem != "" {
 			certs, err := pki.DecodeCertificatesPEM([]byte(pem))
 			if err != nil || !sameCertificates(certs, anchors) {
 				mismatched = append(mismatched, name)
@@ -179,7 +179,7 @@ func checkDataPlaneAnchors(ctx context.Context, s *State) error {
 		problems = append(problems, fmt.Sprintf("%s other anchors than the control plane's: %s; restart them to pick up the current ones (kubectl rollout restart)", plural(len(mismatched), "pod's proxy trusts", "pods' proxies trust"), strings.Join(mismatched, ", ")))
 	}
 	if len(unknown) > 0 {
-		problems = append(problems, fmt.Sprintf("cannot tell which trust anchors these proxies use (no inline %s, no %s annotation): %s", config.EnvIdentityTrustAnchors, k8s.TrustRootSHA256Annotation, strings.Join(unknown, ", ")))
+		problems = append(problems, fmt.Sprintf("cannot tell which trust anchors these proxies use (no inline %s, no %s annotation): %s", proxyenv.IdentityTrustAnchors, k8s.TrustRootSHA256Annotation, strings.Join(unknown, ", ")))
 	}
 	return joinProblems(problems)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/pki"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 const (
@@ -483,13 +484,13 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 		identityAddr = fmt.Sprintf("%s:%d", idw.IP, identityPort)
 	}
 	env := []string{
-		"LINKERD2_PROXY_LOG=warn,linkerd=info",
-		"LINKERD2_PROXY_IDENTITY_SVC_ADDR=" + identityAddr,
-		"LINKERD2_PROXY_IDENTITY_SVC_NAME=" + identityOf(identityName, ControlPlaneNamespace),
-		"LINKERD2_PROXY_IDENTITY_LOCAL_NAME=" + w.Identity,
-		"LINKERD2_PROXY_IDENTITY_TOKEN_FILE=" + token,
-		"LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS=" + anchors,
-		"LINKERD2_PROXY_IDENTITY_DIR=" + filepath.Join(dir, "identity"),
+		proxyenv.Log + "=warn,linkerd=info",
+		proxyenv.IdentitySvcAddr + "=" + identityAddr,
+		proxyenv.IdentitySvcName + "=" + identityOf(identityName, ControlPlaneNamespace),
+		proxyenv.IdentityLocalName + "=" + w.Identity,
+		proxyenv.IdentityTokenFile + "=" + token,
+		proxyenv.IdentityTrustAnchors + "=" + anchors,
+		proxyenv.IdentityDir + "=" + filepath.Join(dir, "identity"),
 	}
 	if discovery {
 		dw := s.workload(ControlPlaneNamespace, destName)
@@ -497,9 +498,9 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 			return errors.New("no destination pod in state")
 		}
 		env = append(env,
-			fmt.Sprintf("LINKERD2_PROXY_DESTINATION_SVC_ADDR=%s:%d", dw.IP, destPort),
-			"LINKERD2_PROXY_DESTINATION_SVC_NAME="+identityOf(destName, ControlPlaneNamespace),
-			fmt.Sprintf(`LINKERD2_PROXY_DESTINATION_CONTEXT={"ns":%q,"pod":%q}`, w.Namespace, w.Name),
+			fmt.Sprintf("%s=%s:%d", proxyenv.DestinationSvcAddr, dw.IP, destPort),
+			proxyenv.DestinationSvcName+"="+identityOf(destName, ControlPlaneNamespace),
+			fmt.Sprintf(`%s={"ns":%q,"pod":%q}`, proxyenv.DestinationContext, w.Namespace, w.Name),
 		)
 	}
 	proxy := &Proc{Role: "proxy", Env: env, Log: filepath.Join(dir, "proxy.log"), Args: []string{"nsenter", "--net=" + NetNSPath(w.NetNS),
