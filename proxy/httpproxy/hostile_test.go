@@ -171,3 +171,102 @@ func TestFastPathChunkedTrailers(t *testing.T) {
 		}
 	}
 }
+
+// slowBodyBackend answers every request 200 with a body that streams
+// until the request is cancelled; started gets a value once the head is out.
+func slowBodyBackend(t *testing.T) (string, <-chan struct{}) {
+	started := make(chan struct{}, 10)
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		started <- struct{}{}
+		chunk := bytes.Repeat([]byte("s"), 32<<10)
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	return be.Listener.Addr().String(), started
+}
+
+// TestClientGoneMidResponse checks that a client leaving while the
+// response streams is counted as its cancellation, not as a failure of
+// the server: HTTP/1.1 on the fast path, and HTTP/2 reset by the client
+// at the inbound proxy's own server.
+func TestClientGoneMidResponse(t *testing.T) {
+	cancelled := metrics.ResponseKey{Status: 200, GRPCStatus: -1, Error: "cancelled"}
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		addr, started := slowBodyBackend(t)
+		h := newHarness(t, addr)
+		c, br := dialProxy(t, h)
+		io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: gone-mid.example\r\n\r\n")
+		if _, err := http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		c.Close()
+		if n := eventually(func() uint64 { return h.metrics("gone-mid.example").ResponseCount(cancelled) }, 1); n != 1 {
+			_, responses, failures := httpTotals(t, h.reg)
+			t.Fatalf("response_total{200, success, cancelled} = %d (%v responses, %v failures)", n, responses, failures)
+		}
+	})
+	t.Run("HTTP/2 reset", func(t *testing.T) {
+		addr, started := slowBodyBackend(t)
+		backend := netip.MustParseAddrPort(addr)
+		reg := metrics.NewRegistry()
+		log := slog.New(slog.DiscardHandler)
+		p := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
+		srv := NewServer(p, log)
+		t.Cleanup(func() {
+			srv.Close()
+			p.CloseIdleConnections()
+		})
+		paddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
+			serveMeshed(ctx, srv, c, &ConnInfo{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+		})
+		c, _ := proxytest.Dial(t, paddr)
+		fr := http2.NewFramer(c, c)
+		var hbuf bytes.Buffer
+		enc := hpack.NewEncoder(&hbuf)
+		for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"},
+			{Name: ":authority", Value: "gone-mid.example"}, {Name: ":path", Value: "/stream"}} {
+			_ = enc.WriteField(f)
+		}
+		io.WriteString(c, http2.ClientPreface)
+		_ = fr.WriteSettings()
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: true})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := f.(*http2.DataFrame); ok {
+				break // the body streams
+			}
+		}
+		<-started
+		_ = fr.WriteRSTStream(1, http2.ErrCodeCancel)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, responses, failures := httpTotals(t, reg)
+			if failures > 0 {
+				t.Fatalf("the client's reset was counted as a failure")
+			}
+			if responses == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("response_total = %v, want 1", responses)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
