@@ -116,7 +116,7 @@ func TestVizInstallObjects(t *testing.T) {
 				}
 			}
 		}
-		for _, comp := range []string{vizcheck.MetricsAPIName, vizcheck.WebName, vizcheck.PrometheusName} {
+		for _, comp := range []string{vizcheck.MetricsAPIName, vizcheck.PrometheusName} {
 			crb, _ := objs["ClusterRoleBinding/"+vizcheck.ClusterRoleName(vizcheck.DefaultNamespace, comp)].(*rbacv1.ClusterRoleBinding)
 			if crb == nil || crb.Subjects[0].Name != comp || crb.Subjects[0].Namespace != vizcheck.DefaultNamespace {
 				t.Errorf("ClusterRoleBinding of %s: %+v", comp, crb)
