@@ -18,11 +18,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // readyTimeout bounds the wait for the local listener.
@@ -42,6 +42,10 @@ type Forward struct {
 // ToPod forwards localPort on 127.0.0.1 (0: a free one) to podPort of the
 // pod ns/pod, and returns once the local port listens.
 func ToPod(ctx context.Context, cfg *rest.Config, ns, pod string, localPort, podPort int) (*Forward, error) {
+	// The forwarded connections live as long as the Forward: no request
+	// timeout.
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = 0
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
