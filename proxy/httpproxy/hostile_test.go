@@ -270,3 +270,31 @@ func TestClientGoneMidResponse(t *testing.T) {
 		}
 	})
 }
+
+// pairIdleTimeout, when set, is the pooled connections' idle timeout of
+// the proxies newMeshPair starts.
+var pairIdleTimeout time.Duration
+
+// TestMeshPairSteadyTrafficOneConnection checks the pair keeps one
+// connection between the proxies while requests flow, however many idle
+// timeouts long: a busy connection is never closed as idle, and no
+// connection is dialed beside it. HTTP/1.1 requests go over the pool of
+// HTTP/2 connections (orig-proto).
+func TestMeshPairSteadyTrafficOneConnection(t *testing.T) {
+	pairIdleTimeout = 100 * time.Millisecond
+	defer func() { pairIdleTimeout = 0 }()
+	be := h1Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	m := newMeshPair(t, be.Listener.Addr().String(), true)
+	c, br := proxytest.Dial(t, m.addr)
+	n := 0
+	for end := time.Now().Add(10 * pairIdleTimeout); time.Now().Before(end); n++ {
+		resp, body := rawExchange(t, c, br, "GET /steady HTTP/1.1\r\nHost: steady.example\r\n\r\n", false)
+		if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q", n, resp.StatusCode, body)
+		}
+		time.Sleep(pairIdleTimeout / 10)
+	}
+	if got := m.inConns.Load(); got != 1 {
+		t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts, want 1", got, n)
+	}
+}
