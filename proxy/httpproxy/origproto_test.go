@@ -97,7 +97,8 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 
 	// Inbound: terminate mTLS, detect, forward to the backend.
 	inProxy := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg, Logger: log})
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg, Logger: log,
+		IdleConnTimeout: pairIdleTimeout})
 	inSrv := NewServer(inProxy, log)
 	// Registered before the listener, so it runs once every connection is done.
 	t.Cleanup(func() {
@@ -124,7 +125,7 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 	}
 	outProxy := NewProxy(Options{Direction: transport.Outbound, Resolver: static,
 		Dialer:  &transport.Dialer{Direction: transport.Outbound, Metrics: m.outReg, Timeout: time.Second, TLS: clientTLS},
-		Metrics: m.outReg, Logger: log, H2Upgrade: upgrade})
+		Metrics: m.outReg, Logger: log, H2Upgrade: upgrade, IdleConnTimeout: pairIdleTimeout})
 	outSrv := NewServer(outProxy, log)
 	t.Cleanup(func() {
 		outSrv.Close()

@@ -356,14 +356,23 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, nil)
 	} else if err != nil {
-		b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, err)
+		b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, b.cause(err))
 	}
 	return n, err
 }
 
 func (b *trackedBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, errBodyClosed)
+	b.st.finish(b.resp.StatusCode, b.resp.Header, b.resp.Trailer, b.cause(errBodyClosed))
+	return err
+}
+
+// cause marks err as the client's cancellation when the client went away
+// (its request's context ended): not a failure of the server.
+func (b *trackedBody) cause(err error) error {
+	if b.resp.Request.Context().Err() != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	}
 	return err
 }
 
