@@ -15,25 +15,22 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
-	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
-// stubHandler routes every request to one endpoint.
+// stubHandler routes every request to one endpoint: the one layer of the
+// test servers' chain.
 type stubHandler struct {
 	ep      *balance.Endpoint
-	m       *metrics.HTTP
 	handoff func(c net.Conn) error
 }
 
-func (h *stubHandler) Route(context.Context, *Request) (Route, error) {
-	return Route{Endpoint: h.ep, Metrics: h.m, Done: func(error) {}}, nil
+func (h *stubHandler) Serve(ctx context.Context, x *pipeline.Exchange) error {
+	x.Endpoint = h.ep
+	return x.Next(ctx)
 }
 
-func (h *stubHandler) Fail(_ *Request, _ *Route, err error) ErrorResponse {
-	return ErrorResponse{Status: http.StatusBadGateway, Header: http.Header{"X-Err": {err.Error()}}, Body: "failed\n"}
-}
-
-func (h *stubHandler) HandOff(c net.Conn) error {
+func (h *stubHandler) HandOff(c net.Conn, _ *pipeline.Conn) error {
 	if h.handoff == nil {
 		c.Close()
 		return errors.New("no hand-off")
@@ -53,15 +50,16 @@ func newTestServer(t *testing.T, backend string) *testServer {
 	t.Helper()
 	pool := NewPool(0, 0)
 	t.Cleanup(pool.Close) // after the listener's cleanup: every handler has returned
-	srv := &Server{Pool: pool, Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", ep.Addr.String())
-	}}
-	h := &stubHandler{ep: &balance.Endpoint{Addr: netip.MustParseAddrPort(backend)}, m: metrics.NewRegistry().HTTP(nil)}
+	h := &stubHandler{ep: &balance.Endpoint{Addr: netip.MustParseAddrPort(backend)}}
+	srv := &Server{Pool: pool, Chain: pipeline.NewChain(h), HandOff: h.HandOff,
+		Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", ep.Addr.String())
+		}}
 	// The server's context is the test's own, so that a test can cancel it.
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := proxytest.Serve(t, func(_ context.Context, c net.Conn) {
-		_ = srv.Serve(ctx, c, h, ConnOptions{})
+		_ = srv.Serve(ctx, c, &pipeline.Conn{})
 	})
 	t.Cleanup(cancel)
 	return &testServer{srv: srv, addr: addr, cancel: cancel, h: h}
@@ -137,7 +135,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	// No more connections.
 	c, _ := net.Pipe()
-	if err := ts.srv.Serve(context.Background(), c, ts.h, ConnOptions{}); !errors.Is(err, ErrServerClosed) {
+	if err := ts.srv.Serve(context.Background(), c, &pipeline.Conn{}); !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }
@@ -228,8 +226,8 @@ func TestUpstreamConnectFailure(t *testing.T) {
 	c, br := proxytest.Dial(t, ts.addr)
 	for range 2 { // answered, and the connection goes on
 		resp := get(t, c, br, "/")
-		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("X-Err"), "refused") {
-			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("X-Err"))
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(pipeline.HeaderProxyError), "refused") {
+			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get(pipeline.HeaderProxyError))
 		}
 	}
 }
