@@ -1,8 +1,8 @@
 // Package charts embeds the project's Helm charts and renders them with
 // Helm's own engine. `linkerd install` renders linkerd-crds and
-// linkerd-control-plane; the proxy injector and `linkerd inject` render the
-// patch chart, so the proxy container is defined once, in the partials
-// library chart, for both.
+// linkerd-control-plane, `linkerd viz install` linkerd-viz; the proxy
+// injector and `linkerd inject` render the patch chart, so the proxy
+// container is defined once, in the partials library chart, for both.
 package charts
 
 import (
@@ -28,9 +28,10 @@ const (
 	CRDs         = "linkerd-crds"
 	Patch        = "patch"
 	Partials     = "partials"
+	Viz          = "linkerd-viz"
 )
 
-//go:embed all:linkerd-control-plane all:linkerd-crds all:partials all:patch
+//go:embed all:linkerd-control-plane all:linkerd-crds all:linkerd-viz all:partials all:patch
 var files embed.FS
 
 // Load returns the named chart from the embedded files, with its

@@ -2,7 +2,8 @@
 # Build the Kubernetes test binaries used by test/cluster from the Go module
 # proxy alone: no git clone, no Docker, no make. kube-apiserver and etcd (the
 # API-only cluster), plus kubelet, kube-controller-manager, kube-scheduler,
-# kube-proxy and CoreDNS (the single-node cluster, cluster.StartNode).
+# kube-proxy and CoreDNS (the single-node cluster, cluster.StartNode), and
+# Prometheus (the linkerd-viz chart's, as the prometheus image).
 #
 #   bash hack/build-k8s.sh
 #
@@ -21,12 +22,18 @@
 #
 # CoreDNS: `go install github.com/coredns/coredns@$COREDNS_VERSION`.
 #
+# Prometheus: `go install github.com/prometheus/prometheus/cmd/prometheus@...`
+# with only the Kubernetes service discovery (tags remove_all_sd,
+# enable_kubernetes_sd); Debian's prometheus has no kubernetes_sd_configs.
+#
 # Env:
 #   L5D_K8S_BIN     output dir           (default /var/tmp/l5d-k8s/$K8S_VERSION/bin)
 #   L5D_K8S_WORK    throwaway module dir (default: work/ next to the output dir)
 #   K8S_VERSION     k8s.io/kubernetes    (default v1.36.3)
 #   ETCD_VERSION    go.etcd.io/etcd/server/v3 (default v3.6.16)
 #   COREDNS_VERSION github.com/coredns/coredns (default v1.14.7)
+#   PROMETHEUS_VERSION github.com/prometheus/prometheus (default v0.316.0,
+#                   i.e. Prometheus 3.16.0)
 #
 # A cold build of etcd and kube-apiserver takes ~6-13 minutes on 2 cores and peaks near 2 GB RSS; keep
 # GOCACHE/GOMODCACHE and the output dir between CI runs where possible.
@@ -37,6 +44,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 BIN=${L5D_K8S_BIN:-/var/tmp/l5d-k8s/${K8S_VERSION}/bin}
 WORK=${L5D_K8S_WORK:-$(dirname "$BIN")/work}
 
@@ -47,7 +55,7 @@ missing_k8s() {
   local c
   for c in "${K8S_COMPONENTS[@]}"; do [[ -x $BIN/$c ]] || echo "$c"; done
 }
-have_all() { [[ -z $(missing_k8s) && -x $BIN/etcd && -x $BIN/coredns ]]; }
+have_all() { [[ -z $(missing_k8s) && -x $BIN/etcd && -x $BIN/coredns && -x $BIN/prometheus ]]; }
 
 if have_all; then
   echo "build-k8s: all binaries already in $BIN"
@@ -184,14 +192,30 @@ build_coredns() {
   echo "build-k8s: coredns ${COREDNS_VERSION}: $(($(date +%s) - t0))s"
 }
 
+build_prometheus() {
+  local dir=$WORK/prometheus t0 release
+  t0=$(date +%s)
+  rm -rf "$dir" && mkdir -p "$dir"
+  # Module v0.3XX.Y is Prometheus 3.XX.Y.
+  release=${PROMETHEUS_VERSION#v0.3}
+  release="3.$((10#${release%%.*})).${release#*.}"
+  GOFLAGS=-buildvcs=false GOBIN=$dir go install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=${release}" \
+    "github.com/prometheus/prometheus/cmd/prometheus@${PROMETHEUS_VERSION}"
+  mv "$dir/prometheus" "$BIN/prometheus"
+  echo "build-k8s: prometheus ${PROMETHEUS_VERSION}: $(($(date +%s) - t0))s"
+}
+
 [[ -x $BIN/etcd ]] || (build_etcd)
 missing=$(missing_k8s)
 # shellcheck disable=SC2086 # one component name per word
 [[ -z $missing ]] || (build_kubernetes $missing)
 [[ -x $BIN/coredns ]] || (build_coredns)
+[[ -x $BIN/prometheus ]] || (build_prometheus)
 
 echo "build-k8s: total $(($(date +%s) - t_all))s"
 ls -l "$BIN"
 for c in "${K8S_COMPONENTS[@]}"; do "$BIN/$c" --version || true; done
 "$BIN/etcd" --version | head -1 || true
 "$BIN/coredns" -version | head -1 || true
+"$BIN/prometheus" --version | head -1 || true

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkerd-go/linkerd/pkg/healthcheck"
+	"github.com/linkerd-go/linkerd/cli/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
+	"github.com/linkerd-go/linkerd/viz/vizcheck"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -83,17 +84,27 @@ func runCheck(ctx context.Context, opts *checkOptions, global *GlobalOptions, de
 	case global.LinkerdNamespace == "":
 		return errors.New("--linkerd-namespace must not be empty")
 	}
-	renderer, err := healthcheck.NewRenderer(opts.output, stdout)
-	if err != nil {
-		return err
-	}
-
 	categories := healthcheck.ControlPlaneCategories()
 	switch {
 	case opts.pre:
 		categories = healthcheck.PreInstallCategories()
 	case opts.proxy:
 		categories = healthcheck.DataPlaneCategories()
+	}
+	if !opts.pre {
+		// The viz extension's checks, when it is installed.
+		viz := &vizcheck.Checker{Optional: true}
+		categories = append(categories, viz.Categories(opts.proxy)...)
+	}
+	return runCategories(ctx, categories, opts, global, deps, stdout, stderr)
+}
+
+// runCategories runs the checks of categories and renders them. It returns
+// an *exitError when a check failed: the output already says why.
+func runCategories(ctx context.Context, categories []healthcheck.Category, opts *checkOptions, global *GlobalOptions, deps checkDeps, stdout, stderr io.Writer) error {
+	renderer, err := healthcheck.NewRenderer(opts.output, stdout)
+	if err != nil {
+		return err
 	}
 	state := &healthcheck.State{
 		ControlPlaneNamespace: global.LinkerdNamespace,

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/cli/healthcheck"
 	"github.com/linkerd-go/linkerd/internal/golden"
-	"github.com/linkerd-go/linkerd/pkg/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/version"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"

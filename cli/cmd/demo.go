@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linkerd-go/linkerd/pkg/localmesh"
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 )
 
 // newCmdDemo is `linkerd demo`: the local mesh with the demo app, until

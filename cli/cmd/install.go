@@ -19,7 +19,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/charts"
 	"github.com/linkerd-go/linkerd/charts/chartvalues"
-	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
+	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	"github.com/linkerd-go/linkerd/pkg/version"
@@ -322,7 +322,7 @@ func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string,
 	}
 
 	switch scheme {
-	case ctlidentity.SchemeKubernetes:
+	case identity.IssuerSchemeKubernetes:
 		// The issuer Secret is managed outside Linkerd: only the anchors.
 		if strings.TrimSpace(anchorsPEM) == "" {
 			return fmt.Errorf("identity.issuer.scheme %s needs the trust anchors: --identity-trust-anchors-file or identityTrustAnchorsPEM", scheme)
@@ -332,9 +332,9 @@ func setIdentity(vals, effective map[string]any, opts *renderOptions, ns string,
 		}
 		chartvalues.Set(vals, "identityTrustAnchorsPEM", anchorsPEM)
 		return nil
-	case ctlidentity.SchemeLinkerd:
+	case identity.IssuerSchemeLinkerd:
 	default:
-		return fmt.Errorf("identity.issuer.scheme must be %s or %s, not %q", ctlidentity.SchemeLinkerd, ctlidentity.SchemeKubernetes, scheme)
+		return fmt.Errorf("identity.issuer.scheme must be %s or %s, not %q", identity.IssuerSchemeLinkerd, identity.IssuerSchemeKubernetes, scheme)
 	}
 
 	haveAnchors, haveIssuer := strings.TrimSpace(anchorsPEM) != "", strings.TrimSpace(crtPEM) != "" || strings.TrimSpace(keyPEM) != ""

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linkerd-go/linkerd/pkg/localmesh"
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 )
 
 // localOptions are the flags shared by the local subcommands.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/linkerd-go/linkerd/pkg/localmesh"
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 )
 
 // fakeLocalMesh records what the commands asked of the mesh.

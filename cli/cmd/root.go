@@ -74,6 +74,7 @@ func NewRootCmd(env Env) *cobra.Command {
 	root.AddCommand(newCmdInstall(opts, env))
 	root.AddCommand(newCmdUpgrade(opts, env))
 	root.AddCommand(newCmdUninstall(opts, env))
+	root.AddCommand(newCmdViz(opts, env))
 	return root
 }
 

@@ -98,22 +98,37 @@ func runUninstall(ctx context.Context, stdout io.Writer, global *GlobalOptions) 
 		return err
 	}
 
+	present, err := existingObjects(ctx, kube, dyn, append(controlPlane, crds...))
+	if err != nil {
+		return err
+	}
+	if len(present) == 0 {
+		return fmt.Errorf("no Linkerd resources found for the control plane in the %s namespace: nothing to uninstall", ns)
+	}
+	return writeDeleteList(stdout, present)
+}
+
+// existingObjects returns those of docs that exist in the cluster.
+func existingObjects(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, docs []manifest) ([]manifest, error) {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery()))
 	ctx, cancel := context.WithTimeout(ctx, clusterCheckTimeout)
 	defer cancel()
 	var present []manifest
-	for _, d := range append(controlPlane, crds...) {
+	for _, d := range docs {
 		ok, err := objectExists(ctx, dyn, mapper, d)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ok {
 			present = append(present, d)
 		}
 	}
-	if len(present) == 0 {
-		return fmt.Errorf("no Linkerd resources found for the control plane in the %s namespace: nothing to uninstall", ns)
-	}
+	return present, nil
+}
+
+// writeDeleteList writes the objects' kinds and names, in deletion order
+// (uninstallRank), for `kubectl delete -f -`.
+func writeDeleteList(stdout io.Writer, present []manifest) error {
 	slices.SortStableFunc(present, func(a, b manifest) int {
 		if c := uninstallRank(a) - uninstallRank(b); c != 0 {
 			return c
@@ -127,7 +142,7 @@ func runUninstall(ctx context.Context, stdout io.Writer, global *GlobalOptions) 
 			fmt.Fprintf(&buf, "  namespace: %s\n", d.Namespace)
 		}
 	}
-	_, err = stdout.Write(buf.Bytes())
+	_, err := stdout.Write(buf.Bytes())
 	return err
 }
 

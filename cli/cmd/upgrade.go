@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/linkerd-go/linkerd/charts/chartvalues"
-	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
+	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
@@ -129,7 +129,7 @@ func reuseSecrets(ctx context.Context, kube kubernetes.Interface, ns string, sto
 	}
 
 	scheme := chartvalues.String(stored, "identity.issuer.scheme")
-	if opts.issuerCert == "" && (scheme == "" || scheme == ctlidentity.SchemeLinkerd) {
+	if opts.issuerCert == "" && (scheme == "" || scheme == identity.IssuerSchemeLinkerd) {
 		s, err := getSecret(k8s.IssuerSecretName)
 		if err != nil {
 			return err

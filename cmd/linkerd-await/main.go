@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/linkerd-go/linkerd/pkg/await"
+	"github.com/linkerd-go/linkerd/await"
 )
 
 func main() {

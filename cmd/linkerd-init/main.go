@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/linkerd-go/linkerd/pkg/proxyinit"
+	"github.com/linkerd-go/linkerd/proxyinit"
 )
 
 func main() {

@@ -19,6 +19,7 @@ import (
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
 	"github.com/linkerd-go/linkerd/controller/identity/kubetoken"
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
+	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
@@ -57,7 +58,7 @@ func (o *identityOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.adminAddr, "admin-addr", ":9990", "address to serve /metrics, /ready and /live on")
 	fs.StringVar(&o.issuerDir, "issuer-dir", "/var/run/linkerd/identity/issuer", "directory holding the issuer certificate and key (the linkerd-identity-issuer Secret)")
 	fs.StringVar(&o.issuerDir, "issuer", "/var/run/linkerd/identity/issuer", "alias of -issuer-dir")
-	fs.StringVar(&o.identityScheme, "identity-scheme", ctlidentity.SchemeLinkerd, "issuer Secret layout: linkerd.io/tls (crt.pem, key.pem) or kubernetes.io/tls (tls.crt, tls.key)")
+	fs.StringVar(&o.identityScheme, "identity-scheme", identity.IssuerSchemeLinkerd, "issuer Secret layout: linkerd.io/tls (crt.pem, key.pem) or kubernetes.io/tls (tls.crt, tls.key)")
 	fs.StringVar(&o.trustAnchors, "trust-anchors", "/var/run/linkerd/identity/trust-roots/ca-bundle.crt", "PEM bundle of the trust anchors the issuer must chain to")
 	fs.StringVar(&o.trustDomain, "identity-trust-domain", "cluster.local", "trust domain of the mesh's identities")
 	fs.StringVar(&o.controllerNS, "controller-namespace", "linkerd", "namespace of the control plane")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/controller/store"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -150,7 +151,7 @@ func podAnnotation(k, v string) podOpt {
 func proxyInbound(addr string) podOpt {
 	return func(p *corev1.Pod) {
 		c := k8s.ProxyContainer(p)
-		c.Env = append(c.Env, corev1.EnvVar{Name: k8s.ProxyInboundListenAddrEnv, Value: addr})
+		c.Env = append(c.Env, corev1.EnvVar{Name: proxyenv.InboundListenAddr, Value: addr})
 	}
 }
 

@@ -13,17 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/pki"
-)
-
-// Issuer secret layouts (Linkerd's -identity-scheme values).
-const (
-	// SchemeLinkerd is Linkerd's own issuer Secret (linkerd-identity-issuer):
-	// crt.pem and key.pem.
-	SchemeLinkerd = "linkerd.io/tls"
-	// SchemeKubernetes is a kubernetes.io/tls Secret, e.g. from
-	// cert-manager: tls.crt and tls.key.
-	SchemeKubernetes = "kubernetes.io/tls"
 )
 
 // DefaultPollInterval is how often a Watcher looks for changed files.
@@ -41,15 +32,15 @@ type IssuerFiles struct {
 }
 
 // IssuerFilesInDir returns the file names of an issuer Secret mounted at
-// dir, for the given scheme (SchemeLinkerd or SchemeKubernetes).
+// dir, for the given scheme (identity.IssuerSchemeLinkerd or identity.IssuerSchemeKubernetes).
 func IssuerFilesInDir(dir, scheme, trustAnchors string) (IssuerFiles, error) {
 	switch scheme {
-	case SchemeLinkerd, "":
+	case identity.IssuerSchemeLinkerd, "":
 		return IssuerFiles{Cert: filepath.Join(dir, "crt.pem"), Key: filepath.Join(dir, "key.pem"), TrustAnchors: trustAnchors}, nil
-	case SchemeKubernetes:
+	case identity.IssuerSchemeKubernetes:
 		return IssuerFiles{Cert: filepath.Join(dir, "tls.crt"), Key: filepath.Join(dir, "tls.key"), TrustAnchors: trustAnchors}, nil
 	}
-	return IssuerFiles{}, fmt.Errorf("unknown identity scheme %q (want %s or %s)", scheme, SchemeLinkerd, SchemeKubernetes)
+	return IssuerFiles{}, fmt.Errorf("unknown identity scheme %q (want %s or %s)", scheme, identity.IssuerSchemeLinkerd, identity.IssuerSchemeKubernetes)
 }
 
 // WatcherConfig configures a Watcher.

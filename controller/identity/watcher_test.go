@@ -47,7 +47,7 @@ func newWatched(t *testing.T, logs *bytes.Buffer) (*fixture, *ctlidentity.Watche
 	t.Helper()
 	f := newFixture(t, false)
 	dir := t.TempDir()
-	files, err := ctlidentity.IssuerFilesInDir(dir, ctlidentity.SchemeLinkerd, filepath.Join(dir, "ca-bundle.crt"))
+	files, err := ctlidentity.IssuerFilesInDir(dir, identity.IssuerSchemeLinkerd, filepath.Join(dir, "ca-bundle.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +92,9 @@ func TestIssuerFilesInDir(t *testing.T) {
 		scheme, cert, key string
 		ok                bool
 	}{
-		{ctlidentity.SchemeLinkerd, "/d/crt.pem", "/d/key.pem", true},
+		{identity.IssuerSchemeLinkerd, "/d/crt.pem", "/d/key.pem", true},
 		{"", "/d/crt.pem", "/d/key.pem", true},
-		{ctlidentity.SchemeKubernetes, "/d/tls.crt", "/d/tls.key", true},
+		{identity.IssuerSchemeKubernetes, "/d/tls.crt", "/d/tls.key", true},
 		{"bogus", "", "", false},
 	}
 	for _, tt := range tests {

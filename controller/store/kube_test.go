@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/pkg/k8s"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +40,7 @@ func fullPod() *corev1.Pod {
 				Ports: []corev1.ContainerPort{{Name: "linkerd-admin", ContainerPort: 4191}},
 				Env: []corev1.EnvVar{
 					{Name: "LINKERD2_PROXY_LOG", Value: "warn"},
-					{Name: k8s.ProxyInboundListenAddrEnv, Value: "0.0.0.0:4143"},
+					{Name: proxyenv.InboundListenAddr, Value: "0.0.0.0:4143"},
 					{Name: "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", Value: "-----BEGIN CERTIFICATE-----..."},
 				},
 			}},
@@ -77,7 +78,7 @@ func TestStripPod(t *testing.T) {
 			InitContainers: []corev1.Container{{
 				Name:  k8s.ProxyContainerName,
 				Ports: []corev1.ContainerPort{{Name: "linkerd-admin", ContainerPort: 4191}},
-				Env:   []corev1.EnvVar{{Name: k8s.ProxyInboundListenAddrEnv, Value: "0.0.0.0:4143"}},
+				Env:   []corev1.EnvVar{{Name: proxyenv.InboundListenAddr, Value: "0.0.0.0:4143"}},
 			}},
 			Containers: []corev1.Container{{
 				Name:  "app",

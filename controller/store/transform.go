@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/linkerd-go/linkerd/pkg/k8s"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +19,7 @@ var keptPodAnnotations = []string{
 // keptProxyEnv are the proxy container environment variables the control
 // plane reads.
 var keptProxyEnv = []string{
-	k8s.ProxyInboundListenAddrEnv,
+	proxyenv.InboundListenAddr,
 }
 
 // StripPod returns a copy of pod with only what service discovery reads:

@@ -1,7 +1,7 @@
 // Command images builds the project's container images as docker-archive
 // tarballs, without Docker (see internal/images):
 //
-//	go run ./hack/images -o DIR [-tag dev] [-images proxy,controller,...] [-coredns PATH]
+//	go run ./hack/images -o DIR [-tag dev] [-images proxy,controller,...] [-coredns PATH] [-prometheus PATH]
 //
 // Load one into a containerd with `ctr -n k8s.io images import DIR/proxy.tar`.
 package main
@@ -19,7 +19,7 @@ import (
 	"syscall"
 
 	"github.com/linkerd-go/linkerd/internal/images"
-	"github.com/linkerd-go/linkerd/test/cluster"
+	"github.com/linkerd-go/linkerd/internal/k8sbin"
 )
 
 func main() {
@@ -42,7 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tag := fs.String("tag", "dev", "tag of the project's images")
 	version := fs.String("version", "", "version stamped into the binaries (default: the tag)")
 	list := fs.String("images", strings.Join(images.All, ","), "comma-separated images to build")
-	coredns := fs.String("coredns", filepath.Join(cluster.BinDir(), "coredns"), "CoreDNS binary for the coredns image")
+	coredns := fs.String("coredns", filepath.Join(k8sbin.Dir(), "coredns"), "CoreDNS binary for the coredns image")
+	prometheus := fs.String("prometheus", filepath.Join(k8sbin.Dir(), "prometheus"), "Prometheus binary (with Kubernetes service discovery) for the prometheus image")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,11 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	built, err := images.Build(ctx, images.Options{
-		Tag:           *tag,
-		Version:       *version,
-		OutDir:        *out,
-		Names:         names,
-		CoreDNSBinary: *coredns,
+		Tag:              *tag,
+		Version:          *version,
+		OutDir:           *out,
+		Names:            names,
+		CoreDNSBinary:    *coredns,
+		PrometheusBinary: *prometheus,
 	})
 	if err != nil {
 		return err

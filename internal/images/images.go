@@ -13,6 +13,9 @@
 //	demo        cr.l5d.io/linkerd-go/demo:TAG         linkerd-demo (entrypoint) and test/fetch
 //	pause       registry.k8s.io/pause:3.10.1          test/pause, the pod sandbox image
 //	coredns     registry.k8s.io/coredns/coredns:v1.14.7  a CoreDNS binary built by hack/build-k8s.sh
+//	prometheus  cr.l5d.io/linkerd-go/prometheus:TAG   a Prometheus binary (entrypoint) with the
+//	                                                  Kubernetes service discovery, built by
+//	                                                  hack/build-k8s.sh, and its libraries if dynamic
 //
 // Go binaries are built static (CGO_ENABLED=0, -trimpath) for the host's
 // architecture, with pkg/version.Version stamped. Every file has the
@@ -48,10 +51,11 @@ const (
 	Demo       = "demo"
 	Pause      = "pause"
 	CoreDNS    = "coredns"
+	Prometheus = "prometheus"
 )
 
 // All lists every image Build knows, in build order.
-var All = []string{Proxy, Controller, TestApp, Demo, Pause, CoreDNS}
+var All = []string{Proxy, Controller, TestApp, Demo, Pause, CoreDNS, Prometheus}
 
 // Repositories and fixed references of the images that are not in pkg/k8s.
 const (
@@ -59,6 +63,9 @@ const (
 	TestAppImageName = k8s.ImageRegistry + "/testapp"
 	// DemoImageName is the demo application's repository.
 	DemoImageName = k8s.ImageRegistry + "/demo"
+	// PrometheusImageName is the repository of the linkerd-viz chart's
+	// Prometheus (its prometheus.image.name).
+	PrometheusImageName = k8s.ImageRegistry + "/prometheus"
 	// PauseRef is the sandbox image; the test node's containerd is
 	// configured with it (sandbox_image).
 	PauseRef = "registry.k8s.io/pause:3.10.1"
@@ -75,6 +82,9 @@ const (
 	DemoBinPath    = "/usr/local/bin/linkerd-demo"
 	PauseBinPath   = "/pause"
 	CoreDNSBinPath = "/coredns"
+	// PrometheusBinPath is Prometheus in its image; the chart passes every
+	// path it uses (--config.file, --storage.tsdb.path) explicitly.
+	PrometheusBinPath = "/bin/prometheus"
 )
 
 // imagePATH is the PATH of every image: the linkerd binaries, then the
@@ -95,6 +105,9 @@ type Options struct {
 	Names []string
 	// CoreDNSBinary is the CoreDNS binary to wrap; required for CoreDNS.
 	CoreDNSBinary string
+	// PrometheusBinary is the Prometheus binary to wrap; required for
+	// Prometheus. It must support kubernetes_sd_configs (Debian's does not).
+	PrometheusBinary string
 	// ModuleRoot is this module's directory; empty means the nearest
 	// directory holding go.mod above the working directory.
 	ModuleRoot string
@@ -125,6 +138,8 @@ func Ref(imageName, tag string) (string, error) {
 		repo = TestAppImageName
 	case Demo:
 		repo = DemoImageName
+	case Prometheus:
+		repo = PrometheusImageName
 	case Pause:
 		return PauseRef, nil
 	case CoreDNS:
@@ -181,6 +196,9 @@ func Build(ctx context.Context, opts Options) ([]Image, error) {
 		if n == CoreDNS && opts.CoreDNSBinary == "" {
 			return nil, errors.New("images: coredns needs a CoreDNS binary (Options.CoreDNSBinary; hack/build-k8s.sh builds one)")
 		}
+		if n == Prometheus && opts.PrometheusBinary == "" {
+			return nil, errors.New("images: prometheus needs a Prometheus binary (Options.PrometheusBinary; hack/build-k8s.sh builds one)")
+		}
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
@@ -211,7 +229,7 @@ func Build(ctx context.Context, opts Options) ([]Image, error) {
 
 	out := make([]Image, 0, len(names))
 	for _, n := range names {
-		sp, err := spec(n, refs[n], bins, opts.CoreDNSBinary)
+		sp, err := spec(n, refs[n], bins, opts)
 		if err != nil {
 			return nil, fmt.Errorf("images: %s: %w", n, err)
 		}
@@ -237,7 +255,7 @@ type imageSpec struct {
 }
 
 // spec returns what goes into the image called imageName.
-func spec(imageName, ref string, bins map[string]string, coreDNSBinary string) (*imageSpec, error) {
+func spec(imageName, ref string, bins map[string]string, opts Options) (*imageSpec, error) {
 	sp := &imageSpec{ref: ref, env: []string{imagePATH}, files: baseFiles()}
 	bin := func(path, binary string) {
 		sp.files = append(sp.files, entry{path: path, mode: 0o755, src: bins[binary]})
@@ -272,11 +290,18 @@ func spec(imageName, ref string, bins map[string]string, coreDNSBinary string) (
 		bin(PauseBinPath, "pause")
 		sp.entrypoint = []string{PauseBinPath}
 	case CoreDNS:
-		if _, err := os.Stat(coreDNSBinary); err != nil {
+		if _, err := os.Stat(opts.CoreDNSBinary); err != nil {
 			return nil, fmt.Errorf("CoreDNS binary: %w (hack/build-k8s.sh builds it)", err)
 		}
-		sp.files = append(sp.files, entry{path: CoreDNSBinPath, mode: 0o755, src: coreDNSBinary})
+		sp.files = append(sp.files, entry{path: CoreDNSBinPath, mode: 0o755, src: opts.CoreDNSBinary})
 		sp.entrypoint = []string{CoreDNSBinPath}
+	case Prometheus:
+		files, err := hostBinaryFiles(opts.PrometheusBinary, PrometheusBinPath)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus binary: %w (hack/build-k8s.sh builds one)", err)
+		}
+		sp.files = append(sp.files, files...)
+		sp.entrypoint = []string{PrometheusBinPath}
 	default:
 		return nil, fmt.Errorf("unknown image %q", imageName)
 	}

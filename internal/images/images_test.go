@@ -33,6 +33,7 @@ func TestRef(t *testing.T) {
 		{name: Demo, tag: "dev", want: "cr.l5d.io/linkerd-go/demo:dev"},
 		{name: Pause, tag: "", want: PauseRef},
 		{name: CoreDNS, tag: "ignored", want: CoreDNSRef},
+		{name: Prometheus, tag: "v1", want: "cr.l5d.io/linkerd-go/prometheus:v1"},
 		{name: Proxy, tag: "", wantErr: "no tag"},
 		{name: Proxy, tag: "bad tag!", wantErr: "bad tag"},
 		{name: "nginx", tag: "x", wantErr: "unknown image"},
@@ -196,6 +197,9 @@ func TestBuildErrors(t *testing.T) {
 		{"no tag", Options{OutDir: t.TempDir(), Names: []string{Proxy}}, "no tag"},
 		{"coredns without binary", Options{OutDir: t.TempDir(), Names: []string{CoreDNS}}, "CoreDNS binary"},
 		{"coredns missing binary", Options{OutDir: t.TempDir(), Names: []string{CoreDNS}, CoreDNSBinary: "/nonexistent/coredns"}, "hack/build-k8s.sh"},
+		{"prometheus without binary", Options{Tag: "t", OutDir: t.TempDir(), Names: []string{Prometheus}}, "Prometheus binary"},
+		{"prometheus missing binary", Options{Tag: "t", OutDir: t.TempDir(), Names: []string{Prometheus}, PrometheusBinary: "/nonexistent/prometheus"}, "hack/build-k8s.sh"},
+		{"prometheus not a binary", Options{Tag: "t", OutDir: t.TempDir(), Names: []string{Prometheus}, PrometheusBinary: notELF(t)}, "not an executable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,6 +208,49 @@ func TestBuildErrors(t *testing.T) {
 				t.Fatalf("Build: %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// notELF returns an executable file that is not a program.
+func notELF(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "prometheus")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestHostBinaryFiles wraps a dynamically linked program of this machine:
+// the image gets it at the given path, with its loader and libraries.
+func TestHostBinaryFiles(t *testing.T) {
+	testnet.Require(t, "ldd")
+	bin, err := exec.LookPath("true")
+	if err != nil {
+		testnet.SkipOrFatal(t, "no true command")
+	}
+	dynamic, err := isDynamic(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := hostBinaryFiles(bin, PrometheusBinPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files[0].path != PrometheusBinPath || files[0].src != bin || files[0].mode != 0o755 {
+		t.Errorf("first entry %+v, want %s from %s", files[0], PrometheusBinPath, bin)
+	}
+	var libc bool
+	for _, f := range files[1:] {
+		if strings.Contains(filepath.Base(f.path), "libc.so") && f.path == f.src {
+			libc = true
+		}
+	}
+	if dynamic != libc {
+		t.Errorf("dynamic=%t but libc in the entries=%t: %+v", dynamic, libc, files)
+	}
+	if _, err := hostBinaryFiles("/nonexistent", PrometheusBinPath); err == nil {
+		t.Error("a missing binary gave no error")
 	}
 }
 

@@ -17,6 +17,17 @@ import (
 // ErrInvalidName is wrapped by every error Parse and ValidateLabel return.
 var ErrInvalidName = errors.New("invalid identity name")
 
+// Issuer Secret layouts: the identity service's -identity-scheme and the
+// charts' identity.issuer.scheme values.
+const (
+	// IssuerSchemeLinkerd is Linkerd's own issuer Secret
+	// (linkerd-identity-issuer), rendered by the install: crt.pem and key.pem.
+	IssuerSchemeLinkerd = "linkerd.io/tls"
+	// IssuerSchemeKubernetes is a kubernetes.io/tls Secret managed outside
+	// Linkerd, e.g. by cert-manager: tls.crt and tls.key.
+	IssuerSchemeKubernetes = "kubernetes.io/tls"
+)
+
 const (
 	// serviceAccountInfix separates the workload part of a name from the
 	// control-plane part.

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/linkerd-go/linkerd/pkg/k8s"
-	proxyconfig "github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 // Configuration annotations the injector reads, on the pod (template) or its
@@ -195,7 +195,7 @@ func parseUint(v string, _ *corev1.PodSpec) (any, error) {
 }
 
 func parseLogLevel(v string, _ *corev1.PodSpec) (any, error) {
-	if _, err := proxyconfig.ParseLogSpec(v); err != nil {
+	if _, err := proxyenv.ParseLogSpec(v); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -220,7 +220,7 @@ func parseBool(v string, _ *corev1.PodSpec) (any, error) {
 }
 
 func parseDuration(v string, _ *corev1.PodSpec) (any, error) {
-	if _, err := proxyconfig.ParseDuration(v); err != nil {
+	if _, err := proxyenv.ParseDuration(v); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -228,7 +228,7 @@ func parseDuration(v string, _ *corev1.PodSpec) (any, error) {
 
 // parseSeconds reads a duration ("1h", "3600s") as whole seconds.
 func parseSeconds(v string, _ *corev1.PodSpec) (any, error) {
-	d, err := proxyconfig.ParseDuration(v)
+	d, err := proxyenv.ParseDuration(v)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
-	"github.com/linkerd-go/linkerd/pkg/proxyinit"
 	proxyconfig "github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/proxyinit"
 )
 
 func TestInjectDefaults(t *testing.T) {

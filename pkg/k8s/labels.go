@@ -105,10 +105,8 @@ const (
 	ProxyContainerName = "linkerd-proxy"
 	// InitContainerName is the name of the proxy-init container.
 	InitContainerName = "linkerd-init"
-	// ProxyInboundListenAddrEnv is the proxy's inbound listen address.
-	ProxyInboundListenAddrEnv = "LINKERD2_PROXY_INBOUND_LISTEN_ADDR"
 	// DefaultProxyInboundPort is the proxy's inbound port when
-	// ProxyInboundListenAddrEnv is absent or invalid.
+	// LINKERD2_PROXY_INBOUND_LISTEN_ADDR is absent or invalid.
 	DefaultProxyInboundPort = 4143
 	// DefaultProxyAdminPort is the proxy's admin port (/metrics, /ready)
 	// unless ProxyAdminPortAnnotation says otherwise.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 // ProxyContainer returns the pod's proxy container, looking at native
@@ -33,7 +35,7 @@ func ProxyInboundPort(pod *corev1.Pod) uint32 {
 		return DefaultProxyInboundPort
 	}
 	for _, e := range c.Env {
-		if e.Name != ProxyInboundListenAddrEnv {
+		if e.Name != proxyenv.InboundListenAddr {
 			continue
 		}
 		_, port, err := net.SplitHostPort(strings.TrimSpace(e.Value))

@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -27,10 +29,10 @@ func TestProxyInboundPort(t *testing.T) {
 	}{
 		{"no proxy", &corev1.Pod{}, 4143},
 		{"no env", withEnv(false), 4143},
-		{"ipv4", withEnv(false, corev1.EnvVar{Name: ProxyInboundListenAddrEnv, Value: "0.0.0.0:5143"}), 5143},
-		{"ipv6 native sidecar", withEnv(true, corev1.EnvVar{Name: "OTHER", Value: "1"}, corev1.EnvVar{Name: ProxyInboundListenAddrEnv, Value: "[::]:6143"}), 6143},
-		{"garbage", withEnv(false, corev1.EnvVar{Name: ProxyInboundListenAddrEnv, Value: "nope"}), 4143},
-		{"bad port", withEnv(false, corev1.EnvVar{Name: ProxyInboundListenAddrEnv, Value: "0.0.0.0:0"}), 4143},
+		{"ipv4", withEnv(false, corev1.EnvVar{Name: proxyenv.InboundListenAddr, Value: "0.0.0.0:5143"}), 5143},
+		{"ipv6 native sidecar", withEnv(true, corev1.EnvVar{Name: "OTHER", Value: "1"}, corev1.EnvVar{Name: proxyenv.InboundListenAddr, Value: "[::]:6143"}), 6143},
+		{"garbage", withEnv(false, corev1.EnvVar{Name: proxyenv.InboundListenAddr, Value: "nope"}), 4143},
+		{"bad port", withEnv(false, corev1.EnvVar{Name: proxyenv.InboundListenAddr, Value: "0.0.0.0:0"}), 4143},
 	}
 	for _, tt := range tests {
 		if got := ProxyInboundPort(tt.pod); got != tt.want {

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 // maxLogSpecBytes bounds the body of PUT /proxy-log-level.
@@ -172,7 +172,7 @@ func (h *logLevelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusBadRequest, "empty log level spec\n")
 			return
 		}
-		spec, err := config.ParseLogSpec(text)
+		spec, err := proxyenv.ParseLogSpec(text)
 		if err != nil {
 			writeText(w, http.StatusBadRequest, oneLine(err.Error())+"\n")
 			return

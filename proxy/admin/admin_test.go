@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/linkerd-go/linkerd/proxy/config"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 const (
@@ -156,8 +156,8 @@ func TestLogLevelChange(t *testing.T) {
 	}{
 		{"warn,linkerd=debug", slog.LevelDebug},
 		{"error", slog.LevelError},
-		{"info,linkerd=trace", config.LevelTrace},
-		{"off", config.LevelOff},
+		{"info,linkerd=trace", proxyenv.LevelTrace},
+		{"off", proxyenv.LevelOff},
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {

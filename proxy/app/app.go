@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	"github.com/linkerd-go/linkerd/proxy/admin"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
@@ -87,7 +88,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if d := cfg.Destination; d.SvcAddr != "" {
 		if p.dstConn, err = dialControlPlane(d.SvcAddr, d.SvcName, tlsConfigs); err != nil {
 			p.closeListeners()
-			return nil, fmt.Errorf("%s: %w", config.EnvDestinationSvcAddr, err)
+			return nil, fmt.Errorf("%s: %w", proxyenv.DestinationSvcAddr, err)
 		}
 		p.discovery = discovery.NewClient(p.dstConn, discovery.ClientOptions{
 			Context: d.Context, Suffixes: d.Suffixes, Networks: d.Networks, IdleTimeout: d.IdleTimeout,
@@ -98,7 +99,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if cfg.StaticEndpoints != "" {
 		if resolver, err = discovery.ParseStatic(cfg.StaticEndpoints, resolver); err != nil {
 			p.closeListeners()
-			return nil, fmt.Errorf("%s: %w", config.EnvStaticEndpoints, err)
+			return nil, fmt.Errorf("%s: %w", proxyenv.StaticEndpoints, err)
 		}
 	}
 	p.inbound = inbound.New(inbound.Config{

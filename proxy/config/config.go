@@ -10,41 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// EnvPrefix is the prefix shared by all proxy environment variables.
-const EnvPrefix = "LINKERD2_PROXY_"
-
-// Names of the environment variables this package interprets.
-const (
-	EnvInboundListenAddr       = "LINKERD2_PROXY_INBOUND_LISTEN_ADDR"
-	EnvOutboundListenAddrs     = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS"
-	EnvOutboundListenAddr      = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR" // deprecated singular form
-	EnvAdminListenAddr         = "LINKERD2_PROXY_ADMIN_LISTEN_ADDR"
-	EnvControlListenAddr       = "LINKERD2_PROXY_CONTROL_LISTEN_ADDR"
-	EnvInboundOpaquePorts      = "LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION"
-	EnvInboundPorts            = "LINKERD2_PROXY_INBOUND_PORTS"
-	EnvInboundDetectTimeout    = "LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT"
-	EnvOutboundDetectTimeout   = "LINKERD2_PROXY_OUTBOUND_DETECT_TIMEOUT"
-	EnvInboundConnectTimeout   = "LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT"
-	EnvOutboundConnectTimeout  = "LINKERD2_PROXY_OUTBOUND_CONNECT_TIMEOUT"
-	EnvShutdownEndpointEnabled = "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED"
-	EnvShutdownGracePeriod     = "LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD"
-	EnvLog                     = "LINKERD2_PROXY_LOG"
-	EnvLogFormat               = "LINKERD2_PROXY_LOG_FORMAT"
-	EnvIngressMode             = "LINKERD2_PROXY_INGRESS_MODE"
-	// EnvStaticEndpoints is this proxy's own addition: meshed endpoints known
-	// without the destination service (see discovery.ParseStatic).
-	EnvStaticEndpoints = "LINKERD2_PROXY_STATIC_ENDPOINTS"
-	// EnvOutboundH2Upgrade is this proxy's own addition: "false" keeps
-	// HTTP/1.1 between meshed proxies even where discovery says the peer
-	// accepts HTTP/2 (the destination service's -enable-h2-upgrade decides
-	// for the whole mesh).
-	EnvOutboundH2Upgrade = "LINKERD2_PROXY_OUTBOUND_H2_UPGRADE"
-	// EnvOutboundH2Connections is this proxy's own addition: how many
-	// HTTP/2 connections a meshed peer gets at most (1 by default), more
-	// being opened only while all of them have requests in flight.
-	EnvOutboundH2Connections = "LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 const (
@@ -86,7 +53,7 @@ type Config struct {
 	ShutdownGracePeriod time.Duration
 
 	// Log is the log filter.
-	Log LogSpec
+	Log proxyenv.LogSpec
 	// LogFormat is "plain" or "json".
 	LogFormat string
 
@@ -113,7 +80,7 @@ type Config struct {
 
 // Default returns the configuration used when no variable is set.
 func Default() *Config {
-	log, err := ParseLogSpec(defaultLogSpec)
+	log, err := proxyenv.ParseLogSpec(defaultLogSpec)
 	if err != nil {
 		panic(fmt.Sprintf("config: default log spec: %v", err))
 	}
@@ -151,7 +118,7 @@ func (e *EnvError) Unwrap() error { return e.Err }
 
 // Errors wrapped by EnvError.
 var (
-	ErrInvalidDuration = errors.New("invalid duration")
+	ErrInvalidDuration = proxyenv.ErrInvalidDuration
 	ErrInvalidBool     = errors.New(`invalid boolean: must be "true" or "false"`)
 )
 
@@ -163,38 +130,38 @@ func FromEnv(environ []string) (*Config, error) {
 	env := make(map[string]string)
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if ok && strings.HasPrefix(name, EnvPrefix) {
+		if ok && strings.HasPrefix(name, proxyenv.Prefix) {
 			env[name] = value
 		}
 	}
 
 	c := Default()
 	p := envParser{env: env}
-	p.listenAddr(EnvInboundListenAddr, &c.InboundListenAddr)
-	p.listenAddr(EnvAdminListenAddr, &c.AdminListenAddr)
-	p.listenAddr(EnvControlListenAddr, &c.ControlListenAddr)
-	if !p.listenAddrs(EnvOutboundListenAddrs, &c.OutboundListenAddrs) {
+	p.listenAddr(proxyenv.InboundListenAddr, &c.InboundListenAddr)
+	p.listenAddr(proxyenv.AdminListenAddr, &c.AdminListenAddr)
+	p.listenAddr(proxyenv.ControlListenAddr, &c.ControlListenAddr)
+	if !p.listenAddrs(proxyenv.OutboundListenAddrs, &c.OutboundListenAddrs) {
 		var legacy string
-		if p.listenAddr(EnvOutboundListenAddr, &legacy) {
+		if p.listenAddr(proxyenv.OutboundListenAddr, &legacy) {
 			c.OutboundListenAddrs = []string{legacy}
 		}
 	}
-	p.portSet(EnvInboundOpaquePorts, &c.InboundOpaquePorts)
-	p.portSet(EnvInboundPorts, &c.InboundPorts)
-	p.duration(EnvInboundDetectTimeout, &c.InboundDetectTimeout)
-	p.duration(EnvOutboundDetectTimeout, &c.OutboundDetectTimeout)
-	p.duration(EnvInboundConnectTimeout, &c.InboundConnectTimeout)
-	p.duration(EnvOutboundConnectTimeout, &c.OutboundConnectTimeout)
-	p.bool(EnvShutdownEndpointEnabled, &c.ShutdownEndpointEnabled)
-	p.duration(EnvShutdownGracePeriod, &c.ShutdownGracePeriod)
-	p.parse(EnvLog, func(v string) error {
-		spec, err := ParseLogSpec(v)
+	p.portSet(proxyenv.InboundOpaquePorts, &c.InboundOpaquePorts)
+	p.portSet(proxyenv.InboundPorts, &c.InboundPorts)
+	p.duration(proxyenv.InboundDetectTimeout, &c.InboundDetectTimeout)
+	p.duration(proxyenv.OutboundDetectTimeout, &c.OutboundDetectTimeout)
+	p.duration(proxyenv.InboundConnectTimeout, &c.InboundConnectTimeout)
+	p.duration(proxyenv.OutboundConnectTimeout, &c.OutboundConnectTimeout)
+	p.bool(proxyenv.ShutdownEndpointEnabled, &c.ShutdownEndpointEnabled)
+	p.duration(proxyenv.ShutdownGracePeriod, &c.ShutdownGracePeriod)
+	p.parse(proxyenv.Log, func(v string) error {
+		spec, err := proxyenv.ParseLogSpec(v)
 		if err == nil {
 			c.Log = spec
 		}
 		return err
 	})
-	p.parse(EnvLogFormat, func(v string) error {
+	p.parse(proxyenv.LogFormat, func(v string) error {
 		switch f := strings.ToLower(v); f {
 		case logFormatPlain, logFormatJSON:
 			c.LogFormat = f
@@ -206,10 +173,10 @@ func FromEnv(environ []string) (*Config, error) {
 
 	p.parseIdentity(c)
 	p.parseDestination(c)
-	p.bool(EnvIngressMode, &c.IngressMode)
-	p.parse(EnvStaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
-	p.bool(EnvOutboundH2Upgrade, &c.OutboundH2Upgrade)
-	p.parse(EnvOutboundH2Connections, func(v string) error {
+	p.bool(proxyenv.IngressMode, &c.IngressMode)
+	p.parse(proxyenv.StaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
+	p.bool(proxyenv.OutboundH2Upgrade, &c.OutboundH2Upgrade)
+	p.parse(proxyenv.OutboundH2Connections, func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxH2Connections {
 			return fmt.Errorf("invalid connection count: must be 1 to %d", maxH2Connections)
@@ -298,7 +265,7 @@ func (p *envParser) portSet(name string, dst *PortSet) {
 
 func (p *envParser) duration(name string, dst *time.Duration) {
 	p.parse(name, func(v string) error {
-		d, err := ParseDuration(v)
+		d, err := proxyenv.ParseDuration(v)
 		if err == nil {
 			*dst = d
 		}
@@ -350,48 +317,3 @@ func isDigits(s string) bool {
 	}
 	return true
 }
-
-// ParseDuration parses a duration in Linkerd's form, a decimal integer with
-// a unit of ms, s, m, h or d ("100ms", "10s", "365d"; a bare "0" is zero),
-// or any non-negative duration time.ParseDuration accepts ("1m30s",
-// "1.5s"). The error is ErrInvalidDuration.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i > 0 {
-		var unit time.Duration
-		switch s[i:] {
-		case "":
-			if strings.Trim(s, "0") == "" {
-				return 0, nil
-			}
-		case "ms":
-			unit = time.Millisecond
-		case "s":
-			unit = time.Second
-		case "m":
-			unit = time.Minute
-		case "h":
-			unit = time.Hour
-		case "d":
-			unit = 24 * time.Hour
-		}
-		if unit != 0 {
-			n, err := strconv.ParseInt(s[:i], 10, 64)
-			if err != nil || n > int64(maxDuration/unit) {
-				return 0, ErrInvalidDuration
-			}
-			return time.Duration(n) * unit, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, ErrInvalidDuration
-	}
-	return d, nil
-}
-
-const maxDuration = time.Duration(1<<63 - 1)

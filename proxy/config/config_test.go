@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 func TestFromEnvDefaults(t *testing.T) {
@@ -25,7 +27,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		InboundConnectTimeout:  100 * time.Millisecond,
 		OutboundConnectTimeout: time.Second,
 		ShutdownGracePeriod:    2 * time.Minute,
-		Log:                    LogSpec{Raw: "warn,linkerd=info", Level: slog.LevelInfo},
+		Log:                    proxyenv.LogSpec{Raw: "warn,linkerd=info", Level: slog.LevelInfo},
 		LogFormat:              "plain",
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
@@ -125,7 +127,7 @@ func TestFromEnv(t *testing.T) {
 			name: "log",
 			env:  []string{"LINKERD2_PROXY_LOG=warn,linkerd=debug,hickory=error", "LINKERD2_PROXY_LOG_FORMAT=JSON"},
 			want: func(c *Config) {
-				c.Log = LogSpec{Raw: "warn,linkerd=debug,hickory=error", Level: slog.LevelDebug}
+				c.Log = proxyenv.LogSpec{Raw: "warn,linkerd=debug,hickory=error", Level: slog.LevelDebug}
 				c.LogFormat = "json"
 			},
 		},
@@ -150,7 +152,7 @@ func TestFromEnv(t *testing.T) {
 		{
 			name: "value with equals sign",
 			env:  []string{"LINKERD2_PROXY_LOG=linkerd=trace"},
-			want: func(c *Config) { c.Log = LogSpec{Raw: "linkerd=trace", Level: LevelTrace} },
+			want: func(c *Config) { c.Log = proxyenv.LogSpec{Raw: "linkerd=trace", Level: proxyenv.LevelTrace} },
 		},
 		{
 			name: "unknown variables",
@@ -272,12 +274,12 @@ func TestFromEnvInjected(t *testing.T) {
 
 func TestOutboundH2Upgrade(t *testing.T) {
 	for env, want := range map[string]bool{"": true, "true": true, "false": false} {
-		c, err := FromEnv([]string{EnvOutboundH2Upgrade + "=" + env})
+		c, err := FromEnv([]string{proxyenv.OutboundH2Upgrade + "=" + env})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.OutboundH2Upgrade != want || c.OutboundH2Connections != 1 || len(c.Unknown) != 0 {
-			t.Errorf("%s=%q: OutboundH2Upgrade %t (unknown %v), want %t", EnvOutboundH2Upgrade, env, c.OutboundH2Upgrade, c.Unknown, want)
+			t.Errorf("%s=%q: OutboundH2Upgrade %t (unknown %v), want %t", proxyenv.OutboundH2Upgrade, env, c.OutboundH2Upgrade, c.Unknown, want)
 		}
 	}
 }
@@ -288,32 +290,32 @@ func TestFromEnvErrors(t *testing.T) {
 		wantMsg     string // the whole error message
 		wantIs      error  // optional
 	}{
-		{EnvInboundDetectTimeout, "ten", `LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT="ten": invalid duration`, ErrInvalidDuration},
-		{EnvOutboundDetectTimeout, "10", `LINKERD2_PROXY_OUTBOUND_DETECT_TIMEOUT="10": invalid duration`, ErrInvalidDuration},
-		{EnvInboundConnectTimeout, "-1s", `LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT="-1s": invalid duration`, ErrInvalidDuration},
-		{EnvOutboundConnectTimeout, "1.5d", `LINKERD2_PROXY_OUTBOUND_CONNECT_TIMEOUT="1.5d": invalid duration`, ErrInvalidDuration},
-		{EnvShutdownGracePeriod, "99999999999d", `LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD="99999999999d": invalid duration`, ErrInvalidDuration},
-		{EnvShutdownEndpointEnabled, "yes", `LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED="yes": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
-		{EnvShutdownEndpointEnabled, "1", `LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED="1": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
-		{EnvInboundListenAddr, "4143", `LINKERD2_PROXY_INBOUND_LISTEN_ADDR="4143": invalid listen address: address 4143: missing port in address`, nil},
-		{EnvAdminListenAddr, "0.0.0.0:admin", `LINKERD2_PROXY_ADMIN_LISTEN_ADDR="0.0.0.0:admin": invalid listen address: port "admin" is not a number`, nil},
-		{EnvControlListenAddr, "0.0.0.0:70000", `LINKERD2_PROXY_CONTROL_LISTEN_ADDR="0.0.0.0:70000": invalid listen address: port "70000" out of range`, nil},
-		{EnvControlListenAddr, "0.0.0.0:", `LINKERD2_PROXY_CONTROL_LISTEN_ADDR="0.0.0.0:": invalid listen address: port "" is not a number`, nil},
-		{EnvControlListenAddr, "my host:1", `LINKERD2_PROXY_CONTROL_LISTEN_ADDR="my host:1": invalid listen address: bad host "my host"`, nil},
-		{EnvOutboundListenAddr, "127.0.0.1:-1", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR="127.0.0.1:-1": invalid listen address: port "-1" is not a number`, nil},
-		{EnvOutboundListenAddrs, "a:1,b:2,c:3", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS="a:1,b:2,c:3": at most 2 listen addresses are supported`, nil},
-		{EnvOutboundListenAddrs, " , ", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS=" , ": no listen address`, nil},
-		{EnvOutboundListenAddrs, "127.0.0.1:4140,[::1]", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS="127.0.0.1:4140,[::1]": invalid listen address: address [::1]: missing port in address`, nil},
-		{EnvInboundOpaquePorts, "0", `LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION="0": invalid port "0": must be between 1 and 65535`, nil},
-		{EnvInboundPorts, "8080,http", `LINKERD2_PROXY_INBOUND_PORTS="8080,http": invalid port "http": not a number`, nil},
-		{EnvInboundPorts, "9-3", `LINKERD2_PROXY_INBOUND_PORTS="9-3": invalid port range "9-3": start is greater than end`, nil},
-		{EnvLog, "verbose", `LINKERD2_PROXY_LOG="verbose": invalid log level "verbose" in directive "verbose"`, nil},
-		{EnvLog, "warn,linkerd=loud", `LINKERD2_PROXY_LOG="warn,linkerd=loud": invalid log level "loud" in directive "linkerd=loud"`, nil},
-		{EnvLog, "=info", `LINKERD2_PROXY_LOG="=info": invalid log directive "=info": empty target`, nil},
-		{EnvLogFormat, "xml", `LINKERD2_PROXY_LOG_FORMAT="xml": invalid log format: must be "plain" or "json"`, nil},
-		{EnvOutboundH2Upgrade, "no", `LINKERD2_PROXY_OUTBOUND_H2_UPGRADE="no": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
-		{EnvOutboundH2Connections, "0", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="0": invalid connection count: must be 1 to 64`, nil},
-		{EnvOutboundH2Connections, "two", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="two": invalid connection count: must be 1 to 64`, nil},
+		{proxyenv.InboundDetectTimeout, "ten", `LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT="ten": invalid duration`, ErrInvalidDuration},
+		{proxyenv.OutboundDetectTimeout, "10", `LINKERD2_PROXY_OUTBOUND_DETECT_TIMEOUT="10": invalid duration`, ErrInvalidDuration},
+		{proxyenv.InboundConnectTimeout, "-1s", `LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT="-1s": invalid duration`, ErrInvalidDuration},
+		{proxyenv.OutboundConnectTimeout, "1.5d", `LINKERD2_PROXY_OUTBOUND_CONNECT_TIMEOUT="1.5d": invalid duration`, ErrInvalidDuration},
+		{proxyenv.ShutdownGracePeriod, "99999999999d", `LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD="99999999999d": invalid duration`, ErrInvalidDuration},
+		{proxyenv.ShutdownEndpointEnabled, "yes", `LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED="yes": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
+		{proxyenv.ShutdownEndpointEnabled, "1", `LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED="1": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
+		{proxyenv.InboundListenAddr, "4143", `LINKERD2_PROXY_INBOUND_LISTEN_ADDR="4143": invalid listen address: address 4143: missing port in address`, nil},
+		{proxyenv.AdminListenAddr, "0.0.0.0:admin", `LINKERD2_PROXY_ADMIN_LISTEN_ADDR="0.0.0.0:admin": invalid listen address: port "admin" is not a number`, nil},
+		{proxyenv.ControlListenAddr, "0.0.0.0:70000", `LINKERD2_PROXY_CONTROL_LISTEN_ADDR="0.0.0.0:70000": invalid listen address: port "70000" out of range`, nil},
+		{proxyenv.ControlListenAddr, "0.0.0.0:", `LINKERD2_PROXY_CONTROL_LISTEN_ADDR="0.0.0.0:": invalid listen address: port "" is not a number`, nil},
+		{proxyenv.ControlListenAddr, "my host:1", `LINKERD2_PROXY_CONTROL_LISTEN_ADDR="my host:1": invalid listen address: bad host "my host"`, nil},
+		{proxyenv.OutboundListenAddr, "127.0.0.1:-1", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR="127.0.0.1:-1": invalid listen address: port "-1" is not a number`, nil},
+		{proxyenv.OutboundListenAddrs, "a:1,b:2,c:3", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS="a:1,b:2,c:3": at most 2 listen addresses are supported`, nil},
+		{proxyenv.OutboundListenAddrs, " , ", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS=" , ": no listen address`, nil},
+		{proxyenv.OutboundListenAddrs, "127.0.0.1:4140,[::1]", `LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS="127.0.0.1:4140,[::1]": invalid listen address: address [::1]: missing port in address`, nil},
+		{proxyenv.InboundOpaquePorts, "0", `LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION="0": invalid port "0": must be between 1 and 65535`, nil},
+		{proxyenv.InboundPorts, "8080,http", `LINKERD2_PROXY_INBOUND_PORTS="8080,http": invalid port "http": not a number`, nil},
+		{proxyenv.InboundPorts, "9-3", `LINKERD2_PROXY_INBOUND_PORTS="9-3": invalid port range "9-3": start is greater than end`, nil},
+		{proxyenv.Log, "verbose", `LINKERD2_PROXY_LOG="verbose": invalid log level "verbose" in directive "verbose"`, nil},
+		{proxyenv.Log, "warn,linkerd=loud", `LINKERD2_PROXY_LOG="warn,linkerd=loud": invalid log level "loud" in directive "linkerd=loud"`, nil},
+		{proxyenv.Log, "=info", `LINKERD2_PROXY_LOG="=info": invalid log directive "=info": empty target`, nil},
+		{proxyenv.LogFormat, "xml", `LINKERD2_PROXY_LOG_FORMAT="xml": invalid log format: must be "plain" or "json"`, nil},
+		{proxyenv.OutboundH2Upgrade, "no", `LINKERD2_PROXY_OUTBOUND_H2_UPGRADE="no": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
+		{proxyenv.OutboundH2Connections, "0", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="0": invalid connection count: must be 1 to 64`, nil},
+		{proxyenv.OutboundH2Connections, "two", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="two": invalid connection count: must be 1 to 64`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -347,56 +349,10 @@ func TestFromEnvReportsAllErrors(t *testing.T) {
 	if err == nil {
 		t.Fatal("FromEnv succeeded")
 	}
-	for _, name := range []string{EnvInboundDetectTimeout, EnvInboundPorts, EnvLogFormat} {
+	for _, name := range []string{proxyenv.InboundDetectTimeout, proxyenv.InboundPorts, proxyenv.LogFormat} {
 		if !strings.Contains(err.Error(), name+"=") {
 			t.Errorf("error %q does not mention %s", err, name)
 		}
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    time.Duration
-		wantErr bool
-	}{
-		{in: "0", want: 0},
-		{in: "000", want: 0},
-		{in: "100ms", want: 100 * time.Millisecond},
-		{in: "10s", want: 10 * time.Second},
-		{in: " 10s ", want: 10 * time.Second},
-		{in: "1m", want: time.Minute},
-		{in: "2h", want: 2 * time.Hour},
-		{in: "1d", want: 24 * time.Hour},
-		{in: "365d", want: 365 * 24 * time.Hour},
-		{in: "1000ms", want: time.Second},
-		{in: "1m30s", want: 90 * time.Second},
-		{in: "1.5s", want: 1500 * time.Millisecond},
-		{in: "250us", want: 250 * time.Microsecond},
-		{in: "106751d", want: 106751 * 24 * time.Hour},
-		{in: "", wantErr: true},
-		{in: "ten", wantErr: true},
-		{in: "10", wantErr: true},
-		{in: "10 s", wantErr: true},
-		{in: "-5s", wantErr: true},
-		{in: "1.5d", wantErr: true},
-		{in: "1w", wantErr: true},
-		{in: "106752d", wantErr: true},
-		{in: "99999999999999999999s", wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseDuration(tc.in)
-			if tc.wantErr {
-				if !errors.Is(err, ErrInvalidDuration) {
-					t.Fatalf("ParseDuration(%q) = %v, %v; want ErrInvalidDuration", tc.in, got, err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("ParseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-			}
-		})
 	}
 }
 

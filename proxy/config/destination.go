@@ -7,16 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-)
 
-// Destination variables.
-const (
-	EnvDestinationSvcAddr         = "LINKERD2_PROXY_DESTINATION_SVC_ADDR"
-	EnvDestinationSvcName         = "LINKERD2_PROXY_DESTINATION_SVC_NAME"
-	EnvDestinationContext         = "LINKERD2_PROXY_DESTINATION_CONTEXT"
-	EnvDestinationProfileSuffixes = "LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES"
-	EnvDestinationProfileNetworks = "LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS"
-	EnvOutboundDiscoveryIdle      = "LINKERD2_PROXY_OUTBOUND_DISCOVERY_IDLE_TIMEOUT"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 // Destination configures service discovery.
@@ -50,16 +42,16 @@ func defaultDestination() Destination {
 
 func (p *envParser) parseDestination(c *Config) {
 	d := &c.Destination
-	p.parse(EnvDestinationSvcAddr, func(v string) error {
+	p.parse(proxyenv.DestinationSvcAddr, func(v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("invalid address: %w", err)
 		}
 		d.SvcAddr = v
 		return nil
 	})
-	p.parse(EnvDestinationSvcName, func(v string) error { d.SvcName = v; return nil })
-	p.parse(EnvDestinationContext, func(v string) error { d.Context = v; return nil })
-	p.parse(EnvDestinationProfileSuffixes, func(v string) error {
+	p.parse(proxyenv.DestinationSvcName, func(v string) error { d.SvcName = v; return nil })
+	p.parse(proxyenv.DestinationContext, func(v string) error { d.Context = v; return nil })
+	p.parse(proxyenv.DestinationProfileSuffixes, func(v string) error {
 		d.Suffixes = nil
 		for s := range strings.SplitSeq(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -68,7 +60,7 @@ func (p *envParser) parseDestination(c *Config) {
 		}
 		return nil
 	})
-	p.parse(EnvDestinationProfileNetworks, func(v string) error {
+	p.parse(proxyenv.DestinationProfileNetworks, func(v string) error {
 		var nets []netip.Prefix
 		for s := range strings.SplitSeq(v, ",") {
 			if s = strings.TrimSpace(s); s == "" {
@@ -83,8 +75,8 @@ func (p *envParser) parseDestination(c *Config) {
 		d.Networks = nets
 		return nil
 	})
-	p.duration(EnvOutboundDiscoveryIdle, &d.IdleTimeout)
+	p.duration(proxyenv.OutboundDiscoveryIdle, &d.IdleTimeout)
 	if d.SvcAddr != "" && d.SvcName == "" && !IsLoopbackAddr(d.SvcAddr) {
-		p.errs = append(p.errs, &EnvError{Name: EnvDestinationSvcName, Err: errors.New("required unless " + EnvDestinationSvcAddr + " is a loopback address")})
+		p.errs = append(p.errs, &EnvError{Name: proxyenv.DestinationSvcName, Err: errors.New("required unless " + proxyenv.DestinationSvcAddr + " is a loopback address")})
 	}
 }

@@ -6,19 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
-)
 
-// Identity variables.
-const (
-	EnvIdentityDisabled     = "LINKERD2_PROXY_IDENTITY_DISABLED"
-	EnvIdentityDir          = "LINKERD2_PROXY_IDENTITY_DIR"
-	EnvIdentitySvcAddr      = "LINKERD2_PROXY_IDENTITY_SVC_ADDR"
-	EnvIdentitySvcName      = "LINKERD2_PROXY_IDENTITY_SVC_NAME"
-	EnvIdentityLocalName    = "LINKERD2_PROXY_IDENTITY_LOCAL_NAME"
-	EnvIdentityTokenFile    = "LINKERD2_PROXY_IDENTITY_TOKEN_FILE"
-	EnvIdentityTrustAnchors = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
-	EnvIdentityMinRefresh   = "LINKERD2_PROXY_IDENTITY_MIN_REFRESH"
-	EnvIdentityMaxRefresh   = "LINKERD2_PROXY_IDENTITY_MAX_REFRESH"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
 
 // Identity configures the proxy's mesh identity and mTLS.
@@ -48,10 +37,10 @@ type Identity struct {
 func (p *envParser) parseIdentity(c *Config) {
 	id := &c.Identity
 	disabled := false
-	p.bool(EnvIdentityDisabled, &disabled)
+	p.bool(proxyenv.IdentityDisabled, &disabled)
 	any := false
-	for _, name := range []string{EnvIdentitySvcAddr, EnvIdentitySvcName, EnvIdentityLocalName,
-		EnvIdentityTokenFile, EnvIdentityTrustAnchors, EnvIdentityDir} {
+	for _, name := range []string{proxyenv.IdentitySvcAddr, proxyenv.IdentitySvcName, proxyenv.IdentityLocalName,
+		proxyenv.IdentityTokenFile, proxyenv.IdentityTrustAnchors, proxyenv.IdentityDir} {
 		if strings.TrimSpace(p.env[name]) != "" {
 			any = true
 		}
@@ -63,37 +52,37 @@ func (p *envParser) parseIdentity(c *Config) {
 	str := func(name string, dst *string) {
 		p.parse(name, func(v string) error { *dst = v; return nil })
 	}
-	str(EnvIdentityDir, &id.Dir)
-	str(EnvIdentitySvcName, &id.SvcName)
-	str(EnvIdentityLocalName, &id.LocalName)
-	str(EnvIdentityTokenFile, &id.TokenFile)
-	p.parse(EnvIdentityTrustAnchors, func(v string) error {
+	str(proxyenv.IdentityDir, &id.Dir)
+	str(proxyenv.IdentitySvcName, &id.SvcName)
+	str(proxyenv.IdentityLocalName, &id.LocalName)
+	str(proxyenv.IdentityTokenFile, &id.TokenFile)
+	p.parse(proxyenv.IdentityTrustAnchors, func(v string) error {
 		if !strings.Contains(v, "-----BEGIN CERTIFICATE-----") {
 			return errors.New("not a PEM certificate bundle")
 		}
 		id.TrustAnchorsPEM = v
 		return nil
 	})
-	p.parse(EnvIdentitySvcAddr, func(v string) error {
+	p.parse(proxyenv.IdentitySvcAddr, func(v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("invalid address: %w", err)
 		}
 		id.SvcAddr = v
 		return nil
 	})
-	p.duration(EnvIdentityMinRefresh, &id.MinRefresh)
-	p.duration(EnvIdentityMaxRefresh, &id.MaxRefresh)
+	p.duration(proxyenv.IdentityMinRefresh, &id.MinRefresh)
+	p.duration(proxyenv.IdentityMaxRefresh, &id.MaxRefresh)
 
 	for name, v := range map[string]string{
-		EnvIdentitySvcAddr: id.SvcAddr, EnvIdentityLocalName: id.LocalName,
-		EnvIdentityTokenFile: id.TokenFile, EnvIdentityTrustAnchors: id.TrustAnchorsPEM,
+		proxyenv.IdentitySvcAddr: id.SvcAddr, proxyenv.IdentityLocalName: id.LocalName,
+		proxyenv.IdentityTokenFile: id.TokenFile, proxyenv.IdentityTrustAnchors: id.TrustAnchorsPEM,
 	} {
 		if v == "" && strings.TrimSpace(p.env[name]) == "" {
-			p.errs = append(p.errs, &EnvError{Name: name, Err: errors.New("required when identity is enabled (set " + EnvIdentityDisabled + "=true to run without)")})
+			p.errs = append(p.errs, &EnvError{Name: name, Err: errors.New("required when identity is enabled (set " + proxyenv.IdentityDisabled + "=true to run without)")})
 		}
 	}
 	if id.SvcAddr != "" && id.SvcName == "" && !IsLoopbackAddr(id.SvcAddr) {
-		p.errs = append(p.errs, &EnvError{Name: EnvIdentitySvcName, Err: errors.New("required unless " + EnvIdentitySvcAddr + " is a loopback address")})
+		p.errs = append(p.errs, &EnvError{Name: proxyenv.IdentitySvcName, Err: errors.New("required unless " + proxyenv.IdentitySvcAddr + " is a loopback address")})
 	}
 }
 

@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
+)
 
 // knownVars are the LINKERD2_PROXY_* variables that Linkerd's injector sets
 // or Linkerd's proxy reads. Those this package does not interpret yet are
@@ -10,13 +14,13 @@ var knownVars = map[string]bool{}
 func init() {
 	for _, name := range []string{
 		// Interpreted by this package.
-		EnvInboundListenAddr, EnvOutboundListenAddrs, EnvOutboundListenAddr,
-		EnvAdminListenAddr, EnvControlListenAddr,
-		EnvInboundOpaquePorts, EnvInboundPorts,
-		EnvInboundDetectTimeout, EnvOutboundDetectTimeout,
-		EnvInboundConnectTimeout, EnvOutboundConnectTimeout,
-		EnvShutdownEndpointEnabled, EnvShutdownGracePeriod,
-		EnvLog, EnvLogFormat, EnvOutboundH2Upgrade, EnvOutboundH2Connections,
+		proxyenv.InboundListenAddr, proxyenv.OutboundListenAddrs, proxyenv.OutboundListenAddr,
+		proxyenv.AdminListenAddr, proxyenv.ControlListenAddr,
+		proxyenv.InboundOpaquePorts, proxyenv.InboundPorts,
+		proxyenv.InboundDetectTimeout, proxyenv.OutboundDetectTimeout,
+		proxyenv.InboundConnectTimeout, proxyenv.OutboundConnectTimeout,
+		proxyenv.ShutdownEndpointEnabled, proxyenv.ShutdownGracePeriod,
+		proxyenv.Log, proxyenv.LogFormat, proxyenv.OutboundH2Upgrade, proxyenv.OutboundH2Connections,
 
 		// Runtime and logging.
 		"CORES", "CORES_MIN", "CORES_MAX", "CORES_MAX_RATIO",
@@ -63,8 +67,8 @@ func init() {
 		"RESOLV_CONF", "DNS_MIN_TTL", "DNS_MAX_TTL",
 		"HTTP2_INITIAL_STREAM_WINDOW_SIZE", "HTTP2_INITIAL_CONNECTION_WINDOW_SIZE",
 	} {
-		if !strings.HasPrefix(name, EnvPrefix) {
-			name = EnvPrefix + name
+		if !strings.HasPrefix(name, proxyenv.Prefix) {
+			name = proxyenv.Prefix + name
 		}
 		knownVars[name] = true
 	}
@@ -72,10 +76,10 @@ func init() {
 
 // knownPrefixes cover families of variables named after a common base.
 var knownPrefixes = []string{
-	EnvPrefix + "TRACE_",                 // tracing: _PROTOCOL, _SERVICE_NAME, _COLLECTOR_SVC_ADDR, ...
-	EnvPrefix + "IDENTITY_SPIRE",         // SPIRE identity: _SOCKET and backoff settings
-	EnvPrefix + "INBOUND_SERVER_HTTP2_",  // _KEEP_ALIVE_INTERVAL, _KEEP_ALIVE_TIMEOUT, ...
-	EnvPrefix + "OUTBOUND_SERVER_HTTP2_", // same for the outbound server
+	proxyenv.Prefix + "TRACE_",                 // tracing: _PROTOCOL, _SERVICE_NAME, _COLLECTOR_SVC_ADDR, ...
+	proxyenv.Prefix + "IDENTITY_SPIRE",         // SPIRE identity: _SOCKET and backoff settings
+	proxyenv.Prefix + "INBOUND_SERVER_HTTP2_",  // _KEEP_ALIVE_INTERVAL, _KEEP_ALIVE_TIMEOUT, ...
+	proxyenv.Prefix + "OUTBOUND_SERVER_HTTP2_", // same for the outbound server
 }
 
 // knownSuffixes cover settings derived from a base name, such as
@@ -90,7 +94,7 @@ func IsKnown(name string) bool {
 	if knownVars[name] {
 		return true
 	}
-	if !strings.HasPrefix(name, EnvPrefix) {
+	if !strings.HasPrefix(name, proxyenv.Prefix) {
 		return false
 	}
 	for _, p := range knownPrefixes {

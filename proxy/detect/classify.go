@@ -134,7 +134,11 @@ const (
 //
 //	method SP request-target SP "HTTP/1." ("0" / "1") CRLF
 //
-// incrementally: it remembers where it stopped and resumes there.
+// incrementally: it remembers where it stopped and resumes there. A
+// standard method (GET, POST, ...) followed by a space is HTTP/1 at once,
+// whatever follows: the bytes are clearly meant as HTTP, and a malformed
+// request line is then answered 400 by the HTTP server rather than
+// forwarded as opaque TCP, around HTTP's handling and metrics.
 type h1Scanner struct {
 	state     h1State
 	pos       int // index of the next byte to examine
@@ -167,6 +171,9 @@ func (s *h1Scanner) run(b []byte) h1Verdict {
 			}
 			if ch != ' ' || s.pos == s.tokStart {
 				return h1No
+			}
+			if knownMethod(b[s.tokStart:s.pos]) {
+				return h1Yes
 			}
 			s.state, s.tokStart = h1Target, s.pos+1
 		case h1Target:
@@ -208,6 +215,15 @@ func (s *h1Scanner) run(b []byte) h1Verdict {
 		return h1No
 	}
 	return h1More
+}
+
+// knownMethod reports whether m is one of the methods of RFC 9110 or PATCH.
+func knownMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
+		return true
+	}
+	return false
 }
 
 // isTokenChar reports whether c is a tchar (RFC 9110 §5.6.2).

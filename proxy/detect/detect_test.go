@@ -298,7 +298,7 @@ func TestDetectEOF(t *testing.T) {
 		sent string
 	}{
 		{"nothing", ""},
-		{"partial request", "GET /x HTTP/1"},
+		{"partial request", "M-SEARCH /x HTTP/1"},
 		{"partial tls", "\x16\x03\x01\x02\x00\x01"},
 	}
 	for _, tc := range tests {

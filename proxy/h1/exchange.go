@@ -416,6 +416,11 @@ func (c *conn) fail(x *exchange, err error) bool {
 // clientBodyError maps a failure to read the request body: a client that
 // went away cancels its request.
 func clientBodyError(err error) error {
+	switch {
+	case errors.Is(err, errChunkSize), errors.Is(err, errChunkEnd), errors.Is(err, errLineTooLong),
+		errors.Is(err, errTrailer), errors.Is(err, errTrailerTooBig), errors.Is(err, errBareLF):
+		return &pipeline.ClientError{Status: 400, Err: fmt.Errorf("read request body: %w", err)}
+	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("read request body: %w", context.Canceled)

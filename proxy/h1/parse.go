@@ -5,10 +5,12 @@ import (
 	"errors"
 )
 
-// Reasons a request head is left to the general-purpose server. The fast
-// path forwards only plain HTTP/1.1 requests with unambiguous framing;
-// anything else, including anything malformed, is handed off (and answered
-// 400 there when it is invalid).
+// Reasons a request is not forwarded by the fast path. Malformed requests,
+// ambiguous framing (RFC 9112 §6.3: request smuggling) and requests beyond
+// the limits are answered by the fast path itself (see RejectStatus) and
+// the connection is closed; the rest (HTTP/1.0, CONNECT, Upgrade, Expect,
+// unusual targets) are handed off to the general-purpose server, after
+// their framing was checked all the same.
 var (
 	errBareLF         = errors.New("h1: line not terminated by CRLF")
 	errRequestLine    = errors.New("h1: unsupported or malformed request line")
@@ -32,10 +34,13 @@ var (
 	errResponseUpgrade = errors.New("h1: unexpected 101 Switching Protocols")
 )
 
-// Header count limits: a request with more fields is handed off, a
+// Header count limits: a request with more fields is answered 431, a
 // response with more is an upstream error.
 const (
-	maxRequestFields  = 128
+	// MaxRequestFields is the most header fields a request may have (as
+	// Linkerd's proxy: more get 431 Request Header Fields Too Large).
+	MaxRequestFields  = 100
+	maxRequestFields  = MaxRequestFields
 	maxResponseFields = 1024
 )
 
@@ -112,10 +117,28 @@ type requestHead struct {
 	teTrailers    bool // TE lists "trailers": forwarded as TE: trailers
 	grpc          bool // Content-Type application/grpc*
 	head          bool // HEAD: the response has no body
+	http10        bool // HTTP/1.0 request (handed off)
+}
+
+// RejectStatus returns the status the fast path answers a request with
+// when parsing its head failed with err: 400 for malformed heads and
+// ambiguous framing, 431 for heads beyond the limits; 0 when the request
+// is handed off instead.
+func RejectStatus(err error) int {
+	switch err {
+	case nil, errHTTP10, errConnect, errUpgrade, errExpect, errTarget:
+		return 0
+	case errTooManyHeaders, errHeadTooBig:
+		return 431 // Request Header Fields Too Large
+	default:
+		return 400
+	}
 }
 
 // parseRequest parses raw, a complete request head. A non-nil error means
-// the request must be handed off to the general-purpose server.
+// the request is not forwarded by the fast path: it is answered (see
+// RejectStatus) or handed off. A request is handed off only when its
+// header fields and framing are valid.
 func parseRequest(raw []byte, h *requestHead) error {
 	*h = requestHead{raw: raw, fields: h.fields[:0], contentLength: -1, host: -1}
 	lf := bytes.IndexByte(raw, '\n')
@@ -133,24 +156,28 @@ func parseRequest(raw []byte, h *requestHead) error {
 		return errRequestLine
 	}
 	h.target = span{int32(sp + 1), int32(sp + 1 + sp2)}
+	var handOff error
 	switch version := rest[sp2+1:]; string(version) {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
-		return errHTTP10
+		h.http10 = true
+		handOff = errHTTP10
 	default:
 		return errRequestLine
 	}
 	method := h.method.of(raw)
 	switch string(method) {
 	case "CONNECT":
-		return errConnect
+		if handOff == nil {
+			handOff = errConnect
+		}
 	case "PRI":
 		return errRequestLine
 	case "HEAD":
 		h.head = true
 	}
-	if err := h.parseTarget(); err != nil {
-		return err
+	if handOff == nil {
+		handOff = h.parseTarget()
 	}
 
 	if err := parseFields(raw, int(lf+1), &h.fields, maxRequestFields); err != nil {
@@ -159,7 +186,10 @@ func parseRequest(raw []byte, h *requestHead) error {
 		}
 		return errHeaderField
 	}
-	return h.interpret()
+	if err := h.interpret(handOff != nil); err != nil {
+		return err
+	}
+	return handOff
 }
 
 func (h *requestHead) parseTarget() error {
@@ -205,17 +235,22 @@ func (h *requestHead) parseTarget() error {
 }
 
 // interpret applies the header fields' meaning: framing, connection
-// options and the hop-by-hop fields that are not forwarded.
-func (h *requestHead) interpret() error {
+// options and the hop-by-hop fields that are not forwarded. Framing is
+// checked first and always; lenient (a request handed off anyway) skips
+// the Host checks, which the general-purpose server makes.
+func (h *requestHead) interpret(lenient bool) error {
 	raw := h.raw
 	hasTE, contentType := false, false
+	var handOff error
+	hostErr := false
 	for i := range h.fields {
 		f := &h.fields[i]
 		v := f.value.of(raw)
 		switch f.kind {
 		case kHost:
 			if h.host >= 0 {
-				return errHost
+				hostErr = true
+				continue
 			}
 			h.host = i
 			if !h.absolute {
@@ -231,7 +266,9 @@ func (h *requestHead) interpret() error {
 			}
 			h.contentLength = n
 		case kTransferEncoding:
-			if hasTE || !equalFold(v, "chunked") {
+			// Only one coding, "chunked", is accepted: anything else, and
+			// any Transfer-Encoding on HTTP/1.0, is ambiguous framing.
+			if hasTE || h.http10 || !equalFold(v, "chunked") {
 				return errFraming
 			}
 			hasTE = true
@@ -253,9 +290,13 @@ func (h *requestHead) interpret() error {
 		case kKeepAlive, kProxyConnection:
 			f.hop = true
 		case kUpgrade:
-			return errUpgrade
+			if handOff == nil {
+				handOff = errUpgrade
+			}
 		case kExpect:
-			return errExpect
+			if handOff == nil {
+				handOff = errExpect
+			}
 		case kContentType:
 			if !contentType {
 				contentType = true
@@ -264,17 +305,20 @@ func (h *requestHead) interpret() error {
 		}
 	}
 	if hasTE && h.contentLength >= 0 {
+		// RFC 9112 §6.3: a request smuggling attempt, or a broken client.
 		return errFraming
 	}
 	h.chunked = hasTE
-	if h.host < 0 && !h.absolute {
-		return errHost
-	}
-	if h.host >= 0 && !validHost(h.fields[h.host].value.of(raw)) {
-		return errHost
+	if !lenient {
+		if hostErr || (h.host < 0 && !h.absolute) {
+			return errHost
+		}
+		if h.host >= 0 && !validHost(h.fields[h.host].value.of(raw)) {
+			return errHost
+		}
 	}
 	markConnectionOptions(raw, h.fields)
-	return nil
+	return handOff
 }
 
 // drop marks the fields called name as not forwarded.

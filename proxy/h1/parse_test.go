@@ -35,6 +35,21 @@ func TestScanHead(t *testing.T) {
 	}
 }
 
+func TestRejectStatus(t *testing.T) {
+	for _, tt := range []struct {
+		err    error
+		status int
+	}{
+		{nil, 0}, {errHTTP10, 0}, {errConnect, 0}, {errUpgrade, 0}, {errExpect, 0}, {errTarget, 0},
+		{errTooManyHeaders, 431}, {errHeadTooBig, 431},
+		{errFraming, 400}, {errRequestLine, 400}, {errHeaderField, 400}, {errHost, 400}, {errBareLF, 400},
+	} {
+		if got := RejectStatus(tt.err); got != tt.status {
+			t.Errorf("RejectStatus(%v) = %d, want %d", tt.err, got, tt.status)
+		}
+	}
+}
+
 func TestParseRequest(t *testing.T) {
 	type want struct {
 		authority string
@@ -144,6 +159,15 @@ func TestParseRequest(t *testing.T) {
 		{name: "bare CR", in: "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", err: errHeaderField},
 		{name: "NUL", in: "GET / HTTP/1.1\r\nHost: a\r\nX: \x00\r\n\r\n", err: errHeaderField},
 		{name: "too many fields", in: "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: y\r\n", maxRequestFields) + "\r\n", err: errTooManyHeaders},
+		// Requests handed off have their framing checked all the same.
+		{name: "HTTP/1.0 chunked", in: "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", err: errFraming},
+		{name: "HTTP/1.0 two lengths", in: "POST / HTTP/1.0\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", err: errFraming},
+		{name: "HTTP/1.0 without Host", in: "GET / HTTP/1.0\r\n\r\n", err: errHTTP10},
+		{name: "CONNECT smuggling", in: "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", err: errFraming},
+		{name: "expect smuggling", in: "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", err: errFraming},
+		{name: "upgrade with bad field", in: "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nX : y\r\n\r\n", err: errHeaderField},
+		{name: "target hand-off with chunked not last", in: "POST a/b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", err: errFraming},
+		{name: "PRI", in: "PRI * HTTP/1.1\r\nHost: a\r\n\r\n", err: errRequestLine},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

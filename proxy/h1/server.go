@@ -3,17 +3,22 @@
 // pooled upstream connection, and relays the response, with no per-request
 // goroutine unless a request body has to stream while the response does.
 //
-// Whatever it does not handle (protocol upgrades, CONNECT, Expect,
-// HTTP/1.0, ambiguous framing, malformed requests) it hands off, from the
-// current request onward, to a general-purpose server through
-// Server.HandOff, replaying the bytes it already read. Every request it
-// forwards goes through the direction's pipeline.Chain first.
+// Malformed requests, ambiguous framing (request smuggling) and heads
+// beyond the limits it answers itself, 400 or 431, and closes the
+// connection. Whatever else it does not handle (protocol upgrades,
+// CONNECT, Expect, HTTP/1.0) it hands off, from the current request
+// onward, to a general-purpose server through Server.HandOff, replaying
+// the bytes it already read with "Connection: close" added to the request:
+// the general-purpose server serves that request only, so that every
+// request head on a connection is checked here. Every request it forwards
+// goes through the direction's pipeline.Chain first.
 package h1
 
 import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +33,10 @@ import (
 
 // DefaultIdleClientTimeout closes client connections idle this long between requests.
 const DefaultIdleClientTimeout = 10 * time.Minute
+
+// DefaultHeadTimeout is how long a client may take to send a request head
+// once its first byte arrived.
+const DefaultHeadTimeout = 10 * time.Second
 
 // headerView reads the request head's fields for the pipeline's layers.
 // It is valid while the chain runs.
@@ -67,7 +76,14 @@ type Server struct {
 	H2 *h2.Pool
 	// IdleTimeout closes client connections idle this long (default DefaultIdleClientTimeout).
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
+	// HeadTimeout closes client connections that take longer to send a
+	// request head (default DefaultHeadTimeout).
+	HeadTimeout time.Duration
+	// OnReject, when set, is told of each request the fast path answered
+	// itself without forwarding it (malformed, ambiguous framing, over the
+	// limits), with the status it answered.
+	OnReject func(status int, reason error)
+	Logger   *slog.Logger
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -261,22 +277,20 @@ func (c *conn) serve(ctx context.Context) (net.Conn, error) {
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
 			return nil, nil // draining
 		}
-		scanned := 0
-		n, err := c.r.readHead(&scanned)
+		n, err := c.readHead(waited)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
-				return nil, err
+			if errors.Is(err, errHeadTooBig) || errors.Is(err, errBareLF) {
+				c.reject(err)
+				return nil, nil
 			}
-			// Malformed, too large or cut short: the general-purpose server answers.
-			return c.handOff(err), nil
-		}
-		if waited {
-			if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
-				return nil, err
-			}
+			// Closed, timed out or cut short: nothing to answer.
+			return nil, err
 		}
 		if err := parseRequest(c.r.buffered()[:n], &c.req); err != nil {
+			if RejectStatus(err) != 0 {
+				c.reject(err)
+				return nil, nil
+			}
 			return c.handOff(err), nil
 		}
 		for _, name := range c.owned {
@@ -288,12 +302,83 @@ func (c *conn) serve(ctx context.Context) (net.Conn, error) {
 	}
 }
 
-// handOff returns the client connection positioned at the current request.
+// readHead waits for a complete request head, at most the head timeout
+// once its first bytes are here, and returns its length. The connection's
+// read deadline is cleared when waited (the idle deadline is set) or the
+// head timeout was set.
+func (c *conn) readHead(waited bool) (int, error) {
+	n, next, err := scanHead(c.r.buffered(), 0)
+	if err != nil {
+		return 0, err
+	}
+	deadline := waited
+	if n == 0 {
+		timeout := c.s.HeadTimeout
+		if timeout <= 0 {
+			timeout = DefaultHeadTimeout
+		}
+		if err := c.nc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			return 0, err
+		}
+		deadline = true
+		scanned := next
+		if n, err = c.r.readHead(&scanned); err != nil {
+			return 0, err
+		}
+	}
+	if deadline {
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// rejectLinger bounds how long a rejected client's remaining bytes are
+// drained after the answer, so that closing does not reset the connection
+// before the client read it.
+const rejectLinger = 500 * time.Millisecond
+
+// reject answers a request the fast path does not forward, with the status
+// RejectStatus gives for reason, and ends the connection.
+func (c *conn) reject(reason error) {
+	status := RejectStatus(reason)
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	c.s.log().Debug("rejecting HTTP/1 request", "status", status, "reason", reason)
+	if c.s.OnReject != nil {
+		c.s.OnReject(status, reason)
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(rejectLinger))
+	writeErrorResponse(c.w, pipeline.ErrorAnswer(status, reason, false), true)
+	if c.w.Flush() != nil {
+		return
+	}
+	// Half-close and drain what the client still sends (bounded), so that
+	// the close does not turn into a reset that could discard the answer.
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(rejectLinger))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 256<<10))
+}
+
+// closeField is added to a handed-off request: the general-purpose server
+// answers it, then closes the connection.
+const closeField = "Connection: close\r\n"
+
+// handOff returns the client connection positioned at the current request,
+// whose head c.req was parsed, with a "Connection: close" field added.
 func (c *conn) handOff(reason error) net.Conn {
 	c.s.log().Debug("handing HTTP/1 connection off", "reason", reason)
 	b := c.r.buffered()
-	prefix := make([]byte, len(b))
-	copy(prefix, b)
+	head := len(c.req.raw)
+	prefix := make([]byte, 0, len(b)+len(closeField))
+	prefix = append(prefix, b[:head-2]...)
+	prefix = append(prefix, closeField...)
+	prefix = append(prefix, b[head-2:]...)
 	return &replayConn{Conn: c.nc, prefix: prefix}
 }
 

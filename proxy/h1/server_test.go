@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +230,63 @@ func TestUpstreamConnectFailure(t *testing.T) {
 		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(pipeline.HeaderProxyError), "refused") {
 			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get(pipeline.HeaderProxyError))
 		}
+	}
+}
+
+// TestSlowHeadTimesOut checks that a client that never finishes its request
+// head is disconnected after the head timeout, also once a request was
+// served on the connection.
+func TestSlowHeadTimesOut(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(be.Close)
+	ts := newTestServer(t, be.Listener.Addr().String())
+	ts.srv.HeadTimeout = 100 * time.Millisecond
+	for _, first := range []bool{false, true} {
+		c, br := proxytest.Dial(t, ts.addr)
+		if first {
+			get(t, c, br, "/first")
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Part: ")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("after a request %v: read = %v, want EOF: the connection should close", first, err)
+		}
+	}
+}
+
+// TestRejectsWithoutForwarding checks the answers the fast path makes itself
+// (RejectStatus) and that it reports them through OnReject.
+func TestRejectsWithoutForwarding(t *testing.T) {
+	var forwarded atomic.Int32
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { forwarded.Add(1) }))
+	t.Cleanup(be.Close)
+	ts := newTestServer(t, be.Listener.Addr().String())
+	rejected := make(chan int, 10)
+	ts.srv.OnReject = func(status int, _ error) { rejected <- status }
+	for _, tc := range []struct {
+		name, req string
+		status    int
+	}{
+		{"smuggling", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"too many fields", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: y\r\n", MaxRequestFields) + "\r\n", 431},
+		{"head too large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("y", MaxHeadBytes) + "\r\n\r\n", 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, br := proxytest.Dial(t, ts.addr)
+			go io.WriteString(c, tc.req)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status || resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
+				t.Fatalf("got %d %v, want %d with %s and Connection: close", resp.StatusCode, resp.Header, tc.status, pipeline.HeaderProxyError)
+			}
+			if got := <-rejected; got != tc.status {
+				t.Errorf("OnReject got %d, want %d", got, tc.status)
+			}
+		})
+	}
+	if n := forwarded.Load(); n != 0 {
+		t.Errorf("%d requests forwarded", n)
 	}
 }

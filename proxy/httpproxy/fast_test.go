@@ -388,6 +388,11 @@ func TestFastPathFullDuplexEcho(t *testing.T) {
 	}
 }
 
+// TestFastPathHandOffMidConnection checks a request handed off after one
+// on the fast path: the general-purpose server answers it and closes the
+// connection (Connection: close), so that every request head on a client
+// connection goes through the fast path's checks; the client goes on on a
+// new connection.
 func TestFastPathHandOffMidConnection(t *testing.T) {
 	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -395,7 +400,7 @@ func TestFastPathHandOffMidConnection(t *testing.T) {
 	}))
 	h := newHarness(t, be.Listener.Addr().String())
 	c, br := dialProxy(t, h)
-	// Fast path, then a request it hands off (Expect), then more on the same connection.
+	// Fast path, then a request it hands off (Expect), then more on a new connection.
 	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: mid.example\r\n\r\n")
 	for i, want := range []string{"GET /a 0", "POST /b 5", "GET /c 0"} {
 		switch i {
@@ -408,6 +413,7 @@ func TestFastPathHandOffMidConnection(t *testing.T) {
 			br.ReadString('\n')
 			io.WriteString(c, "hello")
 		case 2:
+			c, br = dialProxy(t, h)
 			io.WriteString(c, "GET /c HTTP/1.1\r\nHost: mid.example\r\n\r\n")
 		}
 		resp, err := http.ReadResponse(br, nil)
@@ -417,6 +423,14 @@ func TestFastPathHandOffMidConnection(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		if string(b) != want {
 			t.Fatalf("request %d: got %q, want %q", i, b, want)
+		}
+		if handedOff := i == 1; resp.Close != handedOff {
+			t.Errorf("request %d: Connection: close is %v, want %v", i, resp.Close, handedOff)
+		}
+		if i == 1 {
+			if _, err := br.ReadByte(); err == nil {
+				t.Errorf("connection open after the handed-off request")
+			}
 		}
 	}
 	if n := h.metrics("mid.example").Requests(); n != 3 {
@@ -519,7 +533,8 @@ func TestFastPathClientGoneMidBody(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	c.Close()
 	expectBodyAborted(t, gotErr)
-	k := metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"}
+	// The client cancelled: not a failure of the server.
+	k := metrics.ResponseKey{Status: 502, GRPCStatus: -1, Error: "cancelled"}
 	deadline := time.Now().Add(5 * time.Second)
 	for h.metrics("gone.example").ResponseCount(k) != 1 {
 		if time.Now().After(deadline) {
@@ -529,8 +544,13 @@ func TestFastPathClientGoneMidBody(t *testing.T) {
 	}
 }
 
-func TestFastPathHandsOffLargeHeads(t *testing.T) {
+// TestFastPathRejectsLargeHeads checks the header limits: more than 100
+// fields or a head over 64 KiB is answered 431 with l5d-proxy-error, the
+// connection closes and nothing is forwarded.
+func TestFastPathRejectsLargeHeads(t *testing.T) {
+	var served atomic.Int32
 	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
 		fmt.Fprintf(w, "%d %d", len(r.Header.Get("X-Big")), len(r.Header["X-Many"]))
 	}))
 	h := newHarness(t, be.Listener.Addr().String())
@@ -540,11 +560,15 @@ func TestFastPathHandsOffLargeHeads(t *testing.T) {
 		status int
 		body   string
 	}{
-		{"line over 64 KiB", "X-Big: " + strings.Repeat("b", 70<<10) + "\r\n", 200, fmt.Sprintf("%d 0", 70<<10)},
-		{"many fields", strings.Repeat("X-Many: m\r\n", 300), 200, "0 300"},
-		{"over net/http's limit", "X-Big: " + strings.Repeat("b", 2<<20) + "\r\n", 431, ""},
+		{"99 more fields (100 in all)", strings.Repeat("X-Many: m\r\n", 99), 200, "0 99"},
+		{"101 fields", strings.Repeat("X-Many: m\r\n", 100), 431, ""},
+		{"5000 fields", strings.Repeat("X-Many: m\r\n", 5000), 431, ""},
+		{"line under 64 KiB", "X-Big: " + strings.Repeat("b", 60<<10) + "\r\n", 200, fmt.Sprintf("%d 0", 60<<10)},
+		{"line over 64 KiB", "X-Big: " + strings.Repeat("b", 70<<10) + "\r\n", 431, ""},
+		{"1000 KiB field", "X-Big: " + strings.Repeat("b", 1000<<10) + "\r\n", 431, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := served.Load()
 			c, br := dialProxy(t, h)
 			wrote := make(chan struct{})
 			go func() { // the server may answer before reading it all
@@ -563,7 +587,90 @@ func TestFastPathHandsOffLargeHeads(t *testing.T) {
 			if resp.StatusCode != tc.status || (tc.body != "" && string(b) != tc.body) {
 				t.Fatalf("got %d %q, want %d %q", resp.StatusCode, trimTo(string(b), 100), tc.status, tc.body)
 			}
+			if tc.status == 200 {
+				return
+			}
+			if resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
+				t.Errorf("answer without l5d-proxy-error or Connection: close: %v", resp.Header)
+			}
+			if served.Load() != before {
+				t.Errorf("the request was forwarded")
+			}
+			if _, err := br.ReadByte(); err == nil {
+				t.Errorf("connection still open after the answer")
+			}
 		})
+	}
+}
+
+// TestFastPathRejectsBadRequests checks requests the fast path answers 400
+// itself, closing the connection: nothing reaches the application, not even
+// the bytes after the request (request smuggling, RFC 9112 §6.3).
+func TestFastPathRejectsBadRequests(t *testing.T) {
+	var served atomic.Int32
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		io.Copy(io.Discard, r.Body)
+	}))
+	h := newHarness(t, be.Listener.Addr().String())
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: bad.example\r\n\r\n"
+	for _, tc := range []struct {
+		name, req string
+	}{
+		{"length and chunked", "POST / HTTP/1.1\r\nHost: bad.example\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"chunked and length", "POST / HTTP/1.1\r\nHost: bad.example\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"},
+		{"length and chunked, handed off otherwise", "POST / HTTP/1.1\r\nHost: bad.example\r\nExpect: 100-continue\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"HTTP/1.0 with chunked", "POST / HTTP/1.0\r\nHost: bad.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"chunked not last", "POST / HTTP/1.1\r\nHost: bad.example\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"},
+		{"identity coding", "POST / HTTP/1.1\r\nHost: bad.example\r\nTransfer-Encoding: identity\r\nContent-Length: 0\r\n\r\n"},
+		{"differing lengths", "POST / HTTP/1.1\r\nHost: bad.example\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"},
+		{"invalid length", "POST / HTTP/1.1\r\nHost: bad.example\r\nContent-Length: -1\r\n\r\n"},
+		{"malformed request line", "GET /a b HTTP/1.1\r\nHost: bad.example\r\n\r\n"},
+		{"unknown version", "GET / HTTP/1.2\r\nHost: bad.example\r\n\r\n"},
+		{"no Host", "GET / HTTP/1.1\r\n\r\n"},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: bad.example\r\nX: a\r\n b\r\n\r\n"},
+		{"bare LF", "GET / HTTP/1.1\nHost: bad.example\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := served.Load()
+			c, br := dialProxy(t, h)
+			io.WriteString(c, tc.req+smuggled)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
+				t.Fatalf("got %d %v, want 400 with l5d-proxy-error and Connection: close", resp.StatusCode, resp.Header)
+			}
+			if _, err := br.ReadByte(); err == nil {
+				t.Errorf("connection still open after the answer")
+			}
+			if n := served.Load() - before; n != 0 {
+				t.Errorf("%d requests reached the application", n)
+			}
+		})
+	}
+}
+
+// TestFastPathMalformedChunkedBody checks that a broken chunked request
+// body is answered 400, counted as a response, not a server failure.
+func TestFastPathMalformedChunkedBody(t *testing.T) {
+	be, _ := bodyReadingBackend(t)
+	h := newHarness(t, be.addr)
+	c, br := dialProxy(t, h)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: chunk.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(pipeline.HeaderProxyError) == "" {
+		t.Fatalf("got %d %v, want 400 with l5d-proxy-error", resp.StatusCode, resp.Header)
+	}
+	k := metrics.ResponseKey{Status: 400, GRPCStatus: -1}
+	if got := eventually(func() uint64 { return h.metrics("chunk.example").ResponseCount(k) }, 1); got != 1 {
+		t.Fatalf("response_total{400, success} = %d, want 1", got)
 	}
 }
 

@@ -578,7 +578,7 @@ func TestOrigProtoClientGone(t *testing.T) {
 	c.Close()
 	expectBodyAborted(t, gotErr)
 	if n := eventually(func() uint64 {
-		return m.outMetrics("gone.example").ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "cancelled"})
+		return m.outMetrics("gone.example").ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Error: "cancelled"}) // a client cancel: not a failure
 	}, 1); n != 1 {
 		t.Errorf("outbound response_total{502, cancelled} = %d, want 1", n)
 	}

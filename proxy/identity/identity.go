@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/linkerd-go/linkerd/pkg/pki"
+	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
@@ -46,7 +47,7 @@ type Identity struct {
 func New(cfg config.Identity, reg *metrics.Registry, log *slog.Logger) (*Identity, error) {
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM([]byte(cfg.TrustAnchorsPEM)) {
-		return nil, fmt.Errorf("%s: no certificate could be parsed", config.EnvIdentityTrustAnchors)
+		return nil, fmt.Errorf("%s: no certificate could be parsed", proxyenv.IdentityTrustAnchors)
 	}
 	key, err := pki.GenerateKey()
 	if err != nil {
@@ -76,11 +77,11 @@ func writeKeyMaterial(dir string, key *ecdsa.PrivateKey, csr []byte) error {
 		return fmt.Errorf("encode identity key: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("%s: %w", config.EnvIdentityDir, err)
+		return fmt.Errorf("%s: %w", proxyenv.IdentityDir, err)
 	}
 	for name, b := range map[string][]byte{"key.p8": der, "csr.der": csr} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return fmt.Errorf("%s: %w", config.EnvIdentityDir, err)
+			return fmt.Errorf("%s: %w", proxyenv.IdentityDir, err)
 		}
 	}
 	return nil

@@ -24,23 +24,9 @@ func (x *Exchange) Fail(status int, err error) *Answer {
 	if status == 0 {
 		status = ErrorStatus(x, err)
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	a := &Answer{Status: status}
+	a := ErrorAnswer(status, err, x.GRPC)
 	if x.GRPC {
-		a.Status = http.StatusOK
-		a.Fields = []Field{
-			{Name: HeaderProxyError, Value: msg},
-			{Name: "content-type", Value: "application/grpc"},
-			{Name: "grpc-status", Value: "14"}, // UNAVAILABLE
-			{Name: "grpc-message", Value: msg},
-		}
 		x.GRPCStatus = 14
-	} else {
-		a.Fields = []Field{
-			{Name: HeaderProxyError, Value: msg},
-			{Name: "content-type", Value: "text/plain; charset=utf-8"},
-		}
-		a.Body = msg + "\n"
 	}
 	x.Answer = a
 	x.Status = a.Status
@@ -61,6 +47,25 @@ type StatusError struct {
 func (e *StatusError) Error() string { return e.Err.Error() }
 func (e *StatusError) Unwrap() error { return e.Err }
 
+// ErrorAnswer is the proxy's answer with status to a request that failed
+// with err: for gRPC a trailers-only UNAVAILABLE, otherwise the status with
+// the reason as a plain-text body; both carry l5d-proxy-error.
+func ErrorAnswer(status int, err error, grpc bool) *Answer {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if grpc {
+		return &Answer{Status: http.StatusOK, Fields: []Field{
+			{Name: HeaderProxyError, Value: msg},
+			{Name: "content-type", Value: "application/grpc"},
+			{Name: "grpc-status", Value: "14"}, // UNAVAILABLE
+			{Name: "grpc-message", Value: msg},
+		}}
+	}
+	return &Answer{Status: status, Body: msg + "\n", Fields: []Field{
+		{Name: HeaderProxyError, Value: msg},
+		{Name: "content-type", Value: "text/plain; charset=utf-8"},
+	}}
+}
+
 // timeout is implemented by errors that are timeouts.
 type timeout interface{ Timeout() bool }
 
@@ -70,9 +75,12 @@ type timeout interface{ Timeout() bool }
 func ErrorStatus(x *Exchange, err error) int {
 	var te timeout
 	var se *StatusError
+	var ce *ClientError
 	switch {
 	case errors.As(err, &se):
 		return se.Status
+	case errors.As(err, &ce):
+		return ce.Status
 	case x.Endpoint == nil:
 		return http.StatusServiceUnavailable
 	case errors.As(err, &te) && te.Timeout():

@@ -113,8 +113,12 @@ func (x *Exchange) Finish(err error) {
 // ejects endpoints that keep answering that way.
 var ErrFailedResponse = errors.New("response classified as a failure")
 
-// Outcome is what the balancer learns from a finished exchange.
+// Outcome is what the balancer learns from a finished exchange: nothing
+// bad when the client caused the error.
 func (x *Exchange) Outcome() error {
+	if x.Err != nil && IsClientError(x.Err) {
+		return nil
+	}
 	k := x.Key()
 	if x.Err == nil && k.Failure {
 		return ErrFailedResponse

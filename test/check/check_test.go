@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/cli/cmd"
-	"github.com/linkerd-go/linkerd/pkg/healthcheck"
+	"github.com/linkerd-go/linkerd/cli/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
 	"github.com/linkerd-go/linkerd/test/cluster"

@@ -48,17 +48,16 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/linkerd-go/linkerd/internal/k8sbin"
 )
 
 // Version is the Kubernetes version hack/build-k8s.sh builds by default.
-const Version = "v1.36.3"
+const Version = k8sbin.Version
 
 // BinDirEnv names the environment variable that points at the directory
 // holding the etcd and kube-apiserver binaries.
-const BinDirEnv = "L5D_K8S_BIN"
-
-// DefaultBinDir is where hack/build-k8s.sh puts the binaries by default.
-const DefaultBinDir = "/var/tmp/l5d-k8s/" + Version + "/bin"
+const BinDirEnv = k8sbin.DirEnv
 
 // Issuer is the service-account token issuer (--service-account-issuer),
 // also the API server's default audience (--api-audiences).
@@ -89,12 +88,7 @@ type Cluster struct {
 }
 
 // BinDir returns the directory the binaries are taken from.
-func BinDir() string {
-	if d := os.Getenv(BinDirEnv); d != "" {
-		return d
-	}
-	return DefaultBinDir
-}
+func BinDir() string { return k8sbin.Dir() }
 
 // skipOrFail skips the test, or fails it when CI=true: on CI a missing
 // prerequisite is a broken pipeline, not a reason to pass.

@@ -80,7 +80,7 @@ const (
 )
 
 // nodeBinaries are the binaries a node needs from BinDir.
-var nodeBinaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "coredns"}
+var nodeBinaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "coredns", "prometheus"}
 
 // nodeTools are the programs a node needs on PATH.
 var nodeTools = []string{"ip", "nsenter", "unshare", "mount", "sleep", "containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "iptables-save", "iptables-restore", "go"}
@@ -102,7 +102,8 @@ var CNIBinDir = func() string {
 // NodeOptions configures a node.
 type NodeOptions struct {
 	// ImageTag, when set, builds the project's images (internal/images:
-	// proxy, controller, testapp, demo) with this tag and loads them.
+	// proxy, controller, testapp, demo, prometheus) with this tag and loads
+	// them.
 	ImageTag string
 	// Images are more docker-archive tarballs to load.
 	Images []string
@@ -111,7 +112,7 @@ type NodeOptions struct {
 }
 
 // projectImages are the images NodeOptions.ImageTag builds.
-var projectImages = []string{images.Proxy, images.Controller, images.TestApp, images.Demo}
+var projectImages = []string{images.Proxy, images.Controller, images.TestApp, images.Demo, images.Prometheus}
 
 // ImageDir is where nodes keep the image tarballs they build, one
 // subdirectory per tag ("_node" for pause and CoreDNS); unchanged images
@@ -292,7 +293,8 @@ func buildNodeImages(ctx context.Context, tag string) ([]string, error) {
 		CoreDNSBinary: filepath.Join(BinDir(), "coredns"),
 	}}
 	if tag != "" {
-		sets = append(sets, images.Options{Tag: tag, OutDir: filepath.Join(ImageDir(), tag), Names: projectImages})
+		sets = append(sets, images.Options{Tag: tag, OutDir: filepath.Join(ImageDir(), tag), Names: projectImages,
+			PrometheusBinary: filepath.Join(BinDir(), "prometheus")})
 	}
 	var paths []string
 	for _, o := range sets {

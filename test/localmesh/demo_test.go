@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/internal/syncbuf"
 	"github.com/linkerd-go/linkerd/internal/testnet"
-	"github.com/linkerd-go/linkerd/pkg/localmesh"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
 

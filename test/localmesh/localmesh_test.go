@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/internal/testnet"
-	"github.com/linkerd-go/linkerd/pkg/localmesh"
 )
 
 // cli runs `linkerd local --state-dir ... --bin-dir ...` commands.

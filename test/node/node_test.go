@@ -25,7 +25,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/internal/images"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
-	"github.com/linkerd-go/linkerd/pkg/proxyinit"
+	"github.com/linkerd-go/linkerd/proxyinit"
 	"github.com/linkerd-go/linkerd/test/cluster"
 )
 

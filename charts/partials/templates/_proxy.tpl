@@ -29,7 +29,7 @@ component on loopback, proxy.destinationSvcAddr / proxy.identitySvcAddr
 
 The environment is the part of Linkerd's LINKERD2_PROXY_* set that our proxy
 (proxy/config) interprets; linkerd-init's arguments are those of
-pkg/proxyinit.
+proxyinit/.
 */}}
 
 {{- define "partials.proxy" -}}

@@ -1,0 +1,106 @@
+package cmd
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
+	"github.com/linkerd-go/linkerd/viz/web"
+)
+
+func init() { register(newWebCommand) }
+
+// webOptions are the web subcommand's flags (Linkerd's viz web server).
+type webOptions struct {
+	addr           string
+	adminAddr      string
+	metricsAPIAddr string
+	grafanaURL     string
+	enforcedHost   string
+	log            *logFlags
+}
+
+func (o *webOptions) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.addr, "addr", ":8084", "address to serve the dashboard on")
+	fs.StringVar(&o.adminAddr, "admin-addr", ":9994", "address to serve /metrics, /ready and /live on")
+	fs.StringVar(&o.metricsAPIAddr, "metrics-api-addr", fmt.Sprintf("metrics-api.linkerd-viz.svc.cluster.local:%d", client.DefaultPort), "address (host:port) of the viz metrics API")
+	fs.StringVar(&o.grafanaURL, "grafana-url", "", "URL of a Grafana with viz's dashboards, which the dashboard links to (empty: no links)")
+	fs.StringVar(&o.enforcedHost, "enforced-host", web.DefaultEnforcedHost, "regular expression of the Host headers served besides IP addresses (DNS rebinding protection); empty: any")
+	o.log = addLogFlags(fs)
+}
+
+func newWebCommand(env Env) *cobra.Command {
+	return componentCommand(env, "web", "Run the viz dashboard's web server",
+		func(fs *flag.FlagSet) (*logFlags, func(*slog.Logger) (component, error)) {
+			o := &webOptions{}
+			o.addFlags(fs)
+			return o.log, func(log *slog.Logger) (component, error) { return newWebComponent(o, log) }
+		})
+}
+
+type webComponent struct {
+	opts          *webOptions
+	log           *slog.Logger
+	api           *client.Client
+	handler       *web.Handler
+	reg           *prometheus.Registry
+	lis, adminLis net.Listener
+}
+
+func newWebComponent(o *webOptions, log *slog.Logger) (*webComponent, error) {
+	if _, _, err := net.SplitHostPort(o.metricsAPIAddr); err != nil {
+		return nil, usageError{fmt.Errorf("-metrics-api-addr %q: want host:port", o.metricsAPIAddr)}
+	}
+	if o.grafanaURL != "" {
+		u, err := url.Parse(o.grafanaURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usageError{fmt.Errorf("-grafana-url %q: want an http(s) URL", o.grafanaURL)}
+		}
+	}
+	var enforced *regexp.Regexp
+	if o.enforcedHost != "" {
+		re, err := regexp.Compile(o.enforcedHost)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("-enforced-host: %w", err)}
+		}
+		enforced = re
+	}
+	api, err := client.Dial(o.metricsAPIAddr)
+	if err != nil {
+		return nil, err
+	}
+	h, err := web.New(web.Config{
+		Metrics:      web.NewMetricsClient(api),
+		GrafanaURL:   o.grafanaURL,
+		EnforcedHost: enforced,
+		Log:          log,
+	})
+	if err != nil {
+		api.Close()
+		return nil, err
+	}
+	return &webComponent{opts: o, log: log, api: api, handler: h, reg: newRegistry()}, nil
+}
+
+func (c *webComponent) listen() (err error) {
+	c.lis, c.adminLis, err = listenPair(c.opts.addr, c.opts.adminAddr)
+	return err
+}
+
+func (c *webComponent) run(ctx context.Context) error {
+	defer c.api.Close()
+	c.log.Info("web server started", "addr", c.lis.Addr().String(), "admin_addr", c.adminLis.Addr().String(),
+		"metrics_api_addr", c.opts.metricsAPIAddr, "grafana_url", c.opts.grafanaURL)
+	return runGroup(ctx, c.log, nil,
+		func(ctx context.Context) error { return serveHTTP(ctx, c.lis, c.handler, c.log) },
+		serveAdmin(c.adminLis, c.reg, func() bool { return true }, c.log),
+	)
+}
