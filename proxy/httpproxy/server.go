@@ -18,6 +18,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/h1"
 	"github.com/linkerd-go/linkerd/proxy/h2"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -34,6 +35,11 @@ type Options struct {
 	// H2Spread is how many HTTP/2 connections a peer gets at most while
 	// they are all busy (see h2.PoolOptions.Spread).
 	H2Spread int
+	// Metrics and Direction name the counter of requests the engines
+	// reject before the chain (malformed, over the limits):
+	// <direction>_http_errors_total{error="malformed_request"|"header_too_large"}.
+	Metrics   *metrics.Registry
+	Direction string
 }
 
 // Server serves HTTP/1.1 and prior-knowledge HTTP/2 on connections handed to
@@ -69,6 +75,16 @@ func NewServer(o Options) *Server {
 	}
 	s.proxy = newHandoff(o.Chain, o.Dialer, o.IdleConnTimeout, o.Logger)
 	s.fast = &h1.Server{Chain: o.Chain, Pool: s.pool, H2: s.h2pool, Dial: o.Dialer.Dial, Logger: o.Logger,
+		OnReject: func(status int, _ error) {
+			if o.Metrics == nil {
+				return
+			}
+			reason := "malformed_request"
+			if status == http.StatusRequestHeaderFieldsTooLarge {
+				reason = "header_too_large"
+			}
+			o.Metrics.Counter(o.Direction+"_http_errors_total", metrics.Labels{{Name: "error", Value: reason}}).Inc()
+		},
 		HandOff: func(c net.Conn, pc *pipeline.Conn) error {
 			if err := s.ln.handoff(&handoffConn{Conn: c, info: pc}); err != nil {
 				_ = c.Close()

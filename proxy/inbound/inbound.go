@@ -54,7 +54,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 		metrics: reg,
 		log:     log,
 		tcp:     &tcp.Proxy{Direction: transport.Inbound, Resolver: resolver, Dialer: dialer, Metrics: reg, Logger: log},
-		http:    httpproxy.NewServer(httpproxy.Options{Chain: chain, Dialer: dialer, Logger: log}),
+		http:    httpproxy.NewServer(httpproxy.Options{Chain: chain, Dialer: dialer, Logger: log, Metrics: reg, Direction: transport.Inbound}),
 	}
 }
 

@@ -63,7 +63,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 		metrics: reg,
 		log:     log,
 		tcp:     &tcp.Proxy{Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log},
-		http:    httpproxy.NewServer(httpproxy.Options{Chain: chain, Dialer: dialer, Logger: log, H2Spread: cfg.H2Connections}),
+		http:    httpproxy.NewServer(httpproxy.Options{Chain: chain, Dialer: dialer, Logger: log, Metrics: reg, Direction: transport.Outbound, H2Spread: cfg.H2Connections}),
 	}
 }
 
