@@ -155,8 +155,23 @@ func TestGRPCStreamThroughPairAcrossRestart(t *testing.T) {
 	}
 	srv = start(ln)
 	defer srv.Stop()
-	_, cancel = watch()
-	_, cancel2 = watch()
-	cancel()
-	cancel2()
+	// Two calls at once on the new backend (the proxy opens one new
+	// connection for both).
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+			if err == nil {
+				_, err = w.Recv()
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("call on the restarted backend: %v", err)
+		}
+	}
 }
