@@ -38,6 +38,8 @@ func newCmdDiagnostics(global *GlobalOptions, env Env) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(newCmdDiagnosticsEndpoints(global, env))
+	cmd.AddCommand(newCmdDiagnosticsProxyMetrics(global))
+	cmd.AddCommand(newCmdDiagnosticsControllerMetrics(global))
 	return cmd
 }
 

@@ -12,6 +12,10 @@ type vizOptions struct {
 	// means found by its label (vizcheck.FindNamespace), or linkerd-viz
 	// for install.
 	namespace string
+	// apiAddr (--api-addr) is the metrics API's address; empty means
+	// found: the local mesh at stateDir (--state-dir).
+	apiAddr  string
+	stateDir string
 }
 
 // newCmdViz is `linkerd viz`, the parent of the viz extension's commands.
@@ -24,7 +28,13 @@ func newCmdViz(global *GlobalOptions, env Env) *cobra.Command {
 Prometheus scraping every proxy, the metrics API and the web dashboard.
 
   linkerd viz install | kubectl apply -f -
-  linkerd viz check`,
+  linkerd viz check
+  linkerd viz stat deploy -n demo
+
+The commands reading metrics (stat, edges, routes, top) find the metrics
+API, in this order: --api-addr; the local mesh at --state-dir when given;
+with a kubeconfig, a port-forward to the extension's metrics-api pod; with
+none, a local mesh up at the default state directory.`,
 		// Without a verb: the help; with an unknown one: an error, as the
 		// root command does.
 		Args: cobra.ArbitraryArgs,
@@ -36,6 +46,7 @@ Prometheus scraping every proxy, the metrics API and the web dashboard.
 		},
 	}
 	cmd.PersistentFlags().StringVar(&opts.namespace, "viz-namespace", "", "namespace of the linkerd-viz extension (default: found by its linkerd.io/extension=viz label; linkerd-viz for install)")
+	vizMetricsCommands(cmd, global, opts)
 	cmd.AddCommand(
 		newCmdVizInstall(global, opts, env),
 		newCmdVizUninstall(global, opts, env),

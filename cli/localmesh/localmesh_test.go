@@ -16,6 +16,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/linkerd-go/linkerd/controller/store"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
 func TestFirstFree(t *testing.T) {
@@ -253,6 +254,11 @@ func TestServiceManifestDecodes(t *testing.T) {
 				pod, ok := dec.Objects[2+i].(*corev1.Pod)
 				if !ok || pod.Status.PodIP != w.IP.String() || pod.Spec.ServiceAccountName != "web" || pod.Labels["linkerd.io/control-plane-ns"] != "linkerd" {
 					t.Fatalf("pod %d: %#v", i, dec.Objects[2+i])
+				}
+				// Owned by the Deployment named like the workload, so that
+				// destination labels its endpoints (dst_deployment).
+				if o := k8s.PodOwner(pod); o.Kind != "deployment" || o.Name != w.Name {
+					t.Fatalf("pod %d owner: %+v, want deployment %s", i, o, w.Name)
 				}
 				if slice.Endpoints[i].Addresses[0] != w.IP.String() || slice.Endpoints[i].TargetRef.Name != w.Name {
 					t.Fatalf("endpoint %d: %#v", i, slice.Endpoints[i])

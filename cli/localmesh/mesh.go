@@ -345,7 +345,11 @@ func (m *Mesh) up(ctx context.Context) error {
 			return fmt.Errorf("create network: %w", err)
 		}
 	}
-	m.logf("network %s on bridge %s in namespace %s", s.Subnet, bridgeName, sw)
+	hostIP, err := hostLink(ctx, s)
+	if err != nil {
+		return err
+	}
+	m.logf("network %s on bridge %s in namespace %s, the host at %s", s.Subnet, bridgeName, sw, hostIP)
 
 	anchors, err := os.ReadFile(m.path("identity", "ca-bundle.crt"))
 	if err != nil {

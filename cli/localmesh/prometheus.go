@@ -3,6 +3,7 @@ package localmesh
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -67,7 +68,10 @@ scrape_configs:
 		return err
 	}
 	m.logf("prometheus %s:%d scraping every proxy", w.IP, PrometheusPort)
-	return m.writeTargets(s)
+	if err := m.writeTargets(s); err != nil {
+		return err
+	}
+	return m.addMetricsAPI(ctx, s, anchors, w.IP.String())
 }
 
 // writeTargets lists every proxy's admin address with the labels viz's
@@ -95,4 +99,58 @@ func (m *Mesh) writeTargets(s *State) error {
 		return fmt.Errorf("prometheus targets: %w", err)
 	}
 	return writeFileAtomic(m.path("prometheus", "targets.json"), b, 0o644)
+}
+
+// The local mesh's metrics API (viz's metrics-api), in its own pod of
+// namespace linkerd-viz, querying the Prometheus pod.
+const (
+	metricsAPIName = "metrics-api"
+	// MetricsAPIPort is the metrics API's gRPC port in its pod.
+	MetricsAPIPort = 8085
+)
+
+// addMetricsAPI starts the metrics API next to Prometheus (at promIP).
+func (m *Mesh) addMetricsAPI(ctx context.Context, s *State, anchors string, promIP string) error {
+	w := &Workload{Name: metricsAPIName, Namespace: VizNamespace, ServiceAccount: metricsAPIName, ControlPlane: true}
+	proc := &Proc{Role: "metrics-api", Args: []string{m.bin("linkerd-controller"), "metrics-api",
+		"-addr", fmt.Sprintf(":%d", MetricsAPIPort), "-admin-addr", ":9995",
+		"-prometheus-url", "http://" + net.JoinHostPort(promIP, strconv.Itoa(PrometheusPort)),
+		"-pods", "prometheus",
+	}}
+	if err := m.addPod(ctx, s, w, anchors, "", false, proc); err != nil {
+		return err
+	}
+	m.logf("metrics API %s:%d", w.IP, MetricsAPIPort)
+	return m.writeTargets(s)
+}
+
+// FindWorkload returns the workload ns/name of the mesh whose state is in
+// stateDir: ErrNotUp when no mesh is up there, an error naming it when the
+// mesh has no such workload.
+func FindWorkload(stateDir, ns, name string) (*Workload, error) {
+	s, err := loadState(filepath.Join(stateDir, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, ErrNotUp
+	}
+	w := s.workload(ns, name)
+	if w == nil {
+		return nil, fmt.Errorf("the local mesh at %s has no pod %s/%s", stateDir, ns, name)
+	}
+	return w, nil
+}
+
+// MetricsAPIAddr returns the address of the metrics API of the mesh whose
+// state is in stateDir.
+func MetricsAPIAddr(stateDir string) (string, error) {
+	w, err := FindWorkload(stateDir, VizNamespace, metricsAPIName)
+	if err != nil {
+		if errors.Is(err, ErrNotUp) {
+			return "", err
+		}
+		return "", fmt.Errorf("the local mesh at %s runs no metrics API (it needs Prometheus: apt install prometheus, then linkerd local down and up)", stateDir)
+	}
+	return net.JoinHostPort(w.IP.String(), strconv.Itoa(MetricsAPIPort)), nil
 }

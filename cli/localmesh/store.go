@@ -72,6 +72,7 @@ metadata:
   name: %[1]s
   namespace: %[2]s
   labels: {app: %[3]s, linkerd.io/control-plane-ns: %[4]s}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: %[1]s, uid: local-%[1]s, controller: true}]
 spec:
   serviceAccountName: %[5]s
   containers:

@@ -409,7 +409,13 @@ func (d *Downgrade) Relay() {
 	reuse := err == nil && bodyErr == nil && fr != framingClose && !resp.close && !resp.http10 && len(u.r.buffered()) == 0
 	d.release(reuse)
 	if err != nil && isWriteError(err) {
-		err = fmt.Errorf("write response to peer: %w", err)
+		var reset *h2.StreamError
+		if errors.As(d.st.Err(), &reset) {
+			// The peer proxy reset the stream: its client cancelled.
+			err = fmt.Errorf("peer proxy cancelled the request: %w: %w", context.Canceled, err)
+		} else {
+			err = fmt.Errorf("write response to peer: %w", err)
+		}
 	}
 	d.px.Finish(err)
 }

@@ -381,7 +381,8 @@ func (c *conn) relay(x *exchange) bool {
 // go on to its next request.
 func (c *conn) finish(x *exchange, err, bodyErr error, keep bool) bool {
 	if err != nil && isWriteError(err) {
-		err = fmt.Errorf("write response to client: %w", err)
+		// The client went away: it cancelled the request.
+		err = fmt.Errorf("write response to client: %w: %w", context.Canceled, err)
 	}
 	c.px.Finish(err)
 	if err != nil || bodyErr != nil {

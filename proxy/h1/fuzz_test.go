@@ -21,6 +21,10 @@ func FuzzParseRequest(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n",
 		"GET / HTTP/1.0\r\n\r\n",
 		"GET / HTTP/1.1\nHost: a\n\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+		"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -33,7 +37,26 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		var h requestHead
-		if err := parseRequest(r.buffered()[:n], &h); err != nil {
+		err = parseRequest(r.buffered()[:n], &h)
+		if RejectStatus(err) != 0 {
+			return
+		}
+		// Forwarded or handed off: the framing is unambiguous (RFC 9112
+		// §6.3): at most one Content-Length, at most one Transfer-Encoding
+		// (chunked), never both, and none with HTTP/1.0.
+		cl, te := 0, 0
+		for _, f := range h.fields {
+			switch f.kind {
+			case kContentLength:
+				cl++
+			case kTransferEncoding:
+				te++
+			}
+		}
+		if cl > 1 || te > 1 || (cl > 0 && te > 0) || (te > 0 && h.http10) || len(h.fields) > MaxRequestFields {
+			t.Fatalf("%q accepted (%v) with ambiguous framing or too many fields", in[:n], err)
+		}
+		if err != nil {
 			return
 		}
 		var out bytes.Buffer

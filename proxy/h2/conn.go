@@ -44,10 +44,24 @@ const (
 	DefaultStreamWindow = 1 << 20
 	// DefaultConnWindow is the receive window of the whole connection.
 	DefaultConnWindow = 16 << 20
-	// DefaultMaxHeaderListSize bounds a received head.
-	DefaultMaxHeaderListSize = 1 << 20
+	// DefaultMaxHeaderListSize bounds a received head (RFC 9113's size:
+	// names, values and 32 bytes a field): an HTTP/1.1 head of the largest
+	// size the proxy accepts (64 KiB, 100 fields) fits. A larger request
+	// head is answered 431.
+	DefaultMaxHeaderListSize = 96 << 10
 	// DefaultMaxStreams is how many concurrent streams a server accepts.
 	DefaultMaxStreams = 1000
+	// DefaultResetBurst and DefaultResetRate bound how fast a client may
+	// reset streams the server is still working on (HTTP/2 "rapid reset",
+	// CVE-2023-44487): a token bucket of DefaultResetBurst resets refilled
+	// at DefaultResetRate a second; past it the server sends GOAWAY
+	// ENHANCE_YOUR_CALM and closes the connection.
+	DefaultResetBurst = 200
+	DefaultResetRate  = 100
+	// maxQueuedControl bounds the frames the read loop queues for the peer
+	// (PING and SETTINGS acknowledgements, resets, window updates): a peer
+	// that sends them faster than it reads the answers is cut off.
+	maxQueuedControl = 10000
 	// initialMaxStreams is assumed of a server until its SETTINGS arrive.
 	initialMaxStreams = 100
 	// defaultPeerWindow and defaultMaxFrame are HTTP/2's initial values.
@@ -86,6 +100,10 @@ type Options struct {
 	MaxHeaderListSize uint32
 	// MaxStreams is how many concurrent streams a server accepts.
 	MaxStreams uint32
+	// ResetBurst and ResetRate (per second) limit the streams a client
+	// may reset while the server still works on them (server only).
+	ResetBurst int
+	ResetRate  float64
 }
 
 func (o *Options) fill() {
@@ -101,7 +119,29 @@ func (o *Options) fill() {
 	if o.MaxStreams == 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
+	if o.ResetBurst <= 0 {
+		o.ResetBurst = DefaultResetBurst
+	}
+	if o.ResetRate <= 0 {
+		o.ResetRate = DefaultResetRate
+	}
 }
+
+// connError is a connection error (RFC 9113 §5.4.1): the connection ends
+// with GOAWAY carrying code.
+type connError struct {
+	code http2.ErrCode
+	msg  string
+}
+
+func (e *connError) Error() string { return fmt.Sprintf("h2: %s (%v)", e.msg, e.code) }
+
+// Is makes every connection error a protocol error from the peer.
+func (e *connError) Is(target error) bool { return target == errProtocol }
+
+// ErrTooManyResets ends a connection whose client reset streams faster
+// than the server allows (GOAWAY ENHANCE_YOUR_CALM).
+var ErrTooManyResets = &connError{code: http2.ErrCodeEnhanceYourCalm, msg: "too many streams reset by the client"}
 
 // Conn is an HTTP/2 connection, client or server. Its read loop runs
 // until the connection fails or is closed.
@@ -132,9 +172,14 @@ type Conn struct {
 	peerInitWindow int64
 	maxFrame       int
 	// Receive side: bytes of the connection window consumed and not yet
-	// returned to the peer.
+	// returned to the peer, and what the peer may still send.
 	recvUnacked int64
+	recvWindow  int64
+	// Server: the token bucket of client resets (see Options.ResetBurst).
+	resetTokens float64
+	resetAt     time.Time
 	goAway      bool  // client: the peer takes no new streams; server: GOAWAY sent
+	retiring    bool  // client: the pool closes it (idle): no new streams
 	err         error // why the connection ended; set once
 	idleSince   time.Time
 	idle        chan struct{} // server draining: signalled when the last stream ends
@@ -143,9 +188,11 @@ type Conn struct {
 	// go through ctrlQ to the control writer: the read loop never blocks on
 	// the connection's writes, or two peers both writing could wait for
 	// each other to read.
-	ctrlMu   sync.Mutex
-	ctrlQ    []func() error
-	ctrlWake chan struct{}
+	ctrlMu       sync.Mutex
+	ctrlQ        []func() error
+	ctrlOverflow bool // more than maxQueuedControl frames queued
+	writeClosed  bool // under wmu: our side is closed (retire), nothing more is written
+	ctrlWake     chan struct{}
 
 	handler  func(*Stream) // server: runs each request, on a worker goroutine
 	work     chan *Stream  // server: to idle workers
@@ -226,6 +273,8 @@ func newConn(nc net.Conn, opts Options, server bool) *Conn {
 		sendWindow:     defaultPeerWindow,
 		peerInitWindow: defaultPeerWindow,
 		maxFrame:       defaultMaxFrame,
+		recvWindow:     int64(opts.ConnWindow),
+		resetTokens:    float64(opts.ResetBurst),
 		idleSince:      time.Now(),
 		readDone:       make(chan struct{}),
 		ctrlWake:       make(chan struct{}, 1),
@@ -270,7 +319,7 @@ func (cc *Conn) Reserve() bool {
 
 // canTakeLocked reports whether n more client streams may be reserved.
 func (cc *Conn) canTakeLocked(n int) bool {
-	return cc.err == nil && !cc.goAway && cc.reserved+n <= cc.maxStreams && cc.nextID+2*uint32(cc.reserved+n) < maxStreamID
+	return cc.err == nil && !cc.goAway && !cc.retiring && cc.reserved+n <= cc.maxStreams && cc.nextID+2*uint32(cc.reserved+n) < maxStreamID
 }
 
 // Release gives back a reservation that was not used.
@@ -308,16 +357,6 @@ func (cc *Conn) usable() bool {
 	return cc.canTakeLocked(0)
 }
 
-// idleFor returns how long the connection has had no stream, 0 when it has one.
-func (cc *Conn) idleFor(now time.Time) time.Duration {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.reserved > 0 {
-		return 0
-	}
-	return now.Sub(cc.idleSince)
-}
-
 // Err returns why the connection ended, nil while it is up.
 func (cc *Conn) Err() error {
 	cc.mu.Lock()
@@ -334,9 +373,11 @@ func (cc *Conn) Close() error {
 	last := cc.lastID
 	cc.mu.Unlock()
 	cc.wmu.Lock()
-	_ = cc.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = cc.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
-	_ = cc.bw.Flush()
+	if !cc.writeClosed {
+		_ = cc.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = cc.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+		_ = cc.bw.Flush()
+	}
 	cc.wmu.Unlock()
 	cc.fail(ErrClosed)
 	err := cc.nc.Close()
@@ -383,8 +424,52 @@ func (cc *Conn) Shutdown(ctx context.Context) error {
 	return cc.Close()
 }
 
-// goAwayLinger is how long a draining server waits for the client to close.
+// goAwayLinger is how long a draining server waits for the client to
+// close, and a client closing an idle connection for the server to.
 const goAwayLinger = time.Second
+
+// retireIfIdleLocked marks a client connection without streams for at
+// least idle (or, when it has none, that cannot take new ones) as
+// retiring: no stream is opened on it any more. It reports whether it
+// did; cc.mu is held.
+func (cc *Conn) retireIfIdleLocked(now time.Time, idle time.Duration) bool {
+	if cc.reserved > 0 || cc.retiring {
+		return false
+	}
+	if now.Sub(cc.idleSince) < idle && cc.canTakeLocked(0) {
+		return false
+	}
+	cc.retiring = true
+	return true
+}
+
+// retire closes a retiring client connection gracefully: GOAWAY, then the
+// end of our side (TLS close_notify, FIN), then, for at most linger, the
+// read loop goes on until the peer closes its side. Neither side sees a
+// reset: the server counts a clean close, not a connection error.
+func (cc *Conn) retire(linger time.Duration) {
+	cc.wmu.Lock()
+	_ = cc.nc.SetWriteDeadline(time.Now().Add(linger))
+	err := cc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	if err == nil {
+		err = cc.bw.Flush()
+	}
+	halfClosed := false
+	if cw, ok := cc.nc.(interface{ CloseWrite() error }); ok && err == nil {
+		halfClosed = cw.CloseWrite() == nil
+	}
+	cc.writeClosed = halfClosed
+	cc.wmu.Unlock()
+	if halfClosed {
+		t := time.NewTimer(linger)
+		select {
+		case <-cc.readDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	cc.Close()
+}
 
 // fail ends the connection with err (the first error wins) and wakes every stream.
 func (cc *Conn) fail(err error) {
@@ -527,6 +612,11 @@ func (cc *Conn) writeHeadersLocked(id uint32, fields []Field, end bool, maxFrame
 // (for the read loop).
 func (cc *Conn) queueControl(write func() error) {
 	cc.ctrlMu.Lock()
+	if len(cc.ctrlQ) >= maxQueuedControl {
+		cc.ctrlOverflow = true // the read loop ends the connection
+		cc.ctrlMu.Unlock()
+		return
+	}
 	cc.ctrlQ = append(cc.ctrlQ, write)
 	cc.ctrlMu.Unlock()
 	select {
@@ -561,6 +651,10 @@ func (cc *Conn) controlWriter() {
 // writeControl writes connection-management frames and flushes.
 func (cc *Conn) writeControl(write func() error) {
 	cc.wmu.Lock()
+	if cc.writeClosed {
+		cc.wmu.Unlock()
+		return
+	}
 	err := write()
 	if err == nil {
 		err = cc.bw.Flush()
@@ -585,6 +679,7 @@ func (cc *Conn) giveWindow(s *Stream, n int, write func(func() error)) {
 	cc.recvUnacked += int64(n)
 	if cc.recvUnacked >= int64(cc.opts.ConnWindow/2) {
 		connInc = uint32(cc.recvUnacked)
+		cc.recvWindow += cc.recvUnacked
 		cc.recvUnacked = 0
 	}
 	if s != nil && !s.remoteDone && s.err == nil {
@@ -615,6 +710,13 @@ func (cc *Conn) giveWindow(s *Stream, n int, write func(func() error)) {
 func (cc *Conn) readLoop() {
 	defer close(cc.readDone)
 	err := cc.read()
+	var ce *connError
+	if errors.As(err, &ce) {
+		// The connection ends: a last frame, not worth waiting long for
+		// (the deadline also frees a control write blocked on the peer).
+		_ = cc.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		cc.writeControl(func() error { return cc.fr.WriteGoAway(cc.lastStreamID(), ce.code, []byte(ce.msg)) })
+	}
 	cc.fail(err)
 	cc.nc.Close()
 	if cc.onClose != nil {
@@ -635,10 +737,7 @@ func (cc *Conn) read() error {
 				continue
 			}
 			if ce, ok := err.(http2.ConnectionError); ok {
-				// The connection ends: a last frame, not worth waiting long for.
-				_ = cc.nc.SetWriteDeadline(time.Now().Add(time.Second))
-				cc.writeControl(func() error { return cc.fr.WriteGoAway(cc.lastStreamID(), http2.ErrCode(ce), nil) })
-				return fmt.Errorf("%w: %v", errProtocol, err)
+				return &connError{code: http2.ErrCode(ce), msg: err.Error()}
 			}
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("h2: connection closed by peer: %w", io.ErrUnexpectedEOF)
@@ -647,9 +746,15 @@ func (cc *Conn) read() error {
 		}
 		if !gotSettings {
 			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				return fmt.Errorf("%w: first frame is not SETTINGS", errProtocol)
+				return &connError{code: http2.ErrCodeProtocol, msg: "first frame is not SETTINGS"}
 			}
 			gotSettings = true
+		}
+		cc.ctrlMu.Lock()
+		overflow := cc.ctrlOverflow
+		cc.ctrlMu.Unlock()
+		if overflow {
+			return &connError{code: http2.ErrCodeEnhanceYourCalm, msg: "peer does not read the frames it asks for"}
 		}
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
@@ -657,11 +762,21 @@ func (cc *Conn) read() error {
 				return err
 			}
 		case *http2.DataFrame:
-			cc.onData(f)
+			if err := cc.onData(f); err != nil {
+				return err
+			}
 		case *http2.RSTStreamFrame:
 			var onReset func()
 			cc.mu.Lock()
+			if cc.idleStreamLocked(f.StreamID) {
+				cc.mu.Unlock()
+				return &connError{code: http2.ErrCodeProtocol, msg: "RST_STREAM on an idle stream"}
+			}
 			if s := cc.streams[f.StreamID]; s != nil {
+				if cc.server && !s.localDone && !cc.takeResetLocked() {
+					cc.mu.Unlock()
+					return ErrTooManyResets
+				}
 				onReset = s.takeOnResetLocked()
 				s.resetSent = true // nothing left to reset
 				if s.remoteDone && s.err == nil {
@@ -694,11 +809,35 @@ func (cc *Conn) read() error {
 		case *http2.GoAwayFrame:
 			cc.onGoAway(f)
 		case *http2.PushPromiseFrame:
-			return fmt.Errorf("%w: PUSH_PROMISE", errProtocol)
+			return &connError{code: http2.ErrCodeProtocol, msg: "PUSH_PROMISE"}
 		default:
 			// PRIORITY and unknown frame types are ignored.
 		}
 	}
+}
+
+// idleStreamLocked reports whether stream id was never opened (RFC 9113
+// §5.1: only HEADERS and PRIORITY may name an idle stream); cc.mu is held.
+func (cc *Conn) idleStreamLocked(id uint32) bool {
+	if cc.server {
+		return id > cc.lastID
+	}
+	return id%2 == 0 || id >= cc.nextID
+}
+
+// takeResetLocked takes a token from the bucket of client resets, and
+// reports whether there was one; cc.mu is held.
+func (cc *Conn) takeResetLocked() bool {
+	now := time.Now()
+	if !cc.resetAt.IsZero() {
+		cc.resetTokens = min(float64(cc.opts.ResetBurst), cc.resetTokens+now.Sub(cc.resetAt).Seconds()*cc.opts.ResetRate)
+	}
+	cc.resetAt = now
+	if cc.resetTokens < 1 {
+		return false
+	}
+	cc.resetTokens--
+	return true
 }
 
 func (cc *Conn) lastStreamID() uint32 {
@@ -734,11 +873,21 @@ func (cc *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		cc.mu.Unlock()
 		return nil // reset
 	}
+	if f.Truncated {
+		cc.mu.Unlock()
+		cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: header list larger than %d bytes", errProtocol, cc.opts.MaxHeaderListSize))
+		return nil
+	}
 	if s.final {
 		// Trailers end the stream.
 		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
 			cc.mu.Unlock()
 			cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: bad trailers", errProtocol))
+			return nil
+		}
+		if s.bodyLen >= 0 && s.received != s.bodyLen {
+			cc.mu.Unlock()
+			cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: body shorter than its content-length", errProtocol))
 			return nil
 		}
 		s.trailer = f.RegularFields()
@@ -770,14 +919,25 @@ func (cc *Conn) newRequestLocked(f *http2.MetaHeadersFrame) error {
 	if id%2 == 0 || id <= cc.lastID {
 		cc.mu.Unlock()
 		if id%2 == 0 {
-			return fmt.Errorf("%w: stream %d opened by the client is even", errProtocol, id)
+			return &connError{code: http2.ErrCodeProtocol, msg: fmt.Sprintf("stream %d opened by the client is even", id)}
 		}
 		return nil // a stream already finished (or refused): ignore
 	}
 	cc.lastID = id
-	if cc.goAway || cc.err != nil || cc.reserved >= int(cc.opts.MaxStreams) || len(f.PseudoFields()) == 0 {
+	if cc.goAway || cc.err != nil || cc.reserved >= int(cc.opts.MaxStreams) {
 		cc.mu.Unlock()
 		cc.queueControl(func() error { return cc.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream) })
+		return nil
+	}
+	if f.Truncated {
+		cc.mu.Unlock()
+		cc.refuseHeaderList(id, f.StreamEnded())
+		return nil
+	}
+	bodyLen, ok := checkRequestFields(f)
+	if !ok || (bodyLen > 0 && f.StreamEnded()) {
+		cc.mu.Unlock()
+		cc.queueControl(func() error { return cc.fr.WriteRSTStream(id, http2.ErrCodeProtocol) })
 		return nil
 	}
 	s := newStream(cc)
@@ -786,6 +946,7 @@ func (cc *Conn) newRequestLocked(f *http2.MetaHeadersFrame) error {
 	s.heads = append(s.heads, Head{Fields: f.Fields})
 	s.final = true
 	s.remoteDone = f.StreamEnded()
+	s.bodyLen = bodyLen
 	cc.streams[id] = s
 	cc.reserved++
 	cc.mu.Unlock()
@@ -796,6 +957,59 @@ func (cc *Conn) newRequestLocked(f *http2.MetaHeadersFrame) error {
 		go cc.worker(s)
 	}
 	return nil
+}
+
+// refuseHeaderList answers a request whose head is over
+// MaxHeaderListSize with 431 and, when the client is still sending it,
+// stops the stream (RST_STREAM NO_ERROR).
+func (cc *Conn) refuseHeaderList(id uint32, ended bool) {
+	fields := []Field{
+		{Name: ":status", Value: "431"},
+		{Name: "l5d-proxy-error", Value: "request header list too large"},
+		{Name: "content-length", Value: "0"},
+	}
+	cc.queueControl(func() error {
+		cc.mu.Lock()
+		maxFrame := cc.maxFrame
+		cc.mu.Unlock()
+		if err := cc.writeHeadersLocked(id, fields, true, maxFrame); err != nil {
+			return err
+		}
+		if !ended {
+			return cc.fr.WriteRSTStream(id, http2.ErrCodeNo)
+		}
+		return nil
+	})
+}
+
+// checkRequestFields checks a request head for what makes it malformed
+// (RFC 9113 §8.2.2, §8.3.1): connection-specific fields, a TE other than
+// "trailers", pseudo-header fields other than a request's, an invalid or
+// repeated content-length. It returns the content-length, -1 when absent.
+func checkRequestFields(f *http2.MetaHeadersFrame) (int64, bool) {
+	n := int64(-1)
+	for _, hf := range f.Fields {
+		switch hf.Name {
+		case ":method", ":scheme", ":authority", ":path", ":protocol":
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			return 0, false
+		case "te":
+			if hf.Value != "trailers" {
+				return 0, false
+			}
+		case "content-length":
+			v, err := strconv.ParseUint(hf.Value, 10, 63)
+			if err != nil || (n >= 0 && int64(v) != n) {
+				return 0, false
+			}
+			n = int64(v)
+		default:
+			if hf.IsPseudo() {
+				return 0, false
+			}
+		}
+	}
+	return n, f.PseudoValue("method") != ""
 }
 
 // workerIdle is how long a handler goroutine waits for another request
@@ -831,25 +1045,46 @@ func parseStatus(v string) (int, bool) {
 	return n, err == nil && n >= 100
 }
 
-func (cc *Conn) onData(f *http2.DataFrame) {
+func (cc *Conn) onData(f *http2.DataFrame) error {
 	data := f.Data()
 	n := int64(f.Length)
 	cc.mu.Lock()
+	if cc.idleStreamLocked(f.StreamID) {
+		cc.mu.Unlock()
+		return &connError{code: http2.ErrCodeProtocol, msg: "DATA on an idle stream"}
+	}
+	if n > cc.recvWindow {
+		cc.mu.Unlock()
+		return &connError{code: http2.ErrCodeFlowControl, msg: "connection window exceeded"}
+	}
+	cc.recvWindow -= n
 	s := cc.streams[f.StreamID]
 	if s == nil || s.remoteDone || !s.final || s.err != nil {
+		// The peer ended its side and sends more: the stream is closed to it.
+		closed := s != nil && s.remoteDone && s.err == nil && !s.resetSent
 		cc.mu.Unlock()
 		// Not for a stream reading a body: the bytes are consumed at once.
 		cc.giveWindow(nil, int(n), cc.queueControl)
-		if s != nil && !s.remoteDone && !s.final {
+		switch {
+		case s != nil && !s.remoteDone && !s.final:
 			cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: DATA before the head", errProtocol))
+		case closed:
+			cc.resetStream(f.StreamID, http2.ErrCodeStreamClosed, fmt.Errorf("%w: DATA after the end of the stream", errProtocol))
 		}
-		return
+		return nil
 	}
 	if n > s.recvWindow {
 		cc.mu.Unlock()
 		cc.resetStream(f.StreamID, http2.ErrCodeFlowControl, fmt.Errorf("%w: stream window exceeded", errProtocol))
 		cc.giveWindow(nil, int(n), cc.queueControl)
-		return
+		return nil
+	}
+	s.received += int64(len(data))
+	if s.bodyLen >= 0 && (s.received > s.bodyLen || (f.StreamEnded() && s.received != s.bodyLen)) {
+		cc.mu.Unlock()
+		cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: body length differs from its content-length", errProtocol))
+		cc.giveWindow(nil, int(n), cc.queueControl)
+		return nil
 	}
 	s.recvWindow -= n
 	s.buf = append(s.buf, data...)
@@ -860,6 +1095,7 @@ func (cc *Conn) onData(f *http2.DataFrame) {
 	cc.mu.Unlock()
 	// Padding is consumed at once.
 	cc.giveWindow(s, int(n)-len(data), cc.queueControl)
+	return nil
 }
 
 func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
@@ -869,6 +1105,14 @@ func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
 	tableSize := int64(-1)
 	cc.mu.Lock()
 	err := f.ForeachSetting(func(st http2.Setting) error {
+		if err := st.Valid(); err != nil {
+			code := http2.ErrCodeProtocol
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				code = http2.ErrCode(ce)
+			}
+			return &connError{code: code, msg: "invalid setting " + st.String()}
+		}
 		switch st.ID {
 		case http2.SettingMaxConcurrentStreams:
 			cc.maxStreams = int(min(st.Val, 1<<20))
@@ -877,6 +1121,9 @@ func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
 			cc.peerInitWindow = int64(st.Val)
 			for _, s := range cc.streams {
 				s.sendWindow += delta
+				if s.sendWindow > maxStreamID {
+					return &connError{code: http2.ErrCodeFlowControl, msg: "stream window overflow"}
+				}
 			}
 		case http2.SettingMaxFrameSize:
 			cc.maxFrame = int(st.Val)
@@ -902,17 +1149,26 @@ func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
 
 func (cc *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	cc.mu.Lock()
-	defer cc.mu.Unlock()
 	inc := int64(f.Increment)
 	if f.StreamID == 0 {
 		cc.sendWindow += inc
 		if cc.sendWindow > maxStreamID {
-			return fmt.Errorf("%w: connection window overflow", errProtocol)
+			cc.mu.Unlock()
+			return &connError{code: http2.ErrCodeFlowControl, msg: "connection window overflow"}
 		}
+	} else if cc.idleStreamLocked(f.StreamID) {
+		cc.mu.Unlock()
+		return &connError{code: http2.ErrCodeProtocol, msg: "WINDOW_UPDATE on an idle stream"}
 	} else if s := cc.streams[f.StreamID]; s != nil {
 		s.sendWindow += inc
+		if s.sendWindow > maxStreamID {
+			cc.mu.Unlock()
+			cc.resetStream(f.StreamID, http2.ErrCodeFlowControl, fmt.Errorf("%w: stream window overflow", errProtocol))
+			return nil
+		}
 	}
 	cc.cond.Broadcast()
+	cc.mu.Unlock()
 	return nil
 }
 

@@ -214,6 +214,9 @@ func (p *Pool) Conns() int {
 
 // sweep closes idle connections, and those the peer no longer takes new
 // streams on once they have none, until the pool is empty or stop closes.
+// Idle means no stream for idleTimeout since the last one ended: a
+// connection carrying streams, or that carried one recently, stays.
+// Connections are closed gracefully (see Conn.retire).
 func (p *Pool) sweep(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(max(p.idleTimeout/2, time.Millisecond))
@@ -224,46 +227,55 @@ func (p *Pool) sweep(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case <-t.C:
 		}
-		now := time.Now()
-		var idle []*Conn
+		idle := p.takeIdle(time.Now())
 		p.mu.Lock()
-		for _, pe := range p.peers {
-			for _, cc := range pe.conns {
-				if d := cc.idleFor(now); d >= p.idleTimeout || (d > 0 && !cc.usable()) {
-					idle = append(idle, cc)
-				}
-			}
-		}
 		last := p.nconns == len(idle) && p.stop == stop
 		if last {
 			p.stop, p.done = nil, nil
 		}
 		p.mu.Unlock()
 		// Closing removes them from the pool (onClose).
-		for _, cc := range idle {
-			cc.Close()
-		}
+		retireAll(idle)
 		if last {
 			return
 		}
 	}
 }
 
-// CloseIdle closes the connections that have no stream.
-func (p *Pool) CloseIdle() {
+// takeIdle marks the connections idle at now as retiring, so that Get
+// takes no stream on them any more, and returns them.
+func (p *Pool) takeIdle(now time.Time) []*Conn {
 	var idle []*Conn
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, pe := range p.peers {
 		for _, cc := range pe.conns {
-			if cc.Streams() == 0 {
+			cc.mu.Lock()
+			if cc.retireIfIdleLocked(now, p.idleTimeout) {
 				idle = append(idle, cc)
 			}
+			cc.mu.Unlock()
 		}
 	}
-	p.mu.Unlock()
-	for _, cc := range idle {
-		cc.Close()
+	return idle
+}
+
+// retireAll closes connections gracefully, in parallel.
+func retireAll(conns []*Conn) {
+	var wg sync.WaitGroup
+	for _, cc := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc.retire(goAwayLinger)
+		}()
 	}
+	wg.Wait()
+}
+
+// CloseIdle closes, gracefully, the connections that have no stream.
+func (p *Pool) CloseIdle() {
+	retireAll(p.takeIdle(time.Now().Add(p.idleTimeout)))
 }
 
 // Close closes every connection and makes Get fail.

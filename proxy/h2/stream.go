@@ -39,6 +39,8 @@ type Stream struct {
 	// Under cc.mu:
 	sendWindow int64
 	recvWindow int64 // what the peer may still send
+	bodyLen    int64 // server: the request's content-length, -1 when absent
+	received   int64 // server: body bytes received
 	unacked    int64 // consumed, not yet returned to the peer
 	heads      []Head
 	final      bool // the final head arrived (a server's request head)
@@ -55,7 +57,7 @@ type Stream struct {
 }
 
 func newStream(cc *Conn) *Stream {
-	s := &Stream{cc: cc, recvWindow: int64(cc.opts.StreamWindow)}
+	s := &Stream{cc: cc, recvWindow: int64(cc.opts.StreamWindow), bodyLen: -1}
 	s.changed.L = &cc.mu
 	s.heads = s.head0[:0]
 	return s

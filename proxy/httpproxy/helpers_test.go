@@ -70,6 +70,8 @@ type testOptions struct {
 	Metrics     *metrics.Registry
 	IngressMode bool
 	H2Upgrade   bool
+	// IdleConnTimeout closes pooled upstream connections idle this long.
+	IdleConnTimeout time.Duration
 }
 
 // newTestServer returns a Server with the direction's chain, as inbound
@@ -82,5 +84,5 @@ func newTestServer(o testOptions) *Server {
 		chain = pipeline.Outbound(pipeline.OutboundOptions{Registry: o.Metrics, Resolver: o.Resolver,
 			Ingress: o.IngressMode, OrigProto: o.H2Upgrade && o.Dialer.TLS != nil})
 	}
-	return NewServer(Options{Chain: chain, Dialer: o.Dialer, Logger: slog.New(slog.DiscardHandler)})
+	return NewServer(Options{Chain: chain, Dialer: o.Dialer, Logger: slog.New(slog.DiscardHandler), IdleConnTimeout: o.IdleConnTimeout})
 }

@@ -95,7 +95,8 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 
 	// Inbound: terminate mTLS, detect, forward to the backend.
 	inSrv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg})
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg,
+		IdleConnTimeout: pairIdleTimeout})
 	// Registered before the listener, so it runs once every connection is done.
 	t.Cleanup(func() {
 		inSrv.Close()
@@ -121,7 +122,7 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 	}
 	outSrv := newTestServer(testOptions{Direction: transport.Outbound, Resolver: static,
 		Dialer:  &transport.Dialer{Direction: transport.Outbound, Metrics: m.outReg, Timeout: time.Second, TLS: clientTLS},
-		Metrics: m.outReg, H2Upgrade: upgrade})
+		Metrics: m.outReg, H2Upgrade: upgrade, IdleConnTimeout: pairIdleTimeout})
 	t.Cleanup(func() {
 		outSrv.Close()
 		outSrv.CloseIdleConnections()

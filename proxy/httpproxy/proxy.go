@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -180,14 +181,23 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		b.finish(nil)
 	} else if err != nil {
-		b.finish(err)
+		b.finish(b.cause(err))
 	}
 	return n, err
 }
 
 func (b *trackedBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.finish(errBodyClosed)
+	b.finish(b.cause(errBodyClosed))
+	return err
+}
+
+// cause marks err as the client's cancellation when the client went away
+// (its request's context ended): not a failure of the server.
+func (b *trackedBody) cause(err error) error {
+	if b.resp.Request.Context().Err() != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	}
 	return err
 }
 

@@ -379,11 +379,7 @@ func (c *Checker) components() []string {
 
 // clusterRBACNames are the ClusterRoles (and bindings) of the extension.
 func (c *Checker) clusterRBACNames() []string {
-	var names []string
-	for _, comp := range []string{MetricsAPIName, WebName} {
-		names = append(names, ClusterRoleName(c.ns, comp))
-	}
-	return names
+	return []string{ClusterRoleName(c.ns, MetricsAPIName)}
 }
 
 // pods lists the extension's pods that are not terminating.

@@ -224,6 +224,21 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, rows any, err er
 		writeError(w, http.StatusBadGateway, fmt.Errorf("metrics API: %w", err))
 		return
 	}
+	// No rows is [], never null.
+	switch r := rows.(type) {
+	case []Stat:
+		if r == nil {
+			rows = []Stat{}
+		}
+	case []Edge:
+		if r == nil {
+			rows = []Edge{}
+		}
+	case []Route:
+		if r == nil {
+			rows = []Route{}
+		}
+	}
 	writeJSON(w, rows)
 }
 

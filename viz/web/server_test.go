@@ -113,6 +113,7 @@ func TestAPI(t *testing.T) {
 		{"/api/namespaces/demo/edges", `"serverId":"voting.demo.serviceaccount.identity.linkerd.cluster.local"`},
 		{"/api/namespaces/demo/routes?workload=deployment/web", `"route":"POST /api/vote"`},
 		{"/api/namespaces/demo/routes?workload=deployment/web&direction=outbound", `"rps":2`},
+		{"/api/namespaces/demo/workloads?kind=statefulset", `[]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -138,6 +139,7 @@ func TestAPI(t *testing.T) {
 		{Kind: "deployment", Namespace: "demo", Window: time.Minute},
 		{Kind: "deployment", Namespace: "demo", Window: 10 * time.Minute},
 		{Kind: "pod", Namespace: "demo", Owner: &web, Window: time.Minute},
+		{Kind: "statefulset", Namespace: "demo", Window: time.Minute},
 	}
 	if len(m.statQueries) != len(wantStats) {
 		t.Fatalf("stat queries %+v, want %+v", m.statQueries, wantStats)

@@ -61,14 +61,19 @@ async function get<T>(path: string): Promise<T> {
   return body as T;
 }
 
+// list fetches a JSON array (null, from an older server, is no rows).
+async function list<T>(path: string): Promise<T[]> {
+  return (await get<T[] | null>(path)) ?? [];
+}
+
 const enc = encodeURIComponent;
 
 export const api = {
   config: () => get<Config>("config"),
-  namespaces: () => get<Stat[]>("namespaces"),
-  workloads: (ns: string, kind = "deployment") => get<Stat[]>(`namespaces/${enc(ns)}/workloads?kind=${enc(kind)}`),
-  pods: (ns: string, workload: string) => get<Stat[]>(`namespaces/${enc(ns)}/pods?workload=${enc(workload)}`),
-  edges: (ns: string, kind = "deployment") => get<Edge[]>(`namespaces/${enc(ns)}/edges?kind=${enc(kind)}`),
+  namespaces: () => list<Stat>("namespaces"),
+  workloads: (ns: string, kind = "deployment") => list<Stat>(`namespaces/${enc(ns)}/workloads?kind=${enc(kind)}`),
+  pods: (ns: string, workload: string) => list<Stat>(`namespaces/${enc(ns)}/pods?workload=${enc(workload)}`),
+  edges: (ns: string, kind = "deployment") => list<Edge>(`namespaces/${enc(ns)}/edges?kind=${enc(kind)}`),
   routes: (ns: string, workload: string, direction: "inbound" | "outbound") =>
-    get<Route[]>(`namespaces/${enc(ns)}/routes?workload=${enc(workload)}&direction=${direction}`),
+    list<Route>(`namespaces/${enc(ns)}/routes?workload=${enc(workload)}&direction=${direction}`),
 };

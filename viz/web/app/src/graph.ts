@@ -38,7 +38,7 @@ export class Topology {
     this.cy = cytoscape({
       container,
       minZoom: 0.3,
-      maxZoom: 2,
+      maxZoom: 1.5,
       wheelSensitivity: 0.3,
       boxSelectionEnabled: false,
       style: [
@@ -46,9 +46,8 @@ export class Topology {
           selector: "node",
           style: {
             shape: "round-rectangle",
-            width: "label",
+            width: "data(width)",
             height: 34,
-            padding: "10px",
             label: "data(label)",
             "text-valign": "center",
             "font-size": 13,
@@ -94,11 +93,14 @@ export class Topology {
       if (nodes.has(id)) return;
       const s = stats.get(id);
       const external = (r.namespace ?? input.namespace) !== input.namespace;
+      const label = external ? `${r.namespace}/${r.name}` : r.name;
       nodes.set(id, {
         group: "nodes",
         data: {
           id,
-          label: external ? `${r.namespace}/${r.name}` : r.name,
+          label,
+          // Room for the label (13px sans: ~8px a character).
+          width: Math.max(60, label.length * 8 + 24),
           color: srColor(s?.successRate),
           unmeshed: s !== undefined ? s.meshedPods === 0 : false,
           external,
@@ -119,7 +121,7 @@ export class Topology {
           source: key(e.src),
           target: key(e.dst),
           mtls,
-          label: mtls ? "🔒 mTLS" : (e.noTlsReason ?? "no TLS"),
+          label: mtls ? "mTLS" : (e.noTlsReason ?? "no TLS"),
         },
       });
     }
@@ -134,29 +136,47 @@ export class Topology {
     if (shape === this.shape) {
       // Same graph: refresh colours and labels in place, keep the layout.
       this.cy.batch(() => {
-        for (const el of all) this.cy.getElementById(el.data.id as string).data(el.data);
+        for (const el of all) {
+          // id, source and target are the element's identity: never reset.
+          const { id, source: _s, target: _t, ...rest } = el.data;
+          this.cy.getElementById(id as string).data(rest);
+        }
       });
       return;
     }
     this.shape = shape;
+    // Callers on the left, callees on the right: a node's column is its
+    // longest call path from a node nobody calls; a column's nodes are
+    // stacked in name order.
+    const ids = [...nodes.keys()];
+    const links = edges.map((e) => [e.data.source as string, e.data.target as string] as const).filter(([a, b]) => a !== b);
+    const depth = new Map<string, number>(ids.filter((id) => !links.some(([, b]) => b === id)).map((id) => [id, 0]));
+    for (let pass = 0, changed = true; changed && pass < ids.length; pass++) {
+      changed = false;
+      for (const [a, b] of links) {
+        const d = depth.get(a);
+        if (d !== undefined && (depth.get(b) ?? -1) < d + 1 && d + 1 < ids.length) {
+          depth.set(b, d + 1);
+          changed = true;
+        }
+      }
+    }
+    const columns = new Map<number, string[]>();
+    for (const id of ids) {
+      const d = depth.get(id) ?? 0; // in a cycle nobody enters: first column
+      columns.set(d, [...(columns.get(d) ?? []), id]);
+    }
+    const rows = Math.max(...[...columns.values()].map((c) => c.length));
+    for (const [d, col] of columns) {
+      col.sort((a, b) => String(nodes.get(a)!.data.label).localeCompare(String(nodes.get(b)!.data.label)));
+      col.forEach((id, i) => {
+        nodes.get(id)!.position = { x: 100 + d * 200, y: 100 + (i + (rows - col.length) / 2) * 80 };
+      });
+    }
     this.cy.batch(() => {
       this.cy.elements().remove();
-      this.cy.add(all);
+      this.cy.add([...nodes.values(), ...edges]);
     });
-    const roots = this.cy
-      .nodes()
-      .filter((n) => n.indegree(false) === 0)
-      .map((n) => "#" + CSS.escape(n.id()));
-    this.cy
-      .layout({
-        name: "breadthfirst",
-        directed: true,
-        roots: roots.length > 0 ? roots : undefined,
-        spacingFactor: 1.1,
-        padding: 20,
-        animate: false,
-      })
-      .run();
     this.cy.fit(undefined, 20);
   }
 

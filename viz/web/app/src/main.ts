@@ -91,7 +91,7 @@ const edgeColumns = (ns: string): Column<Edge>[] => [
     title: "mTLS",
     cell: (e) =>
       !e.noTlsReason && e.serverId
-        ? h("span", { class: "mtls yes" }, "🔒 yes")
+        ? h("span", { class: "mtls yes" }, "yes")
         : h("span", { class: "mtls no" }, e.noTlsReason ?? "no"),
   },
 ];
@@ -138,7 +138,7 @@ function namespaceView(ns: string): View {
   topo.append(graphBox);
   const wl = section("Workloads", "workloads", grafanaLink({ kind: "namespace", name: ns }));
   const ed = section("Edges", "edges");
-  main.replaceChildren(h("h1", {}, `namespace/${ns}`), h("div", { class: "grid" }, wl, topo), ed);
+  main.replaceChildren(h("h1", {}, `namespace/${ns}`), topo, wl, ed);
   const graph = new Topology(graphBox, (href) => (location.hash = href));
   return {
     async refresh() {
