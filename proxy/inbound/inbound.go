@@ -107,17 +107,14 @@ func (p *Proxy) serve(ctx context.Context, dc net.Conn, res detect.Result, orig,
 	case detect.HTTP1, detect.HTTP2:
 		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: status}
 		mc := p.meter(dc, orig, status)
-		switch {
-		case res.Protocol == detect.HTTP1:
+		if res.Protocol == detect.HTTP1 {
 			p.http.ServeHTTP1(ctx, mc, info) // fast path; returns when the connection ends
-		case status.Mode == "true":
-			// A meshed peer proxy: its HTTP/1.1 requests come multiplexed
-			// over HTTP/2 (l5d-orig-proto), served by the proxy's own server.
+		} else {
+			// The proxy's own HTTP/2 server, for meshed peer proxies (whose
+			// HTTP/1.1 requests come multiplexed, l5d-orig-proto) and plain
+			// h2c clients alike: it limits stream resets (rapid reset),
+			// header lists and concurrent streams.
 			p.http.ServeH2(ctx, mc, info)
-		default:
-			if err := p.http.ServeConn(mc, info); err != nil {
-				mc.Close()
-			}
 		}
 	case detect.TLS:
 		// TLS for someone else (not our identity): passed through untouched.
