@@ -21,6 +21,7 @@ import (
 	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/internal/browsertest"
 	"github.com/linkerd-go/linkerd/internal/syncbuf"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	"github.com/linkerd-go/linkerd/viz/grafana"
 	"github.com/linkerd-go/linkerd/viz/web/webtest"
@@ -31,7 +32,7 @@ import (
 func TestDashboard(t *testing.T) {
 	testnet.Require(t, "ip", "nsenter", "iptables", "unshare")
 	if _, err := exec.LookPath("prometheus"); err != nil {
-		testnet.SkipOrFatal(t, "prometheus is not installed (apt install prometheus)")
+		testkit.SkipOrFail(t, "prometheus is not installed (apt install prometheus)")
 	}
 	chromium := browsertest.Find(t)
 	bins := testnet.BuildBinaries(t, "./cmd/linkerd", "./cmd/linkerd-proxy", "./cmd/linkerd-init", "./cmd/linkerd-controller", "./cmd/linkerd-demo")
