@@ -33,7 +33,8 @@ Prometheus scraping every proxy, the metrics API and the web dashboard.
 
 The commands reading metrics (stat, edges, routes, top) find the metrics
 API, in this order: --api-addr; the local mesh at --state-dir when given;
-with no kubeconfig, a local mesh up at the default state directory.`,
+with a kubeconfig, a port-forward to the extension's metrics-api pod; with
+none, a local mesh up at the default state directory.`,
 		// Without a verb: the help; with an unknown one: an error, as the
 		// root command does.
 		Args: cobra.ArbitraryArgs,

@@ -42,10 +42,11 @@ destination in the last minute; SECURED is √ when the connection is mTLS
 			if sel.Name != "" {
 				return fmt.Errorf("edges takes a resource type, not a resource: %q", args[0])
 			}
-			addr, err := metricsAPIAddr(cmd, global, vopts)
+			addr, release, err := metricsAPIAddr(cmd, global, vopts)
 			if err != nil {
 				return err
 			}
+			defer release()
 			c, err := client.Dial(addr)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/linkerd-go/linkerd/charts"
 	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/pkg/version"
+	"github.com/linkerd-go/linkerd/viz/grafana"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
 
@@ -104,10 +105,19 @@ func renderViz(opts *vizInstallOptions, ns string, cluster map[string]any) ([]ma
 	if err != nil {
 		return nil, err
 	}
+	dashboards, err := grafana.Files()
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string]any, len(dashboards))
+	for name, b := range dashboards {
+		files[name] = string(b)
+	}
 	layers := []map[string]any{{
 		"installNamespace": true,
 		"linkerdVersion":   version.Version,
 		"cliVersion":       "linkerd/cli " + version.Version,
+		"grafana":          map[string]any{"dashboardFiles": files},
 	}}
 	if opts.ha {
 		b, err := charts.ReadFile(charts.Viz + "/values-ha.yaml")

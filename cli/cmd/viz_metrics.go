@@ -35,23 +35,28 @@ func vizMetricsCommands(cmd *cobra.Command, global *GlobalOptions, opts *vizOpti
 	cmd.AddCommand(newCmdVizTop(global, opts))
 }
 
-// metricsAPIAddr returns the address of the metrics API the flags point at.
-func metricsAPIAddr(cmd *cobra.Command, global *GlobalOptions, opts *vizOptions) (string, error) {
+// metricsAPIAddr returns the address of the metrics API the flags point at,
+// and what to call when done with it (in a cluster, it stops the
+// port-forward to the metrics API).
+func metricsAPIAddr(cmd *cobra.Command, global *GlobalOptions, opts *vizOptions) (string, func(), error) {
 	if opts.apiAddr != "" {
-		return opts.apiAddr, nil
+		return opts.apiAddr, func() {}, nil
 	}
 	explicit := cmd.Flags().Changed("state-dir")
 	if !explicit && hasKubeconfig(global) {
-		return "", errors.New("reaching the metrics API in Kubernetes is not supported yet: give --api-addr (e.g. after kubectl -n linkerd-viz port-forward svc/metrics-api 8085)")
+		return kubeMetricsAPI(cmd.Context(), global, opts)
 	}
 	addr, err := localmesh.MetricsAPIAddr(opts.stateDir)
 	if errors.Is(err, localmesh.ErrNotUp) {
 		if explicit {
-			return "", fmt.Errorf("no local mesh is up at %s (run: linkerd local up)", opts.stateDir)
+			return "", nil, fmt.Errorf("no local mesh is up at %s (run: linkerd local up)", opts.stateDir)
 		}
-		return "", fmt.Errorf("no kubeconfig and no local mesh up at %s: start one (linkerd local up, linkerd demo) or give --api-addr", opts.stateDir)
+		return "", nil, fmt.Errorf("no kubeconfig and no local mesh up at %s: start one (linkerd local up, linkerd demo) or give --api-addr", opts.stateDir)
 	}
-	return addr, err
+	if err != nil {
+		return "", nil, err
+	}
+	return addr, func() {}, nil
 }
 
 // hasKubeconfig reports whether a kubeconfig is given or in its default place.

@@ -45,10 +45,11 @@ matched, and every request of a service without a profile, are the route
 			if err != nil {
 				return err
 			}
-			addr, err := metricsAPIAddr(cmd, global, vopts)
+			addr, release, err := metricsAPIAddr(cmd, global, vopts)
 			if err != nil {
 				return err
 			}
+			defer release()
 			c, err := client.Dial(addr)
 			if err != nil {
 				return err

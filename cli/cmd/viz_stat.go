@@ -60,10 +60,11 @@ the requests between the two resources as their client saw them.`,
 				return err
 			}
 			req := &vizv1.StatSummaryRequest{Selector: sel, AllNamespaces: opts.allNamespaces, TimeWindow: opts.timeWindow, To: to, From: from}
-			addr, err := metricsAPIAddr(cmd, global, vopts)
+			addr, release, err := metricsAPIAddr(cmd, global, vopts)
 			if err != nil {
 				return err
 			}
+			defer release()
 			c, err := client.Dial(addr)
 			if err != nil {
 				return err

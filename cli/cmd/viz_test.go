@@ -23,6 +23,7 @@ import (
 	"github.com/linkerd-go/linkerd/internal/golden"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
+	"github.com/linkerd-go/linkerd/viz/grafana"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
 
@@ -35,8 +36,9 @@ func TestVizInstallGolden(t *testing.T) {
 		args []string
 	}{
 		{"viz_install_default", []string{"viz", "install", "--ignore-cluster"}},
-		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "--ha"}},
-		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000"}},
+		// The dashboards' JSON (viz/grafana's) once is enough.
+		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "--ha", "--set", "grafana.dashboards=false"}},
+		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000", "--set", "grafana.dashboards=false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +139,20 @@ func TestVizInstallObjects(t *testing.T) {
 		}
 		if args := containerArgs(t, objs, vizcheck.MetricsAPIName); !slices.Contains(args, "-prometheus-url=http://prometheus.linkerd-viz.svc.cluster.local:9090") {
 			t.Errorf("metrics-api args %v: want the in-cluster Prometheus", args)
+		}
+		// The Grafana dashboards, as viz/grafana has them.
+		want, err := grafana.Files()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dash, _ := objs["ConfigMap/grafana-dashboards"].(*corev1.ConfigMap)
+		if dash == nil || len(dash.Data) != len(want) || dash.Labels["grafana_dashboard"] != "1" {
+			t.Fatalf("grafana-dashboards ConfigMap: %v", dash)
+		}
+		for name, b := range want {
+			if strings.TrimSpace(dash.Data[name]) != strings.TrimSpace(string(b)) {
+				t.Errorf("dashboard %s differs from viz/grafana's", name)
+			}
 		}
 	})
 	t.Run("ha", func(t *testing.T) {

@@ -144,10 +144,11 @@ latencies, and the path is the route ([DEFAULT] without a ServiceProfile).`,
 			case client.KindService, client.KindAuthority:
 				return fmt.Errorf("top of a %s is not supported: give a workload or namespace", target.GetKind())
 			}
-			addr, err := metricsAPIAddr(cmd, global, vopts)
+			addr, release, err := metricsAPIAddr(cmd, global, vopts)
 			if err != nil {
 				return err
 			}
+			defer release()
 			c, err := client.Dial(addr)
 			if err != nil {
 				return err

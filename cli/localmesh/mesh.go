@@ -348,11 +348,15 @@ func (m *Mesh) up(ctx context.Context) error {
 			return fmt.Errorf("create network: %w", err)
 		}
 	}
-	hostIP, err := hostLink(ctx, s)
+	hostIP, why, err := hostLink(ctx, s)
 	if err != nil {
 		return err
 	}
-	m.logf("network %s on bridge %s in namespace %s, the host at %s", s.Subnet, bridgeName, sw, hostIP)
+	if why != "" {
+		m.logf("network %s on bridge %s in namespace %s; %s", s.Subnet, bridgeName, sw, why)
+	} else {
+		m.logf("network %s on bridge %s in namespace %s, the host at %s", s.Subnet, bridgeName, sw, hostIP)
+	}
 
 	anchors, err := os.ReadFile(m.path("identity", "ca-bundle.crt"))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -37,16 +37,14 @@ func TestInboundH2RapidReset(t *testing.T) {
 	}))
 	backend := netip.MustParseAddrPort(be.Listener.Addr().String())
 	reg := metrics.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	p := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
-	srv := NewServer(p, log)
+	srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
 	t.Cleanup(func() {
 		srv.Close()
-		p.CloseIdleConnections()
+		srv.CloseIdleConnections()
 	})
 	addr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-		serveMeshed(ctx, srv, c, &ConnInfo{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+		serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
 	})
 
 	c, _ := proxytest.Dial(t, addr)
@@ -221,16 +219,14 @@ func TestClientGoneMidResponse(t *testing.T) {
 		addr, started := slowBodyBackend(t)
 		backend := netip.MustParseAddrPort(addr)
 		reg := metrics.NewRegistry()
-		log := slog.New(slog.DiscardHandler)
-		p := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
-		srv := NewServer(p, log)
+		srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
 		t.Cleanup(func() {
 			srv.Close()
-			p.CloseIdleConnections()
+			srv.CloseIdleConnections()
 		})
 		paddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-			serveMeshed(ctx, srv, c, &ConnInfo{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+			serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
 		})
 		c, _ := proxytest.Dial(t, paddr)
 		fr := http2.NewFramer(c, c)
@@ -269,4 +265,32 @@ func TestClientGoneMidResponse(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
+}
+
+// pairIdleTimeout, when set, is the pooled connections' idle timeout of
+// the proxies newMeshPair starts.
+var pairIdleTimeout time.Duration
+
+// TestMeshPairSteadyTrafficOneConnection checks the pair keeps one
+// connection between the proxies while requests flow, however many idle
+// timeouts long: a busy connection is never closed as idle, and no
+// connection is dialed beside it. HTTP/1.1 requests go over the pool of
+// HTTP/2 connections (orig-proto).
+func TestMeshPairSteadyTrafficOneConnection(t *testing.T) {
+	pairIdleTimeout = 100 * time.Millisecond
+	defer func() { pairIdleTimeout = 0 }()
+	be := h1Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	m := newMeshPair(t, be.Listener.Addr().String(), true)
+	c, br := proxytest.Dial(t, m.addr)
+	n := 0
+	for end := time.Now().Add(10 * pairIdleTimeout); time.Now().Before(end); n++ {
+		resp, body := rawExchange(t, c, br, "GET /steady HTTP/1.1\r\nHost: steady.example\r\n\r\n", false)
+		if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q", n, resp.StatusCode, body)
+		}
+		time.Sleep(pairIdleTimeout / 10)
+	}
+	if got := m.inConns.Load(); got != 1 {
+		t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts, want 1", got, n)
+	}
 }

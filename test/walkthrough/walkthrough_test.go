@@ -16,7 +16,16 @@
 //
 // then reads every demo proxy's metrics until the bot's traffic shows up as
 // mTLS (tls="true", with the peers' identities) on every edge: bot → web,
-// web → items and web → voting.
+// web → items and web → voting; and goes on with the viz extension:
+//
+//	linkerd viz install | kubectl apply -f -
+//	linkerd viz check
+//	linkerd viz check --proxy -n demo
+//	linkerd check                    # viz's checks included
+//
+// asking the extension's Prometheus (by PromQL) for the demo's responses
+// by deployment: the failing choice makes voting's and web's success
+// below 100%, items' at 100%.
 //
 // It needs root, the binaries from hack/build-k8s.sh, containerd, runc,
 // the CNI plugins and kubectl; without them it skips, and fails when
@@ -31,6 +40,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +61,7 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/test/cluster"
+	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
 
 // tag is the tag of the images the node loads, and the version stamped
@@ -59,6 +70,7 @@ const tag = "test"
 
 const (
 	controlNS  = "linkerd"
+	vizNS      = vizcheck.DefaultNamespace
 	demoNS     = "demo"
 	demoYAML   = "../../demo/kubernetes/demo.yaml"
 	demoImage  = images.DemoImageName + ":dev" // the tag demo.yaml names
@@ -174,14 +186,14 @@ func TestWalkthrough(t *testing.T) {
 	sh := newShell(t, n, linkerd)
 	t.Cleanup(func() {
 		if t.Failed() {
-			diagnose(t, n, controlNS, demoNS)
+			diagnose(t, n, controlNS, demoNS, vizNS)
 		}
 	})
 	// The timings CI cares about, logged at the end (those reached).
 	timings := map[string]time.Duration{"node up": nodeUp}
 	defer func() {
 		var parts []string
-		for _, k := range []string{"node up", "install to ready", "inject to 2/2", "inject to mTLS"} {
+		for _, k := range []string{"node up", "install to ready", "inject to 2/2", "inject to mTLS", "viz install to ready", "viz install to metrics"} {
 			if d, ok := timings[k]; ok {
 				parts = append(parts, fmt.Sprintf("%s %v", k, d.Round(100*time.Millisecond)))
 			}
@@ -274,6 +286,108 @@ func TestWalkthrough(t *testing.T) {
 	// 9. The bot's traffic is mTLS on every edge.
 	waitMTLS(ctx, t, n)
 	timings["inject to mTLS"] = time.Since(injected)
+
+	// 10. The viz extension: Prometheus, metrics-api and web, meshed.
+	vizInstalled := time.Now()
+	sh.must(ctx, 2*time.Minute, "linkerd viz install | kubectl apply -f -")
+	sh.must(ctx, 6*time.Minute, "kubectl -n "+vizNS+" wait --for=condition=Available --timeout=5m deploy --all")
+	waitRolledOut(ctx, t, n, vizNS, vizApps)
+	timings["viz install to ready"] = time.Since(vizInstalled)
+	checkMeshedPods(ctx, t, n, vizNS, vizApps)
+	out = sh.must(ctx, 6*time.Minute, "linkerd viz check")
+	if !strings.HasSuffix(out, "Status check results are √\n") || !strings.Contains(out, "√ viz extension self-check\n") {
+		t.Fatalf("linkerd viz check: want every viz check to pass, got:\n%s", out)
+	}
+
+	// 11. Prometheus scrapes the demo's proxies, labelled by workload.
+	waitVizMetrics(ctx, t, n)
+	timings["viz install to metrics"] = time.Since(vizInstalled)
+	out = sh.must(ctx, 4*time.Minute, "linkerd viz check --proxy -n "+demoNS)
+	if !strings.HasSuffix(out, "Status check results are √\n") || !strings.Contains(out, "√ data plane proxy metrics are present in Prometheus\n") {
+		t.Fatalf("linkerd viz check --proxy: want the demo's metrics in Prometheus, got:\n%s", out)
+	}
+
+	// 12. linkerd check runs viz's checks too, now that it is installed.
+	out = sh.must(ctx, 6*time.Minute, "linkerd check")
+	if !strings.HasSuffix(out, "Status check results are √\n") || !strings.Contains(out, "\nlinkerd-viz\n") {
+		t.Fatalf("linkerd check: want the linkerd-viz checks, passing, got:\n%s", out)
+	}
+}
+
+// vizApps are the viz extension's Deployments.
+var vizApps = []string{vizcheck.MetricsAPIName, vizcheck.WebName, vizcheck.PrometheusName}
+
+// waitVizMetrics queries the extension's Prometheus (its pod, through the
+// node) until the demo's inbound responses are there by deployment, with
+// the failures on voting, then checks the success rates they give: items
+// 100%, voting and web (which passes voting's failures on) below.
+func waitVizMetrics(ctx context.Context, t *testing.T, n *cluster.Node) {
+	t.Helper()
+	pods, err := n.Client.CoreV1().Pods(vizNS).List(ctx, metav1.ListOptions{LabelSelector: vizcheck.ComponentLabel + "=" + vizcheck.PrometheusName})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("the prometheus pod: %v (%d pods)", err, len(pods.Items))
+	}
+	base := "http://" + net.JoinHostPort(pods.Items[0].Status.PodIP, fmt.Sprint(vizcheck.PrometheusPort))
+	client := &http.Client{Transport: &http.Transport{DialContext: n.DialContext}, Timeout: 10 * time.Second}
+	query := func(q string) (map[string]float64, []vizcheck.Sample, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(q), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, nil, err
+		}
+		samples, err := vizcheck.ParseQueryResponse(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		byDeploy := map[string]float64{}
+		for _, s := range samples {
+			v, err := strconv.ParseFloat(s.Value, 64)
+			if err != nil {
+				return nil, nil, fmt.Errorf("sample %v: %w", s, err)
+			}
+			byDeploy[s.Metric["deployment"]] = v
+		}
+		return byDeploy, samples, nil
+	}
+	const sel = `namespace="demo",direction="inbound"`
+	total := `sum by (deployment) (response_total{` + sel + `})`
+	failed := `sum by (deployment) (response_total{` + sel + `,classification="failure"})`
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		all, _, err1 := query(total)
+		bad, _, err2 := query(failed)
+		if err1 == nil && err2 == nil && all["web"] >= minRequests && all["items"] >= minRequests && all["voting"] >= minRequests && bad["voting"] > 0 {
+			rate := func(d string) float64 { return (all[d] - bad[d]) / all[d] }
+			for _, d := range []string{"web", "items", "voting"} {
+				t.Logf("prometheus: deployment %s: %v responses, %v failures: success %.2f%%", d, all[d], bad[d], 100*rate(d))
+			}
+			if rate("items") != 1 || rate("voting") >= 1 || rate("web") >= 1 {
+				t.Errorf("success rates: web %.4f, items %.4f, voting %.4f; want items 1, voting and web below", rate("web"), rate("items"), rate("voting"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 3m, prometheus has (%v) %v responses and (%v) %v failures by deployment; want web, items and voting with %d+ each and failures on voting", err1, all, err2, bad, minRequests)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	// The pod's metadata became the series' labels.
+	_, samples, err := query(`response_total{` + sel + `,deployment="web"}`)
+	if err != nil || len(samples) == 0 {
+		t.Fatalf("web's series: %v (%d)", err, len(samples))
+	}
+	m := samples[0].Metric
+	if m["namespace"] != demoNS || !strings.HasPrefix(m["pod"], "web-") || m["job"] != vizcheck.ProxyScrapeJob || m["workload_ns"] != demoNS {
+		t.Errorf("a series of web's: labels %v; want namespace, pod, job and workload_ns from the pod", m)
+	}
 }
 
 // containerColumns makes kubectl get pods list each pod's containers.

@@ -1,0 +1,44 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/linkerd-go/linkerd/cli/portforward"
+	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
+	"github.com/linkerd-go/linkerd/viz/vizcheck"
+)
+
+// kubeMetricsAPI port-forwards a local port to a metrics-api pod of the
+// viz extension in the cluster the global flags name, as Linkerd's CLI
+// does, and returns its address and what stops it.
+func kubeMetricsAPI(ctx context.Context, global *GlobalOptions, opts *vizOptions) (string, func(), error) {
+	cfg, err := restConfig(global)
+	if err != nil {
+		return "", nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	findCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ns, err := vizcheck.FindNamespace(findCtx, kube, opts.namespace)
+	if apierrors.IsNotFound(err) {
+		return "", nil, fmt.Errorf("%w: install it with linkerd viz install | kubectl apply -f -", err)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	sel := labels.Set{vizcheck.ExtensionLabel: vizcheck.ExtensionName, vizcheck.ComponentLabel: vizcheck.MetricsAPIName}.String()
+	f, err := portforward.ToComponent(findCtx, cfg, ns, sel, 0, client.DefaultPort)
+	if err != nil {
+		return "", nil, fmt.Errorf("reaching the metrics API: %w", err)
+	}
+	return f.Addr, f.Close, nil
+}
