@@ -103,5 +103,8 @@ Try, in another terminal:
 		fmt.Fprintf(w, `  sudo ip netns exec %s curl -s 'localhost:%d/api/v1/query?query=sum(rate(response_total[1m]))by(deployment,classification)'
 `, prom, localmesh.PrometheusPort)
 	}
+	if addr, err := localmesh.DashboardAddr(m.StateDir()); err == nil {
+		fmt.Fprintf(w, "  linkerd viz dashboard --state-dir %s   # the dashboard, also at http://%s\n", m.StateDir(), addr)
+	}
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }
