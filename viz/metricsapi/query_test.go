@@ -7,7 +7,9 @@ import (
 )
 
 func TestStatPlanQueries(t *testing.T) {
-	r := func(kind, ns, name string) *vizv1.Resource { return &vizv1.Resource{Kind: kind, Namespace: ns, Name: name} }
+	r := func(kind, ns, name string) *vizv1.Resource {
+		return &vizv1.Resource{Kind: kind, Namespace: ns, Name: name}
+	}
 	tests := []struct {
 		name     string
 		sel      *vizv1.Resource
