@@ -7,12 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/linkerd-go/linkerd/internal/testkit"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
@@ -52,6 +56,9 @@ func (f *fakeDestination) Get(req *destinationv1.GetRequest, stream destinationv
 	for {
 		select {
 		case u := <-ch:
+			if u == nil {
+				return status.Error(codes.Unavailable, "stream ended by the test")
+			}
 			if err := stream.Send(u); err != nil {
 				return err
 			}
@@ -214,4 +221,45 @@ func TestClientEvictsIdleLookups(t *testing.T) {
 	testkit.EventuallyTrue(t, 10*time.Second, "the idle lookup to be dropped", func() bool {
 		return f.openStreams("10.4.0.1:80") == 0
 	})
+}
+
+// TestClientSnapshotReplacesAfterReconnect: endpoints removed while the
+// stream was down are gone once a new stream's first update (the whole
+// state) arrives.
+func TestClientSnapshotReplacesAfterReconnect(t *testing.T) {
+	f, addr, stop := startFake(t)
+	defer stop()
+	c := newClient(t, addr, time.Minute)
+	const id = "web.demo.serviceaccount.identity.linkerd.cluster.local"
+	dst := Destination{Authority: "web.demo.svc.cluster.local:8080"}
+	ch := f.ch("web.demo.svc.cluster.local:8080")
+	ch <- addUpdate(id, "10.1.0.1:8080", "10.1.0.2:8080", "10.1.0.3:8080")
+	pick(t, c, dst) // subscribes
+	endpoints := func() []string {
+		c.mu.Lock()
+		sub := c.subs["web.demo.svc.cluster.local:8080"]
+		c.mu.Unlock()
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		var addrs []string
+		for a := range sub.endpoints {
+			addrs = append(addrs, a.String())
+		}
+		slices.Sort(addrs)
+		return addrs
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Join(endpoints(), ",") != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("endpoints %v, want %s", endpoints(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("10.1.0.1:8080,10.1.0.2:8080,10.1.0.3:8080")
+	ch <- nil // the stream ends; the next one starts with the state without 10.1.0.3
+	ch <- addUpdate(id, "10.1.0.1:8080", "10.1.0.2:8080")
+	waitFor("10.1.0.1:8080,10.1.0.2:8080")
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -37,16 +37,14 @@ func TestInboundH2RapidReset(t *testing.T) {
 	}))
 	backend := netip.MustParseAddrPort(be.Listener.Addr().String())
 	reg := metrics.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	p := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
-	srv := NewServer(p, log)
+	srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
 	t.Cleanup(func() {
 		srv.Close()
-		p.CloseIdleConnections()
+		srv.CloseIdleConnections()
 	})
 	addr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-		serveMeshed(ctx, srv, c, &ConnInfo{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+		serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
 	})
 
 	c, _ := proxytest.Dial(t, addr)
@@ -221,16 +219,14 @@ func TestClientGoneMidResponse(t *testing.T) {
 		addr, started := slowBodyBackend(t)
 		backend := netip.MustParseAddrPort(addr)
 		reg := metrics.NewRegistry()
-		log := slog.New(slog.DiscardHandler)
-		p := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
-		srv := NewServer(p, log)
+		srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
 		t.Cleanup(func() {
 			srv.Close()
-			p.CloseIdleConnections()
+			srv.CloseIdleConnections()
 		})
 		paddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-			serveMeshed(ctx, srv, c, &ConnInfo{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+			serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
 		})
 		c, _ := proxytest.Dial(t, paddr)
 		fr := http2.NewFramer(c, c)
