@@ -28,6 +28,7 @@ import (
 
 // testCtx returns a context bounded for one test step.
 func testCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

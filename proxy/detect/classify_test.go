@@ -22,7 +22,7 @@ func captureClientHello(t testing.TB, serverName string) []byte {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cfg := &tls.Config{ServerName: serverName, InsecureSkipVerify: true} //nolint:gosec // test client never verifies
+		cfg := &tls.Config{ServerName: serverName, InsecureSkipVerify: true} // the test client never verifies
 		_ = tls.Client(client, cfg).HandshakeContext(ctx)
 	}()
 	defer func() {
