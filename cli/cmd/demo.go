@@ -112,5 +112,8 @@ Try, in another terminal:
   linkerd viz top deploy/web -n demo%[1]s
 `, sd)
 	}
+	if addr, err := localmesh.DashboardAddr(m.StateDir()); err == nil {
+		fmt.Fprintf(w, "  linkerd viz dashboard --state-dir %s   # the dashboard, also at http://%s\n", m.StateDir(), addr)
+	}
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }

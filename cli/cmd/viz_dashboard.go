@@ -156,11 +156,7 @@ func dashboardTarget(ctx context.Context, cmd *cobra.Command, global *GlobalOpti
 			close: func() {},
 		}, nil
 	}
-	ns := vopts.namespace
-	if ns == "" {
-		ns = vizNamespace
-	}
-	return kubeDashboard(ctx, global, ns)
+	return kubeDashboard(ctx, global, vopts)
 }
 
 // forward accepts connections on lis until ctx ends, and copies each to a

@@ -96,6 +96,11 @@ func CheckDemo(b *browsertest.Browser, base string) {
 	}
 	b.Screenshot("2-namespace-demo")
 
+	// Live: the page refreshes its metrics by itself.
+	before := browsertest.Eval[string](b, `document.getElementById("status").textContent`)
+	browsertest.Poll(b, "a refresh of the metrics", `document.getElementById("status").textContent`,
+		func(s string) bool { return strings.HasPrefix(s, "updated ") && s != before })
+
 	b.Do("open deployment web", chromedp.Click(chromedp.CSS(`#workloads-table tr[data-key="deployment/web"] a`)),
 		chromedp.WaitVisible(chromedp.CSS(`#pods-table`)),
 		chromedp.WaitVisible(chromedp.CSS(`#routes-outbound-table`)),
