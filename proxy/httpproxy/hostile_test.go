@@ -83,6 +83,9 @@ func TestInboundH2RapidReset(t *testing.T) {
 	if n := hits.Load(); n > 1000 {
 		t.Errorf("%d reset requests reached the application", n)
 	}
+	if n := reg.Counter("inbound_http_errors_total", metrics.Labels{{Name: "error", Value: "too_many_resets"}}).Value(); n != 1 {
+		t.Errorf("inbound_http_errors_total{error=too_many_resets} = %d, want 1", n)
+	}
 	// Every request counted is answered, none as a failure.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
