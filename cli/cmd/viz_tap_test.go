@@ -8,10 +8,9 @@ import (
 )
 
 func TestTapLine(t *testing.T) {
-	base := tapv1.TapEvent{Direction: "inbound", Source: "10.0.0.1:4000", Destination: "10.0.0.2:8080", Tls: "true",
-		DestinationMeta: map[string]string{"deployment": "voting"}}
 	ev := func(e any, wide bool) (tap.Event, bool) {
-		te := base
+		te := tapv1.TapEvent{Direction: "inbound", Source: "10.0.0.1:4000", Destination: "10.0.0.2:8080", Tls: "true",
+			DestinationMeta: map[string]string{"deployment": "voting"}}
 		switch v := e.(type) {
 		case *tapv1.RequestInit:
 			te.Event = &tapv1.TapEvent_RequestInit{RequestInit: v}

@@ -157,7 +157,9 @@ func TestServerOnlyServesTheTapIdentity(t *testing.T) {
 		otherID = "bot.ns.serviceaccount.identity.linkerd.cluster.local"
 	)
 	ca := testkit.NewMeshCA(t, time.Hour)
-	src := func(name string) *source { return &source{name: name, cert: ca.Leaf(t, name, time.Hour), roots: ca.Pool()} }
+	src := func(name string) *source {
+		return &source{name: name, cert: ca.Leaf(t, name, time.Hour), roots: ca.Pool()}
+	}
 	reg := metrics.NewRegistry()
 	hub := NewHub(reg)
 	srv := &Server{Hub: hub, Identity: tapID, Metrics: reg, Logger: testLogger()}
