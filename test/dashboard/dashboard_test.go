@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,13 @@ func TestDashboard(t *testing.T) {
 	d.promWait(t, `sum(response_total{namespace="demo",deployment="web",direction="outbound",classification="failure"})`)
 	d.promWait(t, `sum(response_total{namespace="demo",deployment="web",direction="outbound",dst_service="items",classification="success"})`)
 
+	// The demo tells how to open the dashboard.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(d.out.String(), "linkerd viz dashboard --state-dir "+d.stateDir); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("linkerd demo does not print how to open the dashboard:\n%s", d.out.String())
+			break
+		}
+	}
 	t.Run("browser", func(t *testing.T) {
 		// The dashboard as a user opens it: linkerd viz dashboard forwards
 		// a local port to the local mesh's web pod.
@@ -64,6 +72,7 @@ func TestDashboard(t *testing.T) {
 type demo struct {
 	stateDir string
 	prom     *localmesh.Workload
+	out      *syncbuf.Buffer // what linkerd demo printed
 }
 
 func startDemo(t *testing.T, bins map[string]string) *demo {
@@ -80,6 +89,7 @@ func startDemo(t *testing.T, bins map[string]string) *demo {
 	cmd := exec.Command(bins["linkerd"], "demo", "--state-dir", d.stateDir, "--bin-dir", filepath.Dir(bins["linkerd-proxy"]), "--rate", "10", "--for", "10m")
 	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	d.out = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
