@@ -4,7 +4,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/linkerd-go/linkerd/pkg/version.Version=$(VERSION)
 
-.PHONY: build images test lint demo bench proto web
+.PHONY: build images test test-unit test-integration lint tidy-check demo bench proto web
 
 build: web
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
@@ -38,11 +38,35 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
+	golangci-lint run ./...
 
-# Every test: unit, fuzz seed corpora, and the network-namespace integration
-# suite (needs root, iptables and iproute2; CI provides them).
-test: lint
-	$(GO) test -count=1 -timeout 20m ./...
+# go.mod and go.sum as `go mod tidy` leaves them.
+tidy-check:
+	$(GO) mod tidy -diff
+
+# The tests: `make test` (what CI runs) = lint, tidy-check, the unit tests
+# with the race detector, then the integration tests, then the unit tests'
+# coverage. Integration packages are test/, bench/, internal/testnet and
+# those whose tests use it (network namespaces, root, iptables, iproute2) or
+# test/cluster (a real kube-apiserver or node; hack/build-k8s.sh builds its
+# binaries): listed here from `go list`, so a new such test is never left out.
+COVER := $(BIN)/cover.out
+MODULE := github.com/linkerd-go/linkerd
+INTEGRATION_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | \
+	awk '$$1 ~ /^$(subst /,\/,$(MODULE))\/(test|bench)(\/|$$)/ || $$1 ~ /\/internal\/testnet$$/ || / $(subst /,\/,$(MODULE))\/(internal\/testnet|test\/cluster)( |$$)/ {print $$1}')
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e '^$(MODULE)/test/' -e '^$(MODULE)/bench$$')
+
+test: lint tidy-check test-unit test-integration
+	@$(GO) tool cover -func=$(COVER) | awk 'END {print "coverage of the unit tests: " $$NF " of statements"}'
+
+# Fast, no root: -short skips the integration tests (testkit.Integration).
+test-unit:
+	@mkdir -p $(BIN)
+	$(GO) test -short -race -count=1 -timeout 20m -coverprofile=$(COVER) $(UNIT_PKGS)
+
+# Network namespaces (root) and Kubernetes.
+test-integration:
+	$(GO) test -count=1 -timeout 30m $(INTEGRATION_PKGS)
 
 # The local mesh with the demo app, until Ctrl-C (needs root).
 demo: build

@@ -198,6 +198,7 @@ func requestsByTarget(r io.Reader, url string) (map[string]float64, error) {
 // over a local store; it returns the store's directory, where the
 // variants write their Services.
 func (s *sharedPlane) destination(t testing.TB) (string, error) {
+	t.Helper()
 	s.dstOnce.Do(func() {
 		cp := s.cp
 		s.storeDir = filepath.Join(cp.dir, "store")

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 )
 
@@ -293,7 +294,7 @@ func findFortio(t testing.TB) string {
 			return p
 		}
 	}
-	testnet.SkipOrFatal(t, "bench: fortio not found in PATH or %v; install it with: go install fortio.org/fortio@v1.68.2", dirs)
+	testkit.SkipOrFail(t, "bench: fortio not found in PATH or %v; install it with: go install fortio.org/fortio@v1.68.2", dirs)
 	return ""
 }
 

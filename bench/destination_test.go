@@ -643,6 +643,7 @@ func (d *destRun) consume(r io.Reader, streams int) {
 // runDestClients is the child process: it opens every subscriber's
 // streams to addr and reports on them until stdin closes.
 func runDestClients(t *testing.T, addr string, sc destScale) {
+	t.Helper()
 	out := make(chan string, 4096)
 	var writer sync.WaitGroup
 	writer.Go(func() {

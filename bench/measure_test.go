@@ -48,6 +48,7 @@ type started struct {
 // every scenario runs on every contender in turn, the contenders' order
 // rotating with the repetition.
 func (h *harness) run(t *testing.T, n *testnet.Network, cs []contender, scens []scenario) []runResult {
+	t.Helper()
 	insts := make([]*instance, len(cs))
 	for i, c := range cs {
 		insts[i] = h.setup(t, n, c)

@@ -250,6 +250,7 @@ type sharedPlane struct {
 
 // get starts the control pod in n once.
 func (s *sharedPlane) get(t testing.TB, n *testnet.Network) (*identityPlane, error) {
+	t.Helper()
 	s.once.Do(func() { s.cp, s.err = startIdentityPlane(t, n, s.proxies, s.controllerBin) })
 	return s.cp, s.err
 }

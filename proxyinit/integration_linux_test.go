@@ -12,15 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/internal/testnet"
 )
 
 // TestIntegrationNetns applies the real rules, twice, inside a throwaway
 // network namespace with each iptables backend, and checks with
 // iptables-save that every rule is present exactly once.
 func TestIntegrationNetns(t *testing.T) {
-	requireEnv(t, os.Geteuid() == 0, "needs root to create network namespaces")
-	_, err := exec.LookPath("ip")
-	requireEnv(t, err == nil, "needs the ip command (iproute2)")
+	testnet.Require(t, "ip")
 
 	for _, backend := range []string{"nft", "legacy"} {
 		t.Run(backend, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 func newCmdDemo(_ Env) *cobra.Command {
 	var (
 		stateDir, binDir string
+		subnet           string
 		rate             float64
 		duration         time.Duration
 	)
@@ -37,7 +38,7 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 			if err != nil {
 				return err
 			}
-			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Log: c.OutOrStdout(), Supervisor: sup})
+			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
 			if err != nil {
 				return err
 			}
@@ -68,6 +69,7 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
 	cmd.Flags().StringVar(&binDir, "bin-dir", "", "directory holding the mesh's binaries and linkerd-demo (default: next to this executable)")
+	cmd.Flags().StringVar(&subnet, "subnet", localmesh.DefaultSubnet, "subnet of the pods' network")
 	cmd.Flags().Float64Var(&rate, "rate", 3, "votes per second the bot sends")
 	cmd.Flags().DurationVar(&duration, "for", 0, "stop after this long (default: until interrupted)")
 	return cmd
@@ -100,6 +102,15 @@ Try, in another terminal:
 	if prom != "" {
 		fmt.Fprintf(w, `  sudo ip netns exec %s curl -s 'localhost:%d/api/v1/query?query=sum(rate(response_total[1m]))by(deployment,classification)'
 `, prom, localmesh.PrometheusPort)
+		sd := ""
+		if m.StateDir() != localmesh.DefaultStateDir {
+			sd = " --state-dir " + m.StateDir()
+		}
+		fmt.Fprintf(w, `  linkerd viz stat deploy -n demo%[1]s     # success rate, RPS, latency per deployment
+  linkerd viz edges deploy -n demo%[1]s    # who calls whom, mTLS
+  linkerd viz routes deploy/web -n demo%[1]s
+  linkerd viz top deploy/web -n demo%[1]s
+`, sd)
 	}
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }

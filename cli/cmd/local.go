@@ -60,9 +60,13 @@ it listens again. Needs root.`,
 	cmd.PersistentFlags().StringVar(&opts.stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
 	cmd.PersistentFlags().StringVar(&opts.binDir, "bin-dir", "", "directory holding linkerd-proxy, linkerd-init and linkerd-controller (default: next to this executable)")
 
-	mesh := func(c *cobra.Command, subnet string) (localMesh, error) {
-		if err := checkPrivileges(); err != nil {
-			return nil, err
+	// mesh builds the mesh for c after the privilege check; up checks
+	// privileges itself, among all its prerequisites (anyRoot).
+	mesh := func(c *cobra.Command, subnet string, anyUser ...bool) (localMesh, error) {
+		if len(anyUser) == 0 {
+			if err := checkPrivileges(); err != nil {
+				return nil, err
+			}
 		}
 		sup, err := supervisorCommand()
 		if err != nil {
@@ -77,7 +81,7 @@ it listens again. Needs root.`,
 		Short: "Start the local network and control plane (identity and destination)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			m, err := mesh(c, subnet)
+			m, err := mesh(c, subnet, true)
 			if err != nil {
 				return err
 			}

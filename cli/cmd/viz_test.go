@@ -283,11 +283,12 @@ func TestVizCheck(t *testing.T) {
 		cluster  func(t *testing.T) kubernetes.Interface
 		wantCode int
 	}{
-		{name: "viz_check", args: []string{"viz", "check"}, cluster: func(t *testing.T) kubernetes.Interface { return vizCluster(t, upBody) }},
+		{name: "viz_check", args: []string{"viz", "check"}, cluster: func(t *testing.T) kubernetes.Interface { t.Helper(); return vizCluster(t, upBody) }},
 		{name: "viz_check_not_installed", args: []string{"viz", "check"}, wantCode: 1,
 			cluster: func(*testing.T) kubernetes.Interface { return fakeCluster() }},
 		{name: "viz_check_proxy_missing_metrics", args: []string{"viz", "check", "--proxy", "-n", "default"}, wantCode: 0,
 			cluster: func(t *testing.T) kubernetes.Interface {
+				t.Helper()
 				cs := vizCluster(t, upBody)
 				pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "default", Labels: map[string]string{k8s.ControllerNSLabel: "linkerd"}},
 					Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: k8s.ProxyContainerName}}},

@@ -189,7 +189,7 @@ func runTop(ctx context.Context, in io.Reader, out io.Writer, src topSource, opt
 	if err != nil {
 		return fmt.Errorf("terminal: %w", err)
 	}
-	defer term.Restore(fd, old)
+	defer func() { _ = term.Restore(fd, old) }()
 	fmt.Fprint(out, "\x1b[?1049h\x1b[?25l") // alternate screen, hide cursor
 	defer fmt.Fprint(out, "\x1b[?25h\x1b[?1049l")
 

@@ -637,6 +637,7 @@ func TestGoldenOutputs(t *testing.T) {
 		{"check_healthy", ControlPlaneCategories, healthyWorld, ""},
 		{"check_proxy_healthy", DataPlaneCategories, healthyWorld, appNS},
 		{"check_expired_issuer", ControlPlaneCategories, func(t *testing.T) *world {
+			t.Helper()
 			w := healthyWorld(t)
 			issuer, err := w.anchor.NewIssuerWithValidity("identity.linkerd.cluster.local", validity(-400*day, -day))
 			if err != nil {

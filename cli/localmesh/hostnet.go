@@ -3,6 +3,7 @@ package localmesh
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 )
 
@@ -13,7 +14,14 @@ import (
 // the host can then reach the control plane and pods by their IPs
 // (metrics API, destination, a proxy's admin port). Deleting the switch
 // namespace (Down) deletes the pair.
-func hostLink(ctx context.Context, s *State) (netip.Addr, error) {
+//
+// When a host interface already has an address in the subnet (another
+// local mesh on the same subnet), the host is not linked: it returns the
+// zero address and why, and the mesh works as before, from inside its pods.
+func hostLink(ctx context.Context, s *State) (netip.Addr, string, error) {
+	if name := hostInterfaceIn(s.Subnet); name != "" {
+		return netip.Addr{}, fmt.Sprintf("the host is not linked to the mesh: %s already has an address in %s", name, s.Subnet), nil
+	}
 	hostIf := s.Prefix + "host"
 	addr := s.Subnet.Masked().Addr().Next()
 	for _, args := range [][]string{
@@ -23,8 +31,38 @@ func hostLink(ctx context.Context, s *State) (netip.Addr, error) {
 		{"link", "set", hostIf, "up"},
 	} {
 		if err := run(ctx, "ip", args...); err != nil {
-			return netip.Addr{}, fmt.Errorf("connect the host to the mesh: %w", err)
+			return netip.Addr{}, "", fmt.Errorf("connect the host to the mesh: %w", err)
 		}
 	}
-	return addr, nil
+	return addr, "", nil
+}
+
+// hostInterfaceIn returns the name of a host interface with an address in
+// (or a network overlapping) p, "" when there is none.
+func hostInterfaceIn(p netip.Prefix) string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			bits, _ := ipn.Mask.Size()
+			if netip.PrefixFrom(ip.Unmap(), bits).Masked().Overlaps(p) {
+				return ifc.Name
+			}
+		}
+	}
+	return ""
 }

@@ -321,7 +321,10 @@ func TestNotRoot(t *testing.T) {
 					t.Errorf("%s: %v, want ErrNotRoot on one line mentioning %q", op, err, tt.want)
 				}
 			}
-			check("Up", m.Up(ctx))
+			// Up lists every missing prerequisite, one per line, root first.
+			if err := m.Up(ctx); !errors.Is(err, ErrNotRoot) || !errors.Is(err, ErrPrerequisites) || !strings.Contains(strings.Split(err.Error(), "\n")[1], tt.want) {
+				t.Errorf("Up: %v, want ErrPrerequisites and ErrNotRoot, the first problem mentioning %q", err, tt.want)
+			}
 			_, err = m.Run(ctx, RunSpec{Name: "web", Namespace: "demo", Command: []string{"true"}})
 			check("Run", err)
 			_, err = m.Apply(ctx, "x.yaml", strings.NewReader("kind: Service\n"))

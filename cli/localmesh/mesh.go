@@ -234,14 +234,14 @@ func (m *Mesh) load() (*State, error) {
 // Up creates the network and the control plane. If the mesh is already up
 // it restarts any control plane process that died and returns. If creating
 // the mesh fails, everything created so far is removed.
+//
+// Before creating a mesh, Up checks every prerequisite (Prerequisites) and
+// returns a *PrerequisiteError listing all that are missing, with their
+// fixes, without creating anything.
 func (m *Mesh) Up(ctx context.Context) error {
 	if err := CheckPrivileges(); err != nil {
-		return err
-	}
-	for _, b := range []string{"linkerd-proxy", "linkerd-init", "linkerd-controller"} {
-		if _, err := os.Stat(m.bin(b)); err != nil {
-			return fmt.Errorf("binary %s not found in %s (run make build, or pass --bin-dir): %w", b, m.cfg.BinDir, err)
-		}
+		// Not root: nothing can be read or created; say all that is missing.
+		return m.checkPrerequisites(ctx, machine)
 	}
 	unlock, err := m.lock()
 	if err != nil {
@@ -254,6 +254,9 @@ func (m *Mesh) Up(ctx context.Context) error {
 	}
 	if s != nil {
 		return m.repair(ctx, s)
+	}
+	if err := m.checkPrerequisites(ctx, machine); err != nil {
+		return err
 	}
 	if err := m.up(ctx); err != nil {
 		if derr := m.down(ctx); derr != nil {
@@ -345,11 +348,15 @@ func (m *Mesh) up(ctx context.Context) error {
 			return fmt.Errorf("create network: %w", err)
 		}
 	}
-	hostIP, err := hostLink(ctx, s)
+	hostIP, why, err := hostLink(ctx, s)
 	if err != nil {
 		return err
 	}
-	m.logf("network %s on bridge %s in namespace %s, the host at %s", s.Subnet, bridgeName, sw, hostIP)
+	if why != "" {
+		m.logf("network %s on bridge %s in namespace %s; %s", s.Subnet, bridgeName, sw, why)
+	} else {
+		m.logf("network %s on bridge %s in namespace %s, the host at %s", s.Subnet, bridgeName, sw, hostIP)
+	}
 
 	anchors, err := os.ReadFile(m.path("identity", "ca-bundle.crt"))
 	if err != nil {

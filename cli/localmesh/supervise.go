@@ -220,10 +220,11 @@ func (sv *supervisor) runOnce(ctx context.Context) string {
 		case <-ctx.Done():
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-done:
+			case err := <-done:
+				_ = err // stopped by us: its exit status says nothing
 			case <-time.After(appStopGrace):
 				_ = cmd.Process.Kill()
-				<-done
+				_ = <-done
 			}
 			return "stopped"
 		case <-tick.C:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -138,7 +139,7 @@ func TestSlowSubscriberIsCoalesced(t *testing.T) {
 		<-done
 	}()
 	want := currentModel(t, h, authority)
-	waitUntil(t, "slow subscriber converges", func() bool { return slowModel.String() == want })
+	testkit.EventuallyTrue(t, 10*time.Second, "slow subscriber converges", func() bool { return slowModel.String() == want })
 	// At most: initial add, one queued change (remove+add), catch-up (remove+add).
 	if n := len(sent); n > 5 {
 		t.Errorf("slow subscriber got %d updates, want a coalesced few", n)
@@ -147,7 +148,7 @@ func TestSlowSubscriberIsCoalesced(t *testing.T) {
 	// Caught up, it is queued normally again.
 	h.apply(webSlice(99, 1))
 	want = currentModel(t, h, authority)
-	waitUntil(t, "slow subscriber gets the next change", func() bool { return slowModel.String() == want })
+	testkit.EventuallyTrue(t, 10*time.Second, "slow subscriber gets the next change", func() bool { return slowModel.String() == want })
 	if got := metricValue(t, h.s.metrics.overflows); got != 1 {
 		t.Errorf("overflows = %v after catching up, want still 1", got)
 	}
@@ -164,18 +165,6 @@ func currentModel(t *testing.T, h *harness, authority string) string {
 		m.apply(u)
 	}
 	return m.String()
-}
-
-// waitUntil polls cond for up to two seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // TestWatcherSharingAndRelease: subscribers of one target share a watcher,

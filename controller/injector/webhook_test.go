@@ -72,6 +72,7 @@ func TestWebhook(t *testing.T) {
 			name: "namespace enabled", path: "/", req: podRequest(t, ownedPod("meshed", nil)),
 			wantPatch: true, wantEvent: "Injected",
 			checkPatch: func(t *testing.T, p *corev1.Pod) {
+				t.Helper()
 				if p.Spec.Containers[0].Name != k8s.ProxyContainerName || p.Spec.InitContainers[0].Name != k8s.InitContainerName {
 					t.Errorf("containers %v, init %v", p.Spec.Containers, p.Spec.InitContainers)
 				}
@@ -88,6 +89,7 @@ func TestWebhook(t *testing.T) {
 			})),
 			wantPatch: true,
 			checkPatch: func(t *testing.T, p *corev1.Pod) {
+				t.Helper()
 				env := map[string]string{}
 				for _, e := range p.Spec.Containers[0].Env {
 					env[e.Name] = e.Value

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	corev1 "k8s.io/api/core/v1"
@@ -136,7 +137,7 @@ func TestKubeStore(t *testing.T) {
 			t.Error("Run did not return after cancel")
 		}
 	}()
-	waitForLong(t, "sync", st.HasSynced)
+	testkit.EventuallyTrue(t, 30*time.Second, "sync", st.HasSynced)
 
 	got := rec.take()
 	slices.Sort(got)
@@ -175,7 +176,7 @@ func TestKubeStore(t *testing.T) {
 	if _, err := client.CoreV1().Pods("emojivoto").Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitForLong(t, "pod update", func() bool { return len(st.PodsByIP(netip.MustParseAddr("10.42.0.9"))) == 1 })
+	testkit.EventuallyTrue(t, 30*time.Second, "pod update", func() bool { return len(st.PodsByIP(netip.MustParseAddr("10.42.0.9"))) == 1 })
 	if len(st.PodsByIP(netip.MustParseAddr("10.42.0.7"))) != 0 {
 		t.Error("old pod IP still indexed")
 	}
@@ -188,7 +189,7 @@ func TestKubeStore(t *testing.T) {
 	if err := client.CoreV1().Services("emojivoto").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitForLong(t, "deletions", func() bool {
+	testkit.EventuallyTrue(t, 30*time.Second, "deletions", func() bool {
 		_, ok := st.Service("emojivoto", "web")
 		return !ok && len(st.EndpointSlices("emojivoto", "web")) == 0
 	})
@@ -203,21 +204,8 @@ func TestKubeStore(t *testing.T) {
 	if _, err := client.CoreV1().Pods("emojivoto").Create(ctx, hn, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitForLong(t, "host-network pod", func() bool { _, ok := st.Pod("emojivoto", "hn"); return ok })
+	testkit.EventuallyTrue(t, 30*time.Second, "host-network pod", func() bool { _, ok := st.Pod("emojivoto", "hn"); return ok })
 	if len(st.PodsByIP(netip.MustParseAddr("192.168.1.5"))) != 0 {
 		t.Error("host-network pod indexed by IP")
-	}
-}
-
-// waitForLong polls cond for up to five seconds (informers start slower
-// than the local store).
-func waitForLong(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

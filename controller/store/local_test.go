@@ -14,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
 
 // recorder collects events as "type Kind/ns/name" strings.
@@ -236,14 +238,14 @@ func TestLocalRunPolls(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, "sync", l.HasSynced)
+	testkit.EventuallyTrue(t, 10*time.Second, "sync", l.HasSynced)
 	// Several quick rewrites of the same file, same size: the last must win
 	// even when the modification time does not change.
 	for i := range 3 {
 		writeFile(t, dir, "svc.yaml", strings.Replace(svcWeb, "10.96.0.10", fmt.Sprintf("10.96.0.1%d", i), 1))
 	}
 	var events []string
-	waitFor(t, "service with the last IP", func() bool {
+	testkit.EventuallyTrue(t, 10*time.Second, "service with the last IP", func() bool {
 		events = append(events, rec.take()...)
 		svc, ok := l.Service("emojivoto", "web")
 		// The store's state changes before the handlers are called.
@@ -255,7 +257,7 @@ func TestLocalRunPolls(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "svc.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "deletion", func() bool {
+	testkit.EventuallyTrue(t, 10*time.Second, "deletion", func() bool {
 		_, ok := l.Service("emojivoto", "web")
 		return !ok
 	})
@@ -269,18 +271,6 @@ func TestNewLocalErrors(t *testing.T) {
 	writeFile(t, filepath.Dir(f), "file", "")
 	if _, err := NewLocal(f, 0, nil); err == nil {
 		t.Error("regular file accepted as directory")
-	}
-}
-
-// waitFor polls cond for up to a second.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

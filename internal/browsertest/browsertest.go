@@ -14,7 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/linkerd-go/linkerd/internal/testnet"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
 
 // Browser is one headless Chromium with one tab.
@@ -33,7 +33,7 @@ func Find(t testing.TB) string {
 			return p
 		}
 	}
-	testnet.SkipOrFatal(t, "no chromium for the browser test (apt install chromium)")
+	testkit.SkipOrFail(t, "no chromium for the browser test (apt install chromium)")
 	return ""
 }
 

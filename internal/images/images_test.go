@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
@@ -227,7 +228,7 @@ func TestHostBinaryFiles(t *testing.T) {
 	testnet.Require(t, "ldd")
 	bin, err := exec.LookPath("true")
 	if err != nil {
-		testnet.SkipOrFatal(t, "no true command")
+		testkit.SkipOrFail(t, "no true command")
 	}
 	dynamic, err := isDynamic(bin)
 	if err != nil {
@@ -259,7 +260,7 @@ func TestHostBinaryFiles(t *testing.T) {
 // the cache.
 func TestBuild(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
-		testnet.SkipOrFatal(t, "no go command to build the binaries")
+		testkit.SkipOrFail(t, "no go command to build the binaries")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

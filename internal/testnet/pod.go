@@ -77,7 +77,10 @@ func (p *Pod) Command(ctx context.Context, name string, args ...string) *exec.Cm
 //
 // The command runs under nsenter(1), which joins the namespace and then
 // executes name in place, so the returned Cmd's process is the program
-// itself. Switching to opts.User happens inside nsenter after it joined the
+// itself (through env(1), which first resets every signal to its default
+// action: a pod's processes must not inherit the dispositions of whatever
+// started the tests, e.g. SIGHUP ignored under nohup or a detached CI
+// runner, which a shell's trap then cannot catch). Switching to opts.User happens inside nsenter after it joined the
 // namespace (joining needs CAP_SYS_ADMIN); do not set
 // SysProcAttr.Credential on the returned Cmd, as that would apply to nsenter.
 // The process gets its own process group and is SIGKILLed if the thread that
@@ -89,7 +92,7 @@ func (p *Pod) CommandWith(ctx context.Context, opts ExecOptions, name string, ar
 			"--setgid", strconv.FormatUint(uint64(opts.User.GID), 10),
 			"--setuid", strconv.FormatUint(uint64(opts.User.UID), 10))
 	}
-	nsArgs = append(nsArgs, "--", name)
+	nsArgs = append(nsArgs, "--", "env", "--default-signal", "--", name)
 	nsArgs = append(nsArgs, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", nsArgs...)
 	cmd.Env = append(os.Environ(), opts.Env...)

@@ -8,22 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
-
-// strictEnv is the environment variable that turns skips into failures.
-const strictEnv = "CI"
-
-// SkipOrFatal skips the test with the formatted message, or fails it when the
-// environment variable CI is "true", where a missing prerequisite is a broken
-// CI machine rather than a reason to skip.
-func SkipOrFatal(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(strictEnv) == "true" {
-		t.Fatalf("%s (CI=true: prerequisites are mandatory)", msg)
-	}
-	t.Skip(msg)
-}
 
 var (
 	netnsProbeOnce sync.Once
@@ -33,10 +20,13 @@ var (
 // Require skips the test with a clear message unless the process runs on
 // Linux as root, may create network namespaces, and finds every named binary
 // (for example "ip", "iptables") in PATH. Under CI=true it fails instead.
+// It marks the test as an integration test (testkit.Integration): -short
+// skips it.
 func Require(t testing.TB, binaries ...string) {
 	t.Helper()
+	testkit.Integration(t)
 	if msg := requireProblem(runtime.GOOS, os.Geteuid(), binaries, exec.LookPath, probeOnce); msg != "" {
-		SkipOrFatal(t, "testnet: %s", msg)
+		testkit.SkipOrFail(t, "testnet: %s", msg)
 	}
 }
 

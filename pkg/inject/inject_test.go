@@ -189,6 +189,7 @@ func TestProxyInitArgsParse(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(t *testing.T, args []string, out string) {
+				t.Helper()
 				if argValue(args, "--firewall-bin-path") != "iptables-legacy" || argValue(args, "--firewall-save-bin-path") != "iptables-legacy-save" {
 					t.Errorf("firewall binaries in %q", args)
 				}
@@ -213,6 +214,7 @@ func TestProxyInitArgsParse(t *testing.T) {
 				CloseWaitTimeoutAnnotation:             "1h",
 			},
 			check: func(t *testing.T, args []string, _ string) {
+				t.Helper()
 				want := map[string]string{
 					"--firewall-bin-path":        "iptables-nft",
 					"--firewall-save-bin-path":   "iptables-nft-save",

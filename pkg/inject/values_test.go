@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -215,7 +216,7 @@ func TestContainerPorts(t *testing.T) {
 func TestNewRequiresTrustAnchors(t *testing.T) {
 	v := testValues(t)
 	v["identityTrustAnchorsPEM"] = " \n"
-	if _, err := New(v, ""); err != ErrNoTrustAnchors {
+	if _, err := New(v, ""); !errors.Is(err, ErrNoTrustAnchors) {
 		t.Errorf("New without trust anchors = %v, want ErrNoTrustAnchors", err)
 	}
 }

@@ -135,16 +135,19 @@ const (
 //	method SP request-target SP "HTTP/1." ("0" / "1") CRLF
 //
 // incrementally: it remembers where it stopped and resumes there. A
-// standard method (GET, POST, ...) followed by a space is HTTP/1 at once,
-// whatever follows: the bytes are clearly meant as HTTP, and a malformed
-// request line is then answered 400 by the HTTP server rather than
-// forwarded as opaque TCP, around HTTP's handling and metrics.
+// standard method (GET, POST, ...), a space and a slash (an origin-form
+// target) are HTTP/1 at once, whatever follows: the bytes are clearly
+// meant as HTTP, and a malformed request line is then answered 400 by the
+// HTTP server rather than forwarded as opaque TCP, around HTTP's handling
+// and metrics. (Text protocols with the same verbs, such as Redis's inline
+// "GET key", do not send a slash there.)
 type h1Scanner struct {
 	state     h1State
 	pos       int // index of the next byte to examine
 	tokStart  int // index where the current element started
 	verdict   h1Verdict
 	finalized bool
+	known     bool // the method is a standard one
 }
 
 const h1VersionPrefix = "HTTP/1."
@@ -172,11 +175,12 @@ func (s *h1Scanner) run(b []byte) h1Verdict {
 			if ch != ' ' || s.pos == s.tokStart {
 				return h1No
 			}
-			if knownMethod(b[s.tokStart:s.pos]) {
-				return h1Yes
-			}
+			s.known = knownMethod(b[s.tokStart:s.pos])
 			s.state, s.tokStart = h1Target, s.pos+1
 		case h1Target:
+			if s.known && s.pos == s.tokStart && ch == '/' {
+				return h1Yes
+			}
 			if ch == ' ' {
 				if s.pos == s.tokStart {
 					return h1No

@@ -22,7 +22,7 @@ func captureClientHello(t testing.TB, serverName string) []byte {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cfg := &tls.Config{ServerName: serverName, InsecureSkipVerify: true} //nolint:gosec // test client never verifies
+		cfg := &tls.Config{ServerName: serverName, InsecureSkipVerify: true} // the test client never verifies
 		_ = tls.Client(client, cfg).HandshakeContext(ctx)
 	}()
 	defer func() {
@@ -144,6 +144,9 @@ func classifyCases(t testing.TB) []classifyCase {
 		// HTTP/1: a standard method and a space are enough, even when the
 		// request line turns out malformed (the HTTP server answers 400).
 		{name: "malformed target with known method", in: []byte("GET /a b HTTP/1.1\r\n"), want: h1, done: true},
+		{name: "known method, space and slash", in: []byte("DELETE /"), want: h1, done: true},
+		{name: "redis inline command", in: []byte("GET key\r\n"), want: opaque, done: true},
+		{name: "known method, space, no slash yet", in: []byte("GET "), want: Result{}, done: false},
 		{name: "extension method needs the whole line", in: []byte("M-SEARCH * HTTP/1."), want: Result{}, done: false},
 		{name: "lowercase method is not known", in: []byte("get /a b HTTP/1.1\r\n"), want: opaque, done: true},
 		{name: "extra space before version", in: []byte("GET /  HTTP/1.1\r\n"), want: h1, done: true},
@@ -152,13 +155,11 @@ func classifyCases(t testing.TB) []classifyCase {
 		{name: "http/1.2", in: []byte("GET / HTTP/1.2\r\n"), want: h1, done: true},
 		{name: "http/2.0 request line", in: []byte("GET / HTTP/2.0\r\n"), want: h1, done: true},
 		{name: "control char in target", in: []byte("GET /\x01"), want: h1, done: true},
-		{name: "empty target", in: []byte("GET  HTTP/1.1\r\n"), want: h1, done: true},
 		{name: "long target below cap", in: []byte(long[:1000]), want: h1, done: true},
 		{name: "POST partial", in: []byte("POST /submit HTT"), want: h1, done: true},
 		{name: "missing LF", in: []byte("GET / HTTP/1.1\r"), want: h1, done: true},
 		{name: "partial version", in: []byte("GET / HTTP/1."), want: h1, done: true},
 		{name: "partial target", in: []byte("GET /ind"), want: h1, done: true},
-		{name: "method and space", in: []byte("GET "), want: h1, done: true},
 		{name: "get http/1.1", in: []byte("GET / HTTP/1.1\r\n"), want: h1, done: true},
 		{name: "get with headers", in: []byte("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"), want: h1, done: true},
 		{name: "http/1.0", in: []byte("HEAD /index.html HTTP/1.0\r\n"), want: h1, done: true},
@@ -196,6 +197,7 @@ func classifyCases(t testing.TB) []classifyCase {
 		{name: "ssl3 record version", in: tlsRecord(0, tlsHandshakeClientHello, 0, 0, 0), want: tlsSNI(""), done: true},
 
 		// Opaque.
+		{name: "empty target", in: []byte("GET  HTTP/1.1\r\n"), want: opaque, done: true},
 		{name: "binary", in: []byte{0x00}, want: opaque, done: true},
 		{name: "leading space", in: []byte(" GET"), want: opaque, done: true},
 		{name: "lowercase is fine but colon is not", in: []byte("get: x"), want: opaque, done: true},

@@ -207,12 +207,15 @@ func (c *Client) stream(ctx context.Context, sub *subscription) error {
 	if err != nil {
 		return err
 	}
-	for {
+	// The first update of a stream is the whole state (an Add of every
+	// endpoint, or NoEndpoints): it replaces what an earlier stream said,
+	// which may have missed removals while the control plane was away.
+	for first := true; ; first = false {
 		upd, err := stream.Recv()
 		if err != nil {
 			return err
 		}
-		sub.apply(upd)
+		sub.apply(upd, first)
 	}
 }
 
@@ -247,12 +250,17 @@ func (s *subscription) setUnknown() {
 	s.markInitial()
 }
 
-func (s *subscription) apply(u *destinationv1.Update) {
+// apply applies an update; a snapshot (the first update of a stream)
+// replaces the endpoints.
+func (s *subscription) apply(u *destinationv1.Update, snapshot bool) {
 	s.mu.Lock()
 	s.answered = true
 	switch k := u.GetKind().(type) {
 	case *destinationv1.Update_Add:
 		s.exists = true
+		if snapshot {
+			clear(s.endpoints)
+		}
 		set := k.Add
 		for _, e := range set.GetEndpoints() {
 			if ep, ok := endpointFrom(e, set.GetMetricLabels()); ok {

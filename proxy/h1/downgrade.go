@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/h2"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 // The inbound half of HeaderOrigProto: a request a peer proxy received as
@@ -24,12 +25,17 @@ import (
 // written as HTTP/1.1.
 var errBadUpgradedRequest = errors.New("h1: malformed request from peer proxy")
 
-// downgrade is the state of one downgraded exchange.
-type downgrade struct {
+// Downgrade is one request that arrived over HTTP/2 from a peer proxy,
+// marked l5d-orig-proto, forwarded to its endpoint as HTTP/1.1 on the same
+// pooled connections as the fast path's, its response going back on the
+// stream marked the same way. The HTTP/2 server engine gets one from
+// Server.Downgrade when the chain marks a request OrigProto, runs its
+// Forward as the chain's terminal, then calls Relay or Fail, then Release.
+type Downgrade struct {
 	s    *Server
 	st   *h2.Stream
-	pub  Request
-	rt   Route
+	head h2.Head
+	px   *pipeline.Exchange
 	u    *upstream
 	resp responseHead
 
@@ -41,57 +47,52 @@ type downgrade struct {
 	fields        []h2.Field
 	trailer       []h2.Field
 	name          []byte
-	status        int
-	grpcCode      int32
+	extra         []byte
 	responded     bool // a response head went on the stream
 	ab            *abort
 }
 
-var downgrades = sync.Pool{New: func() any { return &downgrade{body: make(chan error, 1)} }}
+var downgrades = sync.Pool{New: func() any { return &Downgrade{body: make(chan error, 1)} }}
 
-// ServeH2 forwards the request on st, whose head (from ReadHead) is head,
-// to its endpoint as HTTP/1.1 and answers st with the response, marked
-// with HeaderOrigProto. h routes the request and answers it when it cannot
-// be forwarded, as for a client connection (HandOff is not used); opts
-// apply as to a client connection's requests. It does not close st.
-func (s *Server) ServeH2(ctx context.Context, st *h2.Stream, head h2.Head, h Handler, opts ConnOptions) {
-	d := downgrades.Get().(*downgrade)
-	d.s, d.st = s, st
-	d.serve(ctx, head, h, opts)
+// Downgrade returns the exchange of the request on st, whose head (from
+// ReadHead) is head.
+func (s *Server) Downgrade(st *h2.Stream, head h2.Head) *Downgrade {
+	d := downgrades.Get().(*Downgrade)
+	d.s, d.st, d.head = s, st, head
+	d.contentLength = -1
+	return d
+}
+
+// Release ends the exchange's use of the stream (it does not close it) and
+// recycles d.
+func (d *Downgrade) Release() {
+	d.st.OnReset(nil)
 	body := d.body
-	*d = downgrade{body: body, fields: d.fields[:0], trailer: d.trailer[:0], name: d.name[:0]}
+	*d = Downgrade{body: body, fields: d.fields[:0], trailer: d.trailer[:0], name: d.name[:0], extra: d.extra[:0]}
 	downgrades.Put(d)
 }
 
-func (d *downgrade) serve(ctx context.Context, head h2.Head, h Handler, opts ConnOptions) {
-	d.pub = Request{Start: time.Now(), h2fields: head.Fields}
-	d.contentLength, d.grpcCode = -1, -1
-	method, path, ok := d.parseHead(head)
-	d.pub.method, d.pub.h2path = method, path
+// Forward implements pipeline.Forwarder: it sends the request to
+// px.Endpoint as HTTP/1.1 and waits for the final response head.
+func (d *Downgrade) Forward(ctx context.Context, px *pipeline.Exchange) error {
+	d.px = px
+	method, path, ok := d.parseHead(d.head)
 	if !ok {
-		d.answer(h.Fail(&d.pub, nil, errBadUpgradedRequest), http.StatusBadRequest)
-		return
+		return &pipeline.StatusError{Status: http.StatusBadRequest, Err: errBadUpgradedRequest}
 	}
-	rt, err := h.Route(ctx, &d.pub)
-	d.pub.h2fields = nil
-	if err != nil {
-		d.answer(h.Fail(&d.pub, nil, err), 0)
-		return
-	}
-	d.rt = rt
-	rt.Metrics.Request()
 	// A reset (the peer proxy's client went away) ends the exchange. The
 	// callback may run late, on the connection's goroutine: it only sees
 	// its own abort.
 	ab := &abort{}
 	d.ab = ab
 	d.st.OnReset(ab.cut)
-	defer d.st.OnReset(nil)
-	if err := d.roundTrip(ctx, method, path, head, opts); err != nil {
-		d.fail(h, err)
-		return
+	d.extra = renderFields(d.extra[:0], px.Fields)
+	if err := d.roundTrip(ctx, method, path, d.head); err != nil {
+		return err
 	}
-	d.relay()
+	px.Responded(d.resp.status)
+	px.GRPCStatus = d.resp.grpcStatus
+	return nil
 }
 
 // abort cancels one downgraded exchange when its stream is reset.
@@ -108,7 +109,8 @@ func (a *abort) cut() {
 }
 
 // parseHead reads the pseudo-header fields and the framing of the request.
-func (d *downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
+func (d *Downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
+	authority := ""
 	for _, f := range head.Fields {
 		switch f.Name {
 		case ":method":
@@ -116,12 +118,12 @@ func (d *downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
 		case ":path":
 			path = f.Value
 		case ":authority":
-			d.pub.Authority = f.Value
+			authority = f.Value
 		case ":protocol":
 			return method, path, false // extended CONNECT
 		case "host":
-			if d.pub.Authority == "" {
-				d.pub.Authority = f.Value
+			if authority == "" {
+				authority = f.Value
 			}
 		case "content-length":
 			n, ok := parseLength([]byte(f.Value))
@@ -129,13 +131,9 @@ func (d *downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
 				return method, path, false
 			}
 			d.contentLength = n
-		case "content-type":
-			if !d.pub.GRPC && len(f.Value) >= len("application/grpc") && f.Value[:len("application/grpc")] == "application/grpc" {
-				d.pub.GRPC = true
-			}
 		}
 	}
-	if method == "" || method == http.MethodConnect || !isToken([]byte(method)) || path == "" || !validHost([]byte(d.pub.Authority)) {
+	if method == "" || method == http.MethodConnect || !isToken([]byte(method)) || path == "" || !validHost([]byte(authority)) {
 		return method, path, false
 	}
 	for i := range len(path) {
@@ -154,8 +152,8 @@ func (d *downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
 // roundTrip sends the request upstream and reads the final response head,
 // forwarding interim ones. A pooled connection found closed is replaced
 // once when the request can be sent again.
-func (d *downgrade) roundTrip(ctx context.Context, method, path string, head h2.Head, opts ConnOptions) error {
-	ep := d.rt.Endpoint
+func (d *Downgrade) roundTrip(ctx context.Context, method, path string, head h2.Head) error {
+	ep := d.px.Endpoint
 	for attempt := 0; ; attempt++ {
 		u := d.s.Pool.get(keyOf(ep))
 		if u == nil {
@@ -171,7 +169,7 @@ func (d *downgrade) roundTrip(ctx context.Context, method, path string, head h2.
 			return fmt.Errorf("peer proxy cancelled the request: %w", context.Canceled)
 		}
 		interim := false
-		err := d.send(method, path, head, opts)
+		err := d.send(method, path, head)
 		if err == nil {
 			interim, err = d.readResponseHead()
 		}
@@ -188,30 +186,28 @@ func (d *downgrade) roundTrip(ctx context.Context, method, path string, head h2.
 
 // send writes the request head and, when it is all there, the body
 // upstream; a body still arriving is streamed by a second goroutine.
-func (d *downgrade) send(method, path string, head h2.Head, opts ConnOptions) error {
+func (d *Downgrade) send(method, path string, head h2.Head) error {
 	w := d.u.w
 	_, _ = w.WriteString(method)
 	_ = w.WriteByte(' ')
 	_, _ = w.WriteString(path)
 	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = w.WriteString(d.pub.Authority)
+	_, _ = w.WriteString(d.px.Authority)
 	_, _ = w.WriteString("\r\n")
 	for _, f := range head.Fields {
-		if len(f.Name) == 0 || f.Name[0] == ':' || f.Name == "host" || f.Name == HeaderOrigProto ||
-			connectionSpecific(f.Name) || (opts.OwnHeader != "" && equalFoldString([]byte(f.Name), opts.OwnHeader)) {
-			continue
-		}
 		if f.Name == "te" {
 			if f.Value == "trailers" {
 				_, _ = w.WriteString("TE: trailers\r\n")
 			}
 			continue
 		}
+		if len(f.Name) == 0 || f.Name[0] == ':' || f.Name == "host" || f.Name == HeaderOrigProto ||
+			pipeline.HopByHop(f.Name) || d.owned(f.Name) {
+			continue
+		}
 		writeField(w, f)
 	}
-	if l := ownLine(opts); l != nil {
-		_, _ = w.Write(l)
-	}
+	_, _ = w.Write(d.extra)
 	if d.chunked {
 		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
@@ -242,6 +238,16 @@ func (d *downgrade) send(method, path string, head h2.Head, opts ConnOptions) er
 	return w.Flush()
 }
 
+// owned reports whether a field is one only the proxy sets.
+func (d *Downgrade) owned(name string) bool {
+	for _, o := range d.s.Chain.OwnedFields() {
+		if equalFoldString([]byte(name), o) {
+			return true
+		}
+	}
+	return false
+}
+
 // writeChunk writes b as one chunk (nothing when b is empty).
 func writeChunk(w *bufio.Writer, b []byte) {
 	if len(b) == 0 {
@@ -255,10 +261,10 @@ func writeChunk(w *bufio.Writer, b []byte) {
 }
 
 // writeTrailer ends a chunked request body with the stream's trailers.
-func (d *downgrade) writeTrailer(w *bufio.Writer) {
+func (d *Downgrade) writeTrailer(w *bufio.Writer) {
 	_, _ = w.WriteString("0\r\n")
 	for _, f := range d.st.Trailers() {
-		if !connectionSpecific(f.Name) && f.Name != HeaderOrigProto {
+		if !pipeline.HopByHop(f.Name) && f.Name != HeaderOrigProto {
 			writeField(w, f)
 		}
 	}
@@ -268,7 +274,7 @@ func (d *downgrade) writeTrailer(w *bufio.Writer) {
 // streamBody copies the request body from the stream upstream as it
 // arrives. When the stream fails, the upstream connection is closed: the
 // request cannot end.
-func (d *downgrade) streamBody(u *upstream) {
+func (d *Downgrade) streamBody(u *upstream) {
 	st, w := d.st, u.w
 	n := int64(0)
 	var err error
@@ -313,7 +319,7 @@ func (d *downgrade) streamBody(u *upstream) {
 }
 
 // waitBody waits for a streamed request body, at most grace, then cuts it.
-func (d *downgrade) waitBody(grace time.Duration) error {
+func (d *Downgrade) waitBody(grace time.Duration) error {
 	if !d.streamed {
 		return nil
 	}
@@ -335,7 +341,7 @@ func (d *downgrade) waitBody(grace time.Duration) error {
 
 // readResponseHead reads response heads until a final one, forwarding
 // interim ones on the stream.
-func (d *downgrade) readResponseHead() (interim bool, err error) {
+func (d *Downgrade) readResponseHead() (interim bool, err error) {
 	u := d.u
 	for {
 		scanned := 0
@@ -343,7 +349,7 @@ func (d *downgrade) readResponseHead() (interim bool, err error) {
 		if err != nil {
 			return interim, err
 		}
-		if err := parseResponse(u.r.buffered()[:n], &d.resp, d.pub.GRPC); err != nil {
+		if err := parseResponse(u.r.buffered()[:n], &d.resp, d.px.GRPC); err != nil {
 			return interim, err
 		}
 		if d.resp.status >= 200 {
@@ -358,8 +364,9 @@ func (d *downgrade) readResponseHead() (interim bool, err error) {
 	}
 }
 
-// relay sends the final response, buffered in d.u, on the stream.
-func (d *downgrade) relay() {
+// Relay sends the final response, buffered in d.u, on the stream, and
+// finishes the exchange.
+func (d *Downgrade) Relay() {
 	u, resp := d.u, &d.resp
 	if !d.streamed {
 		// The request body sent from the stream's buffer is done with.
@@ -367,11 +374,9 @@ func (d *downgrade) relay() {
 			d.st.Discard(len(b))
 		}
 	}
-	d.status, d.grpcCode = resp.status, resp.grpcStatus
-	d.rt.Metrics.Latency(resp.status, time.Since(d.pub.Start))
 	fr := framingClose
 	switch {
-	case d.pub.method == http.MethodHead || resp.status == 204 || resp.status == 304 || resp.contentLength == 0:
+	case d.px.Method == http.MethodHead || resp.status == 204 || resp.status == 304 || resp.contentLength == 0:
 		fr = framingNone
 	case resp.chunked:
 		fr = framingChunked
@@ -412,14 +417,12 @@ func (d *downgrade) relay() {
 			err = fmt.Errorf("write response to peer: %w", err)
 		}
 	}
-	k := Classify(d.status, d.grpcCode, err)
-	d.rt.Metrics.Response(k)
-	d.rt.Done(Outcome(k, err))
+	d.px.Finish(err)
 }
 
 // copyBody copies the response body from upstream to the stream, then
 // ends it (with the trailers of a chunked body).
-func (d *downgrade) copyBody(fr framing) error {
+func (d *Downgrade) copyBody(fr framing) error {
 	w := h2Writers.Get().(*bufio.Writer)
 	w.Reset(writeErrorWriter{d.st})
 	defer func() { w.Reset(nil); h2Writers.Put(w) }()
@@ -431,9 +434,9 @@ func (d *downgrade) copyBody(fr framing) error {
 		err = copyN(w, u.r, d.resp.contentLength)
 	case framingChunked:
 		err = decodeChunked(w, u.r, func(name, value []byte) {
-			if d.pub.GRPC && equalFold(name, "grpc-status") {
+			if d.px.GRPC && equalFold(name, "grpc-status") {
 				if code, ok := parseGRPCStatus(value); ok {
-					d.grpcCode = code
+					d.px.GRPCStatus = code
 				}
 			}
 			switch kindOf(name) {
@@ -462,7 +465,7 @@ func (w writeErrorWriter) Write(p []byte) (int, error) {
 }
 
 // release gives the upstream connection back to the pool, or closes it.
-func (d *downgrade) release(reuse bool) {
+func (d *Downgrade) release(reuse bool) {
 	u := d.u
 	if u == nil {
 		return
@@ -476,9 +479,10 @@ func (d *downgrade) release(reuse bool) {
 	u.close()
 }
 
-// fail answers a request that could not be forwarded, or resets the stream
-// when a response was already on its way.
-func (d *downgrade) fail(h Handler, err error) {
+// Fail answers a request that could not be forwarded (err from Forward),
+// or resets the stream when a response was already on its way, and
+// finishes the exchange.
+func (d *Downgrade) Fail(err error) {
 	bodyErr := d.waitBody(bodyGrace)
 	if bodyErr != nil && !errors.Is(bodyErr, errBodyAbandoned) && !isWriteError(bodyErr) {
 		err = fmt.Errorf("read request body: %w", context.Canceled)
@@ -487,29 +491,14 @@ func (d *downgrade) fail(h Handler, err error) {
 		err = fmt.Errorf("peer proxy cancelled the request: %w", context.Canceled)
 	}
 	d.release(false)
-	d.answer(h.Fail(&d.pub, &d.rt, err), 0)
-}
-
-// answer sends a proxy-generated response (status overrides r.Status when
-// not 0).
-func (d *downgrade) answer(r ErrorResponse, status int) {
 	if d.responded {
+		d.px.Err = err
 		d.st.Cancel()
-		return
+	} else {
+		d.responded = true
+		_ = h2.RespondAnswer(d.st, d.px.Fail(0, err), &d.fields)
 	}
-	if status != 0 {
-		r.Status = status
-	}
-	d.fields = append(d.fields[:0], h2.Field{Name: ":status", Value: strconv.Itoa(r.Status)})
-	for k, vv := range r.Header {
-		name := lowerName([]byte(k), &d.name)
-		for _, v := range vv {
-			d.fields = append(d.fields, h2.Field{Name: name, Value: v})
-		}
-	}
-	d.fields = append(d.fields, h2.Field{Name: "content-length", Value: strconv.Itoa(len(r.Body))})
-	d.responded = true
-	_ = d.st.Respond(d.fields, []byte(r.Body), true)
+	d.px.Finish(err)
 }
 
 // responseFields renders an HTTP/1.1 response head for HTTP/2: :status,

@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/h2"
-	"github.com/linkerd-go/linkerd/proxy/metrics"
-	"github.com/linkerd-go/linkerd/proxy/transport"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 // bodyGrace is how long a response that ended may wait for the request
@@ -22,65 +22,6 @@ var (
 	errClientClosed  = errors.New("h1: client connection closed")
 	errBodyAbandoned = errors.New("h1: response ended before the request body")
 )
-
-// Classify returns the response_total labels of a finished response:
-// status 0 when none arrived, grpcStatus -1 when there is none to report.
-// A request the client cancelled (context.Canceled: it went away or reset
-// its stream) or sent malformed (ClientError) is not a failure of the
-// server: it keeps its error label but is classified a success.
-func Classify(status int, grpcStatus int32, err error) metrics.ResponseKey {
-	k := metrics.ResponseKey{Status: uint16(status), GRPCStatus: grpcStatus}
-	if err != nil && IsClientError(err) {
-		k.Error = transport.ErrorReason(err)
-		if !errors.Is(err, context.Canceled) {
-			k.Error = "" // answered 400: an ordinary response
-		}
-		return k
-	}
-	k.Failure = err != nil || status >= 500 || grpcStatus > 0
-	if err != nil {
-		k.Error = transport.ErrorReason(err)
-	}
-	return k
-}
-
-// ClientError is a request the proxy did not forward in full because the
-// client sent it malformed (such as a broken chunked body); it is answered
-// with Status (400).
-type ClientError struct {
-	Status int
-	Err    error
-}
-
-func (e *ClientError) Error() string { return "malformed request: " + e.Err.Error() }
-func (e *ClientError) Unwrap() error { return e.Err }
-
-// HTTPStatus is the status of the answer.
-func (e *ClientError) HTTPStatus() int { return e.Status }
-
-// IsClientError reports whether err was caused by the client: it
-// cancelled the request or sent it malformed.
-func IsClientError(err error) bool {
-	var ce *ClientError
-	return errors.Is(err, context.Canceled) || errors.As(err, &ce)
-}
-
-// ErrFailedResponse tells the balancer a response was classified as a
-// failure (5xx, non-OK gRPC status) although no I/O failed: failure accrual
-// ejects endpoints that keep answering that way.
-var ErrFailedResponse = errors.New("response classified as a failure")
-
-// Outcome is what the balancer learns from a finished request: nothing
-// bad when the client caused the error.
-func Outcome(k metrics.ResponseKey, err error) error {
-	if err != nil && IsClientError(err) {
-		return nil
-	}
-	if err == nil && k.Failure {
-		return ErrFailedResponse
-	}
-	return err
-}
 
 // Request body kinds.
 type bodyKind uint8
@@ -104,7 +45,6 @@ const (
 // exchange holds what one request/response exchange needs once the
 // request head may be gone from the read buffer.
 type exchange struct {
-	rt       Route
 	headLen  int
 	body     bodyKind
 	bodyLen  int   // buffered body bytes after the head
@@ -117,8 +57,7 @@ type exchange struct {
 	s        *h2.Stream // the stream of an upgraded request
 	streamed bool       // the body goroutine was started
 	interim  bool       // an interim response went to the client (upgraded requests)
-	status   int
-	grpcCode int32
+	h2head   h2.Head    // the response head of an upgraded request
 }
 
 // exchange forwards the request whose head (n bytes) is buffered and
@@ -128,7 +67,7 @@ func (c *conn) exchange(ctx context.Context, n int) bool {
 	h := &c.req
 	raw := h.raw
 	x := &c.x
-	*x = exchange{headLen: n, chunked: h.chunked, head: h.head, grpc: h.grpc, close: h.close, grpcCode: -1}
+	*x = exchange{headLen: n, chunked: h.chunked, head: h.head, grpc: h.grpc, close: h.close}
 	rest := c.r.buffered()[n:]
 	switch {
 	case h.chunked:
@@ -145,40 +84,86 @@ func (c *conn) exchange(ctx context.Context, n int) bool {
 		}
 	}
 
-	c.pub.Start = time.Now()
-	c.pub.GRPC = h.grpc
-	if a := h.authority.of(raw); string(a) != c.pub.Authority {
-		c.pub.Authority = string(a)
+	px := &c.px
+	px.Reset(c.pc, pipeline.HTTP1, time.Now())
+	px.GRPC = h.grpc
+	px.Method = methodString(h.method.of(raw))
+	if a := h.authority.of(raw); string(a) != c.authority {
+		c.authority = string(a)
 	}
-	c.pub.method = methodString(h.method.of(raw))
-	c.targetBuf = append(c.targetBuf[:0], h.target.of(raw)...)
-	c.pub.target = c.targetBuf
-	c.pub.head = h
-
-	rt, err := c.h.Route(ctx, &c.pub)
-	c.pub.head = nil
+	px.Authority = c.authority
+	if t := h.target.of(raw); string(t) != c.path {
+		c.path = string(t)
+	}
+	px.Path = c.path
+	c.hv.h = h
+	px.Header = &c.hv
+	err := c.s.Chain.Serve(ctx, px, c)
+	c.hv.h = nil
+	px.Header = nil
 	if err != nil {
-		return c.fail(x, nil, err)
+		return c.fail(x, err)
 	}
-	x.rt = rt
-	rt.Metrics.Request()
-
-	if rt.Upgrade && c.s.H2 != nil {
-		return c.exchangeH2(ctx, x)
-	}
-	if err := c.roundTrip(ctx, x); err != nil {
-		return c.fail(x, &x.rt, err)
+	if x.s != nil {
+		return c.relayH2(x, x.h2head)
 	}
 	return c.relay(x)
+}
+
+// Forward implements pipeline.Forwarder: it sends the request to its
+// endpoint, as HTTP/1.1 or, when the chain says OrigProto, over HTTP/2 to
+// the endpoint's proxy, and waits for the final response head.
+func (c *conn) Forward(ctx context.Context, px *pipeline.Exchange) error {
+	x := &c.x
+	c.extraBuf = renderFields(c.extraBuf[:0], px.Fields)
+	if px.OrigProto && c.s.H2 != nil {
+		c.h2.fields = requestFields(c.h2.fields[:0], &c.req, px.Authority, px.Fields, &c.h2.name)
+		head, err := c.roundTripH2(ctx, x, px.Endpoint)
+		if err != nil {
+			return err
+		}
+		x.h2head = head
+		px.Responded(head.Status)
+		return nil
+	}
+	if err := c.roundTrip(ctx, x, px.Endpoint); err != nil {
+		return err
+	}
+	px.Responded(c.resp.status)
+	px.GRPCStatus = c.resp.grpcStatus
+	return nil
+}
+
+// renderFields appends fields as HTTP/1.1 field lines; fields with invalid
+// names or values are left out.
+func renderFields(dst []byte, fields []pipeline.Field) []byte {
+	for _, f := range fields {
+		if !isToken([]byte(f.Name)) || !validValue(f.Value) {
+			continue
+		}
+		dst = append(dst, f.Name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, f.Value...)
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
+}
+
+func validValue(v string) bool {
+	for i := range len(v) {
+		if !fieldValueByte(v[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // roundTrip sends the request and reads the final response head, which
 // stays buffered in x.u. Interim (1xx) responses are forwarded. A pooled
 // connection found closed before any response byte is replaced by a new
 // one once, when the request can be sent again.
-func (c *conn) roundTrip(ctx context.Context, x *exchange) error {
-	ep := x.rt.Endpoint
-	if err := c.connect(ctx, x, c.s.Pool.get(keyOf(ep))); err != nil {
+func (c *conn) roundTrip(ctx context.Context, x *exchange, ep *balance.Endpoint) error {
+	if err := c.connect(ctx, x, ep, c.s.Pool.get(keyOf(ep))); err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -195,20 +180,20 @@ func (c *conn) roundTrip(ctx context.Context, x *exchange) error {
 		}
 		c.s.log().Debug("retrying request on a new connection", "endpoint", ep.Addr, "err", err)
 		c.release(x, false)
-		if err := c.connect(ctx, x, nil); err != nil {
+		if err := c.connect(ctx, x, ep, nil); err != nil {
 			return err
 		}
 	}
 }
 
 // connect makes u, or a new connection when u is nil, the exchange's upstream.
-func (c *conn) connect(ctx context.Context, x *exchange, u *upstream) error {
+func (c *conn) connect(ctx context.Context, x *exchange, ep *balance.Endpoint, u *upstream) error {
 	if u == nil {
-		nc, err := c.s.Dial(ctx, x.rt.Endpoint)
+		nc, err := c.s.Dial(ctx, ep)
 		if err != nil {
 			return err
 		}
-		u = newUpstream(nc, keyOf(x.rt.Endpoint))
+		u = newUpstream(nc, keyOf(ep))
 	}
 	c.up.Store(u)
 	if c.closed.Load() {
@@ -245,12 +230,7 @@ func (c *conn) release(x *exchange, reuse bool) {
 // streaming the body.
 func (c *conn) send(x *exchange) error {
 	u := x.u
-	extra := c.ownLine
-	if len(x.rt.Header) > 0 {
-		c.extraBuf = append(append(c.extraBuf[:0], c.ownLine...), x.rt.Header...)
-		extra = c.extraBuf
-	}
-	writeRequestHead(u.w, &c.req, extra)
+	writeRequestHead(u.w, &c.req, c.extraBuf)
 	switch x.body {
 	case bodyNone:
 	case bodyBuffered:
@@ -356,9 +336,6 @@ func (c *conn) readResponseHead(x *exchange) (interim bool, err error) {
 // relay forwards the final response, buffered in x.u, to the client.
 func (c *conn) relay(x *exchange) bool {
 	u, resp := x.u, &c.resp
-	x.status = resp.status
-	x.grpcCode = resp.grpcStatus
-	x.rt.Metrics.Latency(resp.status, time.Since(c.pub.Start))
 
 	fr := framingClose
 	switch {
@@ -381,7 +358,7 @@ func (c *conn) relay(x *exchange) bool {
 		err = copyChunked(c.w, u.r, func(name, value []byte) {
 			if x.grpc && equalFold(name, "grpc-status") {
 				if code, ok := parseGRPCStatus(value); ok {
-					x.grpcCode = code
+					c.px.GRPCStatus = code
 				}
 			}
 		})
@@ -404,11 +381,10 @@ func (c *conn) relay(x *exchange) bool {
 // go on to its next request.
 func (c *conn) finish(x *exchange, err, bodyErr error, keep bool) bool {
 	if err != nil && isWriteError(err) {
-		err = fmt.Errorf("write response to client: %w", err)
+		// The client went away: it cancelled the request.
+		err = fmt.Errorf("write response to client: %w: %w", context.Canceled, err)
 	}
-	k := Classify(x.status, x.grpcCode, err)
-	x.rt.Metrics.Response(k)
-	x.rt.Done(Outcome(k, err))
+	c.px.Finish(err)
 	if err != nil || bodyErr != nil {
 		return false
 	}
@@ -416,9 +392,9 @@ func (c *conn) finish(x *exchange, err, bodyErr error, keep bool) bool {
 	return keep
 }
 
-// fail answers a request that was not forwarded (rt nil) or got no
-// response, and reports whether the connection can go on.
-func (c *conn) fail(x *exchange, rt *Route, err error) bool {
+// fail answers a request that was not forwarded or got no response, and
+// reports whether the connection can go on.
+func (c *conn) fail(x *exchange, err error) bool {
 	bodyErr := c.waitBody(x, bodyGrace)
 	if bodyErr != nil && !errors.Is(bodyErr, errBodyAbandoned) && !isWriteError(bodyErr) && !errors.Is(err, errClientClosed) {
 		// Reading the client's body failed, which broke the exchange:
@@ -426,9 +402,11 @@ func (c *conn) fail(x *exchange, rt *Route, err error) bool {
 		err = clientBodyError(bodyErr)
 	}
 	c.release(x, false)
-	resp := c.h.Fail(&c.pub, rt, err)
+	c.s.log().Debug("request failed", "method", c.px.Method, "authority", c.px.Authority, "target", c.px.Path, "err", err)
+	a := c.px.Fail(0, err)
+	c.px.Finish(nil)
 	keep := x.body != bodyStream && !x.close && !c.s.draining.Load()
-	writeErrorResponse(c.w, resp, !keep)
+	writeErrorResponse(c.w, a, !keep)
 	if c.w.Flush() != nil || !keep {
 		return false
 	}
@@ -442,7 +420,7 @@ func clientBodyError(err error) error {
 	switch {
 	case errors.Is(err, errChunkSize), errors.Is(err, errChunkEnd), errors.Is(err, errLineTooLong),
 		errors.Is(err, errTrailer), errors.Is(err, errTrailerTooBig), errors.Is(err, errBareLF):
-		return &ClientError{Status: 400, Err: fmt.Errorf("read request body: %w", err)}
+		return &pipeline.ClientError{Status: 400, Err: fmt.Errorf("read request body: %w", err)}
 	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {

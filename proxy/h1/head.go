@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"net/http"
 	"strconv"
+	"strings"
+
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 // Writers of message heads. Errors stick in the bufio.Writer and surface
@@ -86,28 +89,35 @@ func writeResponseHead(w *bufio.Writer, h *responseHead, chunked, close bool) {
 	_, _ = w.WriteString("\r\n")
 }
 
-// ErrorResponse is the answer to a request the proxy could not forward.
-type ErrorResponse struct {
-	Status int
-	Header http.Header
-	Body   string
-}
-
-// writeErrorResponse writes r as a complete HTTP/1.1 response.
-func writeErrorResponse(w *bufio.Writer, r ErrorResponse, close bool) {
+// writeErrorResponse writes the proxy's answer a as a complete HTTP/1.1
+// response.
+func writeErrorResponse(w *bufio.Writer, a *pipeline.Answer, close bool) {
 	var num [8]byte
 	_, _ = w.WriteString("HTTP/1.1 ")
-	_, _ = w.Write(strconv.AppendInt(num[:0], int64(r.Status), 10))
+	_, _ = w.Write(strconv.AppendInt(num[:0], int64(a.Status), 10))
 	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(http.StatusText(r.Status))
+	_, _ = w.WriteString(http.StatusText(a.Status))
 	_, _ = w.WriteString("\r\n")
-	_ = r.Header.Write(w) // values with CR or LF are written with spaces instead
+	for _, f := range a.Fields {
+		_, _ = w.WriteString(f.Name)
+		_, _ = w.WriteString(": ")
+		_, _ = w.WriteString(strings.Map(noNewline, f.Value))
+		_, _ = w.WriteString("\r\n")
+	}
 	_, _ = w.WriteString("Content-Length: ")
-	_, _ = w.Write(strconv.AppendInt(num[:0], int64(len(r.Body)), 10))
+	_, _ = w.Write(strconv.AppendInt(num[:0], int64(len(a.Body)), 10))
 	_, _ = w.WriteString("\r\n")
 	if close {
 		_, _ = w.WriteString("Connection: close\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
-	_, _ = w.WriteString(r.Body)
+	_, _ = w.WriteString(a.Body)
+}
+
+// noNewline replaces the bytes a field value may not hold with spaces.
+func noNewline(r rune) rune {
+	if r == '\r' || r == '\n' || r == 0 {
+		return ' '
+	}
+	return r
 }

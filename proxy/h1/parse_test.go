@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 func TestScanHead(t *testing.T) {
@@ -397,33 +398,28 @@ func BenchmarkParseRequest(b *testing.B) {
 	}
 }
 
-func ExampleClassify() {
-	fmt.Println(Classify(503, -1, nil).Failure, Classify(200, 0, nil).Failure, Classify(200, 2, nil).Failure)
-	// Output: true false true
-}
-
 func TestOwnHeader(t *testing.T) {
 	tests := []struct {
-		opts ConnOptions
-		want string
+		fields []pipeline.Field
+		want   string
 	}{
-		{ConnOptions{OwnHeader: "l5d-client-id", OwnValue: "web.ns.serviceaccount.identity.linkerd.cluster.local"},
+		{[]pipeline.Field{{Name: "l5d-client-id", Value: "web.ns.serviceaccount.identity.linkerd.cluster.local"}},
 			"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nl5d-client-id: web.ns.serviceaccount.identity.linkerd.cluster.local\r\n\r\n"},
-		{ConnOptions{OwnHeader: "l5d-client-id"}, "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"},
-		{ConnOptions{OwnHeader: "l5d-client-id", OwnValue: "bad\r\nX-Injected: 1"}, "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"},
+		{nil, "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"},
+		{[]pipeline.Field{{Name: "l5d-client-id", Value: "bad\r\nX-Injected: 1"}}, "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"},
 	}
 	for _, tt := range tests {
 		var h requestHead
 		if err := parseRequest([]byte("GET / HTTP/1.1\r\nL5D-Client-ID: forged\r\nHost: a\r\nl5d-client-id: again\r\nX: 1\r\n\r\n"), &h); err != nil {
 			t.Fatal(err)
 		}
-		h.drop([]byte(tt.opts.OwnHeader))
+		h.drop([]byte(pipeline.HeaderClientID))
 		var b bytes.Buffer
 		w := bufio.NewWriter(&b)
-		writeRequestHead(w, &h, ownLine(tt.opts))
+		writeRequestHead(w, &h, renderFields(nil, tt.fields))
 		w.Flush()
 		if b.String() != tt.want {
-			t.Errorf("%+v: forwarded %q, want %q", tt.opts, b.String(), tt.want)
+			t.Errorf("%+v: forwarded %q, want %q", tt.fields, b.String(), tt.want)
 		}
 	}
 }

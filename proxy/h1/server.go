@@ -7,10 +7,11 @@
 // beyond the limits it answers itself, 400 or 431, and closes the
 // connection. Whatever else it does not handle (protocol upgrades,
 // CONNECT, Expect, HTTP/1.0) it hands off, from the current request
-// onward, to a general-purpose server through Handler.HandOff, replaying
+// onward, to a general-purpose server through Server.HandOff, replaying
 // the bytes it already read with "Connection: close" added to the request:
 // the general-purpose server serves that request only, so that every
-// request head on a connection is checked here.
+// request head on a connection is checked here. Every request it forwards
+// goes through the direction's pipeline.Chain first.
 package h1
 
 import (
@@ -27,7 +28,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/h2"
-	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 // DefaultIdleClientTimeout closes client connections idle this long between requests.
@@ -37,106 +38,40 @@ const DefaultIdleClientTimeout = 10 * time.Minute
 // once its first byte arrived.
 const DefaultHeadTimeout = 10 * time.Second
 
-// HeaderProxyError is the response header field of answers the proxy makes
-// itself, with the reason.
-const HeaderProxyError = "l5d-proxy-error"
+// headerView reads the request head's fields for the pipeline's layers.
+// It is valid while the chain runs.
+type headerView struct{ h *requestHead }
 
-// Request describes, to a Handler, the request being forwarded. It is
-// valid until the exchange ends.
-type Request struct {
-	// Authority is the Host header, or the authority of an absolute-form target.
-	Authority string
-	// GRPC is set when the Content-Type is application/grpc or a subtype.
-	GRPC bool
-	// Start is when the request head was read.
-	Start time.Time
-
-	method   string
-	target   []byte
-	head     *requestHead // valid during Handler.Route
-	h2fields []h2.Field   // instead of head, for requests that came over HTTP/2
-	h2path   string       // instead of target, for those
-}
-
-// Header returns the first value of the named request header field, ""
-// when absent. Only valid during Handler.Route.
-func (r *Request) Header(name string) string {
-	for _, f := range r.h2fields {
-		if equalFoldString([]byte(f.Name), name) {
-			return f.Value
-		}
-	}
-	if r.head == nil {
+// Get implements pipeline.HeaderReader.
+func (v *headerView) Get(name string) string {
+	h := v.h
+	if h == nil {
 		return ""
 	}
-	for i := range r.head.fields {
-		f := &r.head.fields[i]
-		if !f.hop && equalFoldString(f.name.of(r.head.raw), name) {
-			return string(f.value.of(r.head.raw))
+	for i := range h.fields {
+		f := &h.fields[i]
+		if !f.hop && equalFoldString(f.name.of(h.raw), name) {
+			return string(f.value.of(h.raw))
 		}
 	}
 	return ""
 }
 
-// Method returns the request method.
-func (r *Request) Method() string { return r.method }
-
-// Target returns the request target as sent by the client.
-func (r *Request) Target() string {
-	if r.target == nil {
-		return r.h2path
-	}
-	return string(r.target)
-}
-
-// Route is where a request goes and how it is accounted for.
-type Route struct {
-	Endpoint *balance.Endpoint
-	// Metrics count the request, its response latency and its response.
-	Metrics *metrics.HTTP
-	// Done tells the balancer how the request went; it is called once.
-	Done func(error)
-	// Header, when set, is one more request header field sent upstream,
-	// rendered as "Name: value\r\n".
-	Header []byte
-	// Upgrade sends the request over HTTP/2 to the endpoint, a meshed
-	// proxy that accepts it (see Server.H2 and HeaderOrigProto), instead
-	// of over an HTTP/1.1 connection.
-	Upgrade bool
-}
-
-// Handler connects the fast path to the rest of the proxy for one client
-// connection.
-type Handler interface {
-	// Route picks the endpoint of a request.
-	Route(ctx context.Context, req *Request) (Route, error)
-	// Fail returns the answer to a request that could not be forwarded and
-	// accounts for it: rt is nil when Route failed, otherwise connecting to
-	// or exchanging with the endpoint failed before a response arrived.
-	Fail(req *Request, rt *Route, err error) ErrorResponse
-	// HandOff serves c, whose next bytes are the current request, on the
-	// general-purpose server. It owns c, even when it returns an error.
-	HandOff(c net.Conn) error
-}
-
-// ConnOptions adjust the requests forwarded from one client connection.
-type ConnOptions struct {
-	// OwnHeader names a request header field that only the proxy sets (such
-	// as l5d-client-id): fields of that name sent by the client are removed,
-	// and OwnValue, when not empty, is sent instead. It must not be a field
-	// the proxy interprets (Host, framing, connection options).
-	OwnHeader string
-	OwnValue  string
-}
-
 // Server runs the fast path on client connections and drains them on shutdown.
 type Server struct {
+	// Chain is the direction's request path: every request goes through it,
+	// with the connection as its terminal (the HTTP/1.1 client engine, or
+	// HTTP/2 to a peer proxy when the chain sets OrigProto).
+	Chain *pipeline.Chain
+	// HandOff serves c, whose next bytes are the current request, on the
+	// general-purpose server. It owns c, even when it returns an error.
+	HandOff func(c net.Conn, pc *pipeline.Conn) error
 	// Pool keeps idle upstream connections.
 	Pool *Pool
 	// Dial connects to an endpoint.
 	Dial func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error)
 	// H2 keeps the HTTP/2 connections to peer proxies that carry the
-	// requests whose Route says Upgrade; nil sends every request over
+	// requests the chain marks OrigProto; nil sends every request over
 	// HTTP/1.1.
 	H2 *h2.Pool
 	// IdleTimeout closes client connections idle this long (default DefaultIdleClientTimeout).
@@ -169,10 +104,14 @@ var aLongTimeAgo = time.Unix(1, 0)
 // ErrServerClosed is returned by Serve when the server is shutting down.
 var ErrServerClosed = errors.New("h1: server is shutting down")
 
-// Serve runs the fast path on nc until the client closes it, an error ends
-// it, the server drains or ctx ends, or a request is handed off. It owns nc.
-func (s *Server) Serve(ctx context.Context, nc net.Conn, h Handler, opts ConnOptions) error {
-	c := &conn{s: s, h: h, nc: nc, ownHeader: []byte(opts.OwnHeader), ownLine: ownLine(opts)}
+// Serve runs the fast path on nc, accepted as pc, until the client closes
+// it, an error ends it, the server drains or ctx ends, or a request is
+// handed off. It owns nc.
+func (s *Server) Serve(ctx context.Context, nc net.Conn, pc *pipeline.Conn) error {
+	c := &conn{s: s, pc: pc, nc: nc}
+	for _, name := range s.Chain.OwnedFields() {
+		c.owned = append(c.owned, []byte(name))
+	}
 	if !s.add(c) {
 		_ = nc.Close()
 		return ErrServerClosed
@@ -197,7 +136,7 @@ func (s *Server) Serve(ctx context.Context, nc net.Conn, h Handler, opts ConnOpt
 		_ = nc.Close()
 		return ErrServerClosed
 	}
-	return h.HandOff(replay)
+	return s.HandOff(replay, pc)
 }
 
 func (s *Server) add(c *conn) bool {
@@ -274,7 +213,7 @@ func (s *Server) log() *slog.Logger {
 // conn is one client connection on the fast path.
 type conn struct {
 	s  *Server
-	h  Handler
+	pc *pipeline.Conn
 	nc net.Conn
 	r  *reader
 	w  *bufio.Writer
@@ -287,28 +226,15 @@ type conn struct {
 	req       requestHead
 	resp      responseHead
 	x         exchange
-	pub       Request
-	targetBuf []byte
-	extraBuf  []byte     // ownLine and the route's header, when it has one
+	px        pipeline.Exchange
+	hv        headerView
+	authority string     // the last request's, reused while it does not change
+	path      string     // the same for the request target
+	extraBuf  []byte     // the fields the chain adds, rendered
 	body      chan error // result of a streamed request body
 	tmp       reader     // reads a buffered chunked body in place
 	h2        h2State    // scratch space of upgraded requests
-	ownHeader []byte     // ConnOptions.OwnHeader
-	ownLine   []byte     // the field sent for it, "" for none
-}
-
-// ownLine renders the field ConnOptions add to each request, or nil when
-// there is none or it is not a valid field.
-func ownLine(o ConnOptions) []byte {
-	if o.OwnHeader == "" || o.OwnValue == "" || !isToken([]byte(o.OwnHeader)) {
-		return nil
-	}
-	for i := range len(o.OwnValue) {
-		if !fieldValueByte(o.OwnValue[i]) {
-			return nil
-		}
-	}
-	return []byte(o.OwnHeader + ": " + o.OwnValue + "\r\n")
+	owned     [][]byte   // the chain's owned fields: dropped from requests
 }
 
 // forceClose closes the client connection and the upstream one in use.
@@ -367,8 +293,8 @@ func (c *conn) serve(ctx context.Context) (net.Conn, error) {
 			}
 			return c.handOff(err), nil
 		}
-		if len(c.ownHeader) > 0 {
-			c.req.drop(c.ownHeader)
+		for _, name := range c.owned {
+			c.req.drop(name)
 		}
 		if !c.exchange(ctx, n) {
 			return nil, nil
@@ -424,10 +350,8 @@ func (c *conn) reject(reason error) {
 	if c.s.OnReject != nil {
 		c.s.OnReject(status, reason)
 	}
-	msg := reason.Error()
-	h := http.Header{http.CanonicalHeaderKey(HeaderProxyError): {msg}, "Content-Type": {"text/plain; charset=utf-8"}}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(rejectLinger))
-	writeErrorResponse(c.w, ErrorResponse{Status: status, Header: h, Body: msg + "\n"}, true)
+	writeErrorResponse(c.w, pipeline.ErrorAnswer(status, reason, false), true)
 	if c.w.Flush() != nil {
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,25 +16,22 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
-	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
-// stubHandler routes every request to one endpoint.
+// stubHandler routes every request to one endpoint: the one layer of the
+// test servers' chain.
 type stubHandler struct {
 	ep      *balance.Endpoint
-	m       *metrics.HTTP
 	handoff func(c net.Conn) error
 }
 
-func (h *stubHandler) Route(context.Context, *Request) (Route, error) {
-	return Route{Endpoint: h.ep, Metrics: h.m, Done: func(error) {}}, nil
+func (h *stubHandler) Serve(ctx context.Context, x *pipeline.Exchange) error {
+	x.Endpoint = h.ep
+	return x.Next(ctx)
 }
 
-func (h *stubHandler) Fail(_ *Request, _ *Route, err error) ErrorResponse {
-	return ErrorResponse{Status: http.StatusBadGateway, Header: http.Header{"X-Err": {err.Error()}}, Body: "failed\n"}
-}
-
-func (h *stubHandler) HandOff(c net.Conn) error {
+func (h *stubHandler) HandOff(c net.Conn, _ *pipeline.Conn) error {
 	if h.handoff == nil {
 		c.Close()
 		return errors.New("no hand-off")
@@ -55,15 +51,16 @@ func newTestServer(t *testing.T, backend string) *testServer {
 	t.Helper()
 	pool := NewPool(0, 0)
 	t.Cleanup(pool.Close) // after the listener's cleanup: every handler has returned
-	srv := &Server{Pool: pool, Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", ep.Addr.String())
-	}}
-	h := &stubHandler{ep: &balance.Endpoint{Addr: netip.MustParseAddrPort(backend)}, m: metrics.NewRegistry().HTTP(nil)}
+	h := &stubHandler{ep: &balance.Endpoint{Addr: netip.MustParseAddrPort(backend)}}
+	srv := &Server{Pool: pool, Chain: pipeline.NewChain(h), HandOff: h.HandOff,
+		Dial: func(ctx context.Context, ep *balance.Endpoint) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", ep.Addr.String())
+		}}
 	// The server's context is the test's own, so that a test can cancel it.
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := proxytest.Serve(t, func(_ context.Context, c net.Conn) {
-		_ = srv.Serve(ctx, c, h, ConnOptions{})
+		_ = srv.Serve(ctx, c, &pipeline.Conn{})
 	})
 	t.Cleanup(cancel)
 	return &testServer{srv: srv, addr: addr, cancel: cancel, h: h}
@@ -139,7 +136,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	// No more connections.
 	c, _ := net.Pipe()
-	if err := ts.srv.Serve(context.Background(), c, ts.h, ConnOptions{}); !errors.Is(err, ErrServerClosed) {
+	if err := ts.srv.Serve(context.Background(), c, &pipeline.Conn{}); !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }
@@ -230,8 +227,8 @@ func TestUpstreamConnectFailure(t *testing.T) {
 	c, br := proxytest.Dial(t, ts.addr)
 	for range 2 { // answered, and the connection goes on
 		resp := get(t, c, br, "/")
-		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("X-Err"), "refused") {
-			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("X-Err"))
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(pipeline.HeaderProxyError), "refused") {
+			t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get(pipeline.HeaderProxyError))
 		}
 	}
 }
@@ -281,8 +278,8 @@ func TestRejectsWithoutForwarding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != tc.status || resp.Header.Get(HeaderProxyError) == "" || !resp.Close {
-				t.Fatalf("got %d %v, want %d with %s and Connection: close", resp.StatusCode, resp.Header, tc.status, HeaderProxyError)
+			if resp.StatusCode != tc.status || resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
+				t.Fatalf("got %d %v, want %d with %s and Connection: close", resp.StatusCode, resp.Header, tc.status, pipeline.HeaderProxyError)
 			}
 			if got := <-rejected; got != tc.status {
 				t.Errorf("OnReject got %d, want %d", got, tc.status)
@@ -291,34 +288,5 @@ func TestRejectsWithoutForwarding(t *testing.T) {
 	}
 	if n := forwarded.Load(); n != 0 {
 		t.Errorf("%d requests forwarded", n)
-	}
-}
-
-func TestClassifyClientErrors(t *testing.T) {
-	bad := &ClientError{Status: 400, Err: errChunkSize}
-	for _, tt := range []struct {
-		name    string
-		status  int
-		grpc    int32
-		err     error
-		want    metrics.ResponseKey
-		outcome bool // the balancer hears of a failure
-	}{
-		{"ok", 200, -1, nil, metrics.ResponseKey{Status: 200, GRPCStatus: -1}, false},
-		{"server error", 503, -1, nil, metrics.ResponseKey{Status: 503, GRPCStatus: -1, Failure: true}, true},
-		{"i/o error", 502, -1, io.ErrUnexpectedEOF, metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "unexpected"}, true},
-		{"client cancel", 502, -1, fmt.Errorf("read: %w", context.Canceled), metrics.ResponseKey{Status: 502, GRPCStatus: -1, Error: "cancelled"}, false},
-		{"client cancel, gRPC", 0, 14, context.Canceled, metrics.ResponseKey{GRPCStatus: 14, Error: "cancelled"}, false},
-		{"malformed body", 400, -1, bad, metrics.ResponseKey{Status: 400, GRPCStatus: -1}, false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			k := Classify(tt.status, tt.grpc, tt.err)
-			if k != tt.want {
-				t.Errorf("Classify = %+v, want %+v", k, tt.want)
-			}
-			if got := Outcome(k, tt.err) != nil; got != tt.outcome {
-				t.Errorf("Outcome failed = %v, want %v", got, tt.outcome)
-			}
-		})
 	}
 }

@@ -9,18 +9,16 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/h2"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
-// HeaderOrigProto marks a request that a proxy received as HTTP/1.1 and
-// sent to a peer proxy over HTTP/2, multiplexed with others on one
-// connection; the peer forwards it to its application as HTTP/1.1 again and
-// marks the response the same way. Its value is OrigProtoHTTP11.
+// The HeaderOrigProto names, here for short.
 const (
-	HeaderOrigProto = "l5d-orig-proto"
-	OrigProtoHTTP11 = "HTTP/1.1"
+	HeaderOrigProto = pipeline.HeaderOrigProto
+	OrigProtoHTTP11 = pipeline.OrigProtoHTTP11
 )
 
 // h2State is a client connection's scratch space for upgraded requests.
@@ -33,30 +31,12 @@ type h2State struct {
 // h2Writers buffer request bodies sent as DATA frames: one frame's worth.
 var h2Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
 
-// exchangeH2 forwards the request whose head is buffered over HTTP/2 to the
-// peer proxy of the route's endpoint and relays the response as HTTP/1.1.
-// It reports whether the connection can serve another request.
-func (c *conn) exchangeH2(ctx context.Context, x *exchange) bool {
-	extra := c.ownLine
-	if len(x.rt.Header) > 0 {
-		c.extraBuf = append(append(c.extraBuf[:0], c.ownLine...), x.rt.Header...)
-		extra = c.extraBuf
-	}
-	c.h2.fields = requestFields(c.h2.fields[:0], &c.req, c.pub.Authority, extra, &c.h2.name)
-	head, err := c.roundTripH2(ctx, x)
-	if err != nil {
-		return c.fail(x, &x.rt, err)
-	}
-	return c.relayH2(x, head)
-}
-
 // roundTripH2 sends the request and returns the final response head.
 // A request the peer did not process is sent once more, on a new stream
 // (maybe a new connection), when its body can be sent again.
-func (c *conn) roundTripH2(ctx context.Context, x *exchange) (h2.Head, error) {
-	ep := x.rt.Endpoint
+func (c *conn) roundTripH2(ctx context.Context, x *exchange, ep *balance.Endpoint) (h2.Head, error) {
 	for attempt := 0; ; attempt++ {
-		head, err := c.tryH2(ctx, x)
+		head, err := c.tryH2(ctx, x, ep)
 		if err == nil {
 			return head, nil
 		}
@@ -71,8 +51,8 @@ func (c *conn) roundTripH2(ctx context.Context, x *exchange) (h2.Head, error) {
 // tryH2 opens a stream for the request, sends its body (or starts
 // streaming it) and waits for the final response head, forwarding interim
 // ones.
-func (c *conn) tryH2(ctx context.Context, x *exchange) (h2.Head, error) {
-	cc, err := c.s.H2.Get(ctx, x.rt.Endpoint)
+func (c *conn) tryH2(ctx context.Context, x *exchange, ep *balance.Endpoint) (h2.Head, error) {
+	cc, err := c.s.H2.Get(ctx, ep)
 	if err != nil {
 		return h2.Head{}, err
 	}
@@ -190,7 +170,6 @@ func (c *conn) collectTrailer(name, value []byte) {
 // with its Content-Length when it has one, chunked otherwise.
 func (c *conn) relayH2(x *exchange, head h2.Head) bool {
 	s := x.s
-	x.status = head.Status
 	length, lengthOK := int64(-1), true
 	for _, f := range head.Fields {
 		switch f.Name {
@@ -201,14 +180,13 @@ func (c *conn) relayH2(x *exchange, head h2.Head) bool {
 			}
 			length = n
 		case "grpc-status":
-			if x.grpc && x.grpcCode < 0 {
+			if x.grpc && c.px.GRPCStatus < 0 {
 				if code, ok := parseGRPCStatus([]byte(f.Value)); ok {
-					x.grpcCode = code
+					c.px.GRPCStatus = code
 				}
 			}
 		}
 	}
-	x.rt.Metrics.Latency(head.Status, time.Since(c.pub.Start))
 
 	fr := framingChunked
 	switch {
@@ -280,12 +258,12 @@ func (c *conn) copyStream(s *h2.Stream, n int64, chunked bool, x *exchange) erro
 		case err == io.EOF && chunked:
 			_, _ = c.w.WriteString("0\r\n")
 			for _, f := range s.Trailers() {
-				if f.Name == HeaderOrigProto || connectionSpecific(f.Name) {
+				if f.Name == HeaderOrigProto || pipeline.HopByHop(f.Name) {
 					continue
 				}
 				if x.grpc && f.Name == "grpc-status" {
 					if code, ok := parseGRPCStatus([]byte(f.Value)); ok {
-						x.grpcCode = code
+						c.px.GRPCStatus = code
 					}
 				}
 				writeField(c.w, f)
@@ -328,8 +306,8 @@ func (c *conn) awaitEnd(s *h2.Stream, drop bool) error {
 // requestFields appends the HTTP/2 head of the request h: the
 // pseudo-header fields (the Host becomes :authority), every field that is
 // not hop-by-hop with its name in lower case, TE: trailers when the client
-// accepts trailers, the extra field lines, then HeaderOrigProto.
-func requestFields(dst []h2.Field, h *requestHead, authority string, extra []byte, scratch *[]byte) []h2.Field {
+// accepts trailers, the fields the chain adds, then HeaderOrigProto.
+func requestFields(dst []h2.Field, h *requestHead, authority string, extra []pipeline.Field, scratch *[]byte) []h2.Field {
 	raw := h.raw
 	var path string
 	if h.absolute {
@@ -359,27 +337,10 @@ func requestFields(dst []h2.Field, h *requestHead, authority string, extra []byt
 	if h.teTrailers {
 		dst = append(dst, h2.Field{Name: "te", Value: "trailers"})
 	}
-	for len(extra) > 0 {
-		line := extra
-		if i := indexCRLF(extra); i >= 0 {
-			line, extra = extra[:i], extra[i+2:]
-		} else {
-			extra = nil
-		}
-		if f, ok := parseField(line, 0, len(line)); ok {
-			dst = append(dst, h2.Field{Name: lowerName(f.name.of(line), scratch), Value: string(f.value.of(line))})
-		}
+	for _, f := range extra {
+		dst = append(dst, h2.Field{Name: lowerName([]byte(f.Name), scratch), Value: f.Value})
 	}
 	return append(dst, h2.Field{Name: HeaderOrigProto, Value: OrigProtoHTTP11})
-}
-
-func indexCRLF(b []byte) int {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\r' && b[i+1] == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // writeH2ResponseHead writes an HTTP/2 response head to the client as
@@ -394,7 +355,7 @@ func writeH2ResponseHead(w *bufio.Writer, head h2.Head, chunked, close bool) {
 	_, _ = w.WriteString(http.StatusText(head.Status))
 	_, _ = w.WriteString("\r\n")
 	for _, f := range head.Fields {
-		if f.Name == HeaderOrigProto || connectionSpecific(f.Name) || (chunked && f.Name == "content-length") {
+		if f.Name == HeaderOrigProto || pipeline.HopByHop(f.Name) || (chunked && f.Name == "content-length") {
 			continue
 		}
 		writeField(w, f)
@@ -413,16 +374,6 @@ func writeField(w *bufio.Writer, f h2.Field) {
 	_, _ = w.WriteString(": ")
 	_, _ = w.WriteString(f.Value)
 	_, _ = w.WriteString("\r\n")
-}
-
-// connectionSpecific reports whether a (lower-case) field name is one
-// HTTP/2 forbids; a peer should not send them, and they are never relayed.
-func connectionSpecific(name string) bool {
-	switch name {
-	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-		return true
-	}
-	return false
 }
 
 // lowerName returns name in lower case, without allocating for common names.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/linkerd-go/linkerd/proxy/h2"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 // render formats fields one per line, "name: value", for comparisons.
@@ -24,7 +25,7 @@ func TestRequestFields(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		in    string
-		extra string
+		extra []pipeline.Field
 		want  string
 	}{
 		{
@@ -56,7 +57,7 @@ func TestRequestFields(t *testing.T) {
 		{
 			name:  "client's l5d-orig-proto dropped, proxy's extra fields added",
 			in:    "GET / HTTP/1.1\r\nHost: a\r\nL5d-Orig-Proto: HTTP/2\r\n\r\n",
-			extra: "l5d-dst-canonical: web.ns.svc.cluster.local:80\r\nX-Other: 1\r\n",
+			extra: []pipeline.Field{{Name: "l5d-dst-canonical", Value: "web.ns.svc.cluster.local:80"}, {Name: "X-Other", Value: "1"}},
 			want:  ":method: GET\n:scheme: http\n:authority: a\n:path: /\nl5d-dst-canonical: web.ns.svc.cluster.local:80\nx-other: 1\nl5d-orig-proto: HTTP/1.1\n",
 		},
 	} {
@@ -66,7 +67,7 @@ func TestRequestFields(t *testing.T) {
 				t.Fatal(err)
 			}
 			var scratch []byte
-			got := render(requestFields(nil, &h, string(h.authority.of(h.raw)), []byte(tc.extra), &scratch))
+			got := render(requestFields(nil, &h, string(h.authority.of(h.raw)), tc.extra, &scratch))
 			if got != tc.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
 			}

@@ -1062,11 +1062,12 @@ func (cc *Conn) onData(f *http2.DataFrame) error {
 	if s == nil || s.remoteDone || !s.final || s.err != nil {
 		// The peer ended its side and sends more: the stream is closed to it.
 		closed := s != nil && s.remoteDone && s.err == nil && !s.resetSent
+		early := s != nil && !s.remoteDone && !s.final
 		cc.mu.Unlock()
 		// Not for a stream reading a body: the bytes are consumed at once.
 		cc.giveWindow(nil, int(n), cc.queueControl)
 		switch {
-		case s != nil && !s.remoteDone && !s.final:
+		case early:
 			cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: DATA before the head", errProtocol))
 		case closed:
 			cc.resetStream(f.StreamID, http2.ErrCodeStreamClosed, fmt.Errorf("%w: DATA after the end of the stream", errProtocol))

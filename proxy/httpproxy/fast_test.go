@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -134,7 +134,7 @@ func TestFastPathRetriesStalePooledConnection(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "ok:") {
-			t.Fatalf("request %d: %d %q (l5d-proxy-error %q)", i, resp.StatusCode, b, resp.Header.Get(HeaderProxyError))
+			t.Fatalf("request %d: %d %q (l5d-proxy-error %q)", i, resp.StatusCode, b, resp.Header.Get(pipeline.HeaderProxyError))
 		}
 		<-closed
 		time.Sleep(20 * time.Millisecond) // let the FIN reach the pooled connection
@@ -590,7 +590,7 @@ func TestFastPathRejectsLargeHeads(t *testing.T) {
 			if tc.status == 200 {
 				return
 			}
-			if resp.Header.Get(HeaderProxyError) == "" || !resp.Close {
+			if resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
 				t.Errorf("answer without l5d-proxy-error or Connection: close: %v", resp.Header)
 			}
 			if served.Load() != before {
@@ -640,7 +640,7 @@ func TestFastPathRejectsBadRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(HeaderProxyError) == "" || !resp.Close {
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
 				t.Fatalf("got %d %v, want 400 with l5d-proxy-error and Connection: close", resp.StatusCode, resp.Header)
 			}
 			if _, err := br.ReadByte(); err == nil {
@@ -665,7 +665,7 @@ func TestFastPathMalformedChunkedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(HeaderProxyError) == "" {
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(pipeline.HeaderProxyError) == "" {
 		t.Fatalf("got %d %v, want 400 with l5d-proxy-error", resp.StatusCode, resp.Header)
 	}
 	k := metrics.ResponseKey{Status: 400, GRPCStatus: -1}
@@ -700,8 +700,8 @@ func TestFastPathUpstreamGoneMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(HeaderProxyError) == "" || !resp.Close {
-		t.Fatalf("got %d, l5d-proxy-error %q, close %v; want 502 and close", resp.StatusCode, resp.Header.Get(HeaderProxyError), resp.Close)
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(pipeline.HeaderProxyError) == "" || !resp.Close {
+		t.Fatalf("got %d, l5d-proxy-error %q, close %v; want 502 and close", resp.StatusCode, resp.Header.Get(pipeline.HeaderProxyError), resp.Close)
 	}
 	m := h.metrics("upgone.example")
 	if n := eventually(func() uint64 {
@@ -720,20 +720,18 @@ func TestFastPathUpstreamGoneMidUpload(t *testing.T) {
 // verified client identity reaches the application in l5d-client-id.
 func TestClientIDHeader(t *testing.T) {
 	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%q", r.Header.Values(HeaderClientID))
+		fmt.Fprintf(w, "%q", r.Header.Values(pipeline.HeaderClientID))
 	}))
 	reg := metrics.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	hp := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
-	srv := NewServer(hp, log)
+	srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
 	target := netip.MustParseAddrPort(be.Listener.Addr().String())
 	for _, tc := range []struct {
 		name string
 		tls  transport.TLS
 		want string
 	}{
-		{"mTLS", transport.TLS{Mode: "true", ID: "web.ns.serviceaccount.identity.linkerd.cluster.local"}, `["web.ns.serviceaccount.identity.linkerd.cluster.local"]`},
+		{"mTLS", transport.TLS{Mode: transport.TLSMeshed, ID: "web.ns.serviceaccount.identity.linkerd.cluster.local"}, `["web.ns.serviceaccount.identity.linkerd.cluster.local"]`},
 		{"plaintext", transport.NoIdentity("no_tls_from_remote"), `[]`},
 	} {
 		for _, path := range []string{"fast", "net/http"} {
@@ -743,7 +741,7 @@ func TestClientIDHeader(t *testing.T) {
 				done := make(chan struct{})
 				go func() {
 					defer close(done)
-					serveDetected(ctx, srv, proxySide, &ConnInfo{OrigDst: target, TLS: tc.tls})
+					serveDetected(ctx, srv, proxySide, &pipeline.Conn{OrigDst: target, TLS: tc.tls})
 				}()
 				defer func() {
 					client.Close()
@@ -768,7 +766,7 @@ func TestClientIDHeader(t *testing.T) {
 		}
 	}
 	srv.Close()
-	hp.CloseIdleConnections()
+	srv.CloseIdleConnections()
 }
 
 // eventually polls count until it reaches want or a second passes, and

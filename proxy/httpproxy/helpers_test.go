@@ -4,10 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
 // bodyReadingBackend is a raw backend that reads one request's body to the
@@ -54,4 +60,29 @@ func benchEcho(b *testing.B, c *http.Client) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+// testOptions configure a test server: its direction's chain and engines.
+type testOptions struct {
+	Direction   string
+	Resolver    discovery.Resolver
+	Dialer      *transport.Dialer
+	Metrics     *metrics.Registry
+	IngressMode bool
+	H2Upgrade   bool
+	// IdleConnTimeout closes pooled upstream connections idle this long.
+	IdleConnTimeout time.Duration
+}
+
+// newTestServer returns a Server with the direction's chain, as inbound
+// and outbound build them.
+func newTestServer(o testOptions) *Server {
+	var chain *pipeline.Chain
+	if o.Direction == transport.Inbound {
+		chain = pipeline.Inbound(pipeline.InboundOptions{Registry: o.Metrics, Resolver: o.Resolver})
+	} else {
+		chain = pipeline.Outbound(pipeline.OutboundOptions{Registry: o.Metrics, Resolver: o.Resolver,
+			Ingress: o.IngressMode, OrigProto: o.H2Upgrade && o.Dialer.TLS != nil})
+	}
+	return NewServer(Options{Chain: chain, Dialer: o.Dialer, Logger: slog.New(slog.DiscardHandler), IdleConnTimeout: o.IdleConnTimeout})
 }

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,6 +19,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -37,16 +38,14 @@ func TestInboundH2RapidReset(t *testing.T) {
 	}))
 	backend := netip.MustParseAddrPort(be.Listener.Addr().String())
 	reg := metrics.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	p := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg, Logger: log})
-	srv := NewServer(p, log)
+	srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
 	t.Cleanup(func() {
 		srv.Close()
-		p.CloseIdleConnections()
+		srv.CloseIdleConnections()
 	})
 	addr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-		serveMeshed(ctx, srv, c, &ConnInfo{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+		serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
 	})
 
 	c, _ := proxytest.Dial(t, addr)
@@ -169,5 +168,174 @@ func TestFastPathChunkedTrailers(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("request %d did not reach the application", i)
 		}
+	}
+}
+
+// slowBodyBackend answers every request 200 with a body that streams
+// until the request is cancelled; started gets a value once the head is out.
+func slowBodyBackend(t *testing.T) (string, <-chan struct{}) {
+	started := make(chan struct{}, 10)
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		started <- struct{}{}
+		chunk := bytes.Repeat([]byte("s"), 32<<10)
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	return be.Listener.Addr().String(), started
+}
+
+// TestClientGoneMidResponse checks that a client leaving while the
+// response streams is counted as its cancellation, not as a failure of
+// the server: HTTP/1.1 on the fast path, and HTTP/2 reset by the client
+// at the inbound proxy's own server.
+func TestClientGoneMidResponse(t *testing.T) {
+	cancelled := metrics.ResponseKey{Status: 200, GRPCStatus: -1, Error: "cancelled"}
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		addr, started := slowBodyBackend(t)
+		h := newHarness(t, addr)
+		c, br := dialProxy(t, h)
+		io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: gone-mid.example\r\n\r\n")
+		if _, err := http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		c.Close()
+		if n := eventually(func() uint64 { return h.metrics("gone-mid.example").ResponseCount(cancelled) }, 1); n != 1 {
+			_, responses, failures := httpTotals(t, h.reg)
+			t.Fatalf("response_total{200, success, cancelled} = %d (%v responses, %v failures)", n, responses, failures)
+		}
+	})
+	t.Run("HTTP/2 reset", func(t *testing.T) {
+		addr, started := slowBodyBackend(t)
+		backend := netip.MustParseAddrPort(addr)
+		reg := metrics.NewRegistry()
+		srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
+		t.Cleanup(func() {
+			srv.Close()
+			srv.CloseIdleConnections()
+		})
+		paddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
+			serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+		})
+		c, _ := proxytest.Dial(t, paddr)
+		fr := http2.NewFramer(c, c)
+		var hbuf bytes.Buffer
+		enc := hpack.NewEncoder(&hbuf)
+		for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"},
+			{Name: ":authority", Value: "gone-mid.example"}, {Name: ":path", Value: "/stream"}} {
+			_ = enc.WriteField(f)
+		}
+		io.WriteString(c, http2.ClientPreface)
+		_ = fr.WriteSettings()
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: true})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := f.(*http2.DataFrame); ok {
+				break // the body streams
+			}
+		}
+		<-started
+		_ = fr.WriteRSTStream(1, http2.ErrCodeCancel)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, responses, failures := httpTotals(t, reg)
+			if failures > 0 {
+				t.Fatalf("the client's reset was counted as a failure")
+			}
+			if responses == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("response_total = %v, want 1", responses)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// pairIdleTimeout, when set, is the pooled connections' idle timeout of
+// the proxies newMeshPair starts.
+var pairIdleTimeout time.Duration
+
+// TestMeshPairSteadyTrafficOneConnection checks the pair keeps one
+// connection between the proxies while requests flow, however many idle
+// timeouts long: a busy connection is never closed as idle, and no
+// connection is dialed beside it. HTTP/1.1 requests go over the pool of
+// HTTP/2 connections (orig-proto), gRPC stays HTTP/2.
+func TestMeshPairSteadyTrafficOneConnection(t *testing.T) {
+	pairIdleTimeout = 100 * time.Millisecond
+	defer func() { pairIdleTimeout = 0 }()
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Header.Get("Content-Type") == "application/grpc" {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.Header().Set("Trailer", "Grpc-Status")
+			_, _ = w.Write([]byte{0, 0, 0, 0, 1, 42})
+			w.Header().Set("Grpc-Status", "0")
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	for _, tc := range []struct {
+		name    string
+		request func(t *testing.T, m *meshPair) func() error
+	}{
+		{"HTTP/1.1", func(t *testing.T, m *meshPair) func() error {
+			c, br := proxytest.Dial(t, m.addr)
+			return func() error {
+				resp, body := rawExchange(t, c, br, "GET /steady HTTP/1.1\r\nHost: steady.example\r\n\r\n", false)
+				if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+					return fmt.Errorf("%d %q", resp.StatusCode, body)
+				}
+				return nil
+			}
+		}},
+		{"gRPC", func(t *testing.T, m *meshPair) func() error {
+			c := h2cClient(m.addr)
+			return func() error {
+				req, _ := http.NewRequest(http.MethodPost, "http://steady.example/svc/Method", bytes.NewReader([]byte{0, 0, 0, 0, 1, 42}))
+				req.Header.Set("Content-Type", "application/grpc")
+				resp, err := c.Do(req)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				_, _ = io.ReadAll(resp.Body)
+				if got := resp.Trailer.Get("Grpc-Status"); resp.StatusCode != http.StatusOK || got != "0" {
+					return fmt.Errorf("%d, grpc-status %q", resp.StatusCode, got)
+				}
+				return nil
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMeshPair(t, be.Listener.Addr().String(), true)
+			request := tc.request(t, m)
+			n := 0
+			for end := time.Now().Add(10 * pairIdleTimeout); time.Now().Before(end); n++ {
+				if err := request(); err != nil {
+					t.Fatalf("request %d: %v", n, err)
+				}
+				time.Sleep(pairIdleTimeout / 10)
+			}
+			if got := m.inConns.Load(); got != 1 {
+				t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts, want 1", got, n)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
 
 // recordingResolver remembers what it was asked to resolve.
@@ -44,12 +45,12 @@ func TestIngressModeRoutesByOverride(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rr := &recordingResolver{next: discovery.OriginalDst{}}
-			h := newHarness(t, be.Listener.Addr().String(), func(o *Options) {
+			h := newHarness(t, be.Listener.Addr().String(), func(o *testOptions) {
 				o.Resolver, o.IngressMode = rr, tc.ingress
 			})
 			for _, c := range []*http.Client{h1Client(h.addr), h2cClient(h.addr)} { // fast path and net/http path
 				req, _ := http.NewRequest("GET", "http://ingress.example/", nil)
-				req.Header.Set(HeaderDstOverride, override)
+				req.Header.Set(pipeline.HeaderDstOverride, override)
 				resp, err := c.Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -75,9 +76,9 @@ func (namingResolver) CanonicalName(dst discovery.Destination) string {
 
 func TestDstCanonicalHeader(t *testing.T) {
 	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Saw-Canonical", strings.Join(r.Header.Values(HeaderDstCanonical), ","))
+		w.Header().Set("X-Saw-Canonical", strings.Join(r.Header.Values(pipeline.HeaderDstCanonical), ","))
 	}))
-	h := newHarness(t, be.Listener.Addr().String(), func(o *Options) { o.Resolver = namingResolver{} })
+	h := newHarness(t, be.Listener.Addr().String(), func(o *testOptions) { o.Resolver = namingResolver{} })
 	for _, tc := range []struct{ host, want string }{
 		{"web.test.svc.cluster.local:8080", "web.test.svc.cluster.local:8080"},
 		{"web.test.svc.cluster.local:8080", "web.test.svc.cluster.local:8080"}, // cached line reused
@@ -86,7 +87,7 @@ func TestDstCanonicalHeader(t *testing.T) {
 	} {
 		for _, c := range []*http.Client{h1Client(h.addr), h2cClient(h.addr)} {
 			req, _ := http.NewRequest("GET", "http://"+tc.host+"/", nil)
-			req.Header.Set(HeaderDstCanonical, "forged.example:1")
+			req.Header.Set(pipeline.HeaderDstCanonical, "forged.example:1")
 			resp, err := c.Do(req)
 			if err != nil {
 				t.Fatal(err)

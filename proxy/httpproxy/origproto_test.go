@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,10 +24,10 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
-	"github.com/linkerd-go/linkerd/proxy/h1"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -92,17 +91,16 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 	}
 	clientTLS := meshtls.New(newTestIdentity(t, anchor, clientIdentity))
 	serverTLS := meshtls.New(newTestIdentity(t, anchor, serverIdentity))
-	log := slog.New(slog.DiscardHandler)
 	m := &meshPair{outReg: metrics.NewRegistry(), inReg: metrics.NewRegistry(), backend: netip.MustParseAddrPort(backend)}
 
 	// Inbound: terminate mTLS, detect, forward to the backend.
-	inProxy := NewProxy(Options{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg, Logger: log})
-	inSrv := NewServer(inProxy, log)
+	inSrv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg,
+		IdleConnTimeout: pairIdleTimeout})
 	// Registered before the listener, so it runs once every connection is done.
 	t.Cleanup(func() {
 		inSrv.Close()
-		inProxy.CloseIdleConnections()
+		inSrv.CloseIdleConnections()
 	})
 	inAddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
 		m.inConns.Add(1)
@@ -113,7 +111,7 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 		}
 		status := transport.TLS{Mode: "true", ID: meshtls.PeerIdentity(tc.ConnectionState())}
 		mc := transport.NewMeteredConn(tc, m.inReg.TCP(transport.ConnLabels(transport.Inbound, transport.PeerSrc, m.backend, status.AcceptLabels(), nil)))
-		serveMeshed(ctx, inSrv, mc, &ConnInfo{OrigDst: m.backend, TLS: status})
+		serveMeshed(ctx, inSrv, mc, &pipeline.Conn{OrigDst: m.backend, TLS: status})
 	})
 	m.inAddr = netip.MustParseAddrPort(inAddr)
 
@@ -122,26 +120,23 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outProxy := NewProxy(Options{Direction: transport.Outbound, Resolver: static,
+	outSrv := newTestServer(testOptions{Direction: transport.Outbound, Resolver: static,
 		Dialer:  &transport.Dialer{Direction: transport.Outbound, Metrics: m.outReg, Timeout: time.Second, TLS: clientTLS},
-		Metrics: m.outReg, Logger: log, H2Upgrade: upgrade})
-	outSrv := NewServer(outProxy, log)
+		Metrics: m.outReg, H2Upgrade: upgrade, IdleConnTimeout: pairIdleTimeout})
 	t.Cleanup(func() {
 		outSrv.Close()
-		outProxy.CloseIdleConnections()
-		if outProxy.h2pool != nil {
-			outProxy.h2pool.Close()
-		}
+		outSrv.CloseIdleConnections()
+		outSrv.h2pool.Close()
 	})
 	m.addr = proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-		serveDetected(ctx, outSrv, c, &ConnInfo{OrigDst: m.inAddr, TLS: transport.NoIdentity("loopback")})
+		serveDetected(ctx, outSrv, c, &pipeline.Conn{OrigDst: m.inAddr, TLS: transport.NoIdentity("loopback")})
 	})
 	return m
 }
 
 // serveMeshed hands a meshed peer's connection to srv as inbound does:
 // HTTP/1 to the fast path, HTTP/2 to the proxy's own server.
-func serveMeshed(ctx context.Context, srv *Server, c net.Conn, info *ConnInfo) {
+func serveMeshed(ctx context.Context, srv *Server, c net.Conn, info *pipeline.Conn) {
 	res, dc, err := detect.Detect(ctx, c, time.Second)
 	if err != nil {
 		c.Close()
@@ -175,9 +170,9 @@ func h1Backend(t testing.TB, handler http.HandlerFunc) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Backend-Proto", r.Proto)
-		w.Header().Set("X-Backend-Orig-Proto", r.Header.Get(h1.HeaderOrigProto))
+		w.Header().Set("X-Backend-Orig-Proto", r.Header.Get(pipeline.HeaderOrigProto))
 		w.Header().Set("X-Backend-Host", r.Host)
-		w.Header().Set("X-Backend-Client-Id", r.Header.Get(HeaderClientID))
+		w.Header().Set("X-Backend-Client-Id", r.Header.Get(pipeline.HeaderClientID))
 		handler(w, r)
 	}))
 	t.Cleanup(s.Close)
@@ -318,7 +313,7 @@ func TestOrigProtoResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := rawExchange(t, conn, br, tc.request, tc.head)
 			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d (l5d-proxy-error %q)", resp.StatusCode, tc.status, resp.Header.Get(HeaderProxyError))
+				t.Fatalf("status %d, want %d (l5d-proxy-error %q)", resp.StatusCode, tc.status, resp.Header.Get(pipeline.HeaderProxyError))
 			}
 			if resp.ProtoMajor != 1 || resp.ProtoMinor != 1 {
 				t.Errorf("response proto %s", resp.Proto)
@@ -347,7 +342,7 @@ func TestOrigProtoResponses(t *testing.T) {
 					t.Errorf("backend saw l5d-client-id %q, want %q", got, clientIdentity)
 				}
 			}
-			if got := resp.Header.Get(h1.HeaderOrigProto); got != "" {
+			if got := resp.Header.Get(pipeline.HeaderOrigProto); got != "" {
 				t.Errorf("client got l5d-orig-proto %q", got)
 			}
 			if tc.check != nil {
@@ -497,8 +492,8 @@ func TestOrigProtoBackendDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(HeaderProxyError), "connection refused") {
-		t.Fatalf("got %d, l5d-proxy-error %q", resp.StatusCode, resp.Header.Get(HeaderProxyError))
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(pipeline.HeaderProxyError), "connection refused") {
+		t.Fatalf("got %d, l5d-proxy-error %q", resp.StatusCode, resp.Header.Get(pipeline.HeaderProxyError))
 	}
 	if n := eventually(func() uint64 {
 		return m.inMetrics("dead.example").ResponseCount(metrics.ResponseKey{Status: 502, GRPCStatus: -1, Failure: true, Error: "connection_refused"})
@@ -597,7 +592,7 @@ func TestMeshedH2AndGRPC(t *testing.T) {
 	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/grpc")
 		w.Header().Set("X-Proto", r.Proto)
-		w.Header().Set("X-Client-Id", r.Header.Get(HeaderClientID))
+		w.Header().Set("X-Client-Id", r.Header.Get(pipeline.HeaderClientID))
 		w.Header().Add("Trailer", "Grpc-Status")
 		b, _ := io.ReadAll(r.Body)
 		_, _ = w.Write(b)

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -33,33 +33,31 @@ type harness struct {
 	target netip.AddrPort
 }
 
-func newHarness(t testing.TB, target string, opts ...func(*Options)) *harness {
+func newHarness(t testing.TB, target string, opts ...func(*testOptions)) *harness {
 	t.Helper()
 	reg := metrics.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: time.Second}
-	o := Options{Direction: transport.Outbound, Resolver: discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"},
-		Dialer: dialer, Metrics: reg, Logger: log}
+	o := testOptions{Direction: transport.Outbound, Resolver: discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"},
+		Dialer: dialer, Metrics: reg}
 	for _, f := range opts {
 		f(&o)
 	}
-	hp := NewProxy(o)
-	srv := NewServer(hp, log)
+	srv := newTestServer(o)
 	// Registered before Serve, so it runs once every connection is done.
 	t.Cleanup(func() {
 		srv.Close()
-		hp.CloseIdleConnections()
+		srv.CloseIdleConnections()
 	})
 	h := &harness{reg: reg, target: netip.MustParseAddrPort(target)}
 	h.addr = proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-		serveDetected(ctx, srv, c, &ConnInfo{OrigDst: h.target, TLS: transport.NoIdentity("loopback")})
+		serveDetected(ctx, srv, c, &pipeline.Conn{OrigDst: h.target, TLS: transport.NoIdentity("loopback")})
 	})
 	return h
 }
 
 // serveDetected hands a connection to srv as inbound and outbound do: HTTP/1
-// to the fast path, the rest to the net/http server.
-func serveDetected(ctx context.Context, srv *Server, c net.Conn, info *ConnInfo) {
+// to the fast path, HTTP/2 to the proxy's own server.
+func serveDetected(ctx context.Context, srv *Server, c net.Conn, info *pipeline.Conn) {
 	res, dc, err := detect.Detect(ctx, c, time.Second)
 	if err != nil {
 		c.Close()
@@ -69,9 +67,7 @@ func serveDetected(ctx context.Context, srv *Server, c net.Conn, info *ConnInfo)
 		srv.ServeHTTP1(ctx, dc, info)
 		return
 	}
-	if err := srv.ServeConn(dc, info); err != nil {
-		dc.Close()
-	}
+	srv.ServeH2(ctx, dc, info)
 }
 
 func (h *harness) metrics(authority string) *metrics.HTTP {
@@ -268,8 +264,8 @@ func TestProxyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(HeaderProxyError), "connection refused") {
-		t.Fatalf("got %d, l5d-proxy-error %q", resp.StatusCode, resp.Header.Get(HeaderProxyError))
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(pipeline.HeaderProxyError), "connection refused") {
+		t.Fatalf("got %d, l5d-proxy-error %q", resp.StatusCode, resp.Header.Get(pipeline.HeaderProxyError))
 	}
 
 	req, _ := http.NewRequest("POST", "http://dead.example/pkg.Svc/M", bytes.NewReader(nil))
@@ -279,8 +275,8 @@ func TestProxyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "14" || resp.Header.Get(HeaderProxyError) == "" {
-		t.Fatalf("gRPC error: status %d grpc-status %q l5d-proxy-error %q", resp.StatusCode, resp.Header.Get("Grpc-Status"), resp.Header.Get(HeaderProxyError))
+	if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "14" || resp.Header.Get(pipeline.HeaderProxyError) == "" {
+		t.Fatalf("gRPC error: status %d grpc-status %q l5d-proxy-error %q", resp.StatusCode, resp.Header.Get("Grpc-Status"), resp.Header.Get(pipeline.HeaderProxyError))
 	}
 	m := h.metrics("dead.example")
 	if n := eventually(func() uint64 {

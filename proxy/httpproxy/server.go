@@ -1,7 +1,10 @@
-// Package httpproxy proxies HTTP/1.1, HTTP/2 (h2c) and gRPC on connections
-// that protocol detection handed over: it picks an endpoint per request,
-// records Linkerd's request/response metrics, classifies gRPC responses by
-// grpc-status and answers proxy-generated errors with l5d-proxy-error.
+// Package httpproxy serves the HTTP connections protocol detection handed
+// over with the proxy's engines: HTTP/1.1 on the h1 fast path, HTTP/2 (h2c,
+// gRPC, and HTTP/1.1 carried over HTTP/2 by a peer proxy) on the proxy's
+// own HTTP/2 server, and the rare HTTP/1 cases the fast path hands off
+// (Upgrade/WebSocket, CONNECT, Expect: 100-continue, HTTP/1.0) on net/http.
+// Every request, whichever engine serves it, goes through the direction's
+// pipeline.Chain.
 package httpproxy
 
 import (
@@ -10,77 +13,96 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/h1"
+	"github.com/linkerd-go/linkerd/proxy/h2"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
-// ConnInfo describes the accepted connection an HTTP request arrived on.
-type ConnInfo struct {
-	Client  netip.AddrPort
-	OrigDst netip.AddrPort
-	// TLS is the accepted connection's TLS status (client_id when mTLS).
-	TLS transport.TLS
-
-	metricsCache sync.Map // metricsKey -> *metrics.HTTP
-	lastMetrics  atomic.Pointer[lastMetrics]
-}
-
-type connInfoKey struct{}
-
-// InfoFrom returns the ConnInfo of the connection a request arrived on.
-func InfoFrom(ctx context.Context) *ConnInfo {
-	info, _ := ctx.Value(connInfoKey{}).(*ConnInfo)
-	return info
+// Options configure a Server.
+type Options struct {
+	// Chain is the direction's request path.
+	Chain *pipeline.Chain
+	// Dialer connects to endpoints (mTLS to meshed ones).
+	Dialer *transport.Dialer
+	Logger *slog.Logger
+	// IdleConnTimeout closes pooled upstream connections idle this long (default 20s).
+	IdleConnTimeout time.Duration
+	// H2Spread is how many HTTP/2 connections a peer gets at most while
+	// they are all busy (see h2.PoolOptions.Spread).
+	H2Spread int
+	// Metrics and Direction name the counter of requests the engines
+	// reject before the chain (malformed, over the limits):
+	// <direction>_http_errors_total{error="malformed_request"|"header_too_large"}.
+	Metrics   *metrics.Registry
+	Direction string
 }
 
 // Server serves HTTP/1.1 and prior-knowledge HTTP/2 on connections handed to
 // it one at a time (after protocol detection), with graceful shutdown.
 type Server struct {
-	srv  *http.Server
-	ln   *handoffListener
-	done chan struct{}
+	chain *pipeline.Chain
+	log   *slog.Logger
 
-	// The HTTP/1.1 fast path, when the handler is a *Proxy.
-	proxy *Proxy
+	// The client engines' connection pools.
+	pool   *h1.Pool
+	h2pool *h2.Pool
+
 	fast  *h1.Server
-	// h2 are the connections of ServeH2.
-	h2 h2Conns
+	h2    h2Conns
+	proxy *handoff // serves what the fast path hands off
+	srv   *http.Server
+	ln    *handoffListener
+	done  chan struct{}
 }
 
-// NewServer starts a server for handler; conns arrive through ServeConn and
-// ServeHTTP1. When handler is a *Proxy, ServeHTTP1 runs the HTTP/1.1 fast
-// path (package h1) in front of the net/http server.
-func NewServer(handler http.Handler, log *slog.Logger) *Server {
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	s := &Server{
-		ln:   newHandoffListener(),
-		done: make(chan struct{}),
-		srv: &http.Server{
-			Handler:     handler,
-			Protocols:   protocols,
-			IdleTimeout: 10 * time.Minute,
-			// A slow or oversized head costs a bounded time and memory.
-			ReadHeaderTimeout: h1.DefaultHeadTimeout,
-			MaxHeaderBytes:    h1.MaxHeadBytes,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-				if hc, ok := c.(*handoffConn); ok {
-					return context.WithValue(ctx, connInfoKey{}, hc.info)
-				}
-				return ctx
-			},
-		},
+// NewServer starts a server; connections arrive through ServeHTTP1 and ServeH2.
+func NewServer(o Options) *Server {
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = 20 * time.Second
 	}
-	if p, ok := handler.(*Proxy); ok {
-		s.proxy = p
-		s.fast = &h1.Server{Pool: p.pool, H2: p.h2pool, Dial: p.dialer.Dial, Logger: log}
+	s := &Server{
+		chain:  o.Chain,
+		log:    o.Logger,
+		pool:   h1.NewPool(h1.DefaultMaxIdlePerEndpoint, o.IdleConnTimeout),
+		h2pool: h2.NewPool(h2.PoolOptions{Dial: o.Dialer.Dial, IdleTimeout: o.IdleConnTimeout, Spread: o.H2Spread}),
+		ln:     newHandoffListener(),
+		done:   make(chan struct{}),
+	}
+	s.proxy = newHandoff(o.Chain, o.Dialer, o.IdleConnTimeout, o.Logger)
+	s.fast = &h1.Server{Chain: o.Chain, Pool: s.pool, H2: s.h2pool, Dial: o.Dialer.Dial, Logger: o.Logger,
+		OnReject: func(status int, _ error) {
+			if o.Metrics == nil {
+				return
+			}
+			reason := "malformed_request"
+			if status == http.StatusRequestHeaderFieldsTooLarge {
+				reason = "header_too_large"
+			}
+			o.Metrics.Counter(o.Direction+"_http_errors_total", metrics.Labels{{Name: "error", Value: reason}}).Inc()
+		},
+		HandOff: func(c net.Conn, pc *pipeline.Conn) error {
+			if err := s.ln.handoff(&handoffConn{Conn: c, info: pc}); err != nil {
+				_ = c.Close()
+				return err
+			}
+			return nil
+		}}
+	s.srv = &http.Server{
+		Handler:           s.proxy,
+		IdleTimeout:       10 * time.Minute,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if hc, ok := c.(*handoffConn); ok {
+				return context.WithValue(ctx, connKey{}, hc.info)
+			}
+			return ctx
+		},
 	}
 	go func() {
 		defer close(s.done)
@@ -90,34 +112,18 @@ func NewServer(handler http.Handler, log *slog.Logger) *Server {
 }
 
 // ServeHTTP1 serves a connection detected as HTTP/1 on the fast path, which
-// hands it to the net/http server (ServeConn) from the first request it
-// does not handle. It returns when the connection is closed or handed off,
-// and owns c. Cancelling ctx closes the connection.
-func (s *Server) ServeHTTP1(ctx context.Context, c net.Conn, info *ConnInfo) {
-	if s.fast == nil {
-		if err := s.ServeConn(c, info); err != nil {
-			_ = c.Close()
-		}
-		return
-	}
-	var opts h1.ConnOptions
-	if s.proxy.direction == transport.Outbound {
-		// Only this proxy names the destination (see fastConn.Route).
-		opts.OwnHeader = HeaderDstCanonical
-	}
-	if s.proxy.direction == transport.Inbound {
-		// As rewrite does: only a verified meshed client's identity reaches the application.
-		opts.OwnHeader = HeaderClientID
-		if info.TLS.Mode == "true" {
-			opts.OwnValue = info.TLS.ID
-		}
-	}
-	_ = s.fast.Serve(ctx, c, &fastConn{p: s.proxy, s: s, info: info}, opts)
+// hands it to the net/http server from the first request it does not
+// handle. It returns when the connection is closed or handed off, and owns
+// c. Cancelling ctx closes the connection.
+func (s *Server) ServeHTTP1(ctx context.Context, c net.Conn, pc *pipeline.Conn) {
+	_ = s.fast.Serve(ctx, c, pc)
 }
 
-// ServeConn hands c to the server. It returns an error when the server is shutting down.
-func (s *Server) ServeConn(c net.Conn, info *ConnInfo) error {
-	return s.ln.handoff(&handoffConn{Conn: c, info: info})
+// CloseIdleConnections closes pooled upstream connections.
+func (s *Server) CloseIdleConnections() {
+	s.pool.CloseIdle()
+	s.h2pool.CloseIdle()
+	s.proxy.transport.CloseIdleConnections()
 }
 
 // Shutdown stops accepting connections, closes idle ones (HTTP/2 gets GOAWAY)
@@ -128,9 +134,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if s.fast != nil {
-			fastErr = s.fast.Shutdown(ctx)
-		}
+		fastErr = s.fast.Shutdown(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -144,18 +148,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes every connection at once.
 func (s *Server) Close() error {
-	if s.fast != nil {
-		s.fast.Close()
-	}
+	s.fast.Close()
 	s.closeH2()
 	err := s.srv.Close()
 	<-s.done
 	return err
 }
 
+type connKey struct{}
+
+// connFrom returns the accepted connection a handed-off request arrived on.
+func connFrom(ctx context.Context) *pipeline.Conn {
+	if pc, ok := ctx.Value(connKey{}).(*pipeline.Conn); ok {
+		return pc
+	}
+	return &pipeline.Conn{}
+}
+
 type handoffConn struct {
 	net.Conn
-	info *ConnInfo
+	info *pipeline.Conn
 }
 
 // CloseWrite lets tunnels (Upgrade, CONNECT) half-close the client connection.
@@ -166,7 +178,7 @@ func (c *handoffConn) CloseWrite() error {
 	return c.Conn.Close()
 }
 
-// handoffListener is a net.Listener fed by ServeConn.
+// handoffListener is a net.Listener fed by the fast path's hand-offs.
 type handoffListener struct {
 	conns  chan net.Conn
 	closed chan struct{}
@@ -208,3 +220,5 @@ type handoffAddr struct{}
 
 func (handoffAddr) Network() string { return "handoff" }
 func (handoffAddr) String() string  { return "handoff" }
+
+var _ net.Conn = (*handoffConn)(nil)

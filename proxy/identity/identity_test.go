@@ -92,7 +92,7 @@ func serve(t *testing.T, ca *fakeCA) string {
 	}
 	s := grpc.NewServer()
 	identityv1.RegisterIdentityServer(s, ca)
-	go s.Serve(ln) //nolint:errcheck
+	go func() { _ = s.Serve(ln) }() // returns at s.Stop
 	t.Cleanup(s.Stop)
 	return ln.Addr().String()
 }
@@ -118,6 +118,7 @@ func newIdentity(t *testing.T, ca *fakeCA, addr, token string) (*Identity, *metr
 }
 
 func run(t *testing.T, id *Identity) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = id.Run(ctx) }()

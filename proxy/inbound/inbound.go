@@ -16,6 +16,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/httpproxy"
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/tcp"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -38,7 +39,6 @@ type Proxy struct {
 	metrics *metrics.Registry
 	log     *slog.Logger
 	tcp     *tcp.Proxy
-	hp      *httpproxy.Proxy
 	http    *httpproxy.Server
 }
 
@@ -48,16 +48,13 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	// The application is local: its connections are labelled as Linkerd does, loopback.
 	resolver := discovery.OriginalDst{NoTLSReason: "loopback"}
 	dialer := &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: cfg.ConnectTimeout}
-	hp := httpproxy.NewProxy(httpproxy.Options{
-		Direction: transport.Inbound, Resolver: resolver, Dialer: dialer, Metrics: reg, Logger: log,
-	})
+	chain := pipeline.Inbound(pipeline.InboundOptions{Registry: reg, Resolver: resolver})
 	return &Proxy{
 		cfg:     cfg,
 		metrics: reg,
 		log:     log,
 		tcp:     &tcp.Proxy{Direction: transport.Inbound, Resolver: resolver, Dialer: dialer, Metrics: reg, Logger: log},
-		hp:      hp,
-		http:    httpproxy.NewServer(hp, log),
+		http:    httpproxy.NewServer(httpproxy.Options{Chain: chain, Dialer: dialer, Logger: log, Metrics: reg, Direction: transport.Inbound}),
 	}
 }
 
@@ -105,23 +102,16 @@ func (p *Proxy) serve(ctx context.Context, dc net.Conn, res detect.Result, orig,
 	dst := discovery.Destination{Addr: orig}
 	switch res.Protocol {
 	case detect.HTTP1, detect.HTTP2:
-		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: status}
+		pc := &pipeline.Conn{Client: client, OrigDst: orig, TLS: status}
 		mc := p.meter(dc, orig, status)
-		switch {
-		case res.Protocol == detect.HTTP1:
-			p.http.ServeHTTP1(ctx, mc, info) // fast path; returns when the connection ends
-		case status.Mode == "true":
-			// A meshed peer proxy: its HTTP/1.1 requests come multiplexed
-			// over HTTP/2 (l5d-orig-proto), served by the proxy's own server.
-			p.http.ServeH2(ctx, mc, info)
-		default:
-			if err := p.http.ServeConn(mc, info); err != nil {
-				mc.Close()
-			}
+		if res.Protocol == detect.HTTP1 {
+			p.http.ServeHTTP1(ctx, mc, pc) // returns when the connection ends
+		} else {
+			p.http.ServeH2(ctx, mc, pc)
 		}
 	case detect.TLS:
 		// TLS for someone else (not our identity): passed through untouched.
-		p.tcp.Serve(ctx, p.meter(dc, orig, transport.TLS{Mode: "opaque", SNI: res.SNI}), dst) //nolint:errcheck
+		p.tcp.Serve(ctx, p.meter(dc, orig, transport.TLS{Mode: transport.TLSOpaque, SNI: res.SNI}), dst) //nolint:errcheck
 	default:
 		p.tcp.Serve(ctx, p.meter(dc, orig, status), dst) //nolint:errcheck
 	}
@@ -142,7 +132,7 @@ func (p *Proxy) serveMeshTLS(ctx context.Context, c net.Conn, orig netip.AddrPor
 		return
 	}
 	cs := tc.ConnectionState()
-	status := transport.TLS{Mode: "true", ID: meshtls.PeerIdentity(cs)}
+	status := transport.TLS{Mode: transport.TLSMeshed, ID: meshtls.PeerIdentity(cs)}
 	target := orig
 	if cs.NegotiatedProtocol == meshtls.ALPNTransport {
 		_ = tc.SetReadDeadline(time.Now().Add(p.cfg.DetectTimeout))
@@ -190,6 +180,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if err != nil {
 		p.http.Close()
 	}
-	p.hp.CloseIdleConnections()
+	p.http.CloseIdleConnections()
 	return err
 }

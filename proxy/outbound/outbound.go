@@ -15,6 +15,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/httpproxy"
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/tcp"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -44,7 +45,6 @@ type Proxy struct {
 	metrics *metrics.Registry
 	log     *slog.Logger
 	tcp     *tcp.Proxy
-	hp      *httpproxy.Proxy
 	http    *httpproxy.Server
 }
 
@@ -55,17 +55,15 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 		cfg.Resolver = discovery.OriginalDst{NoTLSReason: "not_provided_by_service_discovery"}
 	}
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
-	hp := httpproxy.NewProxy(httpproxy.Options{
-		Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log,
-		IngressMode: cfg.IngressMode, H2Upgrade: cfg.H2Upgrade, H2Spread: cfg.H2Connections,
+	chain := pipeline.Outbound(pipeline.OutboundOptions{
+		Registry: reg, Resolver: cfg.Resolver, Ingress: cfg.IngressMode, OrigProto: cfg.H2Upgrade && cfg.TLS != nil,
 	})
 	return &Proxy{
 		cfg:     cfg,
 		metrics: reg,
 		log:     log,
 		tcp:     &tcp.Proxy{Direction: transport.Outbound, Resolver: cfg.Resolver, Dialer: dialer, Metrics: reg, Logger: log},
-		hp:      hp,
-		http:    httpproxy.NewServer(hp, log),
+		http:    httpproxy.NewServer(httpproxy.Options{Chain: chain, Dialer: dialer, Logger: log, Metrics: reg, Direction: transport.Outbound, H2Spread: cfg.H2Connections}),
 	}
 }
 
@@ -95,12 +93,12 @@ func (p *Proxy) Handle(ctx context.Context, c *net.TCPConn) {
 	}
 	switch {
 	case res.Protocol == detect.HTTP1 || res.Protocol == detect.HTTP2:
-		info := &httpproxy.ConnInfo{Client: client, OrigDst: orig, TLS: acceptTLS}
+		pc := &pipeline.Conn{Client: client, OrigDst: orig, TLS: acceptTLS}
 		mc := p.meter(dc, orig)
 		if res.Protocol == detect.HTTP1 {
-			p.http.ServeHTTP1(ctx, mc, info) // fast path; returns when the connection ends
-		} else if err := p.http.ServeConn(mc, info); err != nil {
-			mc.Close()
+			p.http.ServeHTTP1(ctx, mc, pc) // returns when the connection ends
+		} else {
+			p.http.ServeH2(ctx, mc, pc)
 		}
 	case !orig.IsValid():
 		p.log.Debug("closing non-HTTP connection with no original destination", "client", client)
@@ -123,6 +121,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if err != nil {
 		p.http.Close()
 	}
-	p.hp.CloseIdleConnections()
+	p.http.CloseIdleConnections()
 	return err
 }

@@ -45,13 +45,13 @@ func (d *Dialer) Dial(ctx context.Context, ep *balance.Endpoint) (net.Conn, erro
 	if err != nil {
 		return nil, &ConnectError{Addr: addr, Err: err}
 	}
-	status := TLS{Mode: "no_identity", Reason: ep.NoTLSReason}
+	status := TLS{Mode: TLSNoIdentity, Reason: ep.NoTLSReason}
 	switch {
 	case mesh:
 		if c, err = d.handshake(ctx, c, ep, alpn); err != nil {
 			return nil, &ConnectError{Addr: addr, Err: err}
 		}
-		status = TLS{Mode: "true", ID: ep.Identity}
+		status = TLS{Mode: TLSMeshed, ID: ep.Identity}
 	case ep.Identity != "":
 		status.Reason = "disabled" // meshed peer, but this proxy has no identity
 	}

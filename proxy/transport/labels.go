@@ -24,10 +24,24 @@ func TargetLabels(addr netip.AddrPort) metrics.Labels {
 	}
 }
 
+// TLSMode is how a connection is secured, as the tls metric label says it.
+type TLSMode string
+
+// TLS modes.
+const (
+	// TLSMeshed is mutual TLS between meshed proxies, identities verified.
+	TLSMeshed TLSMode = "true"
+	// TLSNoIdentity is plaintext, for the reason in TLS.Reason.
+	TLSNoIdentity TLSMode = "no_identity"
+	// TLSOpaque is someone else's TLS, passed through untouched.
+	TLSOpaque TLSMode = "opaque"
+	// TLSDisabled is the zero status.
+	TLSDisabled TLSMode = "disabled"
+)
+
 // TLS describes how a connection is (or is not) secured, for metric labels.
 type TLS struct {
-	// Mode is "true", "no_identity", "opaque" (TLS passed through) or "disabled".
-	Mode string
+	Mode TLSMode
 	// ID is the peer's identity: client_id on accepted connections, server_id on opened ones.
 	ID string
 	// Reason is no_tls_reason when Mode is "no_identity".
@@ -37,7 +51,7 @@ type TLS struct {
 }
 
 // NoIdentity returns a plaintext TLS status with a reason.
-func NoIdentity(reason string) TLS { return TLS{Mode: "no_identity", Reason: reason} }
+func NoIdentity(reason string) TLS { return TLS{Mode: TLSNoIdentity, Reason: reason} }
 
 // AcceptLabels renders the TLS labels of an accepted connection.
 func (t TLS) AcceptLabels() metrics.Labels { return t.labels("client_id") }
@@ -47,14 +61,14 @@ func (t TLS) ConnectLabels() metrics.Labels { return t.labels("server_id") }
 
 func (t TLS) labels(idName string) metrics.Labels {
 	switch t.Mode {
-	case "true":
-		return metrics.Labels{{Name: "tls", Value: "true"}, {Name: idName, Value: t.ID}}
-	case "no_identity":
-		return metrics.Labels{{Name: "tls", Value: "no_identity"}, {Name: "no_tls_reason", Value: t.Reason}}
-	case "opaque":
-		return metrics.Labels{{Name: "tls", Value: "opaque"}, {Name: "sni", Value: t.SNI}}
+	case TLSMeshed:
+		return metrics.Labels{{Name: "tls", Value: string(TLSMeshed)}, {Name: idName, Value: t.ID}}
+	case TLSNoIdentity:
+		return metrics.Labels{{Name: "tls", Value: string(TLSNoIdentity)}, {Name: "no_tls_reason", Value: t.Reason}}
+	case TLSOpaque:
+		return metrics.Labels{{Name: "tls", Value: string(TLSOpaque)}, {Name: "sni", Value: t.SNI}}
 	default:
-		return metrics.Labels{{Name: "tls", Value: "disabled"}}
+		return metrics.Labels{{Name: "tls", Value: string(TLSDisabled)}}
 	}
 }
 

@@ -73,6 +73,7 @@ func TestOriginalDst(t *testing.T) {
 }
 
 func mustPort(t *testing.T, s string) uint16 {
+	t.Helper()
 	ap, err := netip.ParseAddrPort("127.0.0.1:" + s)
 	if err != nil {
 		t.Fatal(err)

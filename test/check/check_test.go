@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/cli/cmd"
 	"github.com/linkerd-go/linkerd/cli/healthcheck"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
 	"github.com/linkerd-go/linkerd/test/cluster"
@@ -107,9 +109,12 @@ func TestInstallThenCheck(t *testing.T) {
 		t.Fatalf("install --crds: exit %d: %s", code, errOut)
 	}
 	c.Apply(t, crds)
-	waitFor(t, ctx, "the CRDs to be served", func() error {
+	testkit.Eventually(t, time.Minute, func() error {
 		_, err := c.Client.Discovery().ServerResourcesForGroupVersion("policy.linkerd.io/v1beta3")
-		return err
+		if err != nil {
+			return fmt.Errorf("the CRDs to be served: %w", err)
+		}
+		return nil
 	})
 	code, manifest, errOut := linkerd(t, c, "install", "-L", ns)
 	if code != 0 {
@@ -231,21 +236,5 @@ func runPod(t *testing.T, ctx context.Context, c *cluster.Cluster, pod *corev1.P
 	created.Status = st
 	if _, err := c.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("setting the status of pod %s/%s: %v", pod.Namespace, pod.Name, err)
-	}
-}
-
-// waitFor polls cond every 200ms until it succeeds or ctx ends.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() error) {
-	t.Helper()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, err)
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 }

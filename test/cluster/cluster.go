@@ -50,6 +50,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/linkerd-go/linkerd/internal/k8sbin"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
 
 // Version is the Kubernetes version hack/build-k8s.sh builds by default.
@@ -90,16 +91,6 @@ type Cluster struct {
 // BinDir returns the directory the binaries are taken from.
 func BinDir() string { return k8sbin.Dir() }
 
-// skipOrFail skips the test, or fails it when CI=true: on CI a missing
-// prerequisite is a broken pipeline, not a reason to pass.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format+" (fatal because CI=true)", args...)
-	}
-	t.Skipf(format, args...)
-}
-
 var shared struct {
 	mu      sync.Mutex
 	cluster *Cluster
@@ -113,10 +104,11 @@ var shared struct {
 // the etcd and kube-apiserver output logged meanwhile is dumped to it.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
+	testkit.Integration(t)
 	dir := BinDir()
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			skipOrFail(t, "no %s binary in %s (set %s or run hack/build-k8s.sh to build etcd and kube-apiserver %s)", b, dir, BinDirEnv, Version)
+			testkit.SkipOrFail(t, "no %s binary in %s (set %s or run hack/build-k8s.sh to build etcd and kube-apiserver %s)", b, dir, BinDirEnv, Version)
 		}
 	}
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
 
 // KubectlEnv names an environment variable that may point at the kubectl
@@ -69,7 +71,7 @@ func (c *Cluster) Apply(t testing.TB, manifest string) string {
 func RequireKubectl(t testing.TB) {
 	t.Helper()
 	if KubectlPath() == "" {
-		skipOrFail(t, "no kubectl (set %s, or install it: apt-get install kubernetes-client)", KubectlEnv)
+		testkit.SkipOrFail(t, "no kubectl (set %s, or install it: apt-get install kubernetes-client)", KubectlEnv)
 	}
 }
 

@@ -59,6 +59,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/linkerd-go/linkerd/internal/images"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 )
 
@@ -790,12 +791,12 @@ func RequireNode(t testing.TB) {
 	dir := BinDir()
 	for _, b := range nodeBinaries {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			skipOrFail(t, "no %s binary in %s (set %s or run hack/build-k8s.sh)", b, dir, BinDirEnv)
+			testkit.SkipOrFail(t, "no %s binary in %s (set %s or run hack/build-k8s.sh)", b, dir, BinDirEnv)
 		}
 	}
 	for _, p := range cniPlugins {
 		if _, err := os.Stat(filepath.Join(CNIBinDir, p)); err != nil {
-			skipOrFail(t, "no CNI plugin %s in %s (apt-get install containernetworking-plugins)", p, CNIBinDir)
+			testkit.SkipOrFail(t, "no CNI plugin %s in %s (apt-get install containernetworking-plugins)", p, CNIBinDir)
 		}
 	}
 }

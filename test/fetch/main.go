@@ -72,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return 0
 			}
 			if *count > 1 {
-				io.WriteString(stdout, "\n")
+				_, _ = io.WriteString(stdout, "\n")
 			}
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 )
 
@@ -269,7 +270,12 @@ func TestDiscoveryAndBalancing(t *testing.T) {
 		// The pod is deleted: the Service stops listing it.
 		delete(podIPs, "web-1")
 		writeWebService(t, storeDir, podIPs)
-		time.Sleep(time.Second)
+		testkit.Eventually(t, 15*time.Second, func() error {
+			if r := load(300*time.Millisecond, nameOnly, nil); r.failures != 0 || r.byPod["web-1"] != 0 {
+				return fmt.Errorf("web-1 still in use after leaving the Service: %v, %d failures (first: %v)", r.byPod, r.failures, r.firstErr)
+			}
+			return nil
+		})
 	})
 
 	t.Run("control plane away and back", func(t *testing.T) {
@@ -289,15 +295,12 @@ func TestDiscoveryAndBalancing(t *testing.T) {
 		dst = dstPod.Start(t, dstSpec)
 		delete(podIPs, "web-3")
 		writeWebService(t, storeDir, podIPs)
-		deadline := time.Now().Add(15 * time.Second)
-		for {
+		testkit.Eventually(t, 30*time.Second, func() error {
 			r := load(time.Second, both, nil)
-			if r.failures == 0 && r.byPod["web-3"] == 0 && r.byPod["web-2"] > 0 {
-				break
+			if r.failures != 0 || r.byPod["web-3"] != 0 || r.byPod["web-2"] == 0 {
+				return fmt.Errorf("the proxy has not caught up with the returning control plane: %v, %d failures", r.byPod, r.failures)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the proxy never caught up with the returning control plane: %v, %d failures", r.byPod, r.failures)
-			}
-		}
+			return nil
+		})
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/pki"
@@ -217,7 +218,10 @@ func TestRotationUnderLoad(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(3 * time.Second)
+	// Rotate once load flows through both paths.
+	testkit.EventuallyTrue(t, 30*time.Second, "requests and mTLS connections through the proxies", func() bool {
+		return requests.Load() >= 20 && conns.Load() >= 5
+	})
 	refreshesBefore := b.metric(t, "identity_cert_refresh_count", nil)
 	newIssuer := cp.rotateIssuer(t, 48*time.Hour)
 	wg.Wait()

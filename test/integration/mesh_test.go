@@ -227,6 +227,7 @@ func TestMeshedTraffic(t *testing.T) {
 }
 
 func testMeshedTraffic(t *testing.T, m *mesh) {
+	t.Helper()
 	a, b := m.client, m.server
 	target := func(port int) string { return b.Addr(uint16(port)) }
 	httpAuthority := target(httpPort)

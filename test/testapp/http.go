@@ -70,7 +70,7 @@ func newHTTPHandler(name string, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "testapp "+name)
+		_, _ = io.WriteString(w, "testapp "+name)
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) { echoHTTP(w, r, logger) })
 	mux.HandleFunc("/status/{code}", statusHTTP)
@@ -207,7 +207,7 @@ func headersHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Echo-Proto", r.Proto)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(hdrs)
+	_ = enc.Encode(hdrs)
 }
 
 // wsFrame is one WebSocket message with its frame type.

@@ -109,6 +109,7 @@ func (w *testWriter) stop() {
 }
 
 func testCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -117,6 +118,7 @@ func testCtx(t *testing.T) context.Context {
 // httpClient returns a client speaking HTTP/1.1 only, or HTTP/2 with prior
 // knowledge only.
 func httpClient(t *testing.T, h2c bool) *http.Client {
+	t.Helper()
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	if h2c {
 		tr.Protocols.SetUnencryptedHTTP2(true)
@@ -602,6 +604,7 @@ func TestRunDisabledPorts(t *testing.T) {
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -704,6 +704,7 @@ func grepMetrics(text string) string {
 // diagnose logs what helps find why the walkthrough failed: every pod, the
 // events, and the descriptions and logs of the pods in namespaces.
 func diagnose(t *testing.T, n *cluster.Node, namespaces ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	kubectl := func(args ...string) string {

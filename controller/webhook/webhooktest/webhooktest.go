@@ -98,6 +98,7 @@ func write(t testing.TB, path string, data []byte) {
 // Client returns an HTTPS client trusting the certificate's CA; its idle
 // connections are closed when the test ends.
 func (c *Cert) Client(t testing.TB) *http.Client {
+	t.Helper()
 	client := &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.Pool, MinVersion: tls.VersionTLS12}},
 		Timeout:   20 * time.Second,

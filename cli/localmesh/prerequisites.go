@@ -1,0 +1,201 @@
+package localmesh
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+)
+
+// prerequisitesTxt is the list of commands the mesh needs, shared with .ci/run.
+//
+//go:embed prerequisites.txt
+var prerequisitesTxt []byte
+
+// Tool is a command the local mesh runs and the Debian package providing it.
+type Tool struct {
+	Command, Package string
+	// Optional tools are reported but do not stop Up.
+	Optional bool
+	// For says what the mesh uses it for.
+	For string
+}
+
+// Tools returns the commands the local mesh needs (prerequisites.txt).
+func Tools() []Tool {
+	var tools []Tool
+	sc := bufio.NewScanner(bytes.NewReader(prerequisitesTxt))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			panic(fmt.Sprintf("localmesh: bad line in prerequisites.txt: %q", line))
+		}
+		tools = append(tools, Tool{Command: f[0], Package: f[1], Optional: f[2] == "optional", For: strings.Join(f[3:], " ")})
+	}
+	return tools
+}
+
+// Problem is one missing prerequisite and what fixes it.
+type Problem struct {
+	// What is missing.
+	What string
+	// Fix is the command or action that provides it.
+	Fix string
+	// Optional problems do not stop Up.
+	Optional bool
+}
+
+func (p Problem) String() string { return p.What + "; fix: " + p.Fix }
+
+// ErrPrerequisites is wrapped by the error Up returns when prerequisites
+// are missing.
+var ErrPrerequisites = errors.New("the local mesh cannot start on this machine")
+
+// PrerequisiteError lists every missing prerequisite.
+type PrerequisiteError struct {
+	Problems []Problem
+	notRoot  error // CheckPrivileges's error, if it failed
+}
+
+func (e *PrerequisiteError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v: %d missing prerequisite(s):", ErrPrerequisites, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - " + p.String())
+	}
+	var pkgs []string
+	for _, p := range e.Problems {
+		if pkg, ok := strings.CutPrefix(p.Fix, "apt-get install -y "); ok && !slices.Contains(pkgs, pkg) {
+			pkgs = append(pkgs, pkg)
+		}
+	}
+	if len(pkgs) > 1 {
+		b.WriteString("\n  all packages at once: apt-get install -y " + strings.Join(pkgs, " "))
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is find ErrPrerequisites and ErrNotRoot.
+func (e *PrerequisiteError) Unwrap() []error {
+	if e.notRoot != nil {
+		return []error{ErrPrerequisites, e.notRoot}
+	}
+	return []error{ErrPrerequisites}
+}
+
+// prereqEnv is what the check reads of the machine; tests replace it.
+type prereqEnv struct {
+	privileges func() error
+	lookPath   func(string) (string, error)
+	stat       func(string) (os.FileInfo, error)
+	routes     func(context.Context) ([]netip.Prefix, error)
+}
+
+var machine = prereqEnv{
+	privileges: CheckPrivileges,
+	lookPath:   exec.LookPath,
+	stat:       os.Stat,
+	routes:     hostRoutes,
+}
+
+// Prerequisites checks everything Up needs before it creates anything:
+// root and its capabilities, network namespaces in the kernel, the tools of
+// prerequisites.txt, the mesh's binaries, and a pods' subnet no route of
+// the host already covers. It returns every problem found, optional ones
+// (a missing Prometheus) included.
+func (m *Mesh) Prerequisites(ctx context.Context) []Problem {
+	return m.prerequisites(ctx, machine)
+}
+
+func (m *Mesh) prerequisites(ctx context.Context, env prereqEnv) []Problem {
+	var probs []Problem
+	if err := env.privileges(); err != nil {
+		probs = append(probs, Problem{What: err.Error(), Fix: "run it as root (sudo) with CAP_NET_ADMIN and CAP_SYS_ADMIN"})
+	}
+	if _, err := env.stat("/proc/self/ns/net"); err != nil {
+		probs = append(probs, Problem{What: "the kernel has no network namespaces", Fix: "a Linux kernel built with CONFIG_NET_NS"})
+	}
+	for _, t := range Tools() {
+		if _, err := env.lookPath(t.Command); err != nil {
+			probs = append(probs, Problem{What: fmt.Sprintf("%s not found in PATH (%s)", t.Command, t.For), Fix: "apt-get install -y " + t.Package, Optional: t.Optional})
+		}
+	}
+	for _, b := range []string{"linkerd-proxy", "linkerd-init", "linkerd-controller"} {
+		if _, err := env.stat(m.bin(b)); err != nil {
+			probs = append(probs, Problem{What: fmt.Sprintf("%s not found in %s", b, m.cfg.BinDir), Fix: "make build, or pass --bin-dir"})
+		}
+	}
+	subnet, err := netip.ParsePrefix(m.cfg.Subnet)
+	if err != nil || !subnet.Addr().Is4() {
+		probs = append(probs, Problem{What: fmt.Sprintf("invalid subnet %q", m.cfg.Subnet), Fix: "pass an IPv4 CIDR, e.g. --subnet " + DefaultSubnet})
+	} else if routes, err := env.routes(ctx); err == nil {
+		for _, r := range routes {
+			if r.Bits() > 0 && r.Overlaps(subnet) {
+				probs = append(probs, Problem{What: fmt.Sprintf("subnet %s is in use on this machine (route to %s)", subnet.Masked(), r), Fix: "pick a free one with --subnet, or take the mesh that uses it down (linkerd local down --state-dir DIR)"})
+				break
+			}
+		}
+	}
+	return probs
+}
+
+// hostRoutes returns the destinations of the host's IPv4 routes.
+func hostRoutes(ctx context.Context) ([]netip.Prefix, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-4", "-o", "route", "show").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip route: %w", err)
+	}
+	var routes []netip.Prefix
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		dst := f[0]
+		if slices.Contains([]string{"unicast", "blackhole", "unreachable", "prohibit", "throw"}, dst) && len(f) > 1 {
+			dst = f[1]
+		}
+		if dst == "default" {
+			continue
+		}
+		if !strings.Contains(dst, "/") {
+			dst += "/32"
+		}
+		if p, err := netip.ParsePrefix(dst); err == nil {
+			routes = append(routes, p)
+		}
+	}
+	return routes, nil
+}
+
+// checkPrerequisites returns a *PrerequisiteError for the required problems
+// and logs the optional ones.
+func (m *Mesh) checkPrerequisites(ctx context.Context, env prereqEnv) error {
+	var required []Problem
+	var notRoot error
+	for _, p := range m.prerequisites(ctx, env) {
+		if p.Optional {
+			m.logf("warning: %s", p)
+			continue
+		}
+		required = append(required, p)
+	}
+	if err := env.privileges(); err != nil {
+		notRoot = err
+	}
+	if len(required) == 0 {
+		return nil
+	}
+	return &PrerequisiteError{Problems: required, notRoot: notRoot}
+}

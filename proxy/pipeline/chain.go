@@ -1,0 +1,127 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+)
+
+// Layer is one step of the request path with one job. Serve does its work
+// on the request, then calls x.Next to go on (or returns an error: the
+// request is answered by the proxy). Code after x.Next runs once the
+// response head arrived or the request failed.
+type Layer interface {
+	Serve(ctx context.Context, x *Exchange) error
+}
+
+// Ender is implemented by layers that act when the exchange ends, after
+// its response body (or its failure): End runs once per exchange that
+// reached the layer, in reverse order of the chain.
+type Ender interface {
+	End(x *Exchange)
+}
+
+// Forwarder is the end of the chain: a client engine that sends the
+// request to x.Endpoint and returns once the final response head arrived
+// (having called x.Responded), or fails.
+type Forwarder interface {
+	Forward(ctx context.Context, x *Exchange) error
+}
+
+// Owner is implemented by layers that set header fields only the proxy may
+// set: the engines remove client-sent fields of these names.
+type Owner interface {
+	OwnedFields() []string
+}
+
+// Chain is a direction's layers, in order.
+type Chain struct {
+	layers []Layer
+	enders []Ender // enders[i] is layers[i] as an Ender, or nil
+	owned  []string
+}
+
+// NewChain returns the chain of layers, first to last.
+func NewChain(layers ...Layer) *Chain {
+	c := &Chain{layers: layers, enders: make([]Ender, len(layers))}
+	for i, l := range layers {
+		if e, ok := l.(Ender); ok {
+			c.enders[i] = e
+		}
+		if o, ok := l.(Owner); ok {
+			c.owned = append(c.owned, o.OwnedFields()...)
+		}
+	}
+	return c
+}
+
+// OwnedFields returns the request fields only the proxy sets: client-sent
+// ones are removed before forwarding.
+func (c *Chain) OwnedFields() []string { return c.owned }
+
+// Len returns the number of layers.
+func (c *Chain) Len() int { return len(c.layers) }
+
+// Serve runs x through the chain to term.
+func (c *Chain) Serve(ctx context.Context, x *Exchange, term Forwarder) error {
+	x.chain, x.term, x.pos = c, term, 0
+	return x.Next(ctx)
+}
+
+// Next runs the rest of the chain: the next layer, or the terminal.
+func (x *Exchange) Next(ctx context.Context) error {
+	i := x.pos
+	x.pos++
+	if i < len(x.chain.layers) {
+		if i >= x.reached {
+			x.reached = i + 1
+		}
+		return x.chain.layers[i].Serve(ctx, x)
+	}
+	return x.term.Forward(ctx, x)
+}
+
+// Redo rewinds the chain to just after the calling layer, so that it can
+// call Next again (a retry). It must be called by the layer whose Serve is
+// running, with the position it saw on entry (Pos).
+func (x *Exchange) Redo(pos int) { x.pos = pos }
+
+// Pos returns the position of the next layer to run.
+func (x *Exchange) Pos() int { return x.pos }
+
+// Finish ends the exchange: err is how the response body ended (nil when
+// complete). The layers' End hooks run in reverse order, once.
+func (x *Exchange) Finish(err error) {
+	if x.finished {
+		return
+	}
+	x.finished = true
+	if err != nil && x.Err == nil {
+		x.Err = err
+	}
+	if x.chain == nil {
+		return
+	}
+	for i := x.reached - 1; i >= 0; i-- {
+		if e := x.chain.enders[i]; e != nil {
+			e.End(x)
+		}
+	}
+}
+
+// ErrFailedResponse tells the balancer a response was classified as a
+// failure (5xx, non-OK gRPC status) although no I/O failed: failure accrual
+// ejects endpoints that keep answering that way.
+var ErrFailedResponse = errors.New("response classified as a failure")
+
+// Outcome is what the balancer learns from a finished exchange: nothing
+// bad when the client caused the error.
+func (x *Exchange) Outcome() error {
+	if x.Err != nil && IsClientError(x.Err) {
+		return nil
+	}
+	k := x.Key()
+	if x.Err == nil && k.Failure {
+		return ErrFailedResponse
+	}
+	return x.Err
+}

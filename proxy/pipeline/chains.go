@@ -1,0 +1,50 @@
+package pipeline
+
+import (
+	"github.com/linkerd-go/linkerd/proxy/discovery"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+// The two chains, in order: adding a layer means writing it (one file) and
+// adding it to one of these lists.
+
+// InboundOptions configure the inbound chain.
+type InboundOptions struct {
+	Registry *metrics.Registry
+	// Resolver finds the application's endpoint (its original destination).
+	Resolver discovery.Resolver
+}
+
+// Inbound returns the inbound chain: metrics → client-id → orig-proto →
+// dst → balance (the application), ended by the client engine.
+func Inbound(o InboundOptions) *Chain {
+	return NewChain(
+		&Metrics{Registry: o.Registry, Direction: transport.Inbound},
+		ClientID{},
+		&OrigProto{Direction: transport.Inbound},
+		&Dst{},
+		&Balance{Resolver: o.Resolver},
+	)
+}
+
+// OutboundOptions configure the outbound chain.
+type OutboundOptions struct {
+	Registry *metrics.Registry
+	Resolver discovery.Resolver
+	// Ingress routes requests by l5d-dst-override (an ingress controller's proxy).
+	Ingress bool
+	// OrigProto carries HTTP/1.1 requests to meshed peers over HTTP/2.
+	OrigProto bool
+}
+
+// Outbound returns the outbound chain: metrics → dst (override, canonical
+// name) → balance → orig-proto, ended by the client engine.
+func Outbound(o OutboundOptions) *Chain {
+	return NewChain(
+		&Metrics{Registry: o.Registry, Direction: transport.Outbound},
+		&Dst{Resolver: o.Resolver, Ingress: o.Ingress, Canonical: true},
+		&Balance{Resolver: o.Resolver},
+		&OrigProto{Direction: transport.Outbound, Enabled: o.OrigProto},
+	)
+}
