@@ -102,6 +102,18 @@ Try, in another terminal:
 	if prom != "" {
 		fmt.Fprintf(w, `  sudo ip netns exec %s curl -s 'localhost:%d/api/v1/query?query=sum(rate(response_total[1m]))by(deployment,classification)'
 `, prom, localmesh.PrometheusPort)
+		sd := ""
+		if m.StateDir() != localmesh.DefaultStateDir {
+			sd = " --state-dir " + m.StateDir()
+		}
+		fmt.Fprintf(w, `  linkerd viz stat deploy -n demo%[1]s     # success rate, RPS, latency per deployment
+  linkerd viz edges deploy -n demo%[1]s    # who calls whom, mTLS
+  linkerd viz routes deploy/web -n demo%[1]s
+  linkerd viz top deploy/web -n demo%[1]s
+`, sd)
+	}
+	if addr, err := localmesh.DashboardAddr(m.StateDir()); err == nil {
+		fmt.Fprintf(w, "  linkerd viz dashboard --state-dir %s   # the dashboard, also at http://%s\n", m.StateDir(), addr)
 	}
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }

@@ -51,6 +51,7 @@ none, a local mesh up at the default state directory.`,
 		newCmdVizInstall(global, opts, env),
 		newCmdVizUninstall(global, opts, env),
 		newCmdVizCheck(global, opts, env),
+		newCmdVizDashboard(global, opts),
 	)
 	return cmd
 }

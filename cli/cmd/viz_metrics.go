@@ -83,7 +83,12 @@ func vizError(err error, addr string) error {
 		if strings.Contains(st.Message(), "Prometheus") {
 			return errors.New(st.Message())
 		}
-		return fmt.Errorf("cannot reach the metrics API at %s: %s", addr, st.Message())
+		msg := st.Message()
+		// gRPC wraps the dial error: keep the dial error.
+		if i := strings.Index(msg, "dial tcp"); i >= 0 {
+			msg = strings.TrimSuffix(msg[i:], `"`)
+		}
+		return fmt.Errorf("cannot reach the metrics API at %s: %s", addr, msg)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("the metrics API at %s did not answer in time", addr)
 	}

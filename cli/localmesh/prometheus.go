@@ -121,7 +121,10 @@ func (m *Mesh) addMetricsAPI(ctx context.Context, s *State, anchors string, prom
 		return err
 	}
 	m.logf("metrics API %s:%d", w.IP, MetricsAPIPort)
-	return m.writeTargets(s)
+	if err := m.writeTargets(s); err != nil {
+		return err
+	}
+	return m.addVizWeb(ctx, s, anchors, net.JoinHostPort(w.IP.String(), strconv.Itoa(MetricsAPIPort)))
 }
 
 // FindWorkload returns the workload ns/name of the mesh whose state is in

@@ -647,3 +647,59 @@ func TestRapidResetBounded(t *testing.T) {
 		t.Errorf("%d reset requests reached the handler", n)
 	}
 }
+
+// TestServerReportsRejects checks what Options.OnReject hears of.
+func TestServerReportsRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		run    func(rc *rawClient)
+		reason string
+	}{
+		{"header list too large", Options{MaxHeaderListSize: 1024}, func(rc *rawClient) {
+			rc.headers(1, true, "/", "x-a", strings.Repeat("a", 600), "x-b", strings.Repeat("b", 600))
+			rc.expectStatus(1, "431")
+		}, RejectHeaderTooLarge},
+		{"connection-specific field", Options{}, func(rc *rawClient) {
+			rc.headers(1, true, "/", "connection", "close")
+			rc.expectReset(1, http2.ErrCodeProtocol)
+		}, RejectMalformed},
+		{"content-length mismatch", Options{}, func(rc *rawClient) {
+			rc.headers(1, false, "/", "content-length", "1")
+			rc.write(func() error { return rc.fr.WriteData(1, true, []byte("two")) })
+			rc.expectReset(1, http2.ErrCodeProtocol)
+		}, RejectMalformed},
+		{"upper-case name", Options{}, func(rc *rawClient) {
+			rc.headers(1, true, "/", "X-A", "1")
+			rc.expectReset(1, http2.ErrCodeProtocol)
+		}, RejectMalformed},
+		{"rapid reset", Options{ResetBurst: 5, ResetRate: 1}, func(rc *rawClient) {
+			for id := uint32(1); id < 100; id += 2 {
+				rc.headers(id, false, "/")
+				if rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+					break
+				}
+			}
+			rc.expectGoAway(http2.ErrCodeEnhanceYourCalm)
+		}, RejectTooManyResets},
+		{"DATA on an idle stream", Options{}, func(rc *rawClient) {
+			rc.write(func() error { return rc.fr.WriteData(1, true, []byte("x")) })
+			rc.expectGoAway(http2.ErrCodeProtocol)
+		}, RejectProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reasons := make(chan string, 100)
+			tc.opts.OnReject = func(r string) { reasons <- r }
+			addr, _ := conformanceServer(t, tc.opts)
+			tc.run(dialRaw(t, addr, true))
+			select {
+			case got := <-reasons:
+				if got != tc.reason {
+					t.Fatalf("OnReject(%q), want %q", got, tc.reason)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("OnReject not called, want %q", tc.reason)
+			}
+		})
+	}
+}

@@ -104,6 +104,27 @@ type Options struct {
 	// may reset while the server still works on them (server only).
 	ResetBurst int
 	ResetRate  float64
+	// OnReject, when set, is told (on the read loop: it must not block) of
+	// each request or connection a server refused, with a reason:
+	// RejectHeaderTooLarge (answered 431), RejectMalformed (the stream
+	// reset), RejectTooManyResets or RejectProtocol (the connection ended
+	// with GOAWAY).
+	OnReject func(reason string)
+}
+
+// Reasons given to Options.OnReject.
+const (
+	RejectHeaderTooLarge = "header_too_large"
+	RejectMalformed      = "malformed_request"
+	RejectTooManyResets  = "too_many_resets"
+	RejectProtocol       = "protocol_error"
+)
+
+// reject tells Options.OnReject of a refusal on a server.
+func (cc *Conn) reject(reason string) {
+	if cc.server && cc.opts.OnReject != nil {
+		cc.opts.OnReject(reason)
+	}
 }
 
 func (o *Options) fill() {
@@ -712,6 +733,11 @@ func (cc *Conn) readLoop() {
 	err := cc.read()
 	var ce *connError
 	if errors.As(err, &ce) {
+		if ce == ErrTooManyResets {
+			cc.reject(RejectTooManyResets)
+		} else {
+			cc.reject(RejectProtocol)
+		}
 		// The connection ends: a last frame, not worth waiting long for
 		// (the deadline also frees a control write blocked on the peer).
 		_ = cc.nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -733,6 +759,7 @@ func (cc *Conn) read() error {
 			var se http2.StreamError
 			if errors.As(err, &se) {
 				// A malformed head (bad header field, ...): only that stream fails.
+				cc.reject(RejectMalformed)
 				cc.resetStream(se.StreamID, se.Code, fmt.Errorf("%w: %w", errProtocol, err))
 				continue
 			}
@@ -887,6 +914,7 @@ func (cc *Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		}
 		if s.bodyLen >= 0 && s.received != s.bodyLen {
 			cc.mu.Unlock()
+			cc.reject(RejectMalformed)
 			cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: body shorter than its content-length", errProtocol))
 			return nil
 		}
@@ -931,12 +959,14 @@ func (cc *Conn) newRequestLocked(f *http2.MetaHeadersFrame) error {
 	}
 	if f.Truncated {
 		cc.mu.Unlock()
+		cc.reject(RejectHeaderTooLarge)
 		cc.refuseHeaderList(id, f.StreamEnded())
 		return nil
 	}
 	bodyLen, ok := checkRequestFields(f)
 	if !ok || (bodyLen > 0 && f.StreamEnded()) {
 		cc.mu.Unlock()
+		cc.reject(RejectMalformed)
 		cc.queueControl(func() error { return cc.fr.WriteRSTStream(id, http2.ErrCodeProtocol) })
 		return nil
 	}
@@ -1083,6 +1113,7 @@ func (cc *Conn) onData(f *http2.DataFrame) error {
 	s.received += int64(len(data))
 	if s.bodyLen >= 0 && (s.received > s.bodyLen || (f.StreamEnded() && s.received != s.bodyLen)) {
 		cc.mu.Unlock()
+		cc.reject(RejectMalformed)
 		cc.resetStream(f.StreamID, http2.ErrCodeProtocol, fmt.Errorf("%w: body length differs from its content-length", errProtocol))
 		cc.giveWindow(nil, int(n), cc.queueControl)
 		return nil

@@ -37,7 +37,7 @@ func (s *Server) ServeH2(ctx context.Context, c net.Conn, pc *pipeline.Conn) {
 		s.serveStream(ctx, st, head, pc)
 	}
 	var cc *h2.Conn
-	err := h2.ServeConn(c, h2.Options{}, handler, func(conn *h2.Conn) {
+	err := h2.ServeConn(c, h2.Options{OnReject: s.onReject}, handler, func(conn *h2.Conn) {
 		cc = conn
 		s.h2.mu.Lock()
 		defer s.h2.mu.Unlock()

@@ -84,5 +84,6 @@ func newTestServer(o testOptions) *Server {
 		chain = pipeline.Outbound(pipeline.OutboundOptions{Registry: o.Metrics, Resolver: o.Resolver,
 			Ingress: o.IngressMode, OrigProto: o.H2Upgrade && o.Dialer.TLS != nil})
 	}
-	return NewServer(Options{Chain: chain, Dialer: o.Dialer, Logger: slog.New(slog.DiscardHandler), IdleConnTimeout: o.IdleConnTimeout})
+	return NewServer(Options{Chain: chain, Dialer: o.Dialer, Logger: slog.New(slog.DiscardHandler), IdleConnTimeout: o.IdleConnTimeout,
+		Direction: o.Direction, Metrics: o.Metrics})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -81,6 +82,9 @@ func TestInboundH2RapidReset(t *testing.T) {
 	}
 	if n := hits.Load(); n > 1000 {
 		t.Errorf("%d reset requests reached the application", n)
+	}
+	if n := reg.Counter("inbound_http_errors_total", metrics.Labels{{Name: "error", Value: "too_many_resets"}}).Value(); n != 1 {
+		t.Errorf("inbound_http_errors_total{error=too_many_resets} = %d, want 1", n)
 	}
 	// Every request counted is answered, none as a failure.
 	deadline := time.Now().Add(5 * time.Second)
@@ -275,22 +279,66 @@ var pairIdleTimeout time.Duration
 // connection between the proxies while requests flow, however many idle
 // timeouts long: a busy connection is never closed as idle, and no
 // connection is dialed beside it. HTTP/1.1 requests go over the pool of
-// HTTP/2 connections (orig-proto).
+// HTTP/2 connections (orig-proto), gRPC stays HTTP/2.
 func TestMeshPairSteadyTrafficOneConnection(t *testing.T) {
 	pairIdleTimeout = 100 * time.Millisecond
 	defer func() { pairIdleTimeout = 0 }()
-	be := h1Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	m := newMeshPair(t, be.Listener.Addr().String(), true)
-	c, br := proxytest.Dial(t, m.addr)
-	n := 0
-	for end := time.Now().Add(10 * pairIdleTimeout); time.Now().Before(end); n++ {
-		resp, body := rawExchange(t, c, br, "GET /steady HTTP/1.1\r\nHost: steady.example\r\n\r\n", false)
-		if resp.StatusCode != http.StatusOK || string(body) != "ok" {
-			t.Fatalf("request %d: %d %q", n, resp.StatusCode, body)
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Header.Get("Content-Type") == "application/grpc" {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.Header().Set("Trailer", "Grpc-Status")
+			_, _ = w.Write([]byte{0, 0, 0, 0, 1, 42})
+			w.Header().Set("Grpc-Status", "0")
+			return
 		}
-		time.Sleep(pairIdleTimeout / 10)
-	}
-	if got := m.inConns.Load(); got != 1 {
-		t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts, want 1", got, n)
+		io.WriteString(w, "ok")
+	}))
+	for _, tc := range []struct {
+		name    string
+		request func(t *testing.T, m *meshPair) func() error
+	}{
+		{"HTTP/1.1", func(t *testing.T, m *meshPair) func() error {
+			c, br := proxytest.Dial(t, m.addr)
+			return func() error {
+				resp, body := rawExchange(t, c, br, "GET /steady HTTP/1.1\r\nHost: steady.example\r\n\r\n", false)
+				if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+					return fmt.Errorf("%d %q", resp.StatusCode, body)
+				}
+				return nil
+			}
+		}},
+		{"gRPC", func(t *testing.T, m *meshPair) func() error {
+			c := h2cClient(m.addr)
+			return func() error {
+				req, _ := http.NewRequest(http.MethodPost, "http://steady.example/svc/Method", bytes.NewReader([]byte{0, 0, 0, 0, 1, 42}))
+				req.Header.Set("Content-Type", "application/grpc")
+				resp, err := c.Do(req)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				_, _ = io.ReadAll(resp.Body)
+				if got := resp.Trailer.Get("Grpc-Status"); resp.StatusCode != http.StatusOK || got != "0" {
+					return fmt.Errorf("%d, grpc-status %q", resp.StatusCode, got)
+				}
+				return nil
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMeshPair(t, be.Listener.Addr().String(), true)
+			request := tc.request(t, m)
+			n := 0
+			for end := time.Now().Add(10 * pairIdleTimeout); time.Now().Before(end); n++ {
+				if err := request(); err != nil {
+					t.Fatalf("request %d: %v", n, err)
+				}
+				time.Sleep(pairIdleTimeout / 10)
+			}
+			if got := m.inConns.Load(); got != 1 {
+				t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts, want 1", got, n)
+			}
+		})
 	}
 }

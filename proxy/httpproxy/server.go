@@ -58,6 +58,8 @@ type Server struct {
 	srv   *http.Server
 	ln    *handoffListener
 	done  chan struct{}
+	// onReject counts a request or connection refused by an engine.
+	onReject func(reason string)
 }
 
 // NewServer starts a server; connections arrive through ServeHTTP1 and ServeH2.
@@ -74,16 +76,18 @@ func NewServer(o Options) *Server {
 		done:   make(chan struct{}),
 	}
 	s.proxy = newHandoff(o.Chain, o.Dialer, o.IdleConnTimeout, o.Logger)
+	s.onReject = func(reason string) {
+		if o.Metrics != nil {
+			o.Metrics.Counter(o.Direction+"_http_errors_total", metrics.Labels{{Name: "error", Value: reason}}).Inc()
+		}
+	}
 	s.fast = &h1.Server{Chain: o.Chain, Pool: s.pool, H2: s.h2pool, Dial: o.Dialer.Dial, Logger: o.Logger,
 		OnReject: func(status int, _ error) {
-			if o.Metrics == nil {
-				return
-			}
-			reason := "malformed_request"
+			reason := h2.RejectMalformed
 			if status == http.StatusRequestHeaderFieldsTooLarge {
-				reason = "header_too_large"
+				reason = h2.RejectHeaderTooLarge
 			}
-			o.Metrics.Counter(o.Direction+"_http_errors_total", metrics.Labels{{Name: "error", Value: reason}}).Inc()
+			s.onReject(reason)
 		},
 		HandOff: func(c net.Conn, pc *pipeline.Conn) error {
 			if err := s.ln.handoff(&handoffConn{Conn: c, info: pc}); err != nil {

@@ -178,6 +178,11 @@ func TestVizDemo(t *testing.T) {
 	if !strings.HasPrefix(stdout, "#\n# POD web (1 of 1)\n#\n") || !strings.Contains(stdout, "\nresponse_total{") {
 		t.Errorf("proxy-metrics output lacks the pod header or response_total")
 	}
+	// Destination labels the local mesh's endpoints with their Deployment,
+	// as a cluster's: outbound series carry dst_deployment.
+	if !strings.Contains(stdout, `dst_deployment="voting"`) {
+		t.Errorf("web's proxy metrics have no dst_deployment=\"voting\" label")
+	}
 
 	// top, in a real terminal.
 	vizTop(t, linkerd, stateDir)

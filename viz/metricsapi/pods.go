@@ -129,7 +129,7 @@ func (p PrometheusPods) Pods(ctx context.Context, namespace string) ([]Pod, erro
 			pod.IP = host
 		}
 		for _, k := range workloadKinds {
-			if n := m[model.LabelName(k)]; n != "" {
+			if n := m[model.LabelName(kindLabel(k, false))]; n != "" {
 				pod.OwnerKind, pod.OwnerName = k, string(n)
 				break
 			}

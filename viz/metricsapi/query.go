@@ -57,6 +57,13 @@ func kindLabel(kind string, dst bool) string {
 		return labelNamespace
 	case client.KindAuthority:
 		return labelAuthority
+	case client.KindJob:
+		// Prometheus's scrape configuration names a pod's Job k8s_job
+		// (job is the scrape job), as Linkerd's; destination's endpoint
+		// label is job, so the proxy's is dst_job.
+		if !dst {
+			return "k8s_job"
+		}
 	}
 	if dst {
 		return "dst_" + kind

@@ -120,13 +120,23 @@ func newTestServer(t *testing.T, f http.Handler) *Server {
 	return s
 }
 
+// dump renders m as indented JSON, stable across runs (protojson's own
+// spacing is deliberately unstable).
 func dump(t *testing.T, m proto.Message) string {
 	t.Helper()
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	b, err := protojson.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b) + "\n"
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out) + "\n"
 }
 
 func TestStatSummary(t *testing.T) {
@@ -251,4 +261,26 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTopRoutesByProfileRoute: when the proxies report ServiceProfile
+// routes (route_response_total with rt_route), rows are per route, with
+// the method and path of routes named "METHOD /path".
+func TestTopRoutesByProfileRoute(t *testing.T) {
+	routeSel := `route_response_total{direction="inbound", namespace="demo", deployment="web"}`
+	f := &fakeProm{series: []series{
+		{match: []string{"up{"}, labels: l("namespace", "demo", "pod", "web", "deployment", "web"), value: "1"},
+		{match: []string{routeSel}, labels: l("namespace", "demo", "deployment", "web", "rt_route", "GET /api/vote", "dst", "web.demo.svc.cluster.local:8080", "classification", "success"), value: "74"},
+		{match: []string{routeSel}, labels: l("namespace", "demo", "deployment", "web", "rt_route", "GET /api/vote", "dst", "web.demo.svc.cluster.local:8080", "classification", "failure"), value: "26"},
+		{match: []string{routeSel}, labels: l("namespace", "demo", "deployment", "web", "rt_route", "", "dst", "web.demo.svc.cluster.local:8080", "classification", "success"), value: "10"},
+		{match: []string{"histogram_quantile(0.5,", `route_response_latency_ms_bucket{direction="inbound", namespace="demo", deployment="web"}`}, labels: l("namespace", "demo", "deployment", "web", "rt_route", "GET /api/vote", "dst", "web.demo.svc.cluster.local:8080"), value: "3"},
+		// response_total also has web's requests: not shown twice.
+		{match: []string{`response_total{direction="inbound", namespace="demo", deployment="web"}`, "authority"}, labels: l("namespace", "demo", "deployment", "web", "authority", "web.demo.svc.cluster.local:8080", "classification", "success"), value: "84"},
+	}}
+	s := newTestServer(t, f)
+	resp, err := s.TopRoutes(context.Background(), &vizv1.TopRoutesRequest{Selector: &vizv1.Resource{Kind: "deployment", Namespace: "demo", Name: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "routes-profile", dump(t, resp))
 }

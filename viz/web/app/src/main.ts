@@ -177,7 +177,7 @@ function workloadView(ns: string, kind: string, name: string): View {
   const inbound = section("Top routes (inbound)", "routes-inbound");
   const outbound = section("Top routes (outbound)", "routes-outbound");
   const ed = section("Edges", "edges");
-  main.replaceChildren(h("h1", {}, `${wl} in ${ns}`), summary, h("div", { class: "grid" }, inbound, outbound), ed, pods);
+  main.replaceChildren(h("h1", {}, `${wl} in ${ns}`), summary, inbound, outbound, ed, pods);
   return {
     async refresh() {
       const [stats, podRows, inRoutes, outRoutes, edges] = await Promise.all([
