@@ -17,165 +17,105 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// TestGRPCStreamAcrossBackendRestart: a server-streaming gRPC call through
-// the proxy gets its messages; when the backend goes away the call ends,
-// and once a new backend listens on the same address a new call works.
-func TestGRPCStreamAcrossBackendRestart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	start := func(ln net.Listener) *grpc.Server {
-		s := grpc.NewServer()
-		healthpb.RegisterHealthServer(s, health.NewServer())
-		go func() { _ = s.Serve(ln) }()
-		return s
-	}
-	srv := start(ln)
-	h := newHarness(t, addr)
-	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
-	watch := func() (healthpb.Health_WatchClient, context.CancelFunc) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		if _, err := w.Recv(); err != nil {
-			cancel()
-			t.Fatalf("first message: %v", err)
-		}
-		return w, cancel
-	}
-	w, cancel := watch()
-	srv.Stop()
-	if _, err := w.Recv(); err == nil {
-		t.Fatal("the call went on after its backend stopped")
-	}
-	cancel()
-	// While nothing listens, calls fail with UNAVAILABLE from the proxy.
-	for range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil {
-			_, err = w.Recv()
-		}
-		cancel()
-		if status.Code(err) != codes.Unavailable {
-			t.Fatalf("call without a backend: %v, want UNAVAILABLE", err)
-		}
-	}
-	for i := 0; ; i++ {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil {
-			break
-		}
-		if i > 50 {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	srv = start(ln)
-	defer srv.Stop()
-	_, cancel = watch()
-	cancel()
+// healthBackend serves gRPC's health service on ln.
+func healthBackend(ln net.Listener) *grpc.Server {
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go func() { _ = s.Serve(ln) }()
+	return s
 }
 
-// TestGRPCStreamThroughPairAcrossRestart is the same through a meshed pair
-// (mTLS between the proxies), the backend stopping gracefully.
-func TestGRPCStreamThroughPairAcrossRestart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	start := func(ln net.Listener) *grpc.Server {
-		s := grpc.NewServer()
-		healthpb.RegisterHealthServer(s, health.NewServer())
-		go func() { _ = s.Serve(ln) }()
-		return s
-	}
-	srv := start(ln)
-	m := newMeshPair(t, addr, true)
-	conn, err := grpc.NewClient(m.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
-	watch := func() (healthpb.Health_WatchClient, context.CancelFunc) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		if _, err := w.Recv(); err != nil {
-			cancel()
-			t.Fatalf("first message: %v", err)
-		}
-		return w, cancel
-	}
-	w, cancel := watch()
-	w2, cancel2 := watch()
-	go srv.GracefulStop()
-	time.Sleep(100 * time.Millisecond)
-	srv.Stop()
-	if _, err := w.Recv(); err == nil {
-		t.Fatal("the call went on after its backend stopped")
-	}
-	if _, err := w2.Recv(); err == nil {
-		t.Fatal("the call went on after its backend stopped")
-	}
-	cancel()
-	cancel2()
-	for range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil {
-			_, err = w.Recv()
-		}
-		cancel()
-		if status.Code(err) != codes.Unavailable {
-			t.Fatalf("call without a backend: %v, want UNAVAILABLE", err)
-		}
-	}
-	for i := 0; ; i++ {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil {
-			break
-		}
-		if i > 50 {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	srv = start(ln)
-	defer srv.Stop()
-	// Two calls at once on the new backend (the proxy opens one new
-	// connection for both).
-	errs := make(chan error, 2)
-	for range 2 {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-			if err == nil {
-				_, err = w.Recv()
+// TestGRPCStreamAcrossBackendRestart: a server-streaming gRPC call through
+// the proxy (alone, and through a meshed pair with mTLS between the
+// proxies) gets its messages; when the backend goes away (stopped at once,
+// or gracefully) the call ends, calls meanwhile fail with UNAVAILABLE, and
+// once a new backend listens on the same address, two calls at once (on
+// one new connection) work.
+func TestGRPCStreamAcrossBackendRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		pair     bool
+		graceful bool
+	}{
+		{"proxy", false, false},
+		{"meshed pair", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
 			}
-			errs <- err
-		}()
-	}
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Errorf("call on the restarted backend: %v", err)
-		}
+			addr := ln.Addr().String()
+			srv := healthBackend(ln)
+			proxy := ""
+			if tc.pair {
+				proxy = newMeshPair(t, addr, true).addr
+			} else {
+				proxy = newHarness(t, addr).addr
+			}
+			conn, err := grpc.NewClient(proxy, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			client := healthpb.NewHealthClient(conn)
+			// call starts a Watch and returns it after its first message.
+			call := func() (healthpb.Health_WatchClient, context.CancelFunc, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+				if err == nil {
+					_, err = w.Recv()
+				}
+				if err != nil {
+					cancel()
+				}
+				return w, cancel, err
+			}
+			w, cancel, err := call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.graceful {
+				go srv.GracefulStop()
+				time.Sleep(100 * time.Millisecond)
+			}
+			srv.Stop()
+			if _, err := w.Recv(); err == nil {
+				t.Fatal("the call went on after its backend stopped")
+			}
+			cancel()
+			for range 3 {
+				if _, _, err := call(); status.Code(err) != codes.Unavailable {
+					t.Fatalf("call without a backend: %v, want UNAVAILABLE", err)
+				}
+			}
+			for i := 0; ; i++ {
+				if ln, err = net.Listen("tcp", addr); err == nil {
+					break
+				}
+				if i > 50 {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			srv = healthBackend(ln)
+			defer srv.Stop()
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					_, cancel, err := call()
+					if err == nil {
+						cancel()
+					}
+					errs <- err
+				}()
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Errorf("call on the restarted backend: %v", err)
+				}
+			}
+		})
 	}
 }
 
