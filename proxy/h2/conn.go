@@ -761,6 +761,9 @@ func (cc *Conn) readLoop() {
 		cc.writeControl(func() error { return cc.fr.WriteGoAway(cc.lastStreamID(), ce.code, []byte(ce.msg)) })
 	}
 	cc.fail(err)
+	if ce != nil {
+		cc.linger()
+	}
 	cc.nc.Close()
 	if cc.onClose != nil {
 		cc.onClose(cc)
@@ -882,6 +885,29 @@ func (cc *Conn) takeResetLocked() bool {
 	}
 	cc.resetTokens--
 	return true
+}
+
+// Bounds of linger.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 256 << 10
+)
+
+// linger ends a connection the peer broke after the GOAWAY that says why:
+// our side is closed, and what the peer still sends is read and dropped,
+// for a bounded time and amount, so that closing does not reset the
+// connection before the peer read the GOAWAY.
+func (cc *Conn) linger() {
+	cc.wmu.Lock()
+	cw, ok := cc.nc.(interface{ CloseWrite() error })
+	ok = ok && !cc.writeClosed && cw.CloseWrite() == nil
+	cc.writeClosed = true
+	cc.wmu.Unlock()
+	if !ok {
+		return
+	}
+	_ = cc.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(cc.nc, lingerBytes))
 }
 
 func (cc *Conn) lastStreamID() uint32 {

@@ -133,6 +133,7 @@ func startDemo(t *testing.T, bins map[string]string) *demo {
 }
 
 func readState(t *testing.T, dir string) *localmesh.State {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		return nil
@@ -204,6 +205,7 @@ func (d *demo) promWait(t *testing.T, query string) {
 // testGrafanaQueries runs every panel query of every dashboard, with the
 // template variables set to the demo's values, and wants series back.
 func testGrafanaQueries(t *testing.T, d *demo) {
+	t.Helper()
 	ds, err := grafana.Dashboards()
 	if err != nil {
 		t.Fatal(err)
