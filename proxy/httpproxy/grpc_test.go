@@ -2,10 +2,13 @@ package httpproxy
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -173,5 +176,34 @@ func TestGRPCStreamThroughPairAcrossRestart(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Errorf("call on the restarted backend: %v", err)
 		}
+	}
+}
+
+// TestH2ResponseEndsBeforeRequest: a server that answers and ends its
+// response while the client is still sending (a bidi stream the server
+// closes first) ends the exchange: it is counted, and the client's stream
+// does not hang.
+func TestH2ResponseEndsBeforeRequest(t *testing.T) {
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Early", "1")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "done early")
+	}))
+	h := newHarness(t, be.Listener.Addr().String())
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("POST", "http://early.example/stream", pr)
+	resp, err := h2cClient(h.addr).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "done early" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	m := h.metrics("early.example")
+	if n := eventually(func() uint64 { return m.ResponseCount(metrics.ResponseKey{Status: 200, GRPCStatus: -1}) }, 1); n != 1 {
+		t.Fatalf("response_total = %d: the exchange never ended", n)
 	}
 }

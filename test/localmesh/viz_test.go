@@ -186,6 +186,7 @@ func TestVizDemo(t *testing.T) {
 
 	// top, in a real terminal.
 	vizTop(t, linkerd, stateDir)
+	vizTap(t, linkerd, stateDir)
 
 	// Bad input: one line on stderr, exit 1, no table.
 	for _, tc := range []struct {
