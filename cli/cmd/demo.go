@@ -95,7 +95,7 @@ Voting for one choice fails on purpose.
 
 Try, in another terminal:
   sudo linkerd local status --state-dir %[1]s
-  sudo ip netns exec %[2]s curl -s localhost:8080/api/leaderboard
+  sudo linkerd local exec --state-dir %[1]s demo/bot -- curl -s http://web.demo:8080/api/leaderboard
   sudo ip netns exec %[2]s curl -s localhost:4191/metrics | grep '^response_total'
   sudo pkill -f 'linkerd-demo voting'   # it is restarted: see RESTARTS in local status
 `, m.StateDir(), web)

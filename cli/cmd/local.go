@@ -2,9 +2,11 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -33,6 +35,8 @@ type localMesh interface {
 	Status(ctx context.Context) ([]localmesh.WorkloadStatus, error)
 	Down(ctx context.Context) error
 	Supervise(ctx context.Context, namespace, name string) error
+	Delete(ctx context.Context, namespace, name string) error
+	ExecCommand(namespace, name string, args []string) ([]string, error)
 }
 
 func newLocalMesh(cfg localmesh.Config) (localMesh, error) { return localmesh.New(cfg) }
@@ -41,10 +45,36 @@ func newCmdLocal(env Env) *cobra.Command {
 	return newCmdLocalWith(env, newLocalMesh, localmesh.CheckPrivileges)
 }
 
+// localCtx is what every local subcommand shares: the flags of `linkerd
+// local` and how to build the mesh.
+type localCtx struct {
+	opts            localOptions
+	newMesh         localMeshFunc
+	checkPrivileges func() error
+}
+
+// mesh builds the mesh for c after the privilege check.
+func (l *localCtx) mesh(c *cobra.Command, subnet string) (localMesh, error) {
+	if err := l.checkPrivileges(); err != nil {
+		return nil, err
+	}
+	return l.meshAnyUser(c, subnet)
+}
+
+// meshAnyUser builds the mesh without the privilege check, for up, which
+// reports privileges among all its prerequisites.
+func (l *localCtx) meshAnyUser(c *cobra.Command, subnet string) (localMesh, error) {
+	sup, err := supervisorCommand()
+	if err != nil {
+		return nil, err
+	}
+	return l.newMesh(localmesh.Config{StateDir: l.opts.stateDir, BinDir: l.opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
+}
+
 // newCmdLocalWith builds the local command tree over newMesh, after the
 // privilege check.
 func newCmdLocalWith(_ Env, newMesh localMeshFunc, checkPrivileges func() error) *cobra.Command {
-	opts := &localOptions{}
+	l := &localCtx{newMesh: newMesh, checkPrivileges: checkPrivileges}
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run the mesh on this machine, without Kubernetes",
@@ -57,49 +87,68 @@ to which "apply" adds manifests. Workloads reach Services by name
 application that exits is restarted, its endpoint out of its Service until
 it listens again. Needs root.`,
 	}
-	cmd.PersistentFlags().StringVar(&opts.stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
-	cmd.PersistentFlags().StringVar(&opts.binDir, "bin-dir", "", "directory holding linkerd-proxy, linkerd-init and linkerd-controller (default: next to this executable)")
+	cmd.PersistentFlags().StringVar(&l.opts.stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
+	cmd.PersistentFlags().StringVar(&l.opts.binDir, "bin-dir", "", "directory holding linkerd-proxy, linkerd-init and linkerd-controller (default: next to this executable)")
+	cmd.AddCommand(newCmdLocalUp(l), newCmdLocalRun(l), newCmdLocalExec(l), newCmdLocalDelete(l),
+		newCmdLocalApply(l), newCmdLocalStatus(l), newCmdLocalDown(l), newCmdLocalSupervise(l))
+	return cmd
+}
 
-	// mesh builds the mesh for c after the privilege check; up checks
-	// privileges itself, among all its prerequisites (anyRoot).
-	mesh := func(c *cobra.Command, subnet string, anyUser ...bool) (localMesh, error) {
-		if len(anyUser) == 0 {
-			if err := checkPrivileges(); err != nil {
-				return nil, err
-			}
-		}
-		sup, err := supervisorCommand()
-		if err != nil {
-			return nil, err
-		}
-		return newMesh(localmesh.Config{StateDir: opts.stateDir, BinDir: opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
-	}
-
+func newCmdLocalUp(l *localCtx) *cobra.Command {
 	var subnet string
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local network and control plane (identity and destination)",
-		Args:  cobra.NoArgs,
+		Long: `up creates the local network and starts the control plane. It first checks
+what it needs (root, network namespaces, iproute2, iptables, util-linux, the
+mesh's binaries, a free subnet) and lists every missing prerequisite with its
+fix before creating anything; a failure half-way removes what it created.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			m, err := mesh(c, subnet, true)
+			m, err := l.meshAnyUser(c, subnet)
 			if err != nil {
 				return err
 			}
-			return m.Up(c.Context())
+			err = m.Up(c.Context())
+			var missing *localmesh.PrerequisiteError
+			if errors.As(err, &missing) {
+				// One line per missing prerequisite, each with its fix.
+				fmt.Fprintf(c.ErrOrStderr(), "Error: %v\n", missing)
+				return &exitError{code: 1}
+			}
+			return err
 		},
 	}
 	up.Flags().StringVar(&subnet, "subnet", localmesh.DefaultSubnet, "subnet of the pods' network")
+	return up
+}
 
+func newCmdLocalRun(l *localCtx) *cobra.Command {
 	var spec localmesh.RunSpec
+	var labels []string
 	runCmd := &cobra.Command{
-		Use:   "run --name NAME --namespace NS [--port PORT] -- CMD [ARGS...]",
+		Use:   "run --name NAME --namespace NS [--port PORT] [--env K=V]... [--label K=V]... -- CMD [ARGS...]",
 		Short: "Start a meshed workload running CMD",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `run starts a meshed workload: a pod with its proxy, running CMD. CMD gets PATH
+and the --env variables, not the CLI's environment. The pod is labelled
+app=<service> and with --label.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if spec.Name == "" {
 				return fmt.Errorf("--name is required")
 			}
-			m, err := mesh(c, "")
+			spec.Labels = nil
+			for _, kv := range labels {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("invalid --label %q: want KEY=VALUE", kv)
+				}
+				if spec.Labels == nil {
+					spec.Labels = map[string]string{}
+				}
+				spec.Labels[k] = v
+			}
+			m, err := l.mesh(c, "")
 			if err != nil {
 				return err
 			}
@@ -113,7 +162,77 @@ it listens again. Needs root.`,
 	runCmd.Flags().IntVar(&spec.Port, "port", 0, "the application's port, exposed by a Service (0: no Service)")
 	runCmd.Flags().StringVar(&spec.ServiceAccount, "service-account", "", "ServiceAccount naming the workload's identity (default: --name)")
 	runCmd.Flags().StringVar(&spec.Service, "service", "", "Service the workload backs (default: --name)")
+	runCmd.Flags().StringArrayVar(&spec.Env, "env", nil, "environment variable of the application, NAME=VALUE (repeatable)")
+	runCmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "label of the pod, KEY=VALUE (repeatable; app defaults to the Service's name)")
+	return runCmd
+}
 
+// parseWorkloadRef splits NAMESPACE/NAME.
+func parseWorkloadRef(ref string) (ns, name string, err error) {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("want NAMESPACE/NAME, not %q", ref)
+	}
+	return ns, name, nil
+}
+
+func newCmdLocalExec(l *localCtx) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec NAMESPACE/NAME -- CMD [ARGS...]",
+		Short: "Run a command inside a workload's pod (its network and mounts, so Service names resolve)",
+		Long: `exec runs CMD inside a workload's pod, as kubectl exec runs it in a container:
+in the network namespace and the mounts of its application, so that Service
+names resolve through the pod's hosts file and connections go through its
+proxy. Its exit status is the command's.`,
+		Example: `  linkerd local exec demo/web -- curl -s http://voting.demo:8080/`,
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			ns, name, err := parseWorkloadRef(args[0])
+			if err != nil {
+				return err
+			}
+			m, err := l.mesh(c, "")
+			if err != nil {
+				return err
+			}
+			argv, err := m.ExecCommand(ns, name, args[1:])
+			if err != nil {
+				return err
+			}
+			cmd := exec.CommandContext(c.Context(), argv[0], argv[1:]...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr()
+			if err := cmd.Run(); err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) && ee.ExitCode() > 0 {
+					return &exitError{code: ee.ExitCode()}
+				}
+				return fmt.Errorf("exec in %s/%s: %w", ns, name, err)
+			}
+			return nil
+		},
+	}
+}
+
+func newCmdLocalDelete(l *localCtx) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAMESPACE/NAME",
+		Short: "Remove a workload started by run (its pod, proxy and endpoint)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ns, name, err := parseWorkloadRef(args[0])
+			if err != nil {
+				return err
+			}
+			m, err := l.mesh(c, "")
+			if err != nil {
+				return err
+			}
+			return m.Delete(c.Context(), ns, name)
+		},
+	}
+}
+
+func newCmdLocalApply(l *localCtx) *cobra.Command {
 	var file string
 	apply := &cobra.Command{
 		Use:   "apply -f FILE",
@@ -123,7 +242,7 @@ it listens again. Needs root.`,
 			if file == "" {
 				return fmt.Errorf("-f is required")
 			}
-			m, err := mesh(c, "")
+			m, err := l.mesh(c, "")
 			if err != nil {
 				return err
 			}
@@ -145,13 +264,16 @@ it listens again. Needs root.`,
 		},
 	}
 	apply.Flags().StringVarP(&file, "filename", "f", "", "manifest to apply (- for standard input)")
+	return apply
+}
 
-	status := &cobra.Command{
+func newCmdLocalStatus(l *localCtx) *cobra.Command {
+	return &cobra.Command{
 		Use:   "status",
-		Short: "List the workloads, their proxies' readiness and identities",
+		Short: "List the workloads: network namespaces, processes, readiness and identities",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			m, err := mesh(c, "")
+			m, err := l.mesh(c, "")
 			if err != nil {
 				return err
 			}
@@ -163,13 +285,15 @@ it listens again. Needs root.`,
 			return nil
 		},
 	}
+}
 
-	down := &cobra.Command{
+func newCmdLocalDown(l *localCtx) *cobra.Command {
+	return &cobra.Command{
 		Use:   "down",
 		Short: "Stop every process of the local mesh and remove its namespaces and state",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			m, err := mesh(c, "")
+			m, err := l.mesh(c, "")
 			if err != nil {
 				return err
 			}
@@ -180,6 +304,9 @@ it listens again. Needs root.`,
 			return nil
 		},
 	}
+}
+
+func newCmdLocalSupervise(l *localCtx) *cobra.Command {
 	var pod string
 	supervise := &cobra.Command{
 		Use:    "supervise --pod NAMESPACE/NAME",
@@ -187,11 +314,11 @@ it listens again. Needs root.`,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ns, name, ok := strings.Cut(pod, "/")
-			if !ok || ns == "" || name == "" {
-				return fmt.Errorf("--pod must be NAMESPACE/NAME, not %q", pod)
+			ns, name, err := parseWorkloadRef(pod)
+			if err != nil {
+				return fmt.Errorf("--pod: %w", err)
 			}
-			m, err := mesh(c, "")
+			m, err := l.mesh(c, "")
 			if err != nil {
 				return err
 			}
@@ -201,9 +328,7 @@ it listens again. Needs root.`,
 		},
 	}
 	supervise.Flags().StringVar(&pod, "pod", "", "the workload, as NAMESPACE/NAME")
-
-	cmd.AddCommand(up, runCmd, apply, status, down, supervise)
-	return cmd
+	return supervise
 }
 
 // supervisorCommand is how the local mesh runs `linkerd local supervise`:
@@ -219,7 +344,7 @@ func supervisorCommand() ([]string, error) {
 // printLocalStatus writes the workloads as a table.
 func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPOD IP\tSERVICE\tPROXY\tAPP\tRESTARTS\tPROCESSES\tIDENTITY")
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPOD IP\tNETNS\tSERVICE\tPROXY\tAPP\tRESTARTS\tPROCESSES\tIDENTITY")
 	for _, s := range sts {
 		proxy := "not ready"
 		if s.ProxyReady {
@@ -229,7 +354,14 @@ func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 		if s.Service != "" {
 			svc = fmt.Sprintf("%s (%s:%d)", s.Service, s.ClusterIP, s.Port)
 		}
-		procs := strings.Join(s.Running, ",")
+		var running []string
+		for _, role := range s.Running {
+			if pid, ok := s.PIDs[role]; ok {
+				role += ":" + strconv.Itoa(pid)
+			}
+			running = append(running, role)
+		}
+		procs := strings.Join(running, ",")
 		if len(s.Dead) > 0 {
 			if procs != "" {
 				procs += " "
@@ -243,7 +375,11 @@ func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 				app = "ready"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.IP, svc, proxy, app, restarts, procs, s.Identity)
+		netns := s.NetNS
+		if netns == "" {
+			netns = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.IP, netns, svc, proxy, app, restarts, procs, s.Identity)
 	}
 	tw.Flush()
 }

@@ -23,9 +23,10 @@ type fakeLocalMesh struct {
 	spec     localmesh.RunSpec
 	applied  string
 	statuses []localmesh.WorkloadStatus
+	upErr    error
 }
 
-func (f *fakeLocalMesh) Up(context.Context) error { f.calls = append(f.calls, "up"); return nil }
+func (f *fakeLocalMesh) Up(context.Context) error { f.calls = append(f.calls, "up"); return f.upErr }
 func (f *fakeLocalMesh) Run(_ context.Context, spec localmesh.RunSpec) (*localmesh.Workload, error) {
 	f.calls = append(f.calls, "run")
 	f.spec = spec
@@ -42,6 +43,14 @@ func (f *fakeLocalMesh) Status(context.Context) ([]localmesh.WorkloadStatus, err
 	return f.statuses, nil
 }
 func (f *fakeLocalMesh) Down(context.Context) error { f.calls = append(f.calls, "down"); return nil }
+func (f *fakeLocalMesh) Delete(_ context.Context, ns, name string) error {
+	f.calls = append(f.calls, "delete "+ns+"/"+name)
+	return nil
+}
+func (f *fakeLocalMesh) ExecCommand(ns, name string, args []string) ([]string, error) {
+	f.calls = append(f.calls, "exec "+ns+"/"+name)
+	return args, nil
+}
 func (f *fakeLocalMesh) Supervise(_ context.Context, ns, name string) error {
 	f.calls = append(f.calls, "supervise "+ns+"/"+name)
 	return nil
@@ -72,7 +81,7 @@ func runLocal(t *testing.T, fake *fakeLocalMesh, privileges error, args ...strin
 // TestLocalNeedsRoot: every subcommand but up refuses at once without root;
 // up lists it among all its missing prerequisites (localmesh.Prerequisites).
 func TestLocalNeedsRoot(t *testing.T) {
-	for _, args := range [][]string{{"down"}, {"status"}, {"run", "--name", "web", "--", "true"}, {"apply", "-f", "x.yaml"}, {"supervise", "--pod", "demo/web"}} {
+	for _, args := range [][]string{{"down"}, {"status"}, {"delete", "demo/web"}, {"exec", "demo/web", "--", "true"}, {"run", "--name", "web", "--", "true"}, {"apply", "-f", "x.yaml"}, {"supervise", "--pod", "demo/web"}} {
 		fake := &fakeLocalMesh{}
 		_, err := runLocal(t, fake, localmesh.ErrNotRoot, args...)
 		if !errors.Is(err, localmesh.ErrNotRoot) {
@@ -150,12 +159,13 @@ func TestLocalSupervise(t *testing.T) {
 func TestLocalStatusTable(t *testing.T) {
 	fake := &fakeLocalMesh{statuses: []localmesh.WorkloadStatus{
 		{Workload: &localmesh.Workload{Name: "web", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.4"), Service: "web", Port: 8080,
-			Identity: "web.demo.serviceaccount.identity.linkerd.cluster.local", App: &localmesh.Proc{}}, ProxyReady: true,
-			Running: []string{"proxy", "supervisor", "app"}, ClusterIP: "10.96.0.10", App: localmesh.AppStatus{Ready: true, Restarts: 3}},
-		{Workload: &localmesh.Workload{Name: "bot", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.5"), Identity: "bot.demo", App: &localmesh.Proc{}},
-			Running: []string{"proxy", "supervisor"}, Dead: []string{"app"}},
+			Identity: "web.demo.serviceaccount.identity.linkerd.cluster.local", App: &localmesh.Proc{}, NetNS: "l5dl-demo-web"}, ProxyReady: true,
+			Running: []string{"proxy", "supervisor", "app"}, PIDs: map[string]int{"proxy": 10, "supervisor": 11, "app": 12},
+			ClusterIP: "10.96.0.10", App: localmesh.AppStatus{Ready: true, Restarts: 3}},
+		{Workload: &localmesh.Workload{Name: "bot", Namespace: "demo", IP: netip.MustParseAddr("10.250.0.5"), Identity: "bot.demo", App: &localmesh.Proc{}, NetNS: "l5dl-demo-bot"},
+			Running: []string{"proxy", "supervisor"}, PIDs: map[string]int{"proxy": 20, "supervisor": 21}, Dead: []string{"app"}},
 		{Workload: &localmesh.Workload{Name: "linkerd-identity", Namespace: "linkerd", IP: netip.MustParseAddr("10.250.0.2"), Identity: "id"},
-			ProxyReady: true, Running: []string{"proxy", "identity"}},
+			ProxyReady: true, Running: []string{"proxy", "identity"}, PIDs: map[string]int{"proxy": 3, "identity": 4}},
 	}}
 	out, err := runLocal(t, fake, nil, "status")
 	if err != nil {
@@ -166,10 +176,10 @@ func TestLocalStatusTable(t *testing.T) {
 		t.Fatalf("want a header and 3 rows:\n%s", out)
 	}
 	want := [][]string{
-		{"NAMESPACE", "NAME", "POD IP", "SERVICE", "PROXY", "APP", "RESTARTS", "PROCESSES", "IDENTITY"},
-		{"demo", "web", "10.250.0.4", "web (10.96.0.10:8080)", "ready", "ready", "3", "proxy,supervisor,app", "web.demo.serviceaccount.identity.linkerd.cluster.local"},
-		{"demo", "bot", "10.250.0.5", "-", "not ready", "not ready", "0", "proxy,supervisor dead:app", "bot.demo"},
-		{"linkerd", "linkerd-identity", "10.250.0.2", "-", "ready", "-", "-", "proxy,identity", "id"},
+		{"NAMESPACE", "NAME", "POD IP", "NETNS", "SERVICE", "PROXY", "APP", "RESTARTS", "PROCESSES", "IDENTITY"},
+		{"demo", "web", "10.250.0.4", "l5dl-demo-web", "web (10.96.0.10:8080)", "ready", "ready", "3", "proxy:10,supervisor:11,app:12", "web.demo.serviceaccount.identity.linkerd.cluster.local"},
+		{"demo", "bot", "10.250.0.5", "l5dl-demo-bot", "-", "not ready", "not ready", "0", "proxy:20,supervisor:21 dead:app", "bot.demo"},
+		{"linkerd", "linkerd-identity", "10.250.0.2", "-", "-", "ready", "-", "-", "proxy:3,identity:4", "id"},
 	}
 	cols := regexp.MustCompile(`\s{2,}`)
 	for i, line := range lines {
@@ -184,5 +194,77 @@ func TestLocalRegistered(t *testing.T) {
 	c, _, err := root.Find([]string{"local", "up"})
 	if err != nil || c.Name() != "up" {
 		t.Fatalf("linkerd local up: %v %v", c, err)
+	}
+}
+
+func TestLocalRunEnvAndLabels(t *testing.T) {
+	fake := &fakeLocalMesh{}
+	_, err := runLocal(t, fake, nil, "run", "--name", "web", "--env", "A=1", "--env", "B=x=y", "-l", "tier=front", "--label", "app=shop", "--", "./web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"A=1", "B=x=y"}; !reflect.DeepEqual(fake.spec.Env, want) {
+		t.Errorf("env %q, want %q", fake.spec.Env, want)
+	}
+	if want := map[string]string{"tier": "front", "app": "shop"}; !reflect.DeepEqual(fake.spec.Labels, want) {
+		t.Errorf("labels %v, want %v", fake.spec.Labels, want)
+	}
+	for _, bad := range []string{"nokey", "=v"} {
+		fake := &fakeLocalMesh{}
+		if _, err := runLocal(t, fake, nil, "run", "--name", "web", "--label", bad, "--", "./web"); err == nil || len(fake.calls) != 0 {
+			t.Errorf("--label %q: %v %v, want an error and no call", bad, err, fake.calls)
+		}
+	}
+}
+
+func TestLocalDeleteAndExec(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the call; "" for an error without call
+	}{
+		{[]string{"delete", "demo/web"}, "delete demo/web"},
+		{[]string{"delete", "web"}, ""},
+		{[]string{"delete", "demo/"}, ""},
+		{[]string{"delete"}, ""},
+		{[]string{"exec", "demo/web", "--", "true"}, "exec demo/web"},
+		{[]string{"exec", "demo/web"}, ""},
+		{[]string{"exec", "demo/a/b", "--", "true"}, ""},
+	} {
+		fake := &fakeLocalMesh{}
+		_, err := runLocal(t, fake, nil, tc.args...)
+		if tc.want == "" {
+			if err == nil || len(fake.calls) != 0 {
+				t.Errorf("%q: %v %v, want an error and no call", tc.args, err, fake.calls)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(fake.calls, []string{tc.want}) {
+			t.Errorf("%q: %v, calls %v, want %q", tc.args, err, fake.calls, tc.want)
+		}
+	}
+	// The command's exit status is exec's.
+	fake := &fakeLocalMesh{}
+	_, err := runLocal(t, fake, nil, "exec", "demo/web", "--", "sh", "-c", "exit 3")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 3 {
+		t.Errorf("exit 3: %v, want exit status 3", err)
+	}
+}
+
+func TestLocalUpListsPrerequisites(t *testing.T) {
+	fake := &fakeLocalMesh{upErr: &localmesh.PrerequisiteError{Problems: []localmesh.Problem{
+		{What: "ip not found in PATH", Fix: "apt-get install -y iproute2"},
+		{What: "iptables not found in PATH", Fix: "apt-get install -y iptables"},
+	}}}
+	out, err := runLocal(t, fake, nil, "up")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("up: %v, want exit status 1", err)
+	}
+	for _, want := range []string{"Error: the local mesh cannot start", "\n  - ip not found in PATH; fix: apt-get install -y iproute2\n",
+		"\n  - iptables not found in PATH; fix: apt-get install -y iptables\n", "apt-get install -y iproute2 iptables"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

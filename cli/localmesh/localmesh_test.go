@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -228,7 +229,12 @@ func TestWriteHostsKeepsInode(t *testing.T) {
 func TestServiceManifestDecodes(t *testing.T) {
 	pods := []*Workload{
 		{Name: "web-1", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.4")},
-		{Name: "web-2", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.5")},
+		{Name: "web-2", Namespace: "demo", ServiceAccount: "web", Port: 8080, IP: netip.MustParseAddr("10.250.0.5"),
+			Labels: map[string]string{"app": "shop", "example.com/tier": "front"}},
+	}
+	wantLabels := []map[string]string{
+		{"app": "web", "linkerd.io/control-plane-ns": "linkerd"}, // from before Workload.Labels
+		{"app": "shop", "example.com/tier": "front", "linkerd.io/control-plane-ns": "linkerd"},
 	}
 	for _, tc := range []struct {
 		name string
@@ -254,6 +260,9 @@ func TestServiceManifestDecodes(t *testing.T) {
 				pod, ok := dec.Objects[2+i].(*corev1.Pod)
 				if !ok || pod.Status.PodIP != w.IP.String() || pod.Spec.ServiceAccountName != "web" || pod.Labels["linkerd.io/control-plane-ns"] != "linkerd" {
 					t.Fatalf("pod %d: %#v", i, dec.Objects[2+i])
+				}
+				if !reflect.DeepEqual(pod.Labels, wantLabels[i]) {
+					t.Errorf("pod %d labels %v, want %v", i, pod.Labels, wantLabels[i])
 				}
 				// Owned by the Deployment named like the workload, so that
 				// destination labels its endpoints (dst_deployment).

@@ -32,6 +32,11 @@ type RunSpec struct {
 	Port int
 	// Command is the application and its arguments.
 	Command []string
+	// Env is the application's environment besides PATH ("K=V"); it does
+	// not inherit the CLI's, as a container does not inherit the node's.
+	Env []string
+	// Labels are the Pod's labels; app defaults to the Service's name.
+	Labels map[string]string
 }
 
 // Run starts a meshed workload: a pod namespace with linkerd-init's rules,
@@ -64,6 +69,18 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	if len(spec.Command) == 0 {
 		return nil, errors.New("no command to run")
 	}
+	for _, kv := range spec.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+			return nil, fmt.Errorf("invalid environment variable %q: want NAME=VALUE", kv)
+		}
+	}
+	labels := map[string]string{"app": spec.Service}
+	for k, v := range spec.Labels {
+		if !labelKeyRE.MatchString(k) || !labelValueRE.MatchString(v) {
+			return nil, fmt.Errorf("invalid label %s=%s: want a Kubernetes label key and value", k, v)
+		}
+		labels[k] = v
+	}
 	if len(m.cfg.Supervisor) == 0 {
 		return nil, errors.New("no supervisor command configured (Config.Supervisor)")
 	}
@@ -74,6 +91,9 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 			return nil, fmt.Errorf("command: %w", err)
 		}
 		cmdPath = abs
+		if fi, err := os.Stat(cmdPath); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("command %s: not an executable file", spec.Command[0])
+		}
 	} else if p, err := exec.LookPath(cmdPath); err == nil {
 		cmdPath = p
 	} else {
@@ -95,7 +115,7 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read trust anchors: %w", err)
 	}
-	w := &Workload{Name: spec.Name, Namespace: spec.Namespace, ServiceAccount: spec.ServiceAccount, Port: spec.Port}
+	w := &Workload{Name: spec.Name, Namespace: spec.Namespace, ServiceAccount: spec.ServiceAccount, Port: spec.Port, Labels: labels}
 	newService := false
 	if spec.Port > 0 {
 		w.Service = spec.Service
@@ -112,7 +132,7 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 		}
 	}
 	dir := m.podDir(w)
-	w.App = &Proc{Role: roleApp, Log: filepath.Join(dir, "app.log"), Args: append([]string{
+	w.App = &Proc{Role: roleApp, Log: filepath.Join(dir, "app.log"), Env: appEnv(spec.Env), Args: append([]string{
 		"unshare", "--mount", "--propagation", "private",
 		"sh", "-c", `mount --bind "$1" /etc/hosts && shift && exec "$@"`, "sh", filepath.Join(dir, "hosts"), cmdPath,
 	}, spec.Command[1:]...)}
@@ -135,6 +155,9 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 		}
 		if perr := m.publish(context.WithoutCancel(ctx)); perr != nil && rerr == nil {
 			rerr = perr
+		}
+		if derr := os.RemoveAll(dir); derr != nil && rerr == nil {
+			rerr = derr
 		}
 		if rerr != nil {
 			return nil, fmt.Errorf("%w (and removing the pod: %w)", err, rerr)
@@ -337,6 +360,8 @@ type WorkloadStatus struct {
 	// App is what the supervisor reports of the application (workloads
 	// started by Run).
 	App AppStatus
+	// PIDs maps the roles of the running processes to their pids.
+	PIDs map[string]int
 }
 
 // Status reports every workload, the control plane's included.
@@ -350,20 +375,21 @@ func (m *Mesh) Status(ctx context.Context) ([]WorkloadStatus, error) {
 	}
 	out := make([]WorkloadStatus, 0, len(s.Workloads))
 	for _, w := range s.Workloads {
-		st := WorkloadStatus{Workload: w}
-		note := func(role string, ok bool) {
+		st := WorkloadStatus{Workload: w, PIDs: map[string]int{}}
+		note := func(role string, pid int, ok bool) {
 			if ok {
 				st.Running = append(st.Running, role)
+				st.PIDs[role] = pid
 			} else {
 				st.Dead = append(st.Dead, role)
 			}
 		}
 		for _, p := range w.Procs {
-			note(p.Role, alive(p))
+			note(p.Role, p.PID, alive(p))
 		}
 		if w.App != nil {
 			st.App, _ = readAppStatus(m.appStatusPath(w))
-			note(roleApp, st.App.Running())
+			note(roleApp, st.App.PID, st.App.Running())
 			st.App.Ready = st.App.Ready && st.App.Running()
 		}
 		if netnsExists(w.NetNS) {

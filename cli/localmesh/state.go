@@ -42,6 +42,9 @@ type Workload struct {
 	Service string `json:"service,omitempty"`
 	// Port is the application's port (the Service's port and targetPort).
 	Port int `json:"port,omitempty"`
+	// Labels are the Pod's labels (app=<service> unless RunSpec.Labels
+	// says otherwise).
+	Labels map[string]string `json:"labels,omitempty"`
 	// ControlPlane marks the control plane's own pods.
 	ControlPlane bool `json:"controlPlane,omitempty"`
 	// NetNS is the name of the pod's network namespace.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -71,7 +72,7 @@ kind: Pod
 metadata:
   name: %[1]s
   namespace: %[2]s
-  labels: {app: %[3]s, linkerd.io/control-plane-ns: %[4]s}
+  labels: {%[7]slinkerd.io/control-plane-ns: %[4]s}
   ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: %[1]s, uid: local-%[1]s, controller: true}]
 spec:
   serviceAccountName: %[5]s
@@ -81,7 +82,7 @@ status:
   phase: Running
   podIP: %[6]s
   podIPs: [{ip: %[6]s}]
-`, w.Name, w.Namespace, name, controlNS, w.ServiceAccount, w.IP)
+`, w.Name, w.Namespace, name, controlNS, w.ServiceAccount, w.IP, podLabels(w, name))
 	}
 	return b.String()
 }
@@ -291,4 +292,18 @@ func assignClusterIPs(data []byte, cidr netip.Prefix, existing map[string]netip.
 		out.Write(y)
 	}
 	return out.Bytes(), nil
+}
+
+// podLabels renders w's labels for a flow mapping, each followed by ", ";
+// workloads from before Workload.Labels get app=<service>.
+func podLabels(w *Workload, service string) string {
+	labels := w.Labels
+	if labels == nil {
+		labels = map[string]string{"app": service}
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		fmt.Fprintf(&b, "%q: %q, ", k, labels[k])
+	}
+	return b.String()
 }

@@ -180,7 +180,10 @@ func (sv *supervisor) runOnce(ctx context.Context) string {
 	}
 	defer logf.Close()
 	cmd := exec.Command(app.Args[0], app.Args[1:]...)
-	cmd.Env = append(os.Environ(), app.Env...)
+	cmd.Env = app.Env
+	if cmd.Env == nil { // a state from before RunSpec.Env
+		cmd.Env = appEnv(nil)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Same process group as the supervisor, so that Down's signal to the
 	// group reaches it too.
@@ -219,13 +222,14 @@ func (sv *supervisor) runOnce(ctx context.Context) string {
 			return exitString(err)
 		case <-ctx.Done():
 			_ = cmd.Process.Signal(syscall.SIGTERM)
+			var err error
 			select {
-			case err := <-done:
-				_ = err // stopped by us: its exit status says nothing
+			case err = <-done:
 			case <-time.After(appStopGrace):
 				_ = cmd.Process.Kill()
-				_ = <-done
+				err = <-done
 			}
+			sv.log.Info("stopped the application", "exit", exitString(err))
 			return "stopped"
 		case <-tick.C:
 			if !ready && inNetNSOf(sv.st.PID, sv.w.NetNS) && listening(sv.st.PID, sv.w.Port) {

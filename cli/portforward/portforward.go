@@ -156,6 +156,6 @@ func ready(p *corev1.Pod) bool {
 // Close stops forwarding and waits until the listener is closed.
 func (f *Forward) Close() {
 	f.cancel()
-	_ = <-f.done
-	f.done <- nil // a second Close returns at once
+	err := <-f.done
+	f.done <- err // a second Close returns at once
 }

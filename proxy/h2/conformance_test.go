@@ -675,9 +675,10 @@ func TestServerReportsRejects(t *testing.T) {
 		}, RejectMalformed},
 		{"rapid reset", Options{ResetBurst: 5, ResetRate: 1}, func(rc *rawClient) {
 			for id := uint32(1); id < 100; id += 2 {
-				rc.headers(id, false, "/")
-				if rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
-					break
+				b := rc.block("/")
+				if rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b, EndHeaders: true}) != nil ||
+					rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+					break // the server closed the connection
 				}
 			}
 			rc.expectGoAway(http2.ErrCodeEnhanceYourCalm)
@@ -701,5 +702,28 @@ func TestServerReportsRejects(t *testing.T) {
 				t.Fatalf("OnReject not called, want %q", tc.reason)
 			}
 		})
+	}
+}
+
+// TestClientRespectsPeerHeaderListSize checks that a client does not send
+// a head larger than the server accepts (which could cost every stream on
+// the shared connection): the request fails with ErrHeaderListTooLarge and
+// the connection goes on.
+func TestClientRespectsPeerHeaderListSize(t *testing.T) {
+	addr, _ := conformanceServer(t, Options{MaxHeaderListSize: 1024})
+	cc := dialClient(t, addr)
+	small := reqFields("GET", "/")
+	if head, _, _, err := roundTrip(cc, small, nil); err != nil || head.Status != 200 {
+		t.Fatalf("small request: %v, %v", head, err)
+	}
+	big := reqFields("GET", "/", Field{Name: "x-big", Value: strings.Repeat("b", 600)}, Field{Name: "x-big2", Value: strings.Repeat("c", 600)})
+	if _, _, _, err := roundTrip(cc, big, nil); !errors.Is(err, ErrHeaderListTooLarge) {
+		t.Fatalf("large request: %v, want ErrHeaderListTooLarge", err)
+	}
+	if head, _, _, err := roundTrip(cc, small, nil); err != nil || head.Status != 200 {
+		t.Fatalf("request after the large one: %v, %v", head, err)
+	}
+	if n := cc.Streams(); n != 0 {
+		t.Fatalf("%d streams left reserved", n)
 	}
 }

@@ -76,6 +76,10 @@ var (
 	// its stream, REFUSED_STREAM, or a connection that could take no more
 	// streams): it can be sent again, on another connection.
 	ErrUnprocessed = errors.New("h2: request not processed by the peer")
+	// ErrHeaderListTooLarge is the error of a request whose head is
+	// larger than the peer accepts (SETTINGS_MAX_HEADER_LIST_SIZE): it is
+	// not sent.
+	ErrHeaderListTooLarge = errors.New("h2: header list larger than the peer accepts")
 	// ErrCanceled is the error of a stream the proxy cancelled.
 	ErrCanceled = errors.New("h2: stream cancelled")
 	// ErrClosed is the error of streams on a connection closed by the proxy.
@@ -191,6 +195,7 @@ type Conn struct {
 	// Send side: the peer's windows and limits.
 	sendWindow     int64
 	peerInitWindow int64
+	peerMaxHeaders uint32 // the peer's SETTINGS_MAX_HEADER_LIST_SIZE, 0 when unlimited
 	maxFrame       int
 	// Receive side: bytes of the connection window consumed and not yet
 	// returned to the peer, and what the peer may still send.
@@ -533,9 +538,21 @@ func (cc *Conn) failWrite(err error) {
 // (see Reserve), even when it fails. An error wrapping ErrUnprocessed
 // means the request never reached the peer.
 func (cc *Conn) Open(fields []Field, body []byte, end bool) (*Stream, error) {
+	size := uint32(0)
+	for _, f := range fields {
+		size += f.Size()
+	}
 	s := newStream(cc)
 	cc.wmu.Lock()
 	cc.mu.Lock()
+	if limit := cc.peerMaxHeaders; limit > 0 && size > limit {
+		// The peer would refuse it, maybe by closing the connection, which
+		// other requests share.
+		cc.releaseLocked()
+		cc.mu.Unlock()
+		cc.wmu.Unlock()
+		return nil, fmt.Errorf("h2: open stream: %w: %d bytes, the peer takes %d", ErrHeaderListTooLarge, size, limit)
+	}
 	if cc.err != nil || cc.goAway || cc.nextID >= maxStreamID {
 		err := cc.err
 		cc.releaseLocked()
@@ -744,6 +761,9 @@ func (cc *Conn) readLoop() {
 		cc.writeControl(func() error { return cc.fr.WriteGoAway(cc.lastStreamID(), ce.code, []byte(ce.msg)) })
 	}
 	cc.fail(err)
+	if ce != nil {
+		cc.linger()
+	}
 	cc.nc.Close()
 	if cc.onClose != nil {
 		cc.onClose(cc)
@@ -865,6 +885,29 @@ func (cc *Conn) takeResetLocked() bool {
 	}
 	cc.resetTokens--
 	return true
+}
+
+// Bounds of linger.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 256 << 10
+)
+
+// linger ends a connection the peer broke after the GOAWAY that says why:
+// our side is closed, and what the peer still sends is read and dropped,
+// for a bounded time and amount, so that closing does not reset the
+// connection before the peer read the GOAWAY.
+func (cc *Conn) linger() {
+	cc.wmu.Lock()
+	cw, ok := cc.nc.(interface{ CloseWrite() error })
+	ok = ok && !cc.writeClosed && cw.CloseWrite() == nil
+	cc.writeClosed = true
+	cc.wmu.Unlock()
+	if !ok {
+		return
+	}
+	_ = cc.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(cc.nc, lingerBytes))
 }
 
 func (cc *Conn) lastStreamID() uint32 {
@@ -1157,6 +1200,8 @@ func (cc *Conn) onSettings(f *http2.SettingsFrame) error {
 					return &connError{code: http2.ErrCodeFlowControl, msg: "stream window overflow"}
 				}
 			}
+		case http2.SettingMaxHeaderListSize:
+			cc.peerMaxHeaders = st.Val
 		case http2.SettingMaxFrameSize:
 			cc.maxFrame = int(st.Val)
 		case http2.SettingHeaderTableSize:

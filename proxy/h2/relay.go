@@ -59,6 +59,9 @@ func (r *Relay) Forward(ctx context.Context, px *pipeline.Exchange) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, ErrHeaderListTooLarge) {
+			return &pipeline.ClientError{Status: http.StatusRequestHeaderFieldsTooLarge, Err: err}
+		}
 		if attempt > 0 || r.streamed || !errors.Is(err, ErrUnprocessed) {
 			return fmt.Errorf("exchange with %s over HTTP/2: %w", px.Endpoint.Addr, err)
 		}

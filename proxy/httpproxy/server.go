@@ -99,7 +99,8 @@ func NewServer(o Options) *Server {
 	s.srv = &http.Server{
 		Handler:           s.proxy,
 		IdleTimeout:       10 * time.Minute,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: h1.DefaultHeadTimeout,
+		MaxHeaderBytes:    h1.MaxHeadBytes, // the hand-off's head was checked by the fast path already
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if hc, ok := c.(*handoffConn); ok {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,13 @@ func TestDashboard(t *testing.T) {
 	d.promWait(t, `sum(response_total{namespace="demo",deployment="web",direction="outbound",classification="failure"})`)
 	d.promWait(t, `sum(response_total{namespace="demo",deployment="web",direction="outbound",dst_service="items",classification="success"})`)
 
+	// The demo tells how to open the dashboard.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(d.out.String(), "linkerd viz dashboard --state-dir "+d.stateDir); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("linkerd demo does not print how to open the dashboard:\n%s", d.out.String())
+			break
+		}
+	}
 	t.Run("browser", func(t *testing.T) {
 		// The dashboard as a user opens it: linkerd viz dashboard forwards
 		// a local port to the local mesh's web pod.
@@ -64,6 +72,7 @@ func TestDashboard(t *testing.T) {
 type demo struct {
 	stateDir string
 	prom     *localmesh.Workload
+	out      *syncbuf.Buffer // what linkerd demo printed
 }
 
 func startDemo(t *testing.T, bins map[string]string) *demo {
@@ -77,9 +86,13 @@ func startDemo(t *testing.T, bins map[string]string) *demo {
 		t.Fatal(err)
 	}
 	d := &demo{stateDir: filepath.Join(base, "state")}
-	cmd := exec.Command(bins["linkerd"], "demo", "--state-dir", d.stateDir, "--bin-dir", filepath.Dir(bins["linkerd-proxy"]), "--rate", "10", "--for", "10m")
+	// A subnet of its own: with other local meshes up at the same time
+	// (test packages run in parallel), the host links to each.
+	cmd := exec.Command(bins["linkerd"], "demo", "--state-dir", d.stateDir, "--bin-dir", filepath.Dir(bins["linkerd-proxy"]),
+		"--subnet", "10.251.17.0/24", "--rate", "10", "--for", "10m")
 	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	d.out = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +133,7 @@ func startDemo(t *testing.T, bins map[string]string) *demo {
 }
 
 func readState(t *testing.T, dir string) *localmesh.State {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		return nil
@@ -191,6 +205,7 @@ func (d *demo) promWait(t *testing.T, query string) {
 // testGrafanaQueries runs every panel query of every dashboard, with the
 // template variables set to the demo's values, and wants series back.
 func testGrafanaQueries(t *testing.T, d *demo) {
+	t.Helper()
 	ds, err := grafana.Dashboards()
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +271,7 @@ func testGrafanaQueries(t *testing.T, d *demo) {
 func startDashboardCLI(t *testing.T, linkerd, stateDir string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, linkerd, "viz", "dashboard", "--state-dir", stateDir, "--port", "0", "--show", "url")
+	cmd := exec.CommandContext(ctx, linkerd, "viz", "dashboard", "--state-dir", stateDir, "--port", "0", "--show", "url", "--wait", "60s")
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
 	var out syncbuf.Buffer

@@ -5,6 +5,7 @@ package localmesh_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/linkerd-go/linkerd/cli/localmesh"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 )
 
@@ -161,18 +163,11 @@ func (c *cli) leftovers(s *localmesh.State, pids []int, rulesBefore int) {
 	}
 }
 
-// inAppMounts runs a command in the network and mount namespaces of w's app.
+// inAppMounts runs a command in the network and mount namespaces of w's
+// app, with linkerd local exec.
 func (c *cli) inAppMounts(w *localmesh.Workload, args ...string) string {
-	t := c.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	full := append([]string{"-t", fmt.Sprint(c.appPID(w)), "-m", "-n", "--"}, args...)
-	out, err := exec.CommandContext(ctx, "nsenter", full...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("nsenter into %s: %s: %v\n%s", w.Key(), strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	c.t.Helper()
+	return c.must(append([]string{"exec", w.Key(), "--"}, args...)...)
 }
 
 // get sends GET url with Host host from inside netns.
@@ -308,6 +303,8 @@ func TestLocalMesh(t *testing.T) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The CLI's environment does not reach the applications (see below).
+	t.Setenv("L5D_CLI_ONLY", "1")
 	c := &cli{t: t, linkerd: bins["linkerd"], stateDir: filepath.Join(base, "state"), binDir: filepath.Dir(bins["linkerd-proxy"])}
 	rulesBefore := hostProxyInitRules(t)
 	downDone := false
@@ -329,7 +326,7 @@ func TestLocalMesh(t *testing.T) {
 		testapp, "--name", "backend", "--http", "8080", "--grpc", "0", "--tcp", "0", "--banner", "0")
 	// The client app resolves the Service names in its own environment
 	// (the pod's /etc/hosts) and logs what it got, then serves.
-	c.must("run", "--name", "client", "--namespace", "demo", "--", "sh", "-c",
+	c.must("run", "--name", "client", "--namespace", "demo", "--env", "GREETING=hello from client", "--label", "tier=front", "--", "sh", "-c",
 		"getent hosts backend.demo.svc.cluster.local; getent hosts backend; exec "+testapp+" --name client --http 9000 --grpc 0 --tcp 0 --banner 0")
 	if _, err := c.run("run", "--name", "client", "--namespace", "demo", "--", "true"); err == nil {
 		t.Error("a second workload demo/client: want an error")
@@ -358,6 +355,33 @@ func TestLocalMesh(t *testing.T) {
 		}
 	}
 	hostsBefore, _ := os.ReadFile("/etc/hosts")
+
+	// The app's environment is PATH and --env, not the CLI's.
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.appPID(client)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.ReplaceAll(string(environ), "\x00", "\n")
+	if !strings.Contains(env, "GREETING=hello from client\n") || strings.Contains(env, "L5D_CLI_ONLY") || strings.Contains(env, "HOME=") {
+		t.Errorf("the client app's environment:\n%s\nwant GREETING from --env and nothing of the CLI's", env)
+	}
+	// Labels: app=<service> by default, and --label.
+	pods, err := os.ReadFile(filepath.Join(c.stateDir, "store", "local-demo-backend.yaml"))
+	if err != nil || !strings.Contains(string(pods), `"app": "backend"`) {
+		t.Errorf("backend's pod lacks app=backend: %v\n%s", err, pods)
+	}
+	// exec: names resolve and connections go through the pod's proxy.
+	if out := c.inAppMounts(client, "getent", "hosts", "backend"); !strings.HasPrefix(out, vip+" ") {
+		t.Errorf("exec getent hosts backend: %q, want %s", out, vip)
+	}
+	if out, err := c.run("exec", "demo/nosuch", "--", "true"); err == nil || !strings.Contains(out, "no such workload") {
+		t.Errorf("exec in a missing workload: %v %q", err, out)
+	}
+	if _, err := c.run("exec", "demo/client", "--", "sh", "-c", "exit 7"); err == nil {
+		t.Error("exec of a failing command: want a non-zero exit")
+	} else if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && ee.ExitCode() != 7 {
+		t.Errorf("exec of exit 7: exit status %d", ee.ExitCode())
+	}
 
 	// By name through both proxies, with mTLS.
 	for _, host := range []string{"backend.demo.svc.cluster.local:8080", "backend:8080"} {
@@ -495,7 +519,7 @@ endpoints:
 	out := c.must("status")
 	for _, w := range s.Workloads {
 		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w.Namespace) + `\s+` + regexp.QuoteMeta(w.Name) + `\s+` +
-			regexp.QuoteMeta(w.IP.String()) + `\s.*\sready\s.*` + regexp.QuoteMeta(w.Identity) + `$`)
+			regexp.QuoteMeta(w.IP.String()) + `\s+` + regexp.QuoteMeta(w.NetNS) + `\s.*\sready\s.*proxy:` + fmt.Sprint(w.Procs[0].PID) + `\b.*` + regexp.QuoteMeta(w.Identity) + `$`)
 		if !re.MatchString(out) {
 			t.Errorf("status lacks a ready line for %s with %s and %s", w.Key(), w.IP, w.Identity)
 		}
@@ -507,7 +531,7 @@ endpoints:
 		t.Fatal(err)
 	}
 	c.waitRestarted(backend, oldPID, 1)
-	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\sready\s+ready\s+1\s+proxy,supervisor,app\s`).MatchString(out) {
+	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\sready\s+ready\s+1\s+proxy:\d+,supervisor:\d+,app:\d+\s`).MatchString(out) {
 		t.Errorf("status does not show backend restarted once and ready:\n%s", out)
 	}
 	for deadline := time.Now().Add(15 * time.Second); ; {
@@ -544,13 +568,46 @@ endpoints:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\snot ready\s+1\s+proxy dead:supervisor,app\s`).MatchString(out) {
+	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\snot ready\s+1\s+proxy:\d+ dead:supervisor,app\s`).MatchString(out) {
 		t.Errorf("status does not show backend's dead supervisor and app:\n%s", out)
 	}
 	if out := c.must("up"); !strings.Contains(out, "restarted supervisor in demo/backend") {
 		t.Errorf("up: %q, want it to restart backend's supervisor", out)
 	}
 	c.waitRestarted(backend, oldPID, 2)
+
+	// delete removes one workload: its processes, namespace, pod
+	// directory and Service; the others stay.
+	s = c.state()
+	other := workload(t, s, "demo", "other")
+	otherPIDs := []int{}
+	for _, p := range other.Procs {
+		otherPIDs = append(otherPIDs, p.PID)
+	}
+	otherPIDs = append(otherPIDs, c.appPID(other))
+	c.must("delete", "demo/other")
+	for _, pid := range otherPIDs {
+		testkit.EventuallyTrue(t, 15*time.Second, fmt.Sprintf("process %d of the deleted workload to exit", pid), func() bool { return !running(pid) })
+	}
+	if _, err := os.Stat(localmesh.NetNSPath(other.NetNS)); err == nil {
+		t.Errorf("the deleted workload's namespace %s stayed", other.NetNS)
+	}
+	for _, p := range []string{filepath.Join(c.stateDir, "pods", "demo.other"), filepath.Join(c.stateDir, "store", "local-demo-other.yaml")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s stayed after delete: %v", p, err)
+		}
+	}
+	for _, w := range c.state().Workloads {
+		if w.Key() == "demo/other" {
+			t.Error("the deleted workload is still in the state")
+		}
+	}
+	if out, err := c.run("delete", "demo/other"); err == nil || !strings.Contains(out, "no such workload") {
+		t.Errorf("second delete: %v %q, want an error", err, out)
+	}
+	if out, err := c.run("delete", "linkerd/linkerd-identity"); err == nil || !strings.Contains(out, "control plane") {
+		t.Errorf("delete of the control plane: %v %q, want an error", err, out)
+	}
 
 	// down leaves nothing behind.
 	s = c.state()
@@ -646,6 +703,8 @@ func TestLocalWithoutPrivileges(t *testing.T) {
 		local("status"),
 		local("down"),
 		local("supervise", "--pod", "demo/web"),
+		local("exec", "demo/web", "--", "true"),
+		local("delete", "demo/web"),
 		{bins["linkerd"], "demo", "--state-dir", stateDir, "--bin-dir", binDir, "--for", "5s"},
 	}
 	for _, who := range []struct {
@@ -667,7 +726,14 @@ func TestLocalWithoutPrivileges(t *testing.T) {
 				t.Errorf("%s: succeeded, want a refusal", name)
 			}
 			msg := stderr.String()
-			if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "Error: linkerd local needs root") || !strings.Contains(msg, who.want) {
+			if args[6] == "up" {
+				// up lists every missing prerequisite, root first, each
+				// with its fix.
+				if !strings.HasPrefix(msg, "Error: the local mesh cannot start on this machine") ||
+					!regexp.MustCompile(`\n  - linkerd local needs root[^\n]*`+regexp.QuoteMeta(who.want)+`[^\n]*; fix: `).MatchString(msg) {
+					t.Errorf("%s: stderr %q, want the prerequisites, first that it needs root %s", name, msg, who.want)
+				}
+			} else if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "Error: linkerd local needs root") || !strings.Contains(msg, who.want) {
 				t.Errorf("%s: stderr %q, want one line saying it needs root %s", name, msg, who.want)
 			}
 			if stdout.Len() != 0 {

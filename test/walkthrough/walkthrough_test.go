@@ -22,6 +22,7 @@
 //	linkerd viz check
 //	linkerd viz check --proxy -n demo
 //	linkerd check                    # viz's checks included
+//	linkerd viz stat deploy -n demo
 //
 // asking the extension's Prometheus (by PromQL) for the demo's responses
 // by deployment: the failing choice makes voting's and web's success
@@ -312,6 +313,64 @@ func TestWalkthrough(t *testing.T) {
 	if !strings.HasSuffix(out, "Status check results are √\n") || !strings.Contains(out, "\nlinkerd-viz\n") {
 		t.Fatalf("linkerd check: want the linkerd-viz checks, passing, got:\n%s", out)
 	}
+
+	// 13. The success rates by deployment, from the metrics API (through a
+	// port-forward to it): voting fails one choice, web passes it on.
+	waitStat(ctx, t, sh)
+}
+
+// waitStat runs `linkerd viz stat deploy -n demo` until every demo
+// deployment has a success rate (the 1m window needs two scrapes), then
+// checks them: items 100%, voting and web below, all meshed.
+func waitStat(ctx context.Context, t *testing.T, sh *shell) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _, err := sh.run(ctx, time.Minute, "linkerd viz stat deploy -n "+demoNS)
+		rates, meshed := parseStat(out)
+		if err == nil && len(rates) >= 3 {
+			for _, d := range demoApps {
+				if meshed[d] != "1/1" {
+					t.Errorf("viz stat: deployment %s meshed %q, want 1/1", d, meshed[d])
+				}
+			}
+			if rates["items"] != 100 || !(rates["voting"] < 100) || !(rates["web"] < 100) {
+				t.Errorf("viz stat success rates %v: want items 100%%, voting and web below", rates)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("linkerd viz stat deploy: no success rates for web, items and voting after 2m (last: %v):\n%s", err, out)
+		}
+		time.Sleep(5 * time.Second)
+	}
+}
+
+// parseStat reads `linkerd viz stat` table output: the SUCCESS column (in
+// percent, rows with "-" left out) and the MESHED column, by NAME.
+func parseStat(out string) (map[string]float64, map[string]string) {
+	rates, meshed := map[string]float64{}, map[string]string{}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		return rates, meshed
+	}
+	head := strings.Fields(lines[0])
+	col := func(name string) int { return slices.Index(head, name) }
+	nameCol, meshedCol, successCol := col("NAME"), col("MESHED"), col("SUCCESS")
+	if nameCol < 0 || meshedCol < 0 || successCol < 0 {
+		return rates, meshed
+	}
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) != len(head) {
+			continue
+		}
+		meshed[f[nameCol]] = f[meshedCol]
+		if v, err := strconv.ParseFloat(strings.TrimSuffix(f[successCol], "%"), 64); err == nil {
+			rates[f[nameCol]] = v
+		}
+	}
+	return rates, meshed
 }
 
 // vizApps are the viz extension's Deployments.

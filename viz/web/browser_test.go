@@ -4,6 +4,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/linkerd-go/linkerd/internal/browsertest"
 	"github.com/linkerd-go/linkerd/viz/web/webtest"
 )
@@ -51,6 +53,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	b := browsertest.Start(t, chromium, browsertest.ArtifactsDir(t, "web"))
 	webtest.CheckDemo(b, srv.URL)
 	// Grafana links, as configured.
+	if href := browsertest.Eval[string](b, `document.querySelector('#namespaces-table tr[data-key="demo"] a.grafana').href`); href != "http://grafana.example:3000/d/linkerd-namespace/linkerd-namespace?var-namespace=demo" {
+		t.Errorf("namespace demo's Grafana link: %s", href)
+	}
+	b.Do("open deployment web", chromedp.Navigate(srv.URL+"/#/namespaces/demo/deployment/web"), chromedp.WaitVisible(chromedp.CSS("#summary a.grafana")))
 	if href := browsertest.Eval[string](b, `document.querySelector("#summary a.grafana").href`); href != "http://grafana.example:3000/d/linkerd-deployment/linkerd-deployment?var-namespace=demo&var-deployment=web" {
 		t.Errorf("web's Grafana link: %s", href)
 	}

@@ -32,7 +32,8 @@ func percent(s string) (float64, bool) {
 // shows: namespace demo listed; its topology graph drawn with the demo's
 // calls (bot->web, web->items, web->voting), all mTLS; web's and voting's
 // success rates below 100% (the broken choice), items' at 100%; web's
-// page with its pod, its outbound routes to voting and items, its edges.
+// page with its pod, its outbound routes to voting and items, its edges;
+// namespace demo's success rate below 100%.
 // It saves screenshots of each page.
 func CheckDemo(b *browsertest.Browser, base string) {
 	t := b.T()
@@ -114,4 +115,13 @@ func CheckDemo(b *browsertest.Browser, base string) {
 		t.Errorf("web's outbound routes do not name voting and items:\n%s", out)
 	}
 	b.Screenshot("3-deployment-web")
+
+	// Back to the namespaces: demo's success rate is below 100% too.
+	b.Do("back to the namespaces", chromedp.Click(chromedp.CSS(`#crumbs a[href="#/"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#namespaces-table tr[data-key="demo"]`)))
+	nsSR := browsertest.Poll(b, "namespace demo's failing success rate",
+		`(document.querySelector('#namespaces-table tr[data-key="demo"] .sr') || {}).textContent || ""`,
+		func(s string) bool { v, ok := percent(s); return ok && v < 100 && v > 0 })
+	t.Logf("namespace demo's success rate: %s", nsSR)
+	b.Screenshot("4-namespaces")
 }
