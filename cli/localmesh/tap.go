@@ -139,3 +139,15 @@ func TapTLS(stateDir, serverName string) (*tls.Config, error) {
 		Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: key, Leaf: leaf}},
 	}, nil
 }
+
+// PodNames maps the pods' addresses to their names, for the mesh at
+// stateDir (empty when it is not up).
+func PodNames(stateDir string) map[string]string {
+	names := map[string]string{}
+	if s, err := loadState(filepath.Join(stateDir, "state.json")); err == nil && s != nil {
+		for _, w := range s.Workloads {
+			names[w.IP.String()] = w.Name
+		}
+	}
+	return names
+}
