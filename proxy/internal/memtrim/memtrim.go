@@ -8,9 +8,12 @@
 // and the kernel maps whole runs around each fault. Most of those pages
 // are not used again once the proxy serves, yet they count in its RSS
 // (about 12 MiB of a 14 MiB idle proxy). Once the proxy is ready, Release
-// asks the kernel to reclaim them (MADV_PAGEOUT: clean, shared with the
-// page cache, nothing is written); the pages the steady state uses fault
-// back in on their next use.
+// drops them from the process (MADV_DONTNEED on the executable's read-only
+// mappings: private, never written, so nothing is lost; the pages stay in
+// the page cache); the pages the steady state uses fault back in on their
+// next use. (MADV_PAGEOUT would also evict them from the page cache, but
+// only for a process allowed to write the file, which a proxy running as
+// its own user is not.)
 package memtrim
 
 import (
@@ -49,7 +52,7 @@ func Release() (int, error) {
 			continue
 		}
 		b := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(start))), end-start)
-		if err := unix.Madvise(b, unix.MADV_PAGEOUT); err != nil {
+		if err := unix.Madvise(b, unix.MADV_DONTNEED); err != nil {
 			return total, fmt.Errorf("memtrim: madvise: %w", err)
 		}
 		total += int(end - start)
