@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -43,7 +43,7 @@ func TestCallgrind(t *testing.T) {
 	if !*flagCallgrind {
 		t.Skip("the callgrind benchmark runs on request: go test ./bench -run TestCallgrind -args -callgrind")
 	}
-	testnet.Require(t, "ip", "nsenter", "iptables", "taskset", "nginx", "haproxy", "valgrind", "callgrind_control")
+	testnet.Require(t, "ip", "nsenter", "iptables", "taskset", "nginx", "haproxy", "valgrind")
 	fortio := findFortio(t)
 	bins := testnet.BuildBinaries(t, "./cmd/linkerd-init", "./cmd/linkerd-controller", "./cmd/linkerd-proxy")
 	if *flagProxyBin != "" {
@@ -66,43 +66,44 @@ func TestCallgrind(t *testing.T) {
 	h := &harness{opts: options{Reps: 1}, fortio: fortio, jsonDir: t.TempDir()}
 	network := testnet.New(t)
 	n := *flagCallgrindRequests
+	const warmup = 200
 	results := map[string]map[string]float64{}
 	for _, c := range cs {
 		in := h.setup(t, network, c)
-		st, err := h.start(t, in)
-		if err != nil {
-			t.Fatalf("%s: start under callgrind: %v", c.Name(), err)
-		}
 		results[c.Name()] = map[string]float64{}
-		for _, s := range []scenario{{Name: "http", QPS: 0}, {Name: "grpc", GRPC: true, QPS: 0}} {
-			seq := func(requests int) {
-				args := []string{"load", "-quiet", "-qps", "0", "-c", "1", "-n", strconv.Itoa(requests)}
-				if s.GRPC {
-					args = append(args, "-grpc", "-ping", st.endpoints.GRPC)
-				} else {
-					args = append(args, "-payload-size", strconv.Itoa(payloadSize), st.endpoints.HTTP)
-				}
-				args = append(args[:1], append([]string{"-t", (time.Duration(requests) * 50 * time.Millisecond).String()}, args[1:]...)...)
-				if _, err := h.load(in.pods.client, args); err != nil {
-					t.Fatalf("%s/%s: %v", c.Name(), s.Name, err)
+		for _, s := range []scenario{{Name: "http"}, {Name: "grpc", GRPC: true}} {
+			// Two runs, each from a fresh start to a clean exit (callgrind
+			// writes its totals then): warmup requests, and warmup+n. Their
+			// difference is n requests' worth, start-up and exit cancelled.
+			var totals [2]float64
+			for i, requests := range []int{warmup, warmup + n} {
+				var pids []int
+				t.Run(fmt.Sprintf("%s/%s/%d", c.Name(), s.Name, requests), func(t *testing.T) {
+					st, err := h.start(t, in)
+					if err != nil {
+						t.Fatalf("start under callgrind: %v", err)
+					}
+					pids = st.pids
+					sequential(t, h, in.pods.client, st.endpoints, s, requests)
+					if _, ours := c.(*linkerdMTLS); ours {
+						for _, pod := range []*testnet.Pod{in.pods.client, in.pods.server} {
+							shutdown(t, pod)
+						}
+						waitExit(t, pids)
+					}
+				})
+				// The subtest's cleanup stopped the proxies: their totals are written.
+				for _, pid := range pids {
+					ir, err := dumpTotal(filepath.Join(dir, fmt.Sprintf("callgrind.%d", pid)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					totals[i] += ir
 				}
 			}
-			seq(200) // warm-up: connections, TLS sessions, pools, JIT-free but cache-filling
-			for _, pid := range st.pids {
-				callgrindControl(t, "-z", pid)
-			}
-			seq(n)
-			var total float64
-			for _, pid := range st.pids {
-				callgrindControl(t, "-d", pid)
-				ir, err := lastDumpTotal(dir, pid)
-				if err != nil {
-					t.Fatalf("%s/%s: %v", c.Name(), s.Name, err)
-				}
-				total += ir
-			}
-			results[c.Name()][s.Name] = total / float64(n)
-			t.Logf("%s/%s: %.0f instructions per request (%d requests, %d processes)", c.Name(), s.Name, total/float64(n), n, len(st.pids))
+			per := (totals[1] - totals[0]) / float64(n)
+			results[c.Name()][s.Name] = per
+			t.Logf("%s/%s: %.0f instructions per request (%d requests after %d)", c.Name(), s.Name, per, n, warmup)
 		}
 	}
 	var b strings.Builder
@@ -117,47 +118,69 @@ func TestCallgrind(t *testing.T) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t\n", name, results[name]["http"], results[name]["grpc"])
 	}
 	_ = tw.Flush()
-	t.Logf("user-space instructions per request, callgrind, %d sequential requests after 200:\n%s", n, b.String())
+	t.Logf("user-space instructions per request, callgrind, %d sequential requests after %d:\n%s", n, warmup, b.String())
 }
 
-// callgrindControl runs callgrind_control with op on pid.
-func callgrindControl(t *testing.T, op string, pid int) {
+// sequential sends requests one after the other on one connection.
+func sequential(t *testing.T, h *harness, client *testnet.Pod, e endpoints, s scenario, requests int) {
 	t.Helper()
-	if out, err := exec.Command("callgrind_control", op, strconv.Itoa(pid)).CombinedOutput(); err != nil {
-		t.Fatalf("callgrind_control %s %d: %v\n%s", op, pid, err, out)
+	args := []string{"load", "-quiet", "-qps", "0", "-c", "1", "-n", strconv.Itoa(requests),
+		"-t", (time.Duration(requests) * 100 * time.Millisecond).String()}
+	if s.GRPC {
+		args = append(args, "-grpc", "-ping", e.GRPC)
+	} else {
+		args = append(args, "-payload-size", strconv.Itoa(payloadSize), e.HTTP)
+	}
+	if _, err := h.load(client, args); err != nil {
+		t.Fatalf("%s: %v", s.Name, err)
 	}
 }
 
-// lastDumpTotal returns the instruction count of pid's latest callgrind
-// dump in dir.
-func lastDumpTotal(dir string, pid int) (float64, error) {
-	matches, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("callgrind.%d.*", pid)))
-	if err != nil || len(matches) == 0 {
-		return 0, fmt.Errorf("no callgrind dump for pid %d in %s", pid, dir)
-	}
-	sort.Slice(matches, func(i, j int) bool { return dumpIndex(matches[i]) < dumpIndex(matches[j]) })
-	f, err := os.Open(matches[len(matches)-1])
+// dumpTotal returns the instruction count of a callgrind profile.
+func dumpTotal(path string) (float64, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("callgrind profile: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
 		for _, p := range []string{"summary:", "totals:"} {
-			if v, ok := strings.CutPrefix(line, p); ok {
-				fields := strings.Fields(v)
-				if len(fields) > 0 {
+			if v, ok := strings.CutPrefix(sc.Text(), p); ok {
+				if fields := strings.Fields(v); len(fields) > 0 {
 					return strconv.ParseFloat(fields[0], 64)
 				}
 			}
 		}
 	}
-	return 0, fmt.Errorf("no total in %s", matches[len(matches)-1])
+	return 0, fmt.Errorf("no total in %s", path)
 }
 
-func dumpIndex(path string) int {
-	i, _ := strconv.Atoi(path[strings.LastIndexByte(path, '.')+1:])
-	return i
+// shutdown asks the proxy in pod to exit (POST /shutdown on its admin port).
+func shutdown(t *testing.T, pod *testnet.Pod) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: pod.DialContext}, Timeout: 30 * time.Second}
+	resp, err := c.Post("http://127.0.0.1:4191/shutdown", "", nil)
+	if err != nil {
+		t.Fatalf("shutdown %s's proxy: %v", pod.Name, err)
+	}
+	resp.Body.Close()
+}
+
+// waitExit waits until the processes are gone (their profiles written).
+func waitExit(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, pid := range pids {
+		for {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d did not exit", pid)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }

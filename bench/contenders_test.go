@@ -75,7 +75,10 @@ func startPinned(t testing.TB, pod *testnet.Pod, cpu string, spec testnet.ProcSp
 		// TestCallgrind: the proxies run under callgrind (Go programs need
 		// the runtime's preemption signals off under valgrind).
 		spec.Path, spec.Args = underCallgrind(spec.Path, spec.Args)
-		spec.Env = append(spec.Env, "GODEBUG=asyncpreemptoff=1")
+		// Our proxy exits through /shutdown: a signal trips callgrind
+		// (vgCallgrind_post_signal) in a Go program.
+		spec.Env = append(spec.Env, "GODEBUG=asyncpreemptoff=1", "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED=true")
+		spec.GracePeriod = time.Minute // exiting under valgrind is slow, and writes the profile
 	}
 	spec.Path, spec.Args = pinned(cpu, spec.Path, spec.Args...)
 	return pod.Start(t, spec)
