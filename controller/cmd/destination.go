@@ -18,8 +18,6 @@ import (
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
 
-func init() { register(newDestinationCommand) }
-
 // destinationOptions are the destination subcommand's flags.
 type destinationOptions struct {
 	addr               string
