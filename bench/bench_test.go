@@ -26,7 +26,7 @@ var (
 	flagReps      = flag.Int("reps", 0, "interleaved repetitions (default 1, or 3 with -full)")
 	flagOut       = flag.String("out", "", "write the results as JSON to this file (a relative path is relative to the bench directory)")
 	flagProxyBin  = flag.String("proxy-bin", "", "use this linkerd-proxy binary (readable by uid 2102) instead of building ./cmd/linkerd-proxy, e.g. to compare builds")
-	flagConfigs   = flag.String("configs", "", "comma-separated contenders to run (default all: direct,linkerd-go,nginx,haproxy,linkerd-go-mtls,nginx-mtls,haproxy-mtls; only when named: linkerd-go-h1-mtls,linkerd-go-h2x4-mtls,linkerd-go-lb1-mtls,linkerd-go-lb3-mtls)")
+	flagConfigs   = flag.String("configs", "", "comma-separated contenders to run (default all: direct,linkerd-go,nginx,haproxy,linkerd-go-mtls,nginx-mtls,haproxy-mtls; only when named: linkerd-go-h1-mtls,linkerd-go-h2x4-mtls,linkerd-go-lb1-mtls,linkerd-go-lb3-mtls,linkerd-go-tapon-mtls,linkerd-go-tapped-mtls)")
 	flagScenarios = flag.String("scenarios", "", "comma-separated scenarios to run (default all)")
 	flagQuiet     = flag.Duration("quiet-wait", -1, "before each run, wait up to this long for other CPU use to drop below 5% (default 0, or 30s with -full)")
 )
@@ -42,6 +42,9 @@ const (
 	oursH2x4Name   = "linkerd-go-h2x4-mtls" // up to 4 HTTP/2 connections per peer
 	oursLB1Name    = "linkerd-go-lb1-mtls"
 	oursLB3Name    = "linkerd-go-lb3-mtls"
+	// Tap on (no tap attached), and a tap attached to both proxies.
+	oursTapOnName     = "linkerd-go-tapon-mtls"
+	oursTapAttachName = "linkerd-go-tapped-mtls"
 )
 
 // variantPairs are the variants of our pair measured against each other:
@@ -50,6 +53,8 @@ var variantPairs = []variantPair{
 	{oursMTLSName, oursH1MTLSName, "HTTP/1.1 over one HTTP/2 connection between the proxies, vs pooled HTTP/1.1"},
 	{oursH2x4Name, oursMTLSName, "up to 4 HTTP/2 connections per peer, vs 1"},
 	{oursLB3Name, oursLB1Name, "balancing over 3 endpoints, vs 1 (both found by the destination service)"},
+	{oursTapOnName, oursMTLSName, "tap enabled, no tap attached, vs tap off"},
+	{oursTapAttachName, oursMTLSName, "a tap attached to both proxies (every request), vs tap off"},
 }
 
 // options are the settings of one invocation.
@@ -149,6 +154,8 @@ func TestCompare(t *testing.T) {
 	optional := []contender{
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursH1MTLSName, clientEnv: []string{"LINKERD2_PROXY_OUTBOUND_H2_UPGRADE=false"}},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursH2x4Name, clientEnv: []string{"LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS=4"}},
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapOnName, tap: tapEnabled},
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapAttachName, tap: tapAttached},
 		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1},
 		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 3},
 	}

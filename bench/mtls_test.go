@@ -116,6 +116,7 @@ func writeLeaf(ca *benchPKI, name, dir string) (tlsFiles, error) {
 // local-token mode, as in Linkerd: its own proxy gets its certificate from
 // localhost and terminates the other proxies' mTLS in front of it.
 type identityPlane struct {
+	issuer     *pki.CA // signs the tap client's certificate
 	pod        *testnet.Pod
 	dir        string // readable by the proxies' uid: tokens, identity dirs
 	anchorsPEM string
@@ -163,7 +164,7 @@ func startIdentityPlane(t testing.TB, n *testnet.Network, proxies linkerdPair, c
 			return nil, err
 		}
 	}
-	cp := &identityPlane{dir: dir, anchorsPEM: string(anchors),
+	cp := &identityPlane{issuer: ca.issuer, dir: dir, anchorsPEM: string(anchors),
 		tokens: &localtoken.Issuer{Key: tokenKey, ControllerNamespace: meshControlNS, TrustDomain: meshTrustDomain}}
 	cp.pod = n.AddPod("control")
 	id := cp.pod.Start(t, testnet.ProcSpec{Name: "identity", Path: controllerBin, Args: []string{"identity",
@@ -264,9 +265,12 @@ func (s *sharedPlane) get(t testing.TB, n *testnet.Network) (*identityPlane, err
 type linkerdMTLS struct {
 	linkerdPair
 	plane     *sharedPlane
-	name      string         // oursMTLSName when empty
-	clientEnv []string       // more environment for the client's proxy
-	cp        *identityPlane // set by Prepare
+	name      string   // oursMTLSName when empty
+	clientEnv []string // more environment for the client's proxy
+	// tap enables tap on both proxies (tapEnabled) and attaches a tap
+	// client to both (tapAttached): what tap costs.
+	tap tapMode
+	cp  *identityPlane // set by Prepare
 }
 
 func (l *linkerdMTLS) Name() string {
@@ -299,12 +303,26 @@ func (l *linkerdMTLS) Start(t testing.TB, p pods) (endpoints, []int, error) {
 	if err != nil {
 		return endpoints{}, nil, err
 	}
+	if l.tap != tapOff {
+		clientEnv = append(clientEnv, "LINKERD2_PROXY_TAP_SVC_NAME="+tapTLSName)
+		serverEnv = append(serverEnv, "LINKERD2_PROXY_TAP_SVC_NAME="+tapTLSName)
+	}
 	e, pids, client, err := l.startProxies(t, p, clientEnv, serverEnv)
 	if err != nil {
 		return endpoints{}, nil, err
 	}
 	if err := checkMTLS(p.client, client, p.server.IP.String()); err != nil {
 		return endpoints{}, nil, err
+	}
+	if l.tap == tapAttached {
+		for _, pod := range []struct {
+			pod *testnet.Pod
+			id  string
+		}{{p.client, clientTLSName}, {p.server, serverTLSName}} {
+			if err := attachTap(t, l.cp, pod.pod, pod.id); err != nil {
+				return endpoints{}, nil, err
+			}
+		}
 	}
 	return e, pids, nil
 }

@@ -15,8 +15,11 @@
 // pipeline.Exchange and goes through its direction's pipeline.Chain,
 // defined in one place (pipeline/chains.go):
 //
-//	inbound:  metrics → client-id → orig-proto → dst → balance → client engine
-//	outbound: metrics → dst (override, canonical) → balance → orig-proto → client engine
+//	inbound:  metrics → client-id → orig-proto → dst → balance → tap → client engine
+//	outbound: metrics → dst (override, canonical) → balance → orig-proto → tap → client engine
+//
+// (tap only when LINKERD2_PROXY_TAP_SVC_NAME enables it: package tap, which
+// also serves the tap API on the control port.)
 //
 // A layer does one job (a type implementing pipeline.Layer, and
 // pipeline.Ender to act when the response ends); adding one means writing

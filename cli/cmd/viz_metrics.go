@@ -33,6 +33,7 @@ func vizMetricsCommands(cmd *cobra.Command, global *GlobalOptions, opts *vizOpti
 	cmd.AddCommand(newCmdVizEdges(global, opts))
 	cmd.AddCommand(newCmdVizRoutes(global, opts))
 	cmd.AddCommand(newCmdVizTop(global, opts))
+	cmd.AddCommand(newCmdVizTap(global, opts))
 }
 
 // metricsAPIAddr returns the address of the metrics API the flags point at,

@@ -5,6 +5,8 @@ import (
 	"context"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -187,4 +189,38 @@ func TestRenderTop(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "viz_top_render", b.String())
+}
+
+func TestHasKubeconfig(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", "")
+	if hasKubeconfig(&GlobalOptions{}) {
+		t.Error("no kubeconfig anywhere: hasKubeconfig = true")
+	}
+	if !hasKubeconfig(&GlobalOptions{Kubeconfig: "/x"}) {
+		t.Error("--kubeconfig given: hasKubeconfig = false")
+	}
+	t.Setenv("KUBECONFIG", "/x")
+	if !hasKubeconfig(&GlobalOptions{}) {
+		t.Error("$KUBECONFIG set: hasKubeconfig = false")
+	}
+	t.Setenv("KUBECONFIG", "")
+	if err := os.MkdirAll(filepath.Join(home, ".kube"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".kube", "config"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !hasKubeconfig(&GlobalOptions{}) {
+		t.Error("~/.kube/config exists: hasKubeconfig = false")
+	}
+	// An explicit --state-dir wins over the kubeconfig: the local mesh
+	// (none there) is the target, not the cluster.
+	var stdout, stderr bytes.Buffer
+	dir := t.TempDir()
+	code := Execute(context.Background(), []string{"viz", "stat", "deploy", "--state-dir", dir}, Env{Stdout: &stdout, Stderr: &stderr})
+	if want := "Error: no local mesh is up at " + dir + " (run: linkerd local up)\n"; code != 1 || stderr.String() != want {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
 	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 )
@@ -127,7 +128,9 @@ func newCmdVizTop(global *GlobalOptions, vopts *vizOptions) *cobra.Command {
 receives and sends, by source, destination and route, busiest first,
 refreshed until q is pressed. Without a terminal it prints one table.
 
-Until the proxies serve tap, the numbers come from the metrics API (the
+On the local mesh (when its pods serve tap) the rows come from tap, since
+top started: per source, destination, method and path, Best, Worst and
+Last are request latencies. Otherwise they come from the metrics API (the
 last minute, per route): Best, Worst and Last are the p50, p99 and p95
 latencies, and the path is the route ([DEFAULT] without a ServiceProfile).`,
 		Example: `  linkerd viz top deploy/web -n demo`,
@@ -143,6 +146,16 @@ latencies, and the path is the route ([DEFAULT] without a ServiceProfile).`,
 			switch target.GetKind() {
 			case client.KindService, client.KindAuthority:
 				return fmt.Errorf("top of a %s is not supported: give a workload or namespace", target.GetKind())
+			}
+			// On the local mesh, top aggregates tap events, as Linkerd's does.
+			if vopts.apiAddr == "" && (cmd.Flags().Changed("state-dir") || !hasKubeconfig(global)) {
+				ns := target.GetNamespace()
+				if targets, ok := tapTopTargets(vopts.stateDir, target.GetKind(), ns, target.GetName()); ok {
+					ctx, cancel := context.WithCancel(cmd.Context())
+					defer cancel()
+					src := newTapTopSource(ctx, targets, localmesh.PodNames(vopts.stateDir))
+					return runTop(ctx, cmd.InOrStdin(), cmd.OutOrStdout(), src, opts, func(err error) error { return err })
+				}
 			}
 			addr, release, err := metricsAPIAddr(cmd, global, vopts)
 			if err != nil {

@@ -523,6 +523,8 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 		proxyenv.IdentityTokenFile + "=" + token,
 		proxyenv.IdentityTrustAnchors + "=" + anchors,
 		proxyenv.IdentityDir + "=" + filepath.Join(dir, "identity"),
+		// Tap enabled for the tap service's identity (the CLI holds it: TapTLS).
+		proxyenv.TapSvcName + "=" + TapIdentity,
 	}
 	if discovery {
 		dw := s.workload(ControlPlaneNamespace, destName)

@@ -25,6 +25,9 @@ const (
 	Log                     = "LINKERD2_PROXY_LOG"
 	LogFormat               = "LINKERD2_PROXY_LOG_FORMAT"
 	IngressMode             = "LINKERD2_PROXY_INGRESS_MODE"
+	// TapSvcName is the identity of the tap service, the only client the
+	// tap API on the control port serves; unset, tap is off.
+	TapSvcName = "LINKERD2_PROXY_TAP_SVC_NAME"
 	// StaticEndpoints is this proxy's own addition: meshed endpoints known
 	// without the destination service (see discovery.ParseStatic).
 	StaticEndpoints = "LINKERD2_PROXY_STATIC_ENDPOINTS"

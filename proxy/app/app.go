@@ -26,6 +26,8 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/outbound"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/tap"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -51,7 +53,11 @@ type Proxy struct {
 	discovery *discovery.Client // nil without a destination service
 
 	inLn, adminLn net.Listener
-	outLns        []net.Listener
+	// The tap API (control port), when tap is enabled.
+	tapLn      net.Listener
+	tapServer  *tap.Server
+	tlsConfigs *meshtls.Configs
+	outLns     []net.Listener
 }
 
 // New binds every listener, so a port conflict fails at start.
@@ -102,12 +108,26 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 			return nil, fmt.Errorf("%s: %w", proxyenv.StaticEndpoints, err)
 		}
 	}
+	// Tap: only for the tap service's identity, over mTLS.
+	var inTap, outTap pipeline.Layer
+	if cfg.TapSvcName != "" && tlsConfigs != nil {
+		if p.tapLn, err = net.Listen("tcp", cfg.ControlListenAddr); err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("tap listener: %w", err)
+		}
+		hub := tap.NewHub(p.metrics)
+		p.tapServer = &tap.Server{Hub: hub, Identity: cfg.TapSvcName, Metrics: p.metrics, Logger: log}
+		p.tlsConfigs = tlsConfigs
+		inTap = &tap.Layer{Hub: hub, Direction: transport.Inbound}
+		outTap = &tap.Layer{Hub: hub, Direction: transport.Outbound}
+	}
 	p.inbound = inbound.New(inbound.Config{
 		OpaquePorts:    cfg.InboundOpaquePorts.Contains,
 		DetectTimeout:  cfg.InboundDetectTimeout,
 		ConnectTimeout: cfg.InboundConnectTimeout,
 		TLS:            tlsConfigs,
 		Identity:       cfg.Identity.LocalName,
+		Tap:            inTap,
 	}, p.metrics, log)
 	// Until discovery supplies per-destination protocol hints, the outbound
 	// side treats destination's default opaque ports as opaque.
@@ -125,12 +145,13 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		IngressMode:    cfg.IngressMode,
 		H2Upgrade:      cfg.OutboundH2Upgrade,
 		H2Connections:  cfg.OutboundH2Connections,
+		Tap:            outTap,
 	}, p.metrics, log)
 	return p, nil
 }
 
 func (p *Proxy) closeListeners() {
-	for _, ln := range append([]net.Listener{p.adminLn, p.inLn}, p.outLns...) {
+	for _, ln := range append([]net.Listener{p.adminLn, p.inLn, p.tapLn}, p.outLns...) {
 		if ln != nil {
 			ln.Close()
 		}
@@ -206,6 +227,15 @@ func (p *Proxy) Run(ctx context.Context) error {
 	go serve(in, p.inLn)
 	for _, ln := range p.outLns {
 		go serve(out, ln)
+	}
+	if p.tapServer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.tapServer.Serve(ctx, p.tapLn, p.tlsConfigs.Server()); err != nil {
+				log.Error("tap server failed", "err", err)
+			}
+		}()
 	}
 	p.ready.Store(true)
 	log.Info("proxy ready", "inbound", p.inLn.Addr(), "outbound", p.outLns[0].Addr(), "admin", p.adminLn.Addr())

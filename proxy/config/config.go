@@ -63,6 +63,8 @@ type Config struct {
 	Destination Destination
 	// IngressMode routes outbound HTTP by l5d-dst-override (linkerd.io/inject: ingress).
 	IngressMode bool
+	// TapSvcName is the tap service's identity; empty: tap is not enabled.
+	TapSvcName string
 	// StaticEndpoints lists meshed endpoints and their identities
 	// ("ADDR=IDENTITY[;opaque],...").
 	StaticEndpoints string
@@ -174,6 +176,7 @@ func FromEnv(environ []string) (*Config, error) {
 	p.parseIdentity(c)
 	p.parseDestination(c)
 	p.bool(proxyenv.IngressMode, &c.IngressMode)
+	p.parse(proxyenv.TapSvcName, func(v string) error { c.TapSvcName = v; return nil })
 	p.parse(proxyenv.StaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })
 	p.bool(proxyenv.OutboundH2Upgrade, &c.OutboundH2Upgrade)
 	p.parse(proxyenv.OutboundH2Connections, func(v string) error {

@@ -15,7 +15,7 @@ func init() {
 	for _, name := range []string{
 		// Interpreted by this package.
 		proxyenv.InboundListenAddr, proxyenv.OutboundListenAddrs, proxyenv.OutboundListenAddr,
-		proxyenv.AdminListenAddr, proxyenv.ControlListenAddr,
+		proxyenv.AdminListenAddr, proxyenv.ControlListenAddr, proxyenv.TapSvcName,
 		proxyenv.InboundOpaquePorts, proxyenv.InboundPorts,
 		proxyenv.InboundDetectTimeout, proxyenv.OutboundDetectTimeout,
 		proxyenv.InboundConnectTimeout, proxyenv.OutboundConnectTimeout,
@@ -35,7 +35,6 @@ func init() {
 		"IDENTITY_SVC_ADDR", "IDENTITY_SVC_NAME", "IDENTITY_LOCAL_NAME",
 		"IDENTITY_SERVER_ID", "IDENTITY_SERVER_NAME",
 		"IDENTITY_MIN_REFRESH", "IDENTITY_MAX_REFRESH", "IDENTITY_DISABLED",
-		"TAP_SVC_NAME",
 		"CONTROL_STREAM_INITIAL_TIMEOUT", "CONTROL_STREAM_IDLE_TIMEOUT", "CONTROL_STREAM_LIFETIME",
 
 		// Inbound.

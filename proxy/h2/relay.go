@@ -194,7 +194,10 @@ func (r *Relay) waitBody(grace time.Duration) error {
 		return err
 	case <-t.C:
 	}
+	// Cut both sides: the body copy may wait on the client as well as on
+	// the endpoint.
 	r.up.Cancel()
+	r.st.Cancel()
 	return <-r.body
 }
 
@@ -257,17 +260,16 @@ func (r *Relay) copyResponseBody() error {
 }
 
 // Fail answers a request that could not be forwarded (err from Forward)
-// and finishes the exchange.
+// and finishes the exchange. The answer goes out first: a client still
+// sending its request gets it, then the request's stream is cut.
 func (r *Relay) Fail(err error) {
 	px := r.px
-	if berr := r.waitBody(bodyGrace); berr != nil && !errors.Is(berr, ErrCanceled) && r.st.Err() != nil {
-		err = fmt.Errorf("read request body: %w", context.Canceled)
-	}
 	if r.st.Err() != nil {
 		err = fmt.Errorf("client cancelled the request: %w", context.Canceled)
 	}
-	r.closeUp()
 	_ = RespondAnswer(r.st, px.Fail(0, err), &r.fields)
+	_ = r.waitBody(bodyGrace)
+	r.closeUp()
 	px.Finish(nil)
 }
 

@@ -37,16 +37,7 @@ func TestInboundH2RapidReset(t *testing.T) {
 		}
 	}))
 	backend := netip.MustParseAddrPort(be.Listener.Addr().String())
-	reg := metrics.NewRegistry()
-	srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
-	t.Cleanup(func() {
-		srv.Close()
-		srv.CloseIdleConnections()
-	})
-	addr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-		serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
-	})
+	addr, reg := inboundH2Server(t, backend)
 
 	c, _ := proxytest.Dial(t, addr)
 	fr := http2.NewFramer(c, c)
@@ -222,16 +213,7 @@ func TestClientGoneMidResponse(t *testing.T) {
 	t.Run("HTTP/2 reset", func(t *testing.T) {
 		addr, started := slowBodyBackend(t)
 		backend := netip.MustParseAddrPort(addr)
-		reg := metrics.NewRegistry()
-		srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
-			Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
-		t.Cleanup(func() {
-			srv.Close()
-			srv.CloseIdleConnections()
-		})
-		paddr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
-			serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
-		})
+		paddr, reg := inboundH2Server(t, backend)
 		c, _ := proxytest.Dial(t, paddr)
 		fr := http2.NewFramer(c, c)
 		var hbuf bytes.Buffer
@@ -341,4 +323,22 @@ func TestMeshPairSteadyTrafficOneConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inboundH2Server is an inbound proxy server in front of backend, serving
+// connections as inbound serves a meshed peer's; it returns its address and
+// metrics.
+func inboundH2Server(t *testing.T, backend netip.AddrPort) (string, *metrics.Registry) {
+	t.Helper()
+	reg := metrics.NewRegistry()
+	srv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: time.Second}, Metrics: reg})
+	t.Cleanup(func() {
+		srv.Close()
+		srv.CloseIdleConnections()
+	})
+	addr := proxytest.Serve(t, func(ctx context.Context, c net.Conn) {
+		serveMeshed(ctx, srv, c, &pipeline.Conn{OrigDst: backend, TLS: transport.NoIdentity("loopback")})
+	})
+	return addr, reg
 }

@@ -31,6 +31,8 @@ type Config struct {
 	TLS *meshtls.Configs
 	// Identity is this proxy's identity name (the SNI meshed peers send).
 	Identity string
+	// Tap, when set, is the tap layer of the request path.
+	Tap pipeline.Layer
 }
 
 // Proxy handles inbound connections.
@@ -48,7 +50,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	// The application is local: its connections are labelled as Linkerd does, loopback.
 	resolver := discovery.OriginalDst{NoTLSReason: "loopback"}
 	dialer := &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: cfg.ConnectTimeout}
-	chain := pipeline.Inbound(pipeline.InboundOptions{Registry: reg, Resolver: resolver})
+	chain := pipeline.Inbound(pipeline.InboundOptions{Registry: reg, Resolver: resolver, Tap: cfg.Tap})
 	return &Proxy{
 		cfg:     cfg,
 		metrics: reg,

@@ -37,6 +37,8 @@ type Config struct {
 	// H2Connections connections per peer.
 	H2Upgrade     bool
 	H2Connections int
+	// Tap, when set, is the tap layer of the request path.
+	Tap pipeline.Layer
 }
 
 // Proxy handles outbound connections.
@@ -56,7 +58,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	}
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
 	chain := pipeline.Outbound(pipeline.OutboundOptions{
-		Registry: reg, Resolver: cfg.Resolver, Ingress: cfg.IngressMode, OrigProto: cfg.H2Upgrade && cfg.TLS != nil,
+		Registry: reg, Resolver: cfg.Resolver, Ingress: cfg.IngressMode, OrigProto: cfg.H2Upgrade && cfg.TLS != nil, Tap: cfg.Tap,
 	})
 	return &Proxy{
 		cfg:     cfg,

@@ -14,18 +14,22 @@ type InboundOptions struct {
 	Registry *metrics.Registry
 	// Resolver finds the application's endpoint (its original destination).
 	Resolver discovery.Resolver
+	// Tap, when set, shows requests to the tap API (package tap).
+	Tap Layer
 }
 
 // Inbound returns the inbound chain: metrics → client-id → orig-proto →
-// dst → balance (the application), ended by the client engine.
+// dst → balance (the application) → tap, ended by the client engine.
 func Inbound(o InboundOptions) *Chain {
-	return NewChain(
-		&Metrics{Registry: o.Registry, Direction: transport.Inbound},
-		ClientID{},
-		&OrigProto{Direction: transport.Inbound},
-		&Dst{},
-		&Balance{Resolver: o.Resolver},
-	)
+	return NewChain(withOptional(
+		[]Layer{
+			&Metrics{Registry: o.Registry, Direction: transport.Inbound},
+			ClientID{},
+			&OrigProto{Direction: transport.Inbound},
+			&Dst{},
+			&Balance{Resolver: o.Resolver},
+		},
+		o.Tap)...)
 }
 
 // OutboundOptions configure the outbound chain.
@@ -36,15 +40,29 @@ type OutboundOptions struct {
 	Ingress bool
 	// OrigProto carries HTTP/1.1 requests to meshed peers over HTTP/2.
 	OrigProto bool
+	// Tap, when set, shows requests to the tap API (package tap).
+	Tap Layer
 }
 
 // Outbound returns the outbound chain: metrics → dst (override, canonical
-// name) → balance → orig-proto, ended by the client engine.
+// name) → balance → orig-proto → tap, ended by the client engine.
 func Outbound(o OutboundOptions) *Chain {
-	return NewChain(
-		&Metrics{Registry: o.Registry, Direction: transport.Outbound},
-		&Dst{Resolver: o.Resolver, Ingress: o.Ingress, Canonical: true},
-		&Balance{Resolver: o.Resolver},
-		&OrigProto{Direction: transport.Outbound, Enabled: o.OrigProto},
-	)
+	return NewChain(withOptional(
+		[]Layer{
+			&Metrics{Registry: o.Registry, Direction: transport.Outbound},
+			&Dst{Resolver: o.Resolver, Ingress: o.Ingress, Canonical: true},
+			&Balance{Resolver: o.Resolver},
+			&OrigProto{Direction: transport.Outbound, Enabled: o.OrigProto},
+		},
+		o.Tap)...)
+}
+
+// withOptional appends the optional layers that are set.
+func withOptional(layers []Layer, optional ...Layer) []Layer {
+	for _, l := range optional {
+		if l != nil {
+			layers = append(layers, l)
+		}
+	}
+	return layers
 }

@@ -115,6 +115,8 @@ type Exchange struct {
 	Err error
 	// Answer is the proxy's own answer, set by Fail.
 	Answer *Answer
+	// Tap is the tap layer's state for the exchange, nil when untapped.
+	Tap any
 
 	chain    *Chain
 	term     Forwarder

@@ -86,7 +86,10 @@ func startDemo(t *testing.T, bins map[string]string) *demo {
 		t.Fatal(err)
 	}
 	d := &demo{stateDir: filepath.Join(base, "state")}
-	cmd := exec.Command(bins["linkerd"], "demo", "--state-dir", d.stateDir, "--bin-dir", filepath.Dir(bins["linkerd-proxy"]), "--rate", "10", "--for", "10m")
+	// A subnet of its own: with other local meshes up at the same time
+	// (test packages run in parallel), the host links to each.
+	cmd := exec.Command(bins["linkerd"], "demo", "--state-dir", d.stateDir, "--bin-dir", filepath.Dir(bins["linkerd-proxy"]),
+		"--subnet", "10.251.17.0/24", "--rate", "10", "--for", "10m")
 	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	d.out = &out
@@ -268,7 +271,7 @@ func testGrafanaQueries(t *testing.T, d *demo) {
 func startDashboardCLI(t *testing.T, linkerd, stateDir string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, linkerd, "viz", "dashboard", "--state-dir", stateDir, "--port", "0", "--show", "url")
+	cmd := exec.CommandContext(ctx, linkerd, "viz", "dashboard", "--state-dir", stateDir, "--port", "0", "--show", "url", "--wait", "60s")
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
 	var out syncbuf.Buffer

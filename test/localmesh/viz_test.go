@@ -186,6 +186,7 @@ func TestVizDemo(t *testing.T) {
 
 	// top, in a real terminal.
 	vizTop(t, linkerd, stateDir)
+	vizTap(t, linkerd, stateDir)
 
 	// Bad input: one line on stderr, exit 1, no table.
 	for _, tc := range []struct {
@@ -249,18 +250,43 @@ func vizTop(t *testing.T, linkerd, stateDir string) {
 	if got := strings.Join(rows["Source"], " "); got != "Destination Method Path Count Best Worst Last Success Rate" {
 		t.Errorf("top's columns: Source %s", got)
 	}
-	for _, f := range [][2]string{{"bot", "web"}, {"web", "voting"}, {"web", "items"}} {
-		r := topRow(screen, f[0], f[1])
-		if len(r) != 9 || r[3] != "[DEFAULT]" {
-			t.Errorf("top: %s -> %s row %q, want 9 cells with path [DEFAULT]", f[0], f[1], r)
+	// From tap: a row per source, destination, method and path. The web
+	// front end's path names the choice: the broken one is at 0%, the
+	// others at 100%; web's calls to voting fail in part, to items never.
+	var sawBroken, sawGood bool
+	for _, r := range topRows(screen, "bot", "web") {
+		if len(r) == 9 && r[3] == "/api/list" {
+			continue // the bot reads the choices now and then
+		}
+		if len(r) != 9 || r[2] != "GET" || !strings.HasPrefix(r[3], "/api/vote?choice=") {
+			t.Errorf("top: bot -> web row %q, want GET /api/vote?choice=...", r)
 			continue
 		}
-		if n, err := strconv.Atoi(r[4]); err != nil || n <= 0 {
-			t.Errorf("top: %s -> %s count %q, want > 0", f[0], f[1], r[4])
+		switch sr := percent(t, r[8]); sr {
+		case 0:
+			sawBroken = true
+		case 100:
+			sawGood = true
+		default:
+			t.Errorf("top: bot -> web %s success %v%%, want 0 or 100 per choice", r[3], sr)
 		}
-		sr := percent(t, r[8])
-		if f[1] == "items" && sr != 100 || f[1] != "items" && (sr <= 0 || sr >= 100) {
-			t.Errorf("top: %s -> %s success %v%%", f[0], f[1], sr)
+	}
+	if !sawBroken || !sawGood {
+		t.Errorf("top: bot -> web rows with 0%% (%v) and 100%% (%v) success expected", sawBroken, sawGood)
+	}
+	for _, f := range [][2]string{{"web", "voting"}, {"web", "items"}} {
+		for _, r := range topRows(screen, f[0], f[1]) {
+			if len(r) != 9 || r[2] != "POST" || !strings.HasPrefix(r[3], "/linkerdgo.demo.v1.") {
+				t.Errorf("top: %s -> %s row %q, want a gRPC method", f[0], f[1], r)
+				continue
+			}
+			if n, err := strconv.Atoi(r[4]); err != nil || n <= 0 {
+				t.Errorf("top: %s -> %s count %q, want > 0", f[0], f[1], r[4])
+			}
+			sr := percent(t, r[8])
+			if f[1] == "items" && sr != 100 || f[1] == "voting" && strings.HasSuffix(r[3], "/Vote") && (sr <= 0 || sr >= 100) {
+				t.Errorf("top: %s -> %s %s success %v%%", f[0], f[1], r[3], sr)
+			}
 		}
 	}
 	if out, err := tmux("send-keys", "-t", "top", "q"); err != nil {
@@ -316,13 +342,14 @@ func cell(rows map[string][]string, name string, i int) string {
 }
 
 // topRow returns the fields of top's row from src to dst.
-func topRow(screen, src, dst string) []string {
+func topRows(screen, src, dst string) [][]string {
+	var rows [][]string
 	for _, line := range strings.Split(screen, "\n") {
 		if f := strings.Fields(line); len(f) > 2 && f[0] == src && f[1] == dst {
-			return f
+			rows = append(rows, f)
 		}
 	}
-	return nil
+	return rows
 }
 
 func hasLine(s, fields string) bool {

@@ -1,0 +1,259 @@
+// Package tap lets the tap service watch the requests a proxy handles: a
+// pipeline layer publishes request-init, response-init and response-end
+// events to the taps attached through the proxy's tap API (Server, on the
+// control port 4190, mTLS, for the tap service's identity only).
+//
+// A tap never slows the traffic it watches: with no tap attached the layer
+// costs one atomic load; events go to each tap through a bounded queue and
+// are dropped, and counted, when the tap reads too slowly; each tap admits
+// at most its limit of requests per second.
+package tap
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tapv1 "github.com/linkerd-go/linkerd/proto/tap/v1"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+const (
+	// DefaultLimit is how many requests per second a tap admits when it
+	// asks for none.
+	DefaultLimit = 100
+	// MaxLimit bounds what a tap may ask for.
+	MaxLimit = 10000
+	// queueLen is how many events wait for a slow tap before they are dropped.
+	queueLen = 1024
+)
+
+// Hub is the set of taps attached to one proxy.
+type Hub struct {
+	n    atomic.Int32 // attached taps: the layer's fast check
+	ids  atomic.Uint64
+	mu   sync.RWMutex
+	taps map[*Tap]struct{}
+
+	dropped *metrics.Counter
+}
+
+// NewHub returns a Hub counting dropped events in reg (tap_events_dropped_total).
+func NewHub(reg *metrics.Registry) *Hub {
+	h := &Hub{taps: map[*Tap]struct{}{}}
+	if reg != nil {
+		h.dropped = reg.Counter("tap_events_dropped_total", nil)
+	}
+	return h
+}
+
+// Tap is one attached observer.
+type Tap struct {
+	match  *tapv1.Match
+	limit  float64
+	events chan *tapv1.TapEvent
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// Attach adds a tap for requests that match m, at most limit per second.
+func (h *Hub) Attach(m *tapv1.Match, limit uint32) *Tap {
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	if m == nil {
+		m = &tapv1.Match{}
+	}
+	t := &Tap{match: m, limit: float64(limit), tokens: float64(limit), last: time.Now(), events: make(chan *tapv1.TapEvent, queueLen)}
+	h.mu.Lock()
+	h.taps[t] = struct{}{}
+	h.n.Store(int32(len(h.taps)))
+	h.mu.Unlock()
+	return t
+}
+
+// Detach removes t.
+func (h *Hub) Detach(t *Tap) {
+	h.mu.Lock()
+	delete(h.taps, t)
+	h.n.Store(int32(len(h.taps)))
+	h.mu.Unlock()
+}
+
+// Events are t's events.
+func (t *Tap) Events() <-chan *tapv1.TapEvent { return t.events }
+
+// admit takes a token for one request.
+func (t *Tap) admit(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tokens = min(t.limit, t.tokens+now.Sub(t.last).Seconds()*t.limit)
+	t.last = now
+	if t.tokens < 1 {
+		return false
+	}
+	t.tokens--
+	return true
+}
+
+func (t *Tap) matches(direction string, x *pipeline.Exchange) bool {
+	m := t.match
+	return (m.Direction == "" || m.Direction == direction) &&
+		(m.Method == "" || strings.EqualFold(m.Method, x.Method)) &&
+		(m.Authority == "" || m.Authority == x.Authority) &&
+		(m.PathPrefix == "" || strings.HasPrefix(x.Path, m.PathPrefix))
+}
+
+func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
+	select {
+	case t.events <- ev:
+	default:
+		if h.dropped != nil {
+			h.dropped.Inc()
+		}
+	}
+}
+
+// state is a tapped exchange's.
+type state struct {
+	id     uint64
+	taps   []*Tap
+	base   tapv1.TapEvent // direction, addresses, TLS, metadata
+	headAt time.Time
+	sent   bool // response-init sent
+}
+
+// Layer publishes the events of the requests it sees to the hub's taps.
+// It sits just before the client engine, where the endpoint is known.
+type Layer struct {
+	Hub       *Hub
+	Direction string
+}
+
+// Serve implements pipeline.Layer.
+func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
+	if l.Hub.n.Load() == 0 {
+		return x.Next(ctx)
+	}
+	st := l.start(x)
+	if st == nil {
+		return x.Next(ctx)
+	}
+	x.Tap = st
+	err := x.Next(ctx)
+	if err == nil {
+		l.responseInit(st, x)
+	}
+	return err
+}
+
+// start admits x to the taps that want it and sends its request-init.
+func (l *Layer) start(x *pipeline.Exchange) *state {
+	now := time.Now()
+	var taps []*Tap
+	l.Hub.mu.RLock()
+	for t := range l.Hub.taps {
+		if t.matches(l.Direction, x) && t.admit(now) {
+			taps = append(taps, t)
+		}
+	}
+	l.Hub.mu.RUnlock()
+	if len(taps) == 0 {
+		return nil
+	}
+	st := &state{id: l.Hub.ids.Add(1), taps: taps}
+	b := &st.base
+	b.Direction = l.Direction
+	tls := x.Conn.TLS
+	if l.Direction == transport.Inbound {
+		b.Source = addr(x.Conn.Client)
+		b.Destination = addr(x.Conn.OrigDst)
+		b.Tls, b.ClientId = string(tls.Mode), tls.ID
+	} else {
+		b.Source = addr(x.Conn.Client)
+		b.Tls = string(transport.TLSNoIdentity)
+		if ep := x.Endpoint; ep != nil {
+			b.Destination = addr(ep.Addr)
+			if ep.Identity != "" {
+				b.Tls, b.ServerId = string(transport.TLSMeshed), ep.Identity
+			}
+			if len(ep.Labels) > 0 {
+				b.DestinationMeta = make(map[string]string, len(ep.Labels))
+				for _, lb := range ep.Labels {
+					b.DestinationMeta[strings.TrimPrefix(lb.Name, "dst_")] = lb.Value
+				}
+			}
+		}
+	}
+	scheme := "http"
+	if x.Conn.TLS.Mode == transport.TLSMeshed {
+		scheme = "https"
+	}
+	l.publish(st, &tapv1.TapEvent_RequestInit{RequestInit: &tapv1.RequestInit{
+		Id: st.id, Method: x.Method, Scheme: scheme, Authority: x.Authority, Path: x.Path,
+	}})
+	return st
+}
+
+func (l *Layer) responseInit(st *state, x *pipeline.Exchange) {
+	st.sent = true
+	st.headAt = x.HeadAt
+	l.publish(st, &tapv1.TapEvent_ResponseInit{ResponseInit: &tapv1.ResponseInit{
+		Id: st.id, SinceRequestInitUs: x.HeadAt.Sub(x.Start).Microseconds(), HttpStatus: uint32(x.Status),
+	}})
+}
+
+// End implements pipeline.Ender.
+func (l *Layer) End(x *pipeline.Exchange) {
+	st, ok := x.Tap.(*state)
+	if !ok {
+		return
+	}
+	if !st.sent && x.Status > 0 {
+		l.responseInit(st, x) // the proxy's own answer
+	}
+	end := &tapv1.ResponseEnd{Id: st.id, SinceRequestInitUs: time.Since(x.Start).Microseconds(),
+		GrpcStatus: x.GRPCStatus, ProxyError: x.Answer != nil}
+	if x.Err != nil {
+		end.Error = x.Err.Error()
+	}
+	l.publish(st, &tapv1.TapEvent_ResponseEnd{ResponseEnd: end})
+}
+
+func (l *Layer) publish(st *state, ev any) {
+	for _, t := range st.taps {
+		e := &tapv1.TapEvent{
+			Direction: st.base.Direction, Source: st.base.Source, Destination: st.base.Destination,
+			Tls: st.base.Tls, ClientId: st.base.ClientId, ServerId: st.base.ServerId, DestinationMeta: st.base.DestinationMeta,
+		}
+		switch v := ev.(type) {
+		case *tapv1.TapEvent_RequestInit:
+			e.Event = v
+		case *tapv1.TapEvent_ResponseInit:
+			e.Event = v
+		case *tapv1.TapEvent_ResponseEnd:
+			e.Event = v
+		}
+		l.Hub.send(t, e)
+	}
+}
+
+func addr(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+var (
+	_ pipeline.Layer = (*Layer)(nil)
+	_ pipeline.Ender = (*Layer)(nil)
+)

@@ -1,0 +1,228 @@
+package tap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/linkerd-go/linkerd/internal/testkit"
+	tapv1 "github.com/linkerd-go/linkerd/proto/tap/v1"
+	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/meshtls"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+// endpoint is a layer that picks a fixed endpoint, as balance does.
+type endpoint struct{ ep *balance.Endpoint }
+
+func (e endpoint) Serve(ctx context.Context, x *pipeline.Exchange) error {
+	x.Endpoint = e.ep
+	return x.Next(ctx)
+}
+
+// answer is a terminal answering with a status, or failing.
+type answer struct {
+	status int
+	err    error
+}
+
+func (a answer) Forward(_ context.Context, x *pipeline.Exchange) error {
+	if a.err != nil {
+		return a.err
+	}
+	x.Responded(a.status)
+	return nil
+}
+
+var ep = &balance.Endpoint{Addr: netip.MustParseAddrPort("10.0.0.9:8080"), Identity: "web.ns.serviceaccount.identity.linkerd.cluster.local",
+	Labels: metrics.Labels{{Name: "dst_deployment", Value: "web"}, {Name: "dst_pod", Value: "web-1"}}}
+
+// run sends one request through a chain with the tap layer and returns
+// once it finished.
+func run(t *testing.T, hub *Hub, method, path string, term answer, grpcStatus int32) {
+	t.Helper()
+	chain := pipeline.NewChain(endpoint{ep}, &Layer{Hub: hub, Direction: transport.Outbound})
+	var x pipeline.Exchange
+	x.Reset(&pipeline.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000")}, pipeline.HTTP1, time.Now())
+	x.Method, x.Authority, x.Path = method, "web.ns:8080", path
+	if err := chain.Serve(context.Background(), &x, term); err != nil {
+		x.Fail(0, err)
+	} else {
+		x.GRPCStatus = grpcStatus
+	}
+	x.Finish(nil)
+}
+
+func events(tp *Tap) []*tapv1.TapEvent {
+	var evs []*tapv1.TapEvent
+	for {
+		select {
+		case ev := <-tp.Events():
+			evs = append(evs, ev)
+		default:
+			return evs
+		}
+	}
+}
+
+func TestLayerEvents(t *testing.T) {
+	hub := NewHub(metrics.NewRegistry())
+	run(t, hub, "GET", "/untapped", answer{status: 200}, -1) // nothing attached: nothing to see
+	tp := hub.Attach(&tapv1.Match{PathPrefix: "/api"}, 0)
+	run(t, hub, "GET", "/other", answer{status: 200}, -1)
+	run(t, hub, "POST", "/api/vote", answer{status: 200}, 2)
+	run(t, hub, "GET", "/api/gone", answer{err: context.DeadlineExceeded}, -1)
+	evs := events(tp)
+	if len(evs) != 6 {
+		t.Fatalf("%d events, want 6 (two requests of 3 each): %v", len(evs), evs)
+	}
+	req := evs[0].GetRequestInit()
+	if req == nil || req.Method != "POST" || req.Path != "/api/vote" || req.Authority != "web.ns:8080" {
+		t.Errorf("request-init %v", evs[0])
+	}
+	if evs[0].Destination != "10.0.0.9:8080" || evs[0].Tls != "true" || evs[0].ServerId != ep.Identity || evs[0].DestinationMeta["deployment"] != "web" {
+		t.Errorf("request-init metadata %v", evs[0])
+	}
+	if rsp := evs[1].GetResponseInit(); rsp == nil || rsp.Id != req.Id || rsp.HttpStatus != 200 {
+		t.Errorf("response-init %v", evs[1])
+	}
+	if end := evs[2].GetResponseEnd(); end == nil || end.Id != req.Id || end.GrpcStatus != 2 || end.ProxyError {
+		t.Errorf("response-end %v", evs[2])
+	}
+	// The proxy's own answer (a timeout: 504) shows as the response.
+	if rsp := evs[4].GetResponseInit(); rsp == nil || rsp.HttpStatus != 504 {
+		t.Errorf("response-init of the failed request %v", evs[4])
+	}
+	if end := evs[5].GetResponseEnd(); end == nil || !end.ProxyError || end.Error == "" {
+		t.Errorf("response-end of the failed request %v", evs[5])
+	}
+	hub.Detach(tp)
+	run(t, hub, "GET", "/api/after", answer{status: 200}, -1)
+	if evs := events(tp); len(evs) != 0 {
+		t.Errorf("events after detaching: %v", evs)
+	}
+}
+
+func TestLayerLimitAndSlowTap(t *testing.T) {
+	reg := metrics.NewRegistry()
+	hub := NewHub(reg)
+	tp := hub.Attach(nil, 5) // 5 requests per second
+	for range 20 {
+		run(t, hub, "GET", "/", answer{status: 200}, -1)
+	}
+	if n := len(events(tp)); n != 5*3 {
+		t.Errorf("%d events for 20 requests at a limit of 5/s, want 15", n)
+	}
+	hub.Detach(tp)
+
+	// A tap that never reads: events are dropped, the requests go on.
+	slow := hub.Attach(nil, MaxLimit)
+	for range queueLen {
+		run(t, hub, "GET", "/", answer{status: 200}, -1)
+	}
+	if got := reg.Counter("tap_events_dropped_total", nil).Value(); got != 2*queueLen {
+		t.Errorf("dropped %d events, want %d", got, 2*queueLen)
+	}
+	hub.Detach(slow)
+}
+
+// tlsFor returns a mesh TLS source for name.
+type source struct {
+	name  string
+	cert  tls.Certificate
+	roots *x509.CertPool
+}
+
+func (s *source) Name() string                  { return s.name }
+func (s *source) Certificate() *tls.Certificate { return &s.cert }
+func (s *source) Roots() *x509.CertPool         { return s.roots }
+
+func TestServerOnlyServesTheTapIdentity(t *testing.T) {
+	const (
+		proxyID = "web.ns.serviceaccount.identity.linkerd.cluster.local"
+		tapID   = "tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local"
+		otherID = "bot.ns.serviceaccount.identity.linkerd.cluster.local"
+	)
+	ca := testkit.NewMeshCA(t, time.Hour)
+	src := func(name string) *source {
+		return &source{name: name, cert: ca.Leaf(t, name, time.Hour), roots: ca.Pool()}
+	}
+	reg := metrics.NewRegistry()
+	hub := NewHub(reg)
+	srv := &Server{Hub: hub, Identity: tapID, Metrics: reg, Logger: testLogger()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, meshtls.New(src(proxyID)).Server()) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	observe := func(creds credentials.TransportCredentials) (tapv1.Tap_ObserveClient, error) {
+		conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(creds))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		t.Cleanup(ccancel)
+		s, err := tapv1.NewTapClient(conn).Observe(cctx, &tapv1.ObserveRequest{})
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.Header() // the server's answer to the call
+		return s, err
+	}
+	clientTLS := func(name string) credentials.TransportCredentials {
+		return credentials.NewTLS(meshtls.New(src(name)).Client(proxyID, ""))
+	}
+	// Another meshed identity and a plaintext client are refused.
+	for name, creds := range map[string]credentials.TransportCredentials{"other identity": clientTLS(otherID), "plaintext": insecure.NewCredentials()} {
+		s, err := observe(creds)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if name == "other identity" && status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s: %v, want PermissionDenied", name, err)
+		}
+		if err == nil {
+			t.Errorf("%s: served", name)
+		}
+	}
+	if n := reg.Counter("tap_denied_total", nil).Value(); n < 1 {
+		t.Errorf("tap_denied_total = %d", n)
+	}
+	// The tap service's identity is served.
+	s, err := observe(clientTLS(tapID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for hub.n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the tap never attached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	run(t, hub, "GET", "/hello", answer{status: 200}, -1)
+	ev, err := s.Recv()
+	if err != nil || ev.GetRequestInit().GetPath() != "/hello" {
+		t.Fatalf("first event %v, %v", ev, err)
+	}
+}
+
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
