@@ -515,6 +515,31 @@ endpoints:
 		t.Errorf("the crashed workload's Service is in the store: %v", err)
 	}
 
+	// A Service with a selector gets the matching workloads as endpoints,
+	// its port 80 in front of the app's 8080.
+	shopYAML := filepath.Join(base, "shop.yaml")
+	if err := os.WriteFile(shopYAML, []byte(`apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: demo}
+spec:
+  selector: {app: backend}
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("apply", "-f", shopYAML)
+	shopIP := strings.Fields(c.inAppMounts(client, "getent", "hosts", "shop.demo.svc.cluster.local"))
+	if len(shopIP) == 0 {
+		t.Fatal("shop.demo.svc.cluster.local does not resolve in the client pod")
+	}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		code, body, err := get(client.NetNS, "http://"+shopIP[0]+":80/", "shop.demo.svc.cluster.local")
+		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+			return fmt.Errorf("GET shop:80 from the client pod: %d %q %v", code, body, err)
+		}
+		return nil
+	})
+
 	// status: every workload, ready, with its identity.
 	out := c.must("status")
 	for _, w := range s.Workloads {
