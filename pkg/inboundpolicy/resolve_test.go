@@ -218,3 +218,26 @@ func TestMatchIdentity(t *testing.T) {
 		}
 	}
 }
+
+func TestProtoRoundTrip(t *testing.T) {
+	def := Default(policy.ClusterAuthenticated, cluster)
+	ports := []Port{{Port: 8080, ServerKind: KindServer, ServerName: "web-http", Protocol: "HTTP/1", Authorizations: []Authorization{
+		{Kind: KindAuthorizationPolicy, Name: "a", Identities: []string{webID},
+			Networks: []Network{{Net: netip.MustParsePrefix("10.0.0.0/8"), Except: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}}}}}}
+	gotDef, got, err := FromProto(ToProto(def, ports))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotDef.ServerName != def.ServerName || len(gotDef.Authorizations) != 1 || gotDef.Authorizations[0].Networks[0].Net != cluster[0].Net {
+		t.Errorf("default = %+v", gotDef)
+	}
+	p := got[8080]
+	if p.ServerName != "web-http" || p.Authorize(netip.MustParseAddr("10.2.0.1"), webID) == nil || p.Authorize(netip.MustParseAddr("10.1.0.1"), webID) != nil {
+		t.Errorf("port 8080 = %+v", p)
+	}
+	bad := ToProto(def, nil)
+	bad.Default.Authorizations[0].Networks[0].Cidr = "10.0.0.0/99"
+	if _, _, err := FromProto(bad); err == nil {
+		t.Error("FromProto accepted a bad network")
+	}
+}
