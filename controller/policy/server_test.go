@@ -55,7 +55,7 @@ func TestWatchLocal(t *testing.T) {
 	pods := store.NewMemory()
 	pods.Apply(&corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "emojivoto", Labels: map[string]string{"app": "web-svc"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
