@@ -27,6 +27,7 @@ type Profile struct {
 	Routes []*Route
 	// Budget bounds the retries of the profile's routes; nil: the default.
 	Budget *BudgetParams
+	budget *Budget
 }
 
 // Route is one route of a profile.
@@ -66,13 +67,16 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 		}
 		out.Routes = append(out.Routes, route)
 	}
+	bp := DefaultBudget
 	if b := p.GetRetryBudget(); b != nil {
-		out.Budget = &BudgetParams{
+		bp = BudgetParams{
 			RetryRatio:          float64(b.GetRetryRatio()),
 			MinRetriesPerSecond: int(b.GetMinRetriesPerSecond()),
 			TTL:                 time.Duration(b.GetTtlMs()) * time.Millisecond,
 		}
+		out.Budget = &bp
 	}
+	out.budget = NewBudget(bp, nil)
 	return out, nil
 }
 
