@@ -4,7 +4,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/linkerd-go/linkerd/pkg/version.Version=$(VERSION)
 
-.PHONY: build images test test-unit test-integration lint tidy-check demo bench proto web
+.PHONY: build images test test-unit test-integration lint tidy-check demo bench proto web deepcopy
 
 build: web
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
@@ -89,3 +89,9 @@ proto:
 	protoc --proto_path=proto --go_out=. --go_opt=module=github.com/linkerd-go/linkerd \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/linkerd-go/linkerd \
 		$$(cd proto && find . -name '*.proto' | sed 's|^\./||')
+
+# Regenerate the API types' deep-copy methods (zz_generated.deepcopy.go,
+# from the +k8s:deepcopy-gen tags) with Kubernetes' deepcopy-gen.
+deepcopy:
+	$(GO) run k8s.io/code-generator/cmd/deepcopy-gen@v0.37.0 --go-header-file hack/boilerplate.go.txt \
+		--output-file zz_generated.deepcopy.go ./pkg/apis/...

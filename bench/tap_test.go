@@ -34,6 +34,7 @@ var tapTLSName = identity.Name("tap", "linkerd-viz", meshControlNS, meshTrustDom
 // the proxy in pod, whose identity is proxyID, reading its events until the
 // test's cleanup.
 func attachTap(t testing.TB, cp *identityPlane, pod *testnet.Pod, proxyID string) error {
+	t.Helper()
 	cfg, err := cp.tapTLS(proxyID)
 	if err != nil {
 		return err

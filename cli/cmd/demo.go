@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/signal"
@@ -56,6 +57,11 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 				}
 			}()
 			if err := m.Up(ctx); err != nil {
+				var missing *localmesh.PrerequisiteError
+				if errors.As(err, &missing) {
+					fmt.Fprintf(c.ErrOrStderr(), "Error: %v\n", missing)
+					return &exitError{code: 1}
+				}
 				return err
 			}
 			workloads, err := m.RunDemo(ctx, rate)

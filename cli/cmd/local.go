@@ -85,7 +85,7 @@ destination service reads a directory of Kubernetes YAML (the local store),
 to which "apply" adds manifests. Workloads reach Services by name
 (web.demo.svc.cluster.local, web.demo, or web in the same namespace). An
 application that exits is restarted, its endpoint out of its Service until
-it listens again. Needs root.`,
+it listens again; so is a dead proxy. Needs root.`,
 	}
 	cmd.PersistentFlags().StringVar(&l.opts.stateDir, "state-dir", localmesh.DefaultStateDir, "directory holding the local mesh's state, logs and resource store")
 	cmd.PersistentFlags().StringVar(&l.opts.binDir, "bin-dir", "", "directory holding linkerd-proxy, linkerd-init and linkerd-controller (default: next to this executable)")

@@ -194,6 +194,31 @@ func (m *Mesh) lock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// lockCtx is lock for the supervisors: it gives up when ctx is done (a
+// supervisor told to stop must not wait for Down's lock, nor act after it).
+func (m *Mesh) lockCtx(ctx context.Context) (func(), error) {
+	f, err := os.OpenFile(filepath.Clean(m.cfg.StateDir)+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock state: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock state: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // lockStore serializes the writers of the store and the hosts files (Run,
 // Apply, the supervisors), until ctx is done.
 func (m *Mesh) lockStore(ctx context.Context) (func(), error) {
@@ -512,7 +537,7 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 			fmt.Sprintf(`%s={"ns":%q,"pod":%q}`, proxyenv.DestinationContext, w.Namespace, w.Name),
 		)
 	}
-	proxy := &Proc{Role: "proxy", Env: env, Log: filepath.Join(dir, "proxy.log"), Args: []string{"nsenter", "--net=" + NetNSPath(w.NetNS),
+	proxy := &Proc{Role: roleProxy, Env: env, Log: filepath.Join(dir, "proxy.log"), Args: []string{"nsenter", "--net=" + NetNSPath(w.NetNS),
 		"--setgid", strconv.Itoa(ProxyUID), "--setuid", strconv.Itoa(ProxyUID), "--", m.bin("linkerd-proxy")}}
 	// Apps that the proxy depends on (identity) start first.
 	for _, p := range apps {

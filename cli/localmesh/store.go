@@ -111,6 +111,19 @@ func writeStore(dir string, s *State, controlNS string, ready func(*Workload) bo
 			return fmt.Errorf("write store: %w", err)
 		}
 	}
+	generated, err := selectorSlices(dir, s, ready)
+	if err != nil {
+		return err
+	}
+	for file, yaml := range generated {
+		if yaml == "" {
+			continue
+		}
+		want[file] = true
+		if err := writeFileAtomic(filepath.Join(dir, file), []byte(yaml), 0o644); err != nil {
+			return fmt.Errorf("write store: %w", err)
+		}
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("write store: %w", err)

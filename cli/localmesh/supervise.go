@@ -36,6 +36,11 @@ import (
 //     restartBackoffMax (reset after a run of restartBackoffReset);
 //   - it reports the application's pid, readiness and restart count in the
 //     pod's app status file (AppStatus), which Status shows;
+//   - it watches the pod's proxy too: when the proxy dies, it marks the
+//     endpoint not ready at once and restarts the proxy (at most once per
+//     proxyRestartMin, doubling to proxyRestartMax while it keeps dying);
+//     the endpoint is ready again once the proxy answers /ready and the
+//     application listens;
 //   - on SIGTERM (Down, or a failed Run removing the pod) it stops the
 //     application, SIGKILL after appStopGrace, and exits without
 //     restarting it.
@@ -44,12 +49,15 @@ const (
 	restartBackoffMax   = time.Minute
 	restartBackoffReset = 2 * time.Minute
 	probeInterval       = 100 * time.Millisecond
+	proxyRestartMin     = time.Second
+	proxyRestartMax     = 30 * time.Second
 	// appStopGrace is shorter than stopGrace, so that the supervisor
 	// has stopped its application before Down resorts to SIGKILL.
 	appStopGrace = stopGrace - time.Second
 
 	roleSupervisor = "supervisor"
 	roleApp        = "app"
+	roleProxy      = "proxy"
 )
 
 // AppStatus is what a workload's supervisor reports about its application.
@@ -139,6 +147,11 @@ type supervisor struct {
 	path string
 	log  *slog.Logger
 	st   AppStatus
+
+	// The proxy's restarts: when the last one was, and the wait before
+	// the next.
+	proxyRestartedAt time.Time
+	proxyBackoff     time.Duration
 }
 
 func (sv *supervisor) run(ctx context.Context) error {
@@ -232,8 +245,19 @@ func (sv *supervisor) runOnce(ctx context.Context) string {
 			sv.log.Info("stopped the application", "exit", exitString(err))
 			return "stopped"
 		case <-tick.C:
-			if !ready && inNetNSOf(sv.st.PID, sv.w.NetNS) && listening(sv.st.PID, sv.w.Port) {
-				setReady()
+			if !sv.proxyUp(ctx) {
+				if ready {
+					ready = false
+					sv.st.Ready = false
+					sv.save()
+					sv.publish(ctx) // out of the endpoints while the proxy is down
+				}
+				continue
+			}
+			if !ready && inNetNSOf(sv.st.PID, sv.w.NetNS) && (sv.w.Port == 0 || listening(sv.st.PID, sv.w.Port)) {
+				if ok, _ := proxyReady(ctx, sv.w); ok {
+					setReady()
+				}
 			}
 		}
 	}
@@ -319,4 +343,73 @@ func listensOn(sc *bufio.Scanner, port int) bool {
 		}
 	}
 	return false
+}
+
+// proxyUp reports whether the pod's proxy runs; when it does not, it
+// restarts it (with backoff) and reports false until the next check.
+func (sv *supervisor) proxyUp(ctx context.Context) bool {
+	proxy := sv.proxyProc()
+	if proxy == nil || alive(proxy) {
+		return true // nothing to watch, or alive
+	}
+	// Reap it if it was our child (a proxy this supervisor restarted).
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(proxy.PID, &ws, syscall.WNOHANG, nil)
+	if time.Since(sv.proxyRestartedAt) < sv.proxyBackoff {
+		return false
+	}
+	sv.log.Warn("the proxy is not running; restarting it", "pid", proxy.PID)
+	if err := sv.restartProxy(ctx); err != nil {
+		sv.log.Error("restarting the proxy", "err", err)
+	}
+	sv.proxyRestartedAt = time.Now()
+	sv.proxyBackoff = min(max(2*sv.proxyBackoff, proxyRestartMin), proxyRestartMax)
+	return false
+}
+
+// proxyProc returns the pod's proxy as the state file records it now
+// (local up may have restarted it), or nil.
+func (sv *supervisor) proxyProc() *Proc {
+	s, err := loadState(sv.m.statePath())
+	if err != nil || s == nil {
+		return nil
+	}
+	if w := s.workload(sv.w.Namespace, sv.w.Name); w != nil {
+		for _, p := range w.Procs {
+			if p.Role == roleProxy {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// restartProxy starts the pod's proxy again and records it in the state,
+// under the state lock, unless it runs again (local up restarted it) or the
+// mesh is going down (no state any more, or ctx done).
+func (sv *supervisor) restartProxy(ctx context.Context) error {
+	unlock, err := sv.m.lockCtx(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := loadState(sv.m.statePath())
+	if err != nil || s == nil {
+		return err
+	}
+	w := s.workload(sv.w.Namespace, sv.w.Name)
+	if w == nil {
+		return nil
+	}
+	for _, p := range w.Procs {
+		if p.Role != roleProxy || alive(p) {
+			continue
+		}
+		if err := start(p); err != nil {
+			return err
+		}
+		sv.log.Info("restarted the proxy", "pid", p.PID)
+		return saveState(sv.m.statePath(), s)
+	}
+	return nil
 }

@@ -18,8 +18,6 @@ import (
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
 
-func init() { register(newDestinationCommand) }
-
 // destinationOptions are the destination subcommand's flags.
 type destinationOptions struct {
 	addr               string
@@ -92,6 +90,13 @@ func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinat
 		}
 		kube, err := store.NewKube(client, 0, log)
 		if err != nil {
+			return nil, err
+		}
+		dyn, err := k8s.NewDynamic(o.kubeconfig, "linkerd-destination")
+		if err != nil {
+			return nil, err
+		}
+		if err := kube.WatchProfiles(dyn, 0); err != nil {
 			return nil, err
 		}
 		st = kube

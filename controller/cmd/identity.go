@@ -25,8 +25,6 @@ import (
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
 )
 
-func init() { register(newIdentityCommand) }
-
 // Token modes (-token-mode).
 const (
 	tokenModeKubernetes = "kubernetes"

@@ -17,8 +17,6 @@ import (
 	"github.com/linkerd-go/linkerd/viz/metricsapi"
 )
 
-func init() { register(newMetricsAPICommand) }
-
 // metricsAPIOptions are the metrics-api subcommand's flags.
 type metricsAPIOptions struct {
 	addr          string

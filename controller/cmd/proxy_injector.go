@@ -11,8 +11,6 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
-func init() { register(newProxyInjectorCommand) }
-
 // proxyInjectorOptions are the proxy-injector subcommand's flags.
 type proxyInjectorOptions struct {
 	webhookOptions

@@ -1,9 +1,8 @@
 // Package cmd implements linkerd-controller, the control plane's binary:
 // one subcommand per component (identity, ...), one file per subcommand.
 //
-// To add a component, add a file that registers its command from init:
-//
-//	func init() { register(newDestinationCommand) }
+// To add a component, add a file with its command's constructor and list
+// it in subcommands.
 //
 // Subcommands take Go-style flags (-flag=value, single or double dash), as
 // Linkerd's manifests pass them; flagCommand builds such a command.
@@ -13,8 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,12 +24,18 @@ type Env struct {
 	Stderr io.Writer
 }
 
-// subcommands holds the constructors registered by each subcommand's file.
-var subcommands []func(Env) *cobra.Command
-
-// register adds a subcommand constructor; call it from init.
-func register(newCmd func(Env) *cobra.Command) {
-	subcommands = append(subcommands, newCmd)
+// subcommands are linkerd-controller's commands, one file each, in the
+// order help lists them.
+func subcommands() []func(Env) *cobra.Command {
+	return []func(Env) *cobra.Command{
+		newDestinationCommand,
+		newIdentityCommand,
+		newMetricsAPICommand,
+		newPolicyCommand,
+		newProxyInjectorCommand,
+		newSPValidatorCommand,
+		newWebCommand,
+	}
 }
 
 // NewRootCommand builds the linkerd-controller command tree.
@@ -48,12 +51,9 @@ func NewRootCommand(env Env) *cobra.Command {
 	}
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	cmds := make([]*cobra.Command, 0, len(subcommands))
-	for _, newCmd := range subcommands {
-		cmds = append(cmds, newCmd(env))
+	for _, newCmd := range subcommands() {
+		root.AddCommand(newCmd(env))
 	}
-	slices.SortFunc(cmds, func(a, b *cobra.Command) int { return strings.Compare(a.Name(), b.Name()) })
-	root.AddCommand(cmds...)
 	return root
 }
 

@@ -10,8 +10,6 @@ import (
 	"github.com/linkerd-go/linkerd/controller/spvalidator"
 )
 
-func init() { register(newSPValidatorCommand) }
-
 // spValidatorOptions are the sp-validator subcommand's flags.
 type spValidatorOptions struct {
 	webhookOptions

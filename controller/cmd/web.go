@@ -16,8 +16,6 @@ import (
 	"github.com/linkerd-go/linkerd/viz/web"
 )
 
-func init() { register(newWebCommand) }
-
 // webOptions are the web subcommand's flags (Linkerd's viz web server).
 type webOptions struct {
 	addr           string

@@ -134,6 +134,20 @@ func (c *conn) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	return nil
 }
 
+// Replayable implements pipeline.Replayer: a request without a body, or
+// with one whole in the buffer, can be sent again.
+func (c *conn) Replayable() bool {
+	x := &c.x
+	return x.body != bodyStream && !x.streamed && !x.interim
+}
+
+// DiscardResponse implements pipeline.Replayer: the last attempt's
+// response goes with its connection (or stream).
+func (c *conn) DiscardResponse() {
+	c.release(&c.x, false)
+	c.x.h2head = h2.Head{}
+}
+
 // renderFields appends fields as HTTP/1.1 field lines; fields with invalid
 // names or values are left out.
 func renderFields(dst []byte, fields []pipeline.Field) []byte {
@@ -166,6 +180,20 @@ func (c *conn) roundTrip(ctx context.Context, x *exchange, ep *balance.Endpoint)
 	if err := c.connect(ctx, x, ep, c.s.Pool.get(keyOf(ep))); err != nil {
 		return err
 	}
+	// The context ending (a route's timeout) stops the wait for the head:
+	// the upstream connection, broken, is not reused.
+	stop := context.AfterFunc(ctx, func() {
+		if u := c.up.Load(); u != nil && pipeline.TimedOut(ctx) {
+			_ = u.nc.SetReadDeadline(aLongTimeAgo)
+		}
+	})
+	defer func() {
+		if !stop() {
+			if u := c.up.Load(); u != nil {
+				_ = u.nc.SetReadDeadline(time.Time{})
+			}
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		interim := false
 		err := c.send(x)

@@ -515,6 +515,31 @@ endpoints:
 		t.Errorf("the crashed workload's Service is in the store: %v", err)
 	}
 
+	// A Service with a selector gets the matching workloads as endpoints,
+	// its port 80 in front of the app's 8080.
+	shopYAML := filepath.Join(base, "shop.yaml")
+	if err := os.WriteFile(shopYAML, []byte(`apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: demo}
+spec:
+  selector: {app: backend}
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("apply", "-f", shopYAML)
+	shopIP := strings.Fields(c.inAppMounts(client, "getent", "hosts", "shop.demo.svc.cluster.local"))
+	if len(shopIP) == 0 {
+		t.Fatal("shop.demo.svc.cluster.local does not resolve in the client pod")
+	}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		code, body, err := get(client.NetNS, "http://"+shopIP[0]+":80/", "shop.demo.svc.cluster.local")
+		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+			return fmt.Errorf("GET shop:80 from the client pod: %d %q %v", code, body, err)
+		}
+		return nil
+	})
+
 	// status: every workload, ready, with its identity.
 	out := c.must("status")
 	for _, w := range s.Workloads {
@@ -544,6 +569,38 @@ endpoints:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// A killed proxy: the supervisor withdraws the endpoint at once and
+	// restarts the proxy; the endpoint comes back once it is ready.
+	s = c.state()
+	backend = workload(t, s, "demo", "backend")
+	oldProxy := backend.Procs[0]
+	if oldProxy.Role != "proxy" {
+		t.Fatalf("backend's first process is %s, want the proxy", oldProxy.Role)
+	}
+	sliceFile := filepath.Join(c.stateDir, "store", "local-demo-backend.yaml")
+	if err := syscall.Kill(oldProxy.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testkit.EventuallyTrue(t, 15*time.Second, "the killed proxy's endpoint to be withdrawn", func() bool {
+		b, _ := os.ReadFile(sliceFile)
+		return strings.Contains(string(b), "conditions: {ready: false}")
+	})
+	testkit.Eventually(t, 30*time.Second, func() error {
+		p := workload(t, c.state(), "demo", "backend").Procs[0]
+		b, _ := os.ReadFile(sliceFile)
+		if p.PID == oldProxy.PID || !running(p.PID) || !strings.Contains(string(b), "conditions: {ready: true}") {
+			return fmt.Errorf("proxy pid %d (was %d), store:\n%s", p.PID, oldProxy.PID, b)
+		}
+		return nil
+	})
+	testkit.Eventually(t, 30*time.Second, func() error {
+		code, body, err := get(client.NetNS, "http://"+vip+":8080/", "backend.demo.svc.cluster.local:8080")
+		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+			return fmt.Errorf("backend after its proxy's restart: %d %q %v", code, body, err)
+		}
+		return nil
+	})
 
 	// A killed supervisor takes its application with it; up restarts
 	// both.

@@ -1,10 +1,3 @@
-// Package v1alpha2 holds the Go types of Linkerd's ServiceProfile custom
-// resource (linkerd.io/v1alpha2, the serviceprofiles CRD of
-// charts/linkerd-crds), the strict decoding of one and its validation.
-//
-// A ServiceProfile is named after the fully-qualified name of the service
-// it describes (web.emojivoto.svc.cluster.local), or after an external
-// host name (api.example.com).
 package v1alpha2
 
 import (
@@ -30,6 +23,8 @@ var GroupVersionResource = SchemeGroupVersion.WithResource(Resource)
 
 // ServiceProfile describes the routes of a service and how its clients
 // retry, time out and split its traffic.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type ServiceProfile struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -38,6 +33,8 @@ type ServiceProfile struct {
 }
 
 // ServiceProfileList is a list of ServiceProfiles.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type ServiceProfileList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

@@ -1,0 +1,132 @@
+package route
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+)
+
+// Layer (outbound, after dst) matches each request to a route of its
+// destination's profile, counts it in the route's metrics and bounds the
+// wait for its response head by the route's timeout. Requests without a
+// route go on untouched.
+type Layer struct {
+	Profiles Profiles
+	Registry *metrics.Registry
+}
+
+// state is the layer's per-exchange state (pipeline.Exchange.Route).
+type state struct {
+	route    *Route
+	m        *metrics.HTTP
+	actual   *metrics.HTTP // per attempt
+	cancel   context.CancelCauseFunc
+	timedOut atomic.Bool
+}
+
+// Prefixes of the route metrics' family names: per request, per attempt.
+const (
+	RouteFamily  = "route_"
+	ActualFamily = "route_actual_"
+)
+
+// MaxAttempts bounds the attempts of one request, whatever the budget.
+const MaxAttempts = 10
+
+// forward runs the rest of the chain, and again while a retryable route's
+// attempt failed (an error, or a response its classes call a failure), the
+// engine can send the request again and the profile's budget allows.
+func (l *Layer) forward(ctx context.Context, x *pipeline.Exchange, p *Profile, st *state) error {
+	r := st.route
+	if !r.Retryable {
+		return x.Next(ctx)
+	}
+	p.budget.Deposit()
+	pos, nfields := x.Pos(), len(x.Fields)
+	for attempt := 1; ; attempt++ {
+		err := x.Next(ctx)
+		if err != nil && pipeline.IsClientError(err) {
+			return err
+		}
+		if err == nil && !r.Classify(x.Status, x.GRPCStatus, nil).Failure {
+			return nil
+		}
+		if ctx.Err() != nil || attempt >= MaxAttempts || !x.Replayable() {
+			return err
+		}
+		if !p.budget.Withdraw() {
+			l.Registry.Counter("route_retryable_total", r.labels.With(metrics.Label{Name: "skipped", Value: "no_budget"})).Inc()
+			return err
+		}
+		l.countAttempt(st, x, err)
+		x.ResetAttempt(err, nfields)
+		x.Redo(pos)
+	}
+}
+
+// countAttempt counts an attempt that is retried in route_actual_*.
+func (l *Layer) countAttempt(st *state, x *pipeline.Exchange, err error) {
+	st.actual.Request()
+	if x.Status > 0 && !x.HeadAt.IsZero() {
+		st.actual.Latency(x.Status, x.HeadAt.Sub(x.Start))
+	}
+	st.actual.Response(st.route.Classify(x.Status, x.GRPCStatus, err))
+}
+
+// Serve implements pipeline.Layer.
+func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
+	p := l.Profiles.Profile(ctx, x.Dst)
+	r := p.Match(x.Method, x.Path)
+	if r == nil {
+		return x.Next(ctx)
+	}
+	st := &state{route: r, m: l.Registry.HTTPFamily(RouteFamily, r.labels),
+		actual: l.Registry.HTTPFamily(ActualFamily, r.labels)}
+	x.Route = st
+	if r.Timeout <= 0 {
+		return l.forward(ctx, x, p, st)
+	}
+	// A timer rather than a deadline: the timeout bounds the wait for the
+	// response head, not the body that follows (the context ends in End).
+	ctx, st.cancel = context.WithCancelCause(ctx)
+	t := time.AfterFunc(r.Timeout, func() {
+		st.timedOut.Store(true)
+		st.cancel(pipeline.ErrRequestTimeout)
+	})
+	err := l.forward(ctx, x, p, st)
+	if !t.Stop() && err != nil && st.timedOut.Load() {
+		return &pipeline.StatusError{Status: http.StatusGatewayTimeout,
+			Err: fmt.Errorf("route %q timed out after %s: %w", r.Name, r.Timeout, context.DeadlineExceeded)}
+	}
+	return err
+}
+
+// End implements pipeline.Ender: the route's request, latency and
+// classified response are counted when the exchange ends.
+func (l *Layer) End(x *pipeline.Exchange) {
+	st, ok := x.Route.(*state)
+	if !ok {
+		return
+	}
+	if st.cancel != nil {
+		st.cancel(nil)
+	}
+	k := st.route.Classify(x.Status, x.GRPCStatus, x.Err)
+	for _, m := range []*metrics.HTTP{st.m, st.actual} {
+		m.Request()
+		if x.Status > 0 && !x.HeadAt.IsZero() {
+			m.Latency(x.Status, x.HeadAt.Sub(x.Start))
+		}
+		m.Response(k)
+	}
+}
+
+var (
+	_ pipeline.Layer = (*Layer)(nil)
+	_ pipeline.Ender = (*Layer)(nil)
+)
