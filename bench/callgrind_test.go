@@ -62,7 +62,12 @@ func TestCallgrind(t *testing.T) {
 
 	ours := linkerdPair{proxyBin: bins["linkerd-proxy"], initBin: bins["linkerd-init"]}
 	plane := &sharedPlane{proxies: ours, controllerBin: bins["linkerd-controller"]}
-	cs := []contender{&linkerdMTLS{linkerdPair: ours, plane: plane}, nginxMTLSPair(), haproxyMTLSPair()}
+	var cs []contender
+	for _, c := range []contender{&linkerdMTLS{linkerdPair: ours, plane: plane}, nginxMTLSPair(), haproxyMTLSPair()} {
+		if selected(splitList(*flagConfigs), c.Name()) {
+			cs = append(cs, c)
+		}
+	}
 	h := &harness{opts: options{Reps: 1}, fortio: fortio, jsonDir: t.TempDir()}
 	network := testnet.New(t)
 	n := *flagCallgrindRequests
