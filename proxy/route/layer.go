@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,10 @@ func (l *Layer) countAttempt(st *state, x *pipeline.Exchange, err error) {
 // Serve implements pipeline.Layer.
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	p := l.Profiles.Profile(ctx, x.Dst)
+	if p != nil && p.total > 0 {
+		// Traffic split: the balance layer resolves the chosen authority.
+		x.Dst.Authority = p.Split(x.Dst.Authority, rand.Float64())
+	}
 	r := p.Match(x.Method, x.Path)
 	if r == nil {
 		return x.Next(ctx)
