@@ -511,6 +511,16 @@ endpoints:
 	if left, _ := localmesh.ListNetNS(s.Prefix + "demo-crash"); len(left) != 0 {
 		t.Errorf("the crashed workload's namespace stayed: %v", left)
 	}
+	if _, err := os.Stat(filepath.Join(c.stateDir, "pods", "demo.crash")); !os.IsNotExist(err) {
+		t.Errorf("the crashed workload's pod directory stayed: %v", err)
+	}
+	// A missing program fails before any pod is made.
+	if out, err := c.run("run", "--name", "ghost", "--namespace", "demo", "--", "/nonexistent/app"); err == nil || !strings.Contains(out, "not an executable file") {
+		t.Errorf("run of a missing program: %v %q, want an error naming it", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(c.stateDir, "pods", "demo.ghost")); !os.IsNotExist(err) {
+		t.Errorf("a pod directory was made for a missing program: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(c.stateDir, "store", "local-demo-crash.yaml")); !os.IsNotExist(err) {
 		t.Errorf("the crashed workload's Service is in the store: %v", err)
 	}
