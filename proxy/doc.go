@@ -16,7 +16,10 @@
 // defined in one place (pipeline/chains.go):
 //
 //	inbound:  metrics → client-id → orig-proto → dst → balance → tap → client engine
-//	outbound: metrics → dst (override, canonical) → balance → orig-proto → tap → client engine
+//	outbound: metrics → dst (override, canonical) → route → balance → orig-proto → tap → client engine
+//
+// (route: the destination's ServiceProfile routes — per-route metrics and
+// timeouts — when a destination service is configured: package route.)
 //
 // (tap only when LINKERD2_PROXY_TAP_SVC_NAME enables it: package tap, which
 // also serves the tap API on the control port.)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/controller/store"
+	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
 )
 
 // RunSpec describes a workload for Run.
@@ -297,8 +298,17 @@ func (m *Mesh) Apply(ctx context.Context, name string, manifest io.Reader) (stri
 	if err != nil {
 		return "", fmt.Errorf("read manifest: %w", err)
 	}
-	if _, err := store.DecodeObjects(b); err != nil {
+	dec, err := store.DecodeObjects(b)
+	if err != nil {
 		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
+	}
+	for _, obj := range dec.Objects {
+		if sp, ok := obj.(*spv1alpha2.ServiceProfile); ok {
+			// The sp-validator's checks, as the cluster's webhook would.
+			if err := spv1alpha2.Validate(sp); err != nil {
+				return "", fmt.Errorf("invalid manifest %s: ServiceProfile %s/%s: %w", name, sp.Namespace, sp.Name, err)
+			}
+		}
 	}
 	// Serialized with Run, which allocates cluster IPs too.
 	unlock, err := m.lock()

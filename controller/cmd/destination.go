@@ -92,6 +92,13 @@ func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinat
 		if err != nil {
 			return nil, err
 		}
+		dyn, err := k8s.NewDynamic(o.kubeconfig, "linkerd-destination")
+		if err != nil {
+			return nil, err
+		}
+		if err := kube.WatchProfiles(dyn, 0); err != nil {
+			return nil, err
+		}
 		st = kube
 	}
 	reg := newRegistry()

@@ -31,6 +31,7 @@ func subcommands() []func(Env) *cobra.Command {
 		newDestinationCommand,
 		newIdentityCommand,
 		newMetricsAPICommand,
+		newPolicyCommand,
 		newProxyInjectorCommand,
 		newSPValidatorCommand,
 		newWebCommand,

@@ -82,6 +82,8 @@ type Server struct {
 	reg     *registry
 	queue   *workqueue.Typed[store.Key]
 	metrics *metrics
+	// profiles are the GetProfile streams.
+	profiles profileSubs
 }
 
 var _ destinationv1.DestinationServer = (*Server)(nil)
@@ -143,7 +145,13 @@ func NewServer(st store.Store, cfg Config) (*Server, error) {
 func (s *Server) onEvent(ev store.Event) {
 	s.metrics.events.WithLabelValues(string(ev.Kind), ev.Type.String()).Inc()
 	switch ev.Kind {
-	case store.KindService, store.KindPod:
+	case store.KindServiceProfile:
+		s.profiles.wake()
+		return
+	case store.KindService:
+		s.profiles.wake()
+		s.queue.Add(ev.Key())
+	case store.KindPod:
 		s.queue.Add(ev.Key())
 	case store.KindEndpointSlice:
 		for _, obj := range []metav1.Object{ev.Object, ev.Old} {

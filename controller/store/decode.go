@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,6 +70,8 @@ func decodeOne(raw json.RawMessage, out *Decoded) error {
 		obj = &corev1.Pod{}
 	case "discovery.k8s.io/v1/EndpointSlice":
 		obj = &discoveryv1.EndpointSlice{}
+	case "linkerd.io/v1alpha2/ServiceProfile":
+		obj = &spv1alpha2.ServiceProfile{}
 	case "v1/List":
 		var list struct {
 			Items []json.RawMessage `json:"items"`
@@ -108,6 +111,8 @@ func kindOf(obj metav1.Object) Kind {
 		return KindEndpointSlice
 	case *corev1.Pod:
 		return KindPod
+	case *spv1alpha2.ServiceProfile:
+		return KindServiceProfile
 	}
 	return ""
 }

@@ -6,9 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -18,10 +23,12 @@ import (
 // Pods are cached stripped down (see StripPod).
 type Kube struct {
 	indexedReader
-	factory  informers.SharedInformerFactory
-	handlers handlers
-	synced   []cache.InformerSynced
-	log      *slog.Logger
+	factory informers.SharedInformerFactory
+	// dynFactory watches the ServiceProfiles, when WatchProfiles was called.
+	dynFactory dynamicinformer.DynamicSharedInformerFactory
+	handlers   handlers
+	synced     []cache.InformerSynced
+	log        *slog.Logger
 }
 
 var _ Store = (*Kube)(nil)
@@ -63,8 +70,50 @@ func NewKube(client kubernetes.Interface, resync time.Duration, log *slog.Logger
 	k.services = specs[0].informer.GetIndexer()
 	k.slices = specs[1].informer.GetIndexer()
 	k.pods = specs[2].informer.GetIndexer()
+	k.profiles = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	return k, nil
 }
+
+// WatchProfiles adds the ServiceProfiles (linkerd.io/v1alpha2) read with
+// dyn to the store; without it the store has none. It must be called
+// before Run.
+func (k *Kube) WatchProfiles(dyn dynamic.Interface, resync time.Duration) error {
+	k.dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
+	inf := k.dynFactory.ForResource(spv1alpha2.GroupVersionResource).Informer()
+	if err := inf.SetTransform(toServiceProfile); err != nil {
+		return fmt.Errorf("ServiceProfile informer: setting transform: %w", err)
+	}
+	// Not part of HasSynced: a cluster without the CRD still serves
+	// endpoints; profiles arrive once listed.
+	if _, err := inf.AddEventHandler(k.eventHandler(KindServiceProfile)); err != nil {
+		return fmt.Errorf("ServiceProfile informer: adding event handler: %w", err)
+	}
+	k.profiles = inf.GetIndexer()
+	return nil
+}
+
+// toServiceProfile converts the dynamic informer's objects to typed
+// ServiceProfiles; one that does not convert is kept as an empty profile
+// with its metadata (and a warning from the destination service).
+func toServiceProfile(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	sp := &spv1alpha2.ServiceProfile{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, sp); err != nil {
+		sp = &spv1alpha2.ServiceProfile{ObjectMeta: metav1.ObjectMeta{
+			Name: u.GetName(), Namespace: u.GetNamespace(), ResourceVersion: u.GetResourceVersion(),
+			Annotations: map[string]string{InvalidAnnotation: err.Error()},
+		}}
+	}
+	sp.ManagedFields = nil
+	return sp, nil
+}
+
+// InvalidAnnotation marks a stored object that could not be decoded; its
+// value is why.
+const InvalidAnnotation = "store.linkerd-go.io/invalid"
 
 // AddHandler implements Store.
 func (k *Kube) AddHandler(h Handler) { k.handlers.add(h) }
@@ -72,8 +121,14 @@ func (k *Kube) AddHandler(h Handler) { k.handlers.add(h) }
 // Run implements Store: it starts the informers and stops them when ctx is done.
 func (k *Kube) Run(ctx context.Context) error {
 	k.factory.Start(ctx.Done())
+	if k.dynFactory != nil {
+		k.dynFactory.Start(ctx.Done())
+	}
 	<-ctx.Done()
 	k.factory.Shutdown()
+	if k.dynFactory != nil {
+		k.dynFactory.Shutdown()
+	}
 	return nil
 }
 
@@ -118,6 +173,8 @@ func isKind(kind Kind, obj any) bool {
 		return kind == KindEndpointSlice
 	case *corev1.Pod:
 		return kind == KindPod
+	case *spv1alpha2.ServiceProfile:
+		return kind == KindServiceProfile
 	}
 	return false
 }

@@ -35,6 +35,7 @@ func NewMemory() *Memory {
 			services: cache.NewIndexer(cache.MetaNamespaceKeyFunc, serviceIndexers()),
 			slices:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, endpointSliceIndexers()),
 			pods:     cache.NewIndexer(cache.MetaNamespaceKeyFunc, podIndexers()),
+			profiles: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
 		},
 		current: map[Key]metav1.Object{},
 	}
@@ -58,7 +59,7 @@ func (m *Memory) MarkSynced() { m.synced.Store(true) }
 func (m *Memory) HasSynced() bool { return m.synced.Load() }
 
 // Apply adds or replaces objects (*corev1.Service,
-// *discoveryv1.EndpointSlice or *corev1.Pod; others are ignored). Pods are
+// *discoveryv1.EndpointSlice, *corev1.Pod or *spv1alpha2.ServiceProfile; others are ignored). Pods are
 // stored stripped, as the Kubernetes store does. An object equal to the
 // stored one causes no event.
 func (m *Memory) Apply(objs ...metav1.Object) {
@@ -165,6 +166,8 @@ func (m *Memory) indexer(k Kind) cache.Indexer {
 		return m.services
 	case KindEndpointSlice:
 		return m.slices
+	case KindServiceProfile:
+		return m.profiles
 	default:
 		return m.pods
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -34,6 +35,8 @@ const (
 	KindService       Kind = "Service"
 	KindEndpointSlice Kind = "EndpointSlice"
 	KindPod           Kind = "Pod"
+	// KindServiceProfile is linkerd.io/v1alpha2 ServiceProfile.
+	KindServiceProfile Kind = "ServiceProfile"
 )
 
 // Key names a resource.
@@ -76,8 +79,8 @@ type Event struct {
 	Type EventType
 	Kind Kind
 	// Object is the resource after the change; for Deleted, its last known
-	// state. It is a *corev1.Service, *discoveryv1.EndpointSlice or
-	// *corev1.Pod, shared with the cache (read-only).
+	// state. It is a *corev1.Service, *discoveryv1.EndpointSlice,
+	// *corev1.Pod or *spv1alpha2.ServiceProfile, shared with the cache (read-only).
 	Object metav1.Object
 	// Old is the previous state for Updated events, nil otherwise.
 	Old metav1.Object
@@ -108,6 +111,9 @@ type Reader interface {
 	// PodsByIP returns the pods, other than host-network pods, whose pod
 	// IPs include ip, sorted by namespace and name.
 	PodsByIP(ip netip.Addr) []*corev1.Pod
+	// ServiceProfile returns the ServiceProfile namespace/name, as stored
+	// (not validated).
+	ServiceProfile(namespace, name string) (*spv1alpha2.ServiceProfile, bool)
 }
 
 // Store is a Reader kept up to date from a source, which notifies handlers
@@ -203,7 +209,7 @@ func normalizeIPs(ips []string) []string {
 
 // indexedReader implements Reader over three indexers; both stores use it.
 type indexedReader struct {
-	services, slices, pods cache.Indexer
+	services, slices, pods, profiles cache.Indexer
 }
 
 var _ Reader = (*indexedReader)(nil)
@@ -226,6 +232,10 @@ func (r *indexedReader) Pod(namespace, name string) (*corev1.Pod, bool) {
 
 func (r *indexedReader) PodsByIP(ip netip.Addr) []*corev1.Pod {
 	return byIndex[*corev1.Pod](r.pods, indexPodIP, ip.Unmap().String())
+}
+
+func (r *indexedReader) ServiceProfile(namespace, name string) (*spv1alpha2.ServiceProfile, bool) {
+	return get[*spv1alpha2.ServiceProfile](r.profiles, namespace, name)
 }
 
 func get[T metav1.Object](idx cache.Indexer, namespace, name string) (T, bool) {

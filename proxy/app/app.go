@@ -27,6 +27,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/outbound"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/route"
 	"github.com/linkerd-go/linkerd/proxy/tap"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -51,6 +52,7 @@ type Proxy struct {
 
 	dstConn   *grpc.ClientConn  // nil without a destination service
 	discovery *discovery.Client // nil without a destination service
+	profiles  *route.Client     // nil without a destination service
 
 	inLn, adminLn net.Listener
 	// The tap API (control port), when tap is enabled.
@@ -101,6 +103,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 			Fallback: resolver, Logger: log,
 		})
 		resolver = p.discovery
+		p.profiles = route.NewClient(p.dstConn, route.ClientOptions{
+			Context: d.Context, Key: p.discovery.LookupKey, IdleTimeout: d.IdleTimeout, Logger: log,
+		})
 	}
 	if cfg.StaticEndpoints != "" {
 		if resolver, err = discovery.ParseStatic(cfg.StaticEndpoints, resolver); err != nil {
@@ -136,6 +141,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.closeListeners()
 		return nil, fmt.Errorf("default opaque ports: %w", err)
 	}
+	var routeLayer pipeline.Layer
+	if p.profiles != nil {
+		routeLayer = &route.Layer{Profiles: p.profiles, Registry: p.metrics}
+	}
 	p.outbound = outbound.New(outbound.Config{
 		DetectTimeout:  cfg.OutboundDetectTimeout,
 		ConnectTimeout: cfg.OutboundConnectTimeout,
@@ -146,6 +155,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		H2Upgrade:      cfg.OutboundH2Upgrade,
 		H2Connections:  cfg.OutboundH2Connections,
 		Tap:            outTap,
+		Route:          routeLayer,
 	}, p.metrics, log)
 	return p, nil
 }
@@ -259,6 +269,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	dwg.Wait()
 	if p.discovery != nil {
 		p.discovery.Close()
+		p.profiles.Close()
 		p.dstConn.Close()
 	}
 	_ = adminSrv.Close()

@@ -97,6 +97,10 @@ func (c *Client) Resolve(ctx context.Context, dst Destination) (balance.Balancer
 	return sub.bal, nil
 }
 
+// LookupKey is what the client asks the destination service for dst
+// ("name:port" or "ip:port"); false when dst is not looked up.
+func (c *Client) LookupKey(dst Destination) (string, bool) { return c.lookupKey(dst) }
+
 // lookupKey is what to ask the destination service: a service name under
 // one of the suffixes (with its port), else an address in the cluster networks.
 func (c *Client) lookupKey(dst Destination) (string, bool) {

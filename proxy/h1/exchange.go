@@ -166,6 +166,20 @@ func (c *conn) roundTrip(ctx context.Context, x *exchange, ep *balance.Endpoint)
 	if err := c.connect(ctx, x, ep, c.s.Pool.get(keyOf(ep))); err != nil {
 		return err
 	}
+	// The context ending (a route's timeout) stops the wait for the head:
+	// the upstream connection, broken, is not reused.
+	stop := context.AfterFunc(ctx, func() {
+		if u := c.up.Load(); u != nil && pipeline.TimedOut(ctx) {
+			_ = u.nc.SetReadDeadline(aLongTimeAgo)
+		}
+	})
+	defer func() {
+		if !stop() {
+			if u := c.up.Load(); u != nil {
+				_ = u.nc.SetReadDeadline(time.Time{})
+			}
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		interim := false
 		err := c.send(x)

@@ -73,6 +73,12 @@ func (c *conn) tryH2(ctx context.Context, x *exchange, ep *balance.Endpoint) (h2
 	if c.closed.Load() {
 		return h2.Head{}, errClientClosed
 	}
+	// The context ending (a route's timeout) stops the wait for the head.
+	defer context.AfterFunc(ctx, func() {
+		if pipeline.TimedOut(ctx) {
+			s.Cancel()
+		}
+	})()
 	switch {
 	case x.body == bodyBuffered && x.chunked:
 		if err := c.sendChunkedH2(s, c.r.buffered()[x.headLen:x.headLen+x.bodyLen]); err != nil {

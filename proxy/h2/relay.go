@@ -124,6 +124,12 @@ func (r *Relay) try(ctx context.Context, px *pipeline.Exchange) error {
 	r.whole = len(body)
 	// The client going away ends the upstream stream too.
 	st.OnReset(up.Cancel)
+	// The context ending (a route's timeout) stops the wait for the head.
+	defer context.AfterFunc(ctx, func() {
+		if pipeline.TimedOut(ctx) {
+			up.Cancel()
+		}
+	})()
 	if !end {
 		r.streamed = true
 		go r.streamBody()

@@ -72,6 +72,8 @@ type testOptions struct {
 	H2Upgrade   bool
 	// IdleConnTimeout closes pooled upstream connections idle this long.
 	IdleConnTimeout time.Duration
+	// Route is the outbound route layer, if any.
+	Route pipeline.Layer
 }
 
 // newTestServer returns a Server with the direction's chain, as inbound
@@ -82,7 +84,7 @@ func newTestServer(o testOptions) *Server {
 		chain = pipeline.Inbound(pipeline.InboundOptions{Registry: o.Metrics, Resolver: o.Resolver})
 	} else {
 		chain = pipeline.Outbound(pipeline.OutboundOptions{Registry: o.Metrics, Resolver: o.Resolver,
-			Ingress: o.IngressMode, OrigProto: o.H2Upgrade && o.Dialer.TLS != nil})
+			Ingress: o.IngressMode, OrigProto: o.H2Upgrade && o.Dialer.TLS != nil, Route: o.Route})
 	}
 	return NewServer(Options{Chain: chain, Dialer: o.Dialer, Logger: slog.New(slog.DiscardHandler), IdleConnTimeout: o.IdleConnTimeout,
 		Direction: o.Direction, Metrics: o.Metrics})

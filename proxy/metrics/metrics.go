@@ -97,7 +97,14 @@ func NewRegistry() *Registry {
 
 // HTTP returns the request/response metrics for one label set, creating them on first use.
 func (r *Registry) HTTP(labels Labels) *HTTP {
-	k := labels.key()
+	return r.HTTPFamily("", labels)
+}
+
+// HTTPFamily returns request/response metrics whose family names start
+// with prefix ("route_": route_request_total, route_response_total,
+// route_response_latency_ms), creating them on first use.
+func (r *Registry) HTTPFamily(prefix string, labels Labels) *HTTP {
+	k := prefix + "\x00" + labels.key()
 	r.mu.RLock()
 	h := r.http[k]
 	r.mu.RUnlock()
@@ -107,7 +114,7 @@ func (r *Registry) HTTP(labels Labels) *HTTP {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h = r.http[k]; h == nil {
-		h = &HTTP{labels: labels}
+		h = &HTTP{prefix: prefix, labels: labels}
 		r.http[k] = h
 	}
 	return h
@@ -198,6 +205,7 @@ func (g *Gauge) Value() float64 { return floatFrom(g.bits.Load()) }
 
 // HTTP holds request_total, response_total and response_latency_ms for one label set.
 type HTTP struct {
+	prefix    string
 	labels    Labels
 	requests  atomic.Uint64
 	responses sync.Map // ResponseKey -> *atomic.Uint64
@@ -380,7 +388,7 @@ func (r *Registry) Collect(ch chan<- prometheus.Metric) {
 
 	for _, h := range https {
 		names, values := h.labels.split()
-		ch <- prometheus.MustNewConstMetric(r.desc("request_total", "Total count of HTTP requests.", names),
+		ch <- prometheus.MustNewConstMetric(r.desc(h.prefix+"request_total", "Total count of HTTP requests.", names),
 			prometheus.CounterValue, float64(h.requests.Load()), values...)
 		h.responses.Range(func(k, v any) bool {
 			rk := k.(ResponseKey)
@@ -397,7 +405,7 @@ func (r *Registry) Collect(ch chan<- prometheus.Metric) {
 				class = "failure"
 			}
 			vals := append(values[:len(values):len(values)], status, class, grpc, rk.Error)
-			ch <- prometheus.MustNewConstMetric(r.desc("response_total", "Total count of HTTP responses.", n),
+			ch <- prometheus.MustNewConstMetric(r.desc(h.prefix+"response_total", "Total count of HTTP responses.", n),
 				prometheus.CounterValue, float64(v.(*atomic.Uint64).Load()), vals...)
 			return true
 		})
@@ -405,7 +413,7 @@ func (r *Registry) Collect(ch chan<- prometheus.Metric) {
 			n := append(names[:len(names):len(names)], "status_code")
 			vals := append(values[:len(values):len(values)], itoa(int(k.(uint16))))
 			count, sum, buckets := v.(*Histogram).snapshot()
-			ch <- prometheus.MustNewConstHistogram(r.desc("response_latency_ms",
+			ch <- prometheus.MustNewConstHistogram(r.desc(h.prefix+"response_latency_ms",
 				"Time from a request's headers to its response's headers, in milliseconds.", n),
 				count, sum, buckets, vals...)
 			return true

@@ -39,6 +39,8 @@ type Config struct {
 	H2Connections int
 	// Tap, when set, is the tap layer of the request path.
 	Tap pipeline.Layer
+	// Route, when set, is the route layer (service profiles).
+	Route pipeline.Layer
 }
 
 // Proxy handles outbound connections.
@@ -59,6 +61,7 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	dialer := &transport.Dialer{Direction: transport.Outbound, Metrics: reg, Timeout: cfg.ConnectTimeout, TLS: cfg.TLS}
 	chain := pipeline.Outbound(pipeline.OutboundOptions{
 		Registry: reg, Resolver: cfg.Resolver, Ingress: cfg.IngressMode, OrigProto: cfg.H2Upgrade && cfg.TLS != nil, Tap: cfg.Tap,
+		Route: cfg.Route,
 	})
 	return &Proxy{
 		cfg:     cfg,

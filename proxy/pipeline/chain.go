@@ -125,3 +125,13 @@ func (x *Exchange) Outcome() error {
 	}
 	return x.Err
 }
+
+// ErrRequestTimeout is the cause of a context a layer cancelled because the
+// request took too long (a route's timeout): client engines stop waiting
+// for the response head when their context ends with it (TimedOut).
+var ErrRequestTimeout = errors.New("request timed out")
+
+// TimedOut reports whether ctx was cancelled with ErrRequestTimeout.
+func TimedOut(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), ErrRequestTimeout)
+}

@@ -42,18 +42,22 @@ type OutboundOptions struct {
 	OrigProto bool
 	// Tap, when set, shows requests to the tap API (package tap).
 	Tap Layer
+	// Route, when set, applies the destination's service profile routes
+	// (package route), between dst and balance.
+	Route Layer
 }
 
 // Outbound returns the outbound chain: metrics → dst (override, canonical
-// name) → balance → orig-proto → tap, ended by the client engine.
+// name) → route → balance → orig-proto → tap, ended by the client engine.
 func Outbound(o OutboundOptions) *Chain {
 	return NewChain(withOptional(
 		[]Layer{
 			&Metrics{Registry: o.Registry, Direction: transport.Outbound},
 			&Dst{Resolver: o.Resolver, Ingress: o.Ingress, Canonical: true},
-			&Balance{Resolver: o.Resolver},
-			&OrigProto{Direction: transport.Outbound, Enabled: o.OrigProto},
 		},
+		o.Route,
+		&Balance{Resolver: o.Resolver},
+		&OrigProto{Direction: transport.Outbound, Enabled: o.OrigProto},
 		o.Tap)...)
 }
 

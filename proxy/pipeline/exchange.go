@@ -117,6 +117,9 @@ type Exchange struct {
 	Answer *Answer
 	// Tap is the tap layer's state for the exchange, nil when untapped.
 	Tap any
+	// Route is the route layer's state for the exchange (package route),
+	// nil when the request matched no route.
+	Route any
 
 	chain    *Chain
 	term     Forwarder

@@ -229,6 +229,17 @@ spec:
   port: http
   proxyProtocol: HTTP/1
 ---
+apiVersion: policy.linkerd.io/v1beta1
+kind: Server
+metadata:
+  name: web-2-11
+  namespace: ` + ns + `
+spec:
+  podSelector:
+    matchLabels: {app: web}
+  port: 9090
+  proxyProtocol: gRPC
+---
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
 metadata:
@@ -295,8 +306,8 @@ spec:
     timeouts: {request: 5s}
 `
 	out := kubectlFile(t, c, valid, "apply", "--dry-run=server")
-	if n := strings.Count(out, "(server dry run)"); n != 8 {
-		t.Errorf("%d of 8 resources accepted:\n%s", n, out)
+	if n := strings.Count(out, "(server dry run)"); n != 9 {
+		t.Errorf("%d of 9 resources accepted:\n%s", n, out)
 	}
 
 	for _, bad := range []struct{ name, doc, want string }{

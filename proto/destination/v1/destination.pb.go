@@ -26,6 +26,520 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Profile is what the client proxy needs of a ServiceProfile
+// (linkerd.io/v1alpha2), validated: regular expressions compile, durations
+// are parsed.
+type Profile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ServiceProfile's name; empty when none applies.
+	FullyQualifiedName string `protobuf:"bytes,1,opt,name=fully_qualified_name,json=fullyQualifiedName,proto3" json:"fully_qualified_name,omitempty"`
+	// Routes, in order: a request takes the first that matches.
+	Routes        []*Route       `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
+	RetryBudget   *RetryBudget   `protobuf:"bytes,3,opt,name=retry_budget,json=retryBudget,proto3" json:"retry_budget,omitempty"`
+	DstOverrides  []*WeightedDst `protobuf:"bytes,4,rep,name=dst_overrides,json=dstOverrides,proto3" json:"dst_overrides,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Profile) Reset() {
+	*x = Profile{}
+	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Profile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Profile) ProtoMessage() {}
+
+func (x *Profile) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Profile.ProtoReflect.Descriptor instead.
+func (*Profile) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Profile) GetFullyQualifiedName() string {
+	if x != nil {
+		return x.FullyQualifiedName
+	}
+	return ""
+}
+
+func (x *Profile) GetRoutes() []*Route {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *Profile) GetRetryBudget() *RetryBudget {
+	if x != nil {
+		return x.RetryBudget
+	}
+	return nil
+}
+
+func (x *Profile) GetDstOverrides() []*WeightedDst {
+	if x != nil {
+		return x.DstOverrides
+	}
+	return nil
+}
+
+type Route struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Condition       *RequestMatch          `protobuf:"bytes,2,opt,name=condition,proto3" json:"condition,omitempty"`
+	ResponseClasses []*ResponseClass       `protobuf:"bytes,3,rep,name=response_classes,json=responseClasses,proto3" json:"response_classes,omitempty"`
+	IsRetryable     bool                   `protobuf:"varint,4,opt,name=is_retryable,json=isRetryable,proto3" json:"is_retryable,omitempty"`
+	// 0: no timeout of its own.
+	TimeoutMs     int64 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Route) Reset() {
+	*x = Route{}
+	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Route) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Route) ProtoMessage() {}
+
+func (x *Route) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Route.ProtoReflect.Descriptor instead.
+func (*Route) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Route) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Route) GetCondition() *RequestMatch {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+func (x *Route) GetResponseClasses() []*ResponseClass {
+	if x != nil {
+		return x.ResponseClasses
+	}
+	return nil
+}
+
+func (x *Route) GetIsRetryable() bool {
+	if x != nil {
+		return x.IsRetryable
+	}
+	return false
+}
+
+func (x *Route) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// RequestMatch matches when every field it sets matches.
+type RequestMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	All   []*RequestMatch        `protobuf:"bytes,1,rep,name=all,proto3" json:"all,omitempty"`
+	Any   []*RequestMatch        `protobuf:"bytes,2,rep,name=any,proto3" json:"any,omitempty"`
+	Not   *RequestMatch          `protobuf:"bytes,3,opt,name=not,proto3" json:"not,omitempty"`
+	// RE2, matched against the whole path.
+	PathRegex     string `protobuf:"bytes,4,opt,name=path_regex,json=pathRegex,proto3" json:"path_regex,omitempty"`
+	Method        string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestMatch) Reset() {
+	*x = RequestMatch{}
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestMatch) ProtoMessage() {}
+
+func (x *RequestMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestMatch.ProtoReflect.Descriptor instead.
+func (*RequestMatch) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RequestMatch) GetAll() []*RequestMatch {
+	if x != nil {
+		return x.All
+	}
+	return nil
+}
+
+func (x *RequestMatch) GetAny() []*RequestMatch {
+	if x != nil {
+		return x.Any
+	}
+	return nil
+}
+
+func (x *RequestMatch) GetNot() *RequestMatch {
+	if x != nil {
+		return x.Not
+	}
+	return nil
+}
+
+func (x *RequestMatch) GetPathRegex() string {
+	if x != nil {
+		return x.PathRegex
+	}
+	return ""
+}
+
+func (x *RequestMatch) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+type ResponseClass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Condition     *ResponseMatch         `protobuf:"bytes,1,opt,name=condition,proto3" json:"condition,omitempty"`
+	IsFailure     bool                   `protobuf:"varint,2,opt,name=is_failure,json=isFailure,proto3" json:"is_failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResponseClass) Reset() {
+	*x = ResponseClass{}
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResponseClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResponseClass) ProtoMessage() {}
+
+func (x *ResponseClass) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResponseClass.ProtoReflect.Descriptor instead.
+func (*ResponseClass) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ResponseClass) GetCondition() *ResponseMatch {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+func (x *ResponseClass) GetIsFailure() bool {
+	if x != nil {
+		return x.IsFailure
+	}
+	return false
+}
+
+type ResponseMatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	All           []*ResponseMatch       `protobuf:"bytes,1,rep,name=all,proto3" json:"all,omitempty"`
+	Any           []*ResponseMatch       `protobuf:"bytes,2,rep,name=any,proto3" json:"any,omitempty"`
+	Not           *ResponseMatch         `protobuf:"bytes,3,opt,name=not,proto3" json:"not,omitempty"`
+	Status        *StatusRange           `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResponseMatch) Reset() {
+	*x = ResponseMatch{}
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResponseMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResponseMatch) ProtoMessage() {}
+
+func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResponseMatch.ProtoReflect.Descriptor instead.
+func (*ResponseMatch) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ResponseMatch) GetAll() []*ResponseMatch {
+	if x != nil {
+		return x.All
+	}
+	return nil
+}
+
+func (x *ResponseMatch) GetAny() []*ResponseMatch {
+	if x != nil {
+		return x.Any
+	}
+	return nil
+}
+
+func (x *ResponseMatch) GetNot() *ResponseMatch {
+	if x != nil {
+		return x.Not
+	}
+	return nil
+}
+
+func (x *ResponseMatch) GetStatus() *StatusRange {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// StatusRange is inclusive, with its defaults filled in (100..599).
+type StatusRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Min           uint32                 `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max           uint32                 `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRange) Reset() {
+	*x = StatusRange{}
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRange) ProtoMessage() {}
+
+func (x *StatusRange) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRange.ProtoReflect.Descriptor instead.
+func (*StatusRange) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StatusRange) GetMin() uint32 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *StatusRange) GetMax() uint32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+type RetryBudget struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	RetryRatio          float32                `protobuf:"fixed32,1,opt,name=retry_ratio,json=retryRatio,proto3" json:"retry_ratio,omitempty"`
+	MinRetriesPerSecond uint32                 `protobuf:"varint,2,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3" json:"min_retries_per_second,omitempty"`
+	TtlMs               int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *RetryBudget) Reset() {
+	*x = RetryBudget{}
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryBudget) ProtoMessage() {}
+
+func (x *RetryBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
+func (*RetryBudget) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RetryBudget) GetRetryRatio() float32 {
+	if x != nil {
+		return x.RetryRatio
+	}
+	return 0
+}
+
+func (x *RetryBudget) GetMinRetriesPerSecond() uint32 {
+	if x != nil {
+		return x.MinRetriesPerSecond
+	}
+	return 0
+}
+
+func (x *RetryBudget) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type WeightedDst struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Authority string                 `protobuf:"bytes,1,opt,name=authority,proto3" json:"authority,omitempty"`
+	// Weight in thousandths (the ServiceProfile's quantity "500m" is 500).
+	WeightMilli   uint32 `protobuf:"varint,2,opt,name=weight_milli,json=weightMilli,proto3" json:"weight_milli,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WeightedDst) Reset() {
+	*x = WeightedDst{}
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WeightedDst) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WeightedDst) ProtoMessage() {}
+
+func (x *WeightedDst) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WeightedDst.ProtoReflect.Descriptor instead.
+func (*WeightedDst) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WeightedDst) GetAuthority() string {
+	if x != nil {
+		return x.Authority
+	}
+	return ""
+}
+
+func (x *WeightedDst) GetWeightMilli() uint32 {
+	if x != nil {
+		return x.WeightMilli
+	}
+	return 0
+}
+
 type GetRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Authority string                 `protobuf:"bytes,1,opt,name=authority,proto3" json:"authority,omitempty"`
@@ -38,7 +552,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +564,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +577,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{0}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRequest) GetAuthority() string {
@@ -94,7 +608,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +620,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +633,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Update) GetKind() isUpdate_Kind {
@@ -194,7 +708,7 @@ type TcpAddress struct {
 
 func (x *TcpAddress) Reset() {
 	*x = TcpAddress{}
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +720,7 @@ func (x *TcpAddress) String() string {
 func (*TcpAddress) ProtoMessage() {}
 
 func (x *TcpAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +733,7 @@ func (x *TcpAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcpAddress.ProtoReflect.Descriptor instead.
 func (*TcpAddress) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TcpAddress) GetIp() []byte {
@@ -245,7 +759,7 @@ type AddressSet struct {
 
 func (x *AddressSet) Reset() {
 	*x = AddressSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +771,7 @@ func (x *AddressSet) String() string {
 func (*AddressSet) ProtoMessage() {}
 
 func (x *AddressSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +784,7 @@ func (x *AddressSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressSet.ProtoReflect.Descriptor instead.
 func (*AddressSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AddressSet) GetAddrs() []*TcpAddress {
@@ -289,7 +803,7 @@ type NoEndpoints struct {
 
 func (x *NoEndpoints) Reset() {
 	*x = NoEndpoints{}
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +815,7 @@ func (x *NoEndpoints) String() string {
 func (*NoEndpoints) ProtoMessage() {}
 
 func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +828,7 @@ func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoEndpoints.ProtoReflect.Descriptor instead.
 func (*NoEndpoints) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NoEndpoints) GetExists() bool {
@@ -335,7 +849,7 @@ type EndpointSet struct {
 
 func (x *EndpointSet) Reset() {
 	*x = EndpointSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +861,7 @@ func (x *EndpointSet) String() string {
 func (*EndpointSet) ProtoMessage() {}
 
 func (x *EndpointSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +874,7 @@ func (x *EndpointSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSet.ProtoReflect.Descriptor instead.
 func (*EndpointSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EndpointSet) GetEndpoints() []*Endpoint {
@@ -395,7 +909,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +921,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +934,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Endpoint) GetAddr() *TcpAddress {
@@ -473,7 +987,7 @@ type ProtocolHint struct {
 
 func (x *ProtocolHint) Reset() {
 	*x = ProtocolHint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +999,7 @@ func (x *ProtocolHint) String() string {
 func (*ProtocolHint) ProtoMessage() {}
 
 func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +1012,7 @@ func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolHint.ProtoReflect.Descriptor instead.
 func (*ProtocolHint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProtocolHint) GetH2() bool {
@@ -526,7 +1040,46 @@ var File_destination_v1_destination_proto protoreflect.FileDescriptor
 
 const file_destination_v1_destination_proto_rawDesc = "" +
 	"\n" +
-	" destination/v1/destination.proto\x12\x18linkerdgo.destination.v1\"O\n" +
+	" destination/v1/destination.proto\x12\x18linkerdgo.destination.v1\"\x8a\x02\n" +
+	"\aProfile\x120\n" +
+	"\x14fully_qualified_name\x18\x01 \x01(\tR\x12fullyQualifiedName\x127\n" +
+	"\x06routes\x18\x02 \x03(\v2\x1f.linkerdgo.destination.v1.RouteR\x06routes\x12H\n" +
+	"\fretry_budget\x18\x03 \x01(\v2%.linkerdgo.destination.v1.RetryBudgetR\vretryBudget\x12J\n" +
+	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\"\xf7\x01\n" +
+	"\x05Route\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
+	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12R\n" +
+	"\x10response_classes\x18\x03 \x03(\v2'.linkerdgo.destination.v1.ResponseClassR\x0fresponseClasses\x12!\n" +
+	"\fis_retryable\x18\x04 \x01(\bR\visRetryable\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\"\xf3\x01\n" +
+	"\fRequestMatch\x128\n" +
+	"\x03all\x18\x01 \x03(\v2&.linkerdgo.destination.v1.RequestMatchR\x03all\x128\n" +
+	"\x03any\x18\x02 \x03(\v2&.linkerdgo.destination.v1.RequestMatchR\x03any\x128\n" +
+	"\x03not\x18\x03 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\x03not\x12\x1d\n" +
+	"\n" +
+	"path_regex\x18\x04 \x01(\tR\tpathRegex\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\"u\n" +
+	"\rResponseClass\x12E\n" +
+	"\tcondition\x18\x01 \x01(\v2'.linkerdgo.destination.v1.ResponseMatchR\tcondition\x12\x1d\n" +
+	"\n" +
+	"is_failure\x18\x02 \x01(\bR\tisFailure\"\xff\x01\n" +
+	"\rResponseMatch\x129\n" +
+	"\x03all\x18\x01 \x03(\v2'.linkerdgo.destination.v1.ResponseMatchR\x03all\x129\n" +
+	"\x03any\x18\x02 \x03(\v2'.linkerdgo.destination.v1.ResponseMatchR\x03any\x129\n" +
+	"\x03not\x18\x03 \x01(\v2'.linkerdgo.destination.v1.ResponseMatchR\x03not\x12=\n" +
+	"\x06status\x18\x04 \x01(\v2%.linkerdgo.destination.v1.StatusRangeR\x06status\"1\n" +
+	"\vStatusRange\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\rR\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\rR\x03max\"z\n" +
+	"\vRetryBudget\x12\x1f\n" +
+	"\vretry_ratio\x18\x01 \x01(\x02R\n" +
+	"retryRatio\x123\n" +
+	"\x16min_retries_per_second\x18\x02 \x01(\rR\x13minRetriesPerSecond\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\"N\n" +
+	"\vWeightedDst\x12\x1c\n" +
+	"\tauthority\x18\x01 \x01(\tR\tauthority\x12!\n" +
+	"\fweight_milli\x18\x02 \x01(\rR\vweightMilli\"O\n" +
 	"\n" +
 	"GetRequest\x12\x1c\n" +
 	"\tauthority\x18\x01 \x01(\tR\tauthority\x12#\n" +
@@ -563,9 +1116,11 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"\fProtocolHint\x12\x0e\n" +
 	"\x02h2\x18\x01 \x01(\bR\x02h2\x12\x16\n" +
 	"\x06opaque\x18\x02 \x01(\bR\x06opaque\x122\n" +
-	"\x15opaque_transport_port\x18\x03 \x01(\rR\x13opaqueTransportPort2^\n" +
+	"\x15opaque_transport_port\x18\x03 \x01(\rR\x13opaqueTransportPort2\xb7\x01\n" +
 	"\vDestination\x12O\n" +
-	"\x03Get\x12$.linkerdgo.destination.v1.GetRequest\x1a .linkerdgo.destination.v1.Update0\x01BBZ@github.com/linkerd-go/linkerd/proto/destination/v1;destinationv1b\x06proto3"
+	"\x03Get\x12$.linkerdgo.destination.v1.GetRequest\x1a .linkerdgo.destination.v1.Update0\x01\x12W\n" +
+	"\n" +
+	"GetProfile\x12$.linkerdgo.destination.v1.GetRequest\x1a!.linkerdgo.destination.v1.Profile0\x01BBZ@github.com/linkerd-go/linkerd/proto/destination/v1;destinationv1b\x06proto3"
 
 var (
 	file_destination_v1_destination_proto_rawDescOnce sync.Once
@@ -579,36 +1134,59 @@ func file_destination_v1_destination_proto_rawDescGZIP() []byte {
 	return file_destination_v1_destination_proto_rawDescData
 }
 
-var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_destination_v1_destination_proto_goTypes = []any{
-	(*GetRequest)(nil),   // 0: linkerdgo.destination.v1.GetRequest
-	(*Update)(nil),       // 1: linkerdgo.destination.v1.Update
-	(*TcpAddress)(nil),   // 2: linkerdgo.destination.v1.TcpAddress
-	(*AddressSet)(nil),   // 3: linkerdgo.destination.v1.AddressSet
-	(*NoEndpoints)(nil),  // 4: linkerdgo.destination.v1.NoEndpoints
-	(*EndpointSet)(nil),  // 5: linkerdgo.destination.v1.EndpointSet
-	(*Endpoint)(nil),     // 6: linkerdgo.destination.v1.Endpoint
-	(*ProtocolHint)(nil), // 7: linkerdgo.destination.v1.ProtocolHint
-	nil,                  // 8: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	nil,                  // 9: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	(*Profile)(nil),       // 0: linkerdgo.destination.v1.Profile
+	(*Route)(nil),         // 1: linkerdgo.destination.v1.Route
+	(*RequestMatch)(nil),  // 2: linkerdgo.destination.v1.RequestMatch
+	(*ResponseClass)(nil), // 3: linkerdgo.destination.v1.ResponseClass
+	(*ResponseMatch)(nil), // 4: linkerdgo.destination.v1.ResponseMatch
+	(*StatusRange)(nil),   // 5: linkerdgo.destination.v1.StatusRange
+	(*RetryBudget)(nil),   // 6: linkerdgo.destination.v1.RetryBudget
+	(*WeightedDst)(nil),   // 7: linkerdgo.destination.v1.WeightedDst
+	(*GetRequest)(nil),    // 8: linkerdgo.destination.v1.GetRequest
+	(*Update)(nil),        // 9: linkerdgo.destination.v1.Update
+	(*TcpAddress)(nil),    // 10: linkerdgo.destination.v1.TcpAddress
+	(*AddressSet)(nil),    // 11: linkerdgo.destination.v1.AddressSet
+	(*NoEndpoints)(nil),   // 12: linkerdgo.destination.v1.NoEndpoints
+	(*EndpointSet)(nil),   // 13: linkerdgo.destination.v1.EndpointSet
+	(*Endpoint)(nil),      // 14: linkerdgo.destination.v1.Endpoint
+	(*ProtocolHint)(nil),  // 15: linkerdgo.destination.v1.ProtocolHint
+	nil,                   // 16: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	nil,                   // 17: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
 }
 var file_destination_v1_destination_proto_depIdxs = []int32{
-	5,  // 0: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
-	3,  // 1: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
-	4,  // 2: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
-	2,  // 3: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
-	6,  // 4: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
-	8,  // 5: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	2,  // 6: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
-	7,  // 7: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
-	9,  // 8: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
-	0,  // 9: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
-	1,  // 10: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	1,  // 0: linkerdgo.destination.v1.Profile.routes:type_name -> linkerdgo.destination.v1.Route
+	6,  // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
+	7,  // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
+	2,  // 3: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
+	3,  // 4: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
+	2,  // 5: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
+	2,  // 6: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
+	2,  // 7: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
+	4,  // 8: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
+	4,  // 9: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
+	4,  // 10: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
+	4,  // 11: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
+	5,  // 12: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
+	13, // 13: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
+	11, // 14: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
+	12, // 15: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
+	10, // 16: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
+	14, // 17: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
+	16, // 18: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	10, // 19: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
+	15, // 20: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
+	17, // 21: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	8,  // 22: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
+	8,  // 23: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
+	9,  // 24: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
+	0,  // 25: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
+	24, // [24:26] is the sub-list for method output_type
+	22, // [22:24] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_destination_v1_destination_proto_init() }
@@ -616,7 +1194,7 @@ func file_destination_v1_destination_proto_init() {
 	if File_destination_v1_destination_proto != nil {
 		return
 	}
-	file_destination_v1_destination_proto_msgTypes[1].OneofWrappers = []any{
+	file_destination_v1_destination_proto_msgTypes[9].OneofWrappers = []any{
 		(*Update_Add)(nil),
 		(*Update_Remove)(nil),
 		(*Update_NoEndpoints)(nil),
@@ -627,7 +1205,7 @@ func file_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_destination_v1_destination_proto_rawDesc), len(file_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

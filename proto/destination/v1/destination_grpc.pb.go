@@ -24,7 +24,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Destination_Get_FullMethodName = "/linkerdgo.destination.v1.Destination/Get"
+	Destination_Get_FullMethodName        = "/linkerdgo.destination.v1.Destination/Get"
+	Destination_GetProfile_FullMethodName = "/linkerdgo.destination.v1.Destination/GetProfile"
 )
 
 // DestinationClient is the client API for Destination service.
@@ -38,6 +39,13 @@ type DestinationClient interface {
 	// exists=true before an add), later ones only changes. Errors:
 	// InvalidArgument for an authority that cannot be parsed.
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Update], error)
+	// GetProfile streams the service profile that applies to an authority
+	// (the ServiceProfile named after the service's fully-qualified name, in
+	// the service's namespace): the current profile first, then the whole
+	// profile again at every change. A destination without a profile gets an
+	// empty Profile. An invalid ServiceProfile is ignored: the last valid one
+	// stays. Errors: InvalidArgument as Get.
+	GetProfile(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Profile], error)
 }
 
 type destinationClient struct {
@@ -67,6 +75,25 @@ func (c *destinationClient) Get(ctx context.Context, in *GetRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Destination_GetClient = grpc.ServerStreamingClient[Update]
 
+func (c *destinationClient) GetProfile(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Profile], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Destination_ServiceDesc.Streams[1], Destination_GetProfile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetRequest, Profile]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Destination_GetProfileClient = grpc.ServerStreamingClient[Profile]
+
 // DestinationServer is the server API for Destination service.
 // All implementations must embed UnimplementedDestinationServer
 // for forward compatibility.
@@ -78,6 +105,13 @@ type DestinationServer interface {
 	// exists=true before an add), later ones only changes. Errors:
 	// InvalidArgument for an authority that cannot be parsed.
 	Get(*GetRequest, grpc.ServerStreamingServer[Update]) error
+	// GetProfile streams the service profile that applies to an authority
+	// (the ServiceProfile named after the service's fully-qualified name, in
+	// the service's namespace): the current profile first, then the whole
+	// profile again at every change. A destination without a profile gets an
+	// empty Profile. An invalid ServiceProfile is ignored: the last valid one
+	// stays. Errors: InvalidArgument as Get.
+	GetProfile(*GetRequest, grpc.ServerStreamingServer[Profile]) error
 	mustEmbedUnimplementedDestinationServer()
 }
 
@@ -90,6 +124,9 @@ type UnimplementedDestinationServer struct{}
 
 func (UnimplementedDestinationServer) Get(*GetRequest, grpc.ServerStreamingServer[Update]) error {
 	return status.Errorf(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedDestinationServer) GetProfile(*GetRequest, grpc.ServerStreamingServer[Profile]) error {
+	return status.Errorf(codes.Unimplemented, "method GetProfile not implemented")
 }
 func (UnimplementedDestinationServer) mustEmbedUnimplementedDestinationServer() {}
 func (UnimplementedDestinationServer) testEmbeddedByValue()                     {}
@@ -123,6 +160,17 @@ func _Destination_Get_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Destination_GetServer = grpc.ServerStreamingServer[Update]
 
+func _Destination_GetProfile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DestinationServer).GetProfile(m, &grpc.GenericServerStream[GetRequest, Profile]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Destination_GetProfileServer = grpc.ServerStreamingServer[Profile]
+
 // Destination_ServiceDesc is the grpc.ServiceDesc for Destination service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -134,6 +182,11 @@ var Destination_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Get",
 			Handler:       _Destination_Get_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "GetProfile",
+			Handler:       _Destination_GetProfile_Handler,
 			ServerStreams: true,
 		},
 	},

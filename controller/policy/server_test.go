@@ -1,0 +1,137 @@
+package policy
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/linkerd-go/linkerd/controller/store"
+	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
+	policyv1 "github.com/linkerd-go/linkerd/proto/policy/v1"
+)
+
+const serverYAML = `
+apiVersion: policy.linkerd.io/v1beta1
+kind: Server
+metadata: {name: web-http, namespace: emojivoto}
+spec:
+  podSelector: {matchLabels: {app: web-svc}}
+  port: http
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ignored}
+`
+
+const authzYAML = `
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web-only, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: web-http}
+  requiredAuthenticationRefs: [{kind: ServiceAccount, name: web}]
+`
+
+// TestWatchLocal: a proxy's stream gets the resolved policy of its pod from
+// a local directory, and the new one when a file changes.
+func TestWatchLocal(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("server.yaml", serverYAML)
+	pods := store.NewMemory()
+	pods.Apply(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "emojivoto", Labels: map[string]string{"app": "web-svc"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	idx := NewIndex()
+	srv := &Server{Index: idx, Pods: pods, Config: inboundpolicy.Config{DefaultPolicy: "all-authenticated"}}
+	done := make(chan error, 1)
+	go func() { done <- WatchDir(ctx, dir, 20*time.Millisecond, idx, discard()) }()
+	defer func() { cancel(); <-done }()
+	client := serve(t, srv)
+
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	stream, err := client.Watch(wctx, &policyv1.WatchRequest{Workload: `{"ns":"emojivoto","pod":"web-1"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Until the directory is read, or after: eventually the Server is there.
+	var msg *policyv1.WorkloadPolicy
+	for msg == nil || len(msg.Ports) == 0 {
+		if msg, err = stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := msg.GetDefault(); d.GetServerName() != "all-authenticated" {
+		t.Errorf("default = %v", d)
+	}
+	p := msg.Ports[0]
+	if p.GetPort() != 8080 || p.GetServerName() != "web-http" || len(p.GetAuthorizations()) != 0 {
+		t.Fatalf("port policy = %v, want web-http on 8080 without authorizations", p)
+	}
+
+	write("authz.yaml", authzYAML)
+	if msg, err = stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	a := msg.GetPorts()[0].GetAuthorizations()
+	if len(a) != 1 || a[0].GetName() != "web-only" || a[0].GetIdentities()[0] != "web.emojivoto.serviceaccount.identity.linkerd.cluster.local" {
+		t.Fatalf("after the AuthorizationPolicy: %v", msg)
+	}
+
+	// A bad workload is refused.
+	bad, err := client.Watch(wctx, &policyv1.WatchRequest{Workload: "nonsense"})
+	if err == nil {
+		_, err = bad.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("bad workload: %v, want InvalidArgument", err)
+	}
+}
+
+func TestDecodeAllRefusesBadPolicy(t *testing.T) {
+	_, err := DecodeAll([]byte(`
+apiVersion: policy.linkerd.io/v1beta1
+kind: Server
+metadata: {name: web}
+spec: {podSelector: {}, port: 0}
+`))
+	if err == nil {
+		t.Fatal("accepted a Server with port 0")
+	}
+}
+
+func serve(t *testing.T, srv *Server) policyv1.InboundPolicyClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	policyv1.RegisterInboundPolicyServer(gs, srv)
+	go gs.Serve(lis) //nolint:errcheck // stopped below
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return policyv1.NewInboundPolicyClient(conn)
+}
