@@ -46,8 +46,7 @@ func TestRouteTimeoutAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h *harness
-	h = newHarness(t, be.Listener.Addr().String(), func(o *testOptions) {
+	h := newHarness(t, be.Listener.Addr().String(), func(o *testOptions) {
 		o.Route = &route.Layer{Registry: o.Metrics,
 			Profiles: route.ProfilesFunc(func(context.Context, discovery.Destination) *route.Profile { return p })}
 	})
