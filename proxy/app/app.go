@@ -24,6 +24,7 @@ import (
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/identity"
 	"github.com/linkerd-go/linkerd/proxy/inbound"
+	"github.com/linkerd-go/linkerd/proxy/internal/memtrim"
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/outbound"
@@ -193,6 +194,10 @@ func (p *Proxy) InboundAddr() net.Addr  { return p.inLn.Addr() }
 func (p *Proxy) OutboundAddr() net.Addr { return p.outLns[0].Addr() }
 func (p *Proxy) AdminAddr() net.Addr    { return p.adminLn.Addr() }
 
+// startupTrimDelay is how long after it is ready the proxy gives back its
+// start-up pages: identity and discovery have started by then.
+const startupTrimDelay = 3 * time.Second
+
 // Run serves until ctx is done or /shutdown is called, then drains: listeners
 // close at once, in-flight HTTP requests and TCP streams get up to
 // ShutdownGracePeriod to finish.
@@ -274,6 +279,22 @@ func (p *Proxy) Run(ctx context.Context) error {
 		}()
 	}
 	p.ready.Store(true)
+	// Once started, the pages of the executable only start-up used go back
+	// to the kernel (package memtrim).
+	trimDone := make(chan struct{})
+	go func() {
+		defer close(trimDone)
+		t := time.NewTimer(startupTrimDelay)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := memtrim.Release()
+		log.Debug("released start-up pages", "mapped_bytes", n, "err", err)
+	}()
+	defer func() { <-trimDone }()
 	log.Info("proxy ready", "inbound", p.inLn.Addr(), "outbound", p.outLns[0].Addr(), "admin", p.adminLn.Addr())
 
 	<-ctx.Done()
