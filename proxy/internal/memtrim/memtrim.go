@@ -22,7 +22,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,9 +50,9 @@ func Release() (int, error) {
 		if !ok {
 			continue
 		}
-		b := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(start))), end-start)
-		if err := unix.Madvise(b, unix.MADV_DONTNEED); err != nil {
-			return total, fmt.Errorf("memtrim: madvise: %w", err)
+		// The mapping is not Go memory: madvise on its address range.
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED); errno != 0 {
+			return total, fmt.Errorf("memtrim: madvise: %w", errno)
 		}
 		total += int(end - start)
 	}
