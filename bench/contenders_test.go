@@ -71,6 +71,15 @@ func startPinned(t testing.TB, pod *testnet.Pod, cpu string, spec testnet.ProcSp
 	if spec.Name == "" {
 		spec.Name = filepath.Base(spec.Path)
 	}
+	if callgrindDir != "" && cpu == proxyCPU {
+		// TestCallgrind: the proxies run under callgrind (Go programs need
+		// the runtime's preemption signals off under valgrind).
+		spec.Path, spec.Args = underCallgrind(spec.Path, spec.Args)
+		// Our proxy exits through /shutdown: a signal trips callgrind
+		// (vgCallgrind_post_signal) in a Go program.
+		spec.Env = append(spec.Env, "GODEBUG=asyncpreemptoff=1", "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED=true")
+		spec.GracePeriod = time.Minute // exiting under valgrind is slow, and writes the profile
+	}
 	spec.Path, spec.Args = pinned(cpu, spec.Path, spec.Args...)
 	return pod.Start(t, spec)
 }
@@ -290,7 +299,11 @@ backend grpc_up
 
 func nginxPair() confPair {
 	return confPair{name: "nginx", conf: nginxConf, command: func(conf, dir string) (string, []string) {
-		return "nginx", []string{"-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", "daemon off;"}
+		global := "daemon off;"
+		if callgrindDir != "" {
+			global += " master_process off;" // one process for callgrind to count
+		}
+		return "nginx", []string{"-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", global}
 	}}
 }
 

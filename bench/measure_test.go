@@ -118,6 +118,9 @@ func (h *harness) setup(t *testing.T, n *testnet.Network, c contender) *instance
 	return &instance{c: c, pods: p, server: server}
 }
 
+// idleSettle is how long proxies sit idle before their idle memory is read.
+const idleSettle = 4 * time.Second
+
 // start starts the instance's proxies for one repetition and records their
 // idle memory.
 func (h *harness) start(t *testing.T, in *instance) (*started, error) {
@@ -128,6 +131,12 @@ func (h *harness) start(t *testing.T, in *instance) (*started, error) {
 	}
 	st := &started{endpoints: e, pids: pids}
 	if len(pids) > 0 {
+		if h.opts.Duration >= 5*time.Second {
+			// Idle means settled: start-up transients over (our proxy gives
+			// back its start-up pages 3 s after it is ready). The same wait
+			// for every contender; the short smoke run skips it.
+			time.Sleep(idleSettle)
+		}
 		u, err := sampleUsage(pids)
 		if err != nil {
 			return nil, fmt.Errorf("idle usage: %w", err)

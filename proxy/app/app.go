@@ -19,10 +19,12 @@ import (
 
 	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	"github.com/linkerd-go/linkerd/proxy/admin"
+	"github.com/linkerd-go/linkerd/proxy/authz"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/identity"
 	"github.com/linkerd-go/linkerd/proxy/inbound"
+	"github.com/linkerd-go/linkerd/proxy/internal/memtrim"
 	"github.com/linkerd-go/linkerd/proxy/meshtls"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/outbound"
@@ -53,6 +55,10 @@ type Proxy struct {
 	dstConn   *grpc.ClientConn  // nil without a destination service
 	discovery *discovery.Client // nil without a destination service
 	profiles  *route.Client     // nil without a destination service
+	// Inbound authorization policy; policyClient nil without a policy controller.
+	policies     *authz.Policies
+	policyConn   *grpc.ClientConn
+	policyClient *authz.Client
 
 	inLn, adminLn net.Listener
 	// The tap API (control port), when tap is enabled.
@@ -126,6 +132,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		inTap = &tap.Layer{Hub: hub, Direction: transport.Inbound}
 		outTap = &tap.Layer{Hub: hub, Direction: transport.Outbound}
 	}
+	if p.policies, err = authz.NewPolicies(cfg.Policy.DefaultPolicy, cfg.Policy.ClusterNetworks, p.metrics); err != nil {
+		p.closeListeners()
+		return nil, fmt.Errorf("%s: %w", proxyenv.InboundDefaultPolicy, err)
+	}
+	if pc := cfg.Policy; pc.SvcAddr != "" {
+		if p.policyConn, err = dialControlPlane(pc.SvcAddr, pc.SvcName, tlsConfigs); err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("%s: %w", proxyenv.PolicySvcAddr, err)
+		}
+		p.policyClient = &authz.Client{Conn: p.policyConn, Workload: pc.Workload, Policies: p.policies, Logger: log}
+	}
 	p.inbound = inbound.New(inbound.Config{
 		OpaquePorts:    cfg.InboundOpaquePorts.Contains,
 		DetectTimeout:  cfg.InboundDetectTimeout,
@@ -133,6 +150,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		TLS:            tlsConfigs,
 		Identity:       cfg.Identity.LocalName,
 		Tap:            inTap,
+		Authz:          p.policies,
 	}, p.metrics, log)
 	// Until discovery supplies per-destination protocol hints, the outbound
 	// side treats destination's default opaque ports as opaque.
@@ -175,6 +193,10 @@ func (p *Proxy) Metrics() *metrics.Registry { return p.metrics }
 func (p *Proxy) InboundAddr() net.Addr  { return p.inLn.Addr() }
 func (p *Proxy) OutboundAddr() net.Addr { return p.outLns[0].Addr() }
 func (p *Proxy) AdminAddr() net.Addr    { return p.adminLn.Addr() }
+
+// startupTrimDelay is how long after it is ready the proxy gives back its
+// start-up pages: identity and discovery have started by then.
+const startupTrimDelay = 3 * time.Second
 
 // Run serves until ctx is done or /shutdown is called, then drains: listeners
 // close at once, in-flight HTTP requests and TCP streams get up to
@@ -223,6 +245,15 @@ func (p *Proxy) Run(ctx context.Context) error {
 		}
 	}()
 
+	if p.policyClient != nil {
+		policyDone := make(chan struct{})
+		defer func() { <-policyDone; p.policyConn.Close() }()
+		go func() {
+			defer close(policyDone)
+			_ = p.policyClient.Run(ctx) // returns when ctx is done
+		}()
+	}
+
 	in := &transport.Server{Handler: p.inbound.Handle, Logger: log}
 	out := &transport.Server{Handler: p.outbound.Handle, Logger: log}
 	var wg sync.WaitGroup
@@ -248,6 +279,22 @@ func (p *Proxy) Run(ctx context.Context) error {
 		}()
 	}
 	p.ready.Store(true)
+	// Once started, the pages of the executable only start-up used go back
+	// to the kernel (package memtrim).
+	trimDone := make(chan struct{})
+	go func() {
+		defer close(trimDone)
+		t := time.NewTimer(startupTrimDelay)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := memtrim.Release()
+		log.Debug("released start-up pages", "mapped_bytes", n, "err", err)
+	}()
+	defer func() { <-trimDone }()
 	log.Info("proxy ready", "inbound", p.inLn.Addr(), "outbound", p.outLns[0].Addr(), "admin", p.adminLn.Addr())
 
 	<-ctx.Done()

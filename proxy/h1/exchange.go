@@ -134,6 +134,20 @@ func (c *conn) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	return nil
 }
 
+// Replayable implements pipeline.Replayer: a request without a body, or
+// with one whole in the buffer, can be sent again.
+func (c *conn) Replayable() bool {
+	x := &c.x
+	return x.body != bodyStream && !x.streamed && !x.interim
+}
+
+// DiscardResponse implements pipeline.Replayer: the last attempt's
+// response goes with its connection (or stream).
+func (c *conn) DiscardResponse() {
+	c.release(&c.x, false)
+	c.x.h2head = h2.Head{}
+}
+
 // renderFields appends fields as HTTP/1.1 field lines; fields with invalid
 // names or values are left out.
 func renderFields(dst []byte, fields []pipeline.Field) []byte {

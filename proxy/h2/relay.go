@@ -33,6 +33,8 @@ type Relay struct {
 	body     chan error
 	streamed bool
 	whole    int // body bytes sent from st's buffer with the head, not yet discarded
+	// bodyless: the request had no body or trailers (it can be sent again).
+	bodyless bool
 }
 
 var relays = sync.Pool{New: func() any { return &Relay{body: make(chan error, 1)} }}
@@ -116,6 +118,7 @@ func (r *Relay) try(ctx context.Context, px *pipeline.Exchange) error {
 		body, _ = st.Peek(false)
 		end = true
 	}
+	r.bodyless = end && len(body) == 0
 	up, err := cc.Open(r.fields, body, end)
 	if err != nil {
 		return err
@@ -280,6 +283,17 @@ func (r *Relay) Fail(err error) {
 }
 
 // closeUp ends the upstream stream, if any.
+// Replayable implements pipeline.Replayer: a request without a body can
+// be sent again.
+func (r *Relay) Replayable() bool { return r.bodyless && !r.streamed }
+
+// DiscardResponse implements pipeline.Replayer: the last attempt's stream
+// is closed.
+func (r *Relay) DiscardResponse() {
+	r.closeUp()
+	r.uhead = Head{}
+}
+
 func (r *Relay) closeUp() {
 	if r.up != nil {
 		r.st.OnReset(nil)

@@ -124,8 +124,20 @@ func (e *stream) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	if px.Method == http.MethodConnect {
 		return &pipeline.StatusError{Status: http.StatusNotImplemented, Err: errors.New("CONNECT over HTTP/2 is not proxied")}
 	}
-	e.relay = e.s.h2pool.Relay(e.st, e.head, e.s.chain.OwnedFields())
+	if e.relay == nil { // a retry forwards again with the same relay
+		e.relay = e.s.h2pool.Relay(e.st, e.head, e.s.chain.OwnedFields())
+	}
 	return e.relay.Forward(ctx, px)
+}
+
+// Replayable implements pipeline.Replayer through the relay.
+func (e *stream) Replayable() bool { return e.down == nil && e.relay != nil && e.relay.Replayable() }
+
+// DiscardResponse implements pipeline.Replayer.
+func (e *stream) DiscardResponse() {
+	if e.relay != nil {
+		e.relay.DiscardResponse()
+	}
 }
 
 var errMalformedH2 = errors.New("malformed HTTP/2 request head")

@@ -84,19 +84,7 @@ func TestRouteTimeoutAndMetrics(t *testing.T) {
 			}
 		})
 	}
-	mfs, err := h.reg.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	for _, mf := range mfs {
-		if strings.HasPrefix(mf.GetName(), "route_") {
-			if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	text := buf.String()
+	text := scrapeRoutes(t, h)
 	for _, want := range []string{
 		`route_request_total{direction="outbound",dst="web.ns.svc.cluster.local:80",rt_route="GET /fast"} 2`,
 		`route_request_total{direction="outbound",dst="web.ns.svc.cluster.local:80",rt_route="GET /slow"} 2`,
@@ -109,4 +97,22 @@ func TestRouteTimeoutAndMetrics(t *testing.T) {
 	if !strings.Contains(text, `classification="failure"`) {
 		t.Errorf("no failure counted for the timeouts:\n%s", text)
 	}
+}
+
+// scrapeRoutes returns the route_* families of h's registry as text.
+func scrapeRoutes(t *testing.T, h *harness) string {
+	t.Helper()
+	mfs, err := h.reg.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "route_") {
+			if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return buf.String()
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Layer is one step of the request path with one job. Serve does its work
@@ -134,4 +135,43 @@ var ErrRequestTimeout = errors.New("request timed out")
 // TimedOut reports whether ctx was cancelled with ErrRequestTimeout.
 func TimedOut(ctx context.Context) bool {
 	return errors.Is(context.Cause(ctx), ErrRequestTimeout)
+}
+
+// Replayer is implemented by client engines that can send a request again
+// (a route's retry).
+type Replayer interface {
+	// Replayable reports whether the request just forwarded can be
+	// forwarded again: it had no body, or its body is still whole in the
+	// engine's buffer.
+	Replayable() bool
+	// DiscardResponse drops the last attempt's response (and its
+	// connection or stream) before the request is forwarded again.
+	DiscardResponse()
+}
+
+// Replayable reports whether x's client engine can forward it again.
+func (x *Exchange) Replayable() bool {
+	r, ok := x.term.(Replayer)
+	return ok && r.Replayable()
+}
+
+// ResetAttempt prepares x for another attempt after one that ended with
+// err (nil: a response the layer does not want): the balancer learns how
+// the attempt went, its response is discarded, and what the layers after
+// the caller decided is undone (fields beyond the first nfields). The
+// caller then rewinds with Redo and calls Next. Only when Replayable.
+func (x *Exchange) ResetAttempt(err error, nfields int) {
+	if x.done != nil {
+		prev := x.Err
+		x.Err, x.keyReady = err, false
+		x.done(x.Outcome())
+		x.Err = prev
+		x.done = nil
+	}
+	if r, ok := x.term.(Replayer); ok {
+		r.DiscardResponse()
+	}
+	x.Status, x.GRPCStatus, x.HeadAt = 0, -1, time.Time{}
+	x.Endpoint, x.OrigProto, x.keyReady = nil, false, false
+	x.Fields = x.Fields[:nfields]
 }

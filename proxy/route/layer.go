@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -24,23 +25,76 @@ type Layer struct {
 type state struct {
 	route    *Route
 	m        *metrics.HTTP
+	actual   *metrics.HTTP // per attempt
 	cancel   context.CancelCauseFunc
 	timedOut atomic.Bool
 }
 
-// RouteFamily is the prefix of the route metrics' family names.
-const RouteFamily = "route_"
+// Prefixes of the route metrics' family names: per request, per attempt.
+const (
+	RouteFamily  = "route_"
+	ActualFamily = "route_actual_"
+)
+
+// MaxAttempts bounds the attempts of one request, whatever the budget.
+const MaxAttempts = 10
+
+// forward runs the rest of the chain, and again while a retryable route's
+// attempt failed (an error, or a response its classes call a failure), the
+// engine can send the request again and the profile's budget allows.
+func (l *Layer) forward(ctx context.Context, x *pipeline.Exchange, p *Profile, st *state) error {
+	r := st.route
+	if !r.Retryable {
+		return x.Next(ctx)
+	}
+	p.budget.Deposit()
+	pos, nfields := x.Pos(), len(x.Fields)
+	for attempt := 1; ; attempt++ {
+		err := x.Next(ctx)
+		if err != nil && pipeline.IsClientError(err) {
+			return err
+		}
+		if err == nil && !r.Classify(x.Status, x.GRPCStatus, nil).Failure {
+			return nil
+		}
+		if ctx.Err() != nil || attempt >= MaxAttempts || !x.Replayable() {
+			return err
+		}
+		if !p.budget.Withdraw() {
+			l.Registry.Counter("route_retryable_total", r.labels.With(metrics.Label{Name: "skipped", Value: "no_budget"})).Inc()
+			return err
+		}
+		l.countAttempt(st, x, err)
+		x.ResetAttempt(err, nfields)
+		x.Redo(pos)
+	}
+}
+
+// countAttempt counts an attempt that is retried in route_actual_*.
+func (l *Layer) countAttempt(st *state, x *pipeline.Exchange, err error) {
+	st.actual.Request()
+	if x.Status > 0 && !x.HeadAt.IsZero() {
+		st.actual.Latency(x.Status, x.HeadAt.Sub(x.Start))
+	}
+	st.actual.Response(st.route.Classify(x.Status, x.GRPCStatus, err))
+}
 
 // Serve implements pipeline.Layer.
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
-	r := l.Profiles.Profile(ctx, x.Dst).Match(x.Method, x.Path)
+	p := l.Profiles.Profile(ctx, x.Dst)
+	if p != nil && p.total > 0 {
+		// Traffic split: the balance layer resolves the chosen authority.
+		x.Dst.Authority = p.Split(x.Dst.Authority, rand.Float64())
+	}
+	r := p.Match(x.Method, x.Path)
 	if r == nil {
 		return x.Next(ctx)
 	}
-	st := &state{route: r, m: l.Registry.HTTPFamily(RouteFamily, r.labels)}
+	st := &state{route: r, m: l.Registry.HTTPFamily(RouteFamily, r.labels),
+		actual: l.Registry.HTTPFamily(ActualFamily, r.labels)}
 	x.Route = st
 	if r.Timeout <= 0 {
-		return x.Next(ctx)
+		return l.forward(ctx, x, p, st)
 	}
 	// A timer rather than a deadline: the timeout bounds the wait for the
 	// response head, not the body that follows (the context ends in End).
@@ -49,7 +103,7 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 		st.timedOut.Store(true)
 		st.cancel(pipeline.ErrRequestTimeout)
 	})
-	err := x.Next(ctx)
+	err := l.forward(ctx, x, p, st)
 	if !t.Stop() && err != nil && st.timedOut.Load() {
 		return &pipeline.StatusError{Status: http.StatusGatewayTimeout,
 			Err: fmt.Errorf("route %q timed out after %s: %w", r.Name, r.Timeout, context.DeadlineExceeded)}
@@ -67,11 +121,14 @@ func (l *Layer) End(x *pipeline.Exchange) {
 	if st.cancel != nil {
 		st.cancel(nil)
 	}
-	st.m.Request()
-	if x.Status > 0 && !x.HeadAt.IsZero() {
-		st.m.Latency(x.Status, x.HeadAt.Sub(x.Start))
+	k := st.route.Classify(x.Status, x.GRPCStatus, x.Err)
+	for _, m := range []*metrics.HTTP{st.m, st.actual} {
+		m.Request()
+		if x.Status > 0 && !x.HeadAt.IsZero() {
+			m.Latency(x.Status, x.HeadAt.Sub(x.Start))
+		}
+		m.Response(k)
 	}
-	st.m.Response(st.route.Classify(x.Status, x.GRPCStatus, x.Err))
 }
 
 var (

@@ -9,6 +9,7 @@ package route
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -27,6 +28,15 @@ type Profile struct {
 	Routes []*Route
 	// Budget bounds the retries of the profile's routes; nil: the default.
 	Budget *BudgetParams
+	budget *Budget
+	// overrides split the destination's traffic (dstOverrides), by weight.
+	overrides []override
+	total     uint64
+}
+
+type override struct {
+	authority string
+	weight    uint64
 }
 
 // Route is one route of a profile.
@@ -66,14 +76,55 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 		}
 		out.Routes = append(out.Routes, route)
 	}
+	bp := DefaultBudget
 	if b := p.GetRetryBudget(); b != nil {
-		out.Budget = &BudgetParams{
+		bp = BudgetParams{
 			RetryRatio:          float64(b.GetRetryRatio()),
 			MinRetriesPerSecond: int(b.GetMinRetriesPerSecond()),
 			TTL:                 time.Duration(b.GetTtlMs()) * time.Millisecond,
 		}
+		out.Budget = &bp
+	}
+	out.budget = NewBudget(bp, nil)
+	for _, d := range p.GetDstOverrides() {
+		if d.GetWeightMilli() == 0 || d.GetAuthority() == "" {
+			continue
+		}
+		out.overrides = append(out.overrides, override{authority: d.GetAuthority(), weight: uint64(d.GetWeightMilli())})
+		out.total += uint64(d.GetWeightMilli())
 	}
 	return out, nil
+}
+
+// Split picks the authority a request for authority goes to: one of the
+// profile's dstOverrides by weight (r is a uniform draw in [0, 1)), with
+// authority's port (or 80) when the override names none; authority itself when
+// the profile has no overrides.
+func (p *Profile) Split(authority string, r float64) string {
+	if p == nil || p.total == 0 {
+		return authority
+	}
+	n := uint64(r * float64(p.total))
+	for _, o := range p.overrides {
+		if n < o.weight {
+			return withPort(o.authority, authority)
+		}
+		n -= o.weight
+	}
+	return withPort(p.overrides[len(p.overrides)-1].authority, authority)
+}
+
+// withPort gives host the port of from when it has none (80 when from
+// has none either, as discovery assumes).
+func withPort(host, from string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "80"
+	if _, p, err := net.SplitHostPort(from); err == nil {
+		port = p
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Match returns the first route matching the request, nil when none does.

@@ -205,3 +205,32 @@ func scrape(t *testing.T, reg *metrics.Registry) string {
 	}
 	return buf.String()
 }
+
+func TestSplit(t *testing.T) {
+	p, err := Compile(&destinationv1.Profile{FullyQualifiedName: "web.ns.svc.cluster.local", DstOverrides: []*destinationv1.WeightedDst{
+		{Authority: "web-v1.ns.svc.cluster.local", WeightMilli: 900},
+		{Authority: "web-v2.ns.svc.cluster.local:8080", WeightMilli: 100},
+		{Authority: "never.ns.svc.cluster.local", WeightMilli: 0},
+	}}, "web.ns.svc.cluster.local:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		r    float64
+		want string
+	}{
+		{0, "web-v1.ns.svc.cluster.local:80"},
+		{0.8999, "web-v1.ns.svc.cluster.local:80"},
+		{0.9, "web-v2.ns.svc.cluster.local:8080"},
+		{0.99999, "web-v2.ns.svc.cluster.local:8080"},
+	}
+	for _, tc := range tests {
+		if got := p.Split("web.ns.svc.cluster.local:80", tc.r); got != tc.want {
+			t.Errorf("Split(%v) = %q, want %q", tc.r, got, tc.want)
+		}
+	}
+	none, _ := Compile(&destinationv1.Profile{FullyQualifiedName: "web.ns.svc.cluster.local"}, "x:80")
+	if got := none.Split("web:80", 0.5); got != "web:80" {
+		t.Errorf("without overrides Split = %q, want the authority", got)
+	}
+}
