@@ -15,7 +15,7 @@
 // pipeline.Exchange and goes through its direction's pipeline.Chain,
 // defined in one place (pipeline/chains.go):
 //
-//	inbound:  metrics → client-id → orig-proto → dst → balance → tap → client engine
+//	inbound:  metrics → authz → client-id → orig-proto → dst → balance → tap → client engine
 //	outbound: metrics → dst (override, canonical) → route → balance → orig-proto → tap → client engine
 //
 // (route: the destination's ServiceProfile routes — per-route metrics,
@@ -24,7 +24,9 @@
 // package route.)
 //
 // (tap only when LINKERD2_PROXY_TAP_SVC_NAME enables it: package tap, which
-// also serves the tap API on the control port.)
+// also serves the tap API on the control port. authz is package authz: the
+// inbound policy from the policy controller, or the default policy; it also
+// checks inbound TCP connections, in package inbound.)
 //
 // A layer does one job (a type implementing pipeline.Layer, and
 // pipeline.Ender to act when the response ends); adding one means writing

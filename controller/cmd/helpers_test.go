@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
 
 func mustWrite(t *testing.T, path string, data []byte) {
@@ -72,12 +74,8 @@ func httpGet(t *testing.T, url string) (int, string) {
 // waitReady polls admin's /ready until it answers 200 (at most 10 s).
 func waitReady(t *testing.T, admin string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _ := httpGet(t, admin+"/ready"); code == http.StatusOK {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("not ready within 10s")
+	testkit.EventuallyTrue(t, 30*time.Second, admin+"/ready to answer 200", func() bool {
+		code, _ := httpGet(t, admin+"/ready")
+		return code == http.StatusOK
+	})
 }

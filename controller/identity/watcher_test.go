@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ctlidentity "github.com/linkerd-go/linkerd/controller/identity"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	identityv1 "github.com/linkerd-go/linkerd/proto/identity/v1"
@@ -310,10 +311,9 @@ func TestRotation(t *testing.T) {
 	}
 	if newCount == 0 {
 		// The loop may outrun the poll; wait for the swap and try once more.
-		deadline := time.Now().Add(5 * time.Second)
-		for !pki.SameCertificate(f.server.Issuer().Cert, newIss.Cert) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		testkit.EventuallyTrue(t, 30*time.Second, "the new issuer to be loaded", func() bool {
+			return pki.SameCertificate(f.server.Issuer().Cert, newIss.Cert)
+		})
 		resp, err := f.client.Certify(context.Background(), &identityv1.CertifyRequest{Identity: webID, Token: tok, CsrDer: csr})
 		if err != nil {
 			t.Fatal(err)
@@ -341,14 +341,10 @@ func TestRunPicksUpChanges(t *testing.T) {
 	}()
 	waitFor := func(want *x509.Certificate) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if iss := f.server.Issuer(); iss != nil && pki.SameCertificate(iss.Cert, want) {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Fatalf("issuer %q not loaded within 5s", want.Subject.CommonName)
+		testkit.EventuallyTrue(t, 30*time.Second, "issuer "+want.Subject.CommonName+" to be loaded", func() bool {
+			iss := f.server.Issuer()
+			return iss != nil && pki.SameCertificate(iss.Cert, want)
+		})
 	}
 	waitFor(f.issuer.Cert)
 	next, _ := f.anchor.NewIssuer("next", time.Hour)

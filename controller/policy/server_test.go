@@ -126,7 +126,7 @@ func serve(t *testing.T, srv *Server) policyv1.InboundPolicyClient {
 	}
 	gs := grpc.NewServer()
 	policyv1.RegisterInboundPolicyServer(gs, srv)
-	go gs.Serve(lis) //nolint:errcheck // stopped below
+	go func() { _ = gs.Serve(lis) }() // stopped below
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

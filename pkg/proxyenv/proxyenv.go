@@ -64,3 +64,12 @@ const (
 	DestinationProfileNetworks = "LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS"
 	OutboundDiscoveryIdle      = "LINKERD2_PROXY_OUTBOUND_DISCOVERY_IDLE_TIMEOUT"
 )
+
+// Policy variables.
+const (
+	PolicySvcAddr         = "LINKERD2_PROXY_POLICY_SVC_ADDR"
+	PolicySvcName         = "LINKERD2_PROXY_POLICY_SVC_NAME"
+	PolicyWorkload        = "LINKERD2_PROXY_POLICY_WORKLOAD"
+	PolicyClusterNetworks = "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS"
+	InboundDefaultPolicy  = "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"
+)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	"github.com/linkerd-go/linkerd/proxy/admin"
+	"github.com/linkerd-go/linkerd/proxy/authz"
 	"github.com/linkerd-go/linkerd/proxy/config"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/identity"
@@ -54,6 +55,10 @@ type Proxy struct {
 	dstConn   *grpc.ClientConn  // nil without a destination service
 	discovery *discovery.Client // nil without a destination service
 	profiles  *route.Client     // nil without a destination service
+	// Inbound authorization policy; policyClient nil without a policy controller.
+	policies     *authz.Policies
+	policyConn   *grpc.ClientConn
+	policyClient *authz.Client
 
 	inLn, adminLn net.Listener
 	// The tap API (control port), when tap is enabled.
@@ -127,6 +132,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		inTap = &tap.Layer{Hub: hub, Direction: transport.Inbound}
 		outTap = &tap.Layer{Hub: hub, Direction: transport.Outbound}
 	}
+	if p.policies, err = authz.NewPolicies(cfg.Policy.DefaultPolicy, cfg.Policy.ClusterNetworks, p.metrics); err != nil {
+		p.closeListeners()
+		return nil, fmt.Errorf("%s: %w", proxyenv.InboundDefaultPolicy, err)
+	}
+	if pc := cfg.Policy; pc.SvcAddr != "" {
+		if p.policyConn, err = dialControlPlane(pc.SvcAddr, pc.SvcName, tlsConfigs); err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("%s: %w", proxyenv.PolicySvcAddr, err)
+		}
+		p.policyClient = &authz.Client{Conn: p.policyConn, Workload: pc.Workload, Policies: p.policies, Logger: log}
+	}
 	p.inbound = inbound.New(inbound.Config{
 		OpaquePorts:    cfg.InboundOpaquePorts.Contains,
 		DetectTimeout:  cfg.InboundDetectTimeout,
@@ -134,6 +150,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		TLS:            tlsConfigs,
 		Identity:       cfg.Identity.LocalName,
 		Tap:            inTap,
+		Authz:          p.policies,
 	}, p.metrics, log)
 	// Until discovery supplies per-destination protocol hints, the outbound
 	// side treats destination's default opaque ports as opaque.
@@ -227,6 +244,15 @@ func (p *Proxy) Run(ctx context.Context) error {
 			shutdown()
 		}
 	}()
+
+	if p.policyClient != nil {
+		policyDone := make(chan struct{})
+		defer func() { <-policyDone; p.policyConn.Close() }()
+		go func() {
+			defer close(policyDone)
+			_ = p.policyClient.Run(ctx) // returns when ctx is done
+		}()
+	}
 
 	in := &transport.Server{Handler: p.inbound.Handle, Logger: log}
 	out := &transport.Server{Handler: p.outbound.Handle, Logger: log}

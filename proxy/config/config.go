@@ -61,6 +61,8 @@ type Config struct {
 	Identity Identity
 	// Destination configures service discovery.
 	Destination Destination
+	// Policy configures inbound authorization.
+	Policy Policy
 	// IngressMode routes outbound HTTP by l5d-dst-override (linkerd.io/inject: ingress).
 	IngressMode bool
 	// TapSvcName is the tap service's identity; empty: tap is not enabled.
@@ -100,6 +102,7 @@ func Default() *Config {
 		LogFormat:              logFormatPlain,
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
+		Policy:                 defaultPolicy(),
 		OutboundH2Upgrade:      true,
 		OutboundH2Connections:  1,
 	}
@@ -175,6 +178,7 @@ func FromEnv(environ []string) (*Config, error) {
 
 	p.parseIdentity(c)
 	p.parseDestination(c)
+	p.parsePolicy(c)
 	p.bool(proxyenv.IngressMode, &c.IngressMode)
 	p.parse(proxyenv.TapSvcName, func(v string) error { c.TapSvcName = v; return nil })
 	p.parse(proxyenv.StaticEndpoints, func(v string) error { c.StaticEndpoints = v; return nil })

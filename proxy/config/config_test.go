@@ -31,6 +31,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		LogFormat:              "plain",
 		Identity:               Identity{MinRefresh: 10 * time.Second, MaxRefresh: 24 * time.Hour},
 		Destination:            defaultDestination(),
+		Policy:                 defaultPolicy(),
 		OutboundH2Upgrade:      true,
 		OutboundH2Connections:  1,
 	}

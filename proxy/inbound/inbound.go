@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/authz"
 	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/httpproxy"
@@ -33,6 +34,9 @@ type Config struct {
 	Identity string
 	// Tap, when set, is the tap layer of the request path.
 	Tap pipeline.Layer
+	// Authz, when set, is the inbound policy: unauthorized requests get
+	// 403, unauthorized TCP connections are closed.
+	Authz *authz.Policies
 }
 
 // Proxy handles inbound connections.
@@ -50,7 +54,11 @@ func New(cfg Config, reg *metrics.Registry, log *slog.Logger) *Proxy {
 	// The application is local: its connections are labelled as Linkerd does, loopback.
 	resolver := discovery.OriginalDst{NoTLSReason: "loopback"}
 	dialer := &transport.Dialer{Direction: transport.Inbound, Metrics: reg, Timeout: cfg.ConnectTimeout}
-	chain := pipeline.Inbound(pipeline.InboundOptions{Registry: reg, Resolver: resolver, Tap: cfg.Tap})
+	opts := pipeline.InboundOptions{Registry: reg, Resolver: resolver, Tap: cfg.Tap}
+	if cfg.Authz != nil {
+		opts.Authz = &authz.Layer{Policies: cfg.Authz}
+	}
+	chain := pipeline.Inbound(opts)
 	return &Proxy{
 		cfg:     cfg,
 		metrics: reg,
@@ -75,7 +83,10 @@ func (p *Proxy) Handle(ctx context.Context, c *net.TCPConn) {
 		plain = transport.NoIdentity("loopback")
 	}
 
-	if redirected && p.cfg.OpaquePorts != nil && p.cfg.OpaquePorts(orig.Port()) {
+	if redirected && p.opaque(orig.Port()) {
+		if !p.allowTCP(c, orig, client, plain) {
+			return
+		}
 		p.tcp.Serve(ctx, p.meter(c, orig, plain), discovery.Destination{Addr: orig}) //nolint:errcheck // counted and logged by Serve
 		return
 	}
@@ -113,8 +124,15 @@ func (p *Proxy) serve(ctx context.Context, dc net.Conn, res detect.Result, orig,
 		}
 	case detect.TLS:
 		// TLS for someone else (not our identity): passed through untouched.
-		p.tcp.Serve(ctx, p.meter(dc, orig, transport.TLS{Mode: transport.TLSOpaque, SNI: res.SNI}), dst) //nolint:errcheck
+		tls := transport.TLS{Mode: transport.TLSOpaque, SNI: res.SNI}
+		if !p.allowTCP(dc, orig, client, tls) {
+			return
+		}
+		p.tcp.Serve(ctx, p.meter(dc, orig, tls), dst) //nolint:errcheck
 	default:
+		if !p.allowTCP(dc, orig, client, status) {
+			return
+		}
 		p.tcp.Serve(ctx, p.meter(dc, orig, status), dst) //nolint:errcheck
 	}
 }
@@ -148,6 +166,9 @@ func (p *Proxy) serveMeshTLS(ctx context.Context, c net.Conn, orig netip.AddrPor
 		}
 		// Opaque by the peer's choice: no detection.
 		target = netip.AddrPortFrom(orig.Addr(), h.Port)
+		if !p.allowTCP(tc, target, client, status) {
+			return
+		}
 		p.tcp.Serve(ctx, p.meter(tc, target, status), discovery.Destination{Addr: target}) //nolint:errcheck
 		return
 	}
@@ -164,6 +185,24 @@ func (p *Proxy) serveMeshTLS(ctx context.Context, c net.Conn, orig netip.AddrPor
 		return
 	}
 	p.serve(ctx, dc, res, target, client, status)
+}
+
+// opaque reports whether port's traffic skips detection: configured so,
+// or its Server says proxyProtocol: opaque.
+func (p *Proxy) opaque(port uint16) bool {
+	return (p.cfg.OpaquePorts != nil && p.cfg.OpaquePorts(port)) ||
+		(p.cfg.Authz != nil && p.cfg.Authz.Protocol(port) == "opaque")
+}
+
+// allowTCP checks a TCP connection to the application's target against
+// the inbound policy; a denied connection is closed.
+func (p *Proxy) allowTCP(c net.Conn, target, client netip.AddrPort, status transport.TLS) bool {
+	if p.cfg.Authz == nil || p.cfg.Authz.AuthorizeTCP(target, client, status) {
+		return true
+	}
+	p.log.Debug("unauthorized connection closed", "client", client, "target", target, "tls", status.Mode)
+	c.Close()
+	return false
 }
 
 func (p *Proxy) meter(c net.Conn, orig netip.AddrPort, status transport.TLS) net.Conn {

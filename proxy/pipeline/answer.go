@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,7 +27,7 @@ func (x *Exchange) Fail(status int, err error) *Answer {
 	}
 	a := ErrorAnswer(status, err, x.GRPC)
 	if x.GRPC {
-		x.GRPCStatus = 14
+		x.GRPCStatus = ErrorGRPCStatus(err)
 	}
 	x.Answer = a
 	x.Status = a.Status
@@ -41,14 +42,28 @@ func (x *Exchange) Fail(status int, err error) *Answer {
 // malformed request: 400; a denied one: 403...).
 type StatusError struct {
 	Status int
-	Err    error
+	// GRPCStatus is the gRPC clients' answer (0: UNAVAILABLE, 14), e.g.
+	// PERMISSION_DENIED (7) for a denied request.
+	GRPCStatus int32
+	Err        error
+}
+
+// ErrorGRPCStatus is the grpc-status of the answer to a gRPC request that
+// failed with err: its StatusError's GRPCStatus, else UNAVAILABLE (14).
+func ErrorGRPCStatus(err error) int32 {
+	var se *StatusError
+	if errors.As(err, &se) && se.GRPCStatus != 0 {
+		return se.GRPCStatus
+	}
+	return 14
 }
 
 func (e *StatusError) Error() string { return e.Err.Error() }
 func (e *StatusError) Unwrap() error { return e.Err }
 
 // ErrorAnswer is the proxy's answer with status to a request that failed
-// with err: for gRPC a trailers-only UNAVAILABLE, otherwise the status with
+// with err: for gRPC a trailers-only response (grpc-status from
+// ErrorGRPCStatus, UNAVAILABLE unless err says otherwise), otherwise the status with
 // the reason as a plain-text body; both carry l5d-proxy-error.
 func ErrorAnswer(status int, err error, grpc bool) *Answer {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
@@ -56,7 +71,7 @@ func ErrorAnswer(status int, err error, grpc bool) *Answer {
 		return &Answer{Status: http.StatusOK, Fields: []Field{
 			{Name: HeaderProxyError, Value: msg},
 			{Name: "content-type", Value: "application/grpc"},
-			{Name: "grpc-status", Value: "14"}, // UNAVAILABLE
+			{Name: "grpc-status", Value: strconv.Itoa(int(ErrorGRPCStatus(err)))},
 			{Name: "grpc-message", Value: msg},
 		}}
 	}

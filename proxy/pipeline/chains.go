@@ -16,20 +16,21 @@ type InboundOptions struct {
 	Resolver discovery.Resolver
 	// Tap, when set, shows requests to the tap API (package tap).
 	Tap Layer
+	// Authz, when set, refuses unauthorized requests (package authz).
+	Authz Layer
 }
 
-// Inbound returns the inbound chain: metrics → client-id → orig-proto →
-// dst → balance (the application) → tap, ended by the client engine.
+// Inbound returns the inbound chain: metrics → authz → client-id →
+// orig-proto → dst → balance (the application) → tap, ended by the client
+// engine.
 func Inbound(o InboundOptions) *Chain {
-	return NewChain(withOptional(
-		[]Layer{
-			&Metrics{Registry: o.Registry, Direction: transport.Inbound},
-			ClientID{},
-			&OrigProto{Direction: transport.Inbound},
-			&Dst{},
-			&Balance{Resolver: o.Resolver},
-		},
-		o.Tap)...)
+	layers := withOptional([]Layer{&Metrics{Registry: o.Registry, Direction: transport.Inbound}}, o.Authz)
+	return NewChain(withOptional(append(layers,
+		ClientID{},
+		&OrigProto{Direction: transport.Inbound},
+		&Dst{},
+		&Balance{Resolver: o.Resolver},
+	), o.Tap)...)
 }
 
 // OutboundOptions configure the outbound chain.

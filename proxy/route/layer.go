@@ -2,7 +2,9 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -81,6 +83,10 @@ func (l *Layer) countAttempt(st *state, x *pipeline.Exchange, err error) {
 // Serve implements pipeline.Layer.
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	p := l.Profiles.Profile(ctx, x.Dst)
+	if p != nil && p.total > 0 {
+		// Traffic split: the balance layer resolves the chosen authority.
+		x.Dst.Authority = p.Split(x.Dst.Authority, rand.Float64())
+	}
 	r := p.Match(x.Method, x.Path)
 	if r == nil {
 		return x.Next(ctx)
@@ -88,6 +94,11 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	st := &state{route: r, m: l.Registry.HTTPFamily(RouteFamily, r.labels),
 		actual: l.Registry.HTTPFamily(ActualFamily, r.labels)}
 	x.Route = st
+	if f := r.fault; f != nil {
+		if err := f.inject(ctx, rand.Float64(), rand.Float64()); err != nil {
+			return err
+		}
+	}
 	if r.Timeout <= 0 {
 		return l.forward(ctx, x, p, st)
 	}
@@ -124,6 +135,27 @@ func (l *Layer) End(x *pipeline.Exchange) {
 		}
 		m.Response(k)
 	}
+}
+
+// ErrFaultInjected is the error of the requests a fault aborts.
+var ErrFaultInjected = errors.New("fault injected by the ServiceProfile")
+
+// inject applies the fault given two uniform draws in [0, 1): the delay
+// (ending early with ctx), then the abort, an error answered with its status.
+func (f *fault) inject(ctx context.Context, delayDraw, abortDraw float64) error {
+	if f.delayBy > 0 && delayDraw < f.delay {
+		t := time.NewTimer(f.delayBy)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if abortDraw < f.abort {
+		return &pipeline.StatusError{Status: f.abortStatus, Err: ErrFaultInjected}
+	}
+	return nil
 }
 
 var (

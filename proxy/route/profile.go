@@ -9,6 +9,7 @@ package route
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -28,6 +29,14 @@ type Profile struct {
 	// Budget bounds the retries of the profile's routes; nil: the default.
 	Budget *BudgetParams
 	budget *Budget
+	// overrides split the destination's traffic (dstOverrides), by weight.
+	overrides []override
+	total     uint64
+}
+
+type override struct {
+	authority string
+	weight    uint64
 }
 
 // Route is one route of a profile.
@@ -39,6 +48,15 @@ type Route struct {
 	// Timeout bounds the wait for the response head; 0: none.
 	Timeout time.Duration
 	labels  metrics.Labels
+	fault   *fault
+}
+
+// fault is a route's fault injection: fractions (0..1) of the requests.
+type fault struct {
+	abort       float64
+	abortStatus int
+	delay       float64
+	delayBy     time.Duration
 }
 
 // Compile checks and compiles a profile from the destination API; dst is
@@ -57,6 +75,13 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 			Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond,
 			labels: metrics.Labels{{Name: "direction", Value: "outbound"},
 				{Name: "dst", Value: dst}, {Name: "rt_route", Value: r.GetName()}},
+		}
+		if f := r.GetFault(); f != nil {
+			route.fault = &fault{abort: f.GetAbortPercent() / 100, abortStatus: int(f.GetAbortHttpStatus()),
+				delay: f.GetDelayPercent() / 100, delayBy: time.Duration(f.GetDelayMs()) * time.Millisecond}
+			if route.fault.abort > 0 && (route.fault.abortStatus < 100 || route.fault.abortStatus > 599) {
+				return nil, fmt.Errorf("route %d (%q): fault: abort status %d is not an HTTP status", i, r.GetName(), route.fault.abortStatus)
+			}
 		}
 		for j, c := range r.GetResponseClasses() {
 			rm, err := compileResponse(c.GetCondition(), 0)
@@ -77,7 +102,45 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 		out.Budget = &bp
 	}
 	out.budget = NewBudget(bp, nil)
+	for _, d := range p.GetDstOverrides() {
+		if d.GetWeightMilli() == 0 || d.GetAuthority() == "" {
+			continue
+		}
+		out.overrides = append(out.overrides, override{authority: d.GetAuthority(), weight: uint64(d.GetWeightMilli())})
+		out.total += uint64(d.GetWeightMilli())
+	}
 	return out, nil
+}
+
+// Split picks the authority a request for authority goes to: one of the
+// profile's dstOverrides by weight (r is a uniform draw in [0, 1)), with
+// authority's port (or 80) when the override names none; authority itself when
+// the profile has no overrides.
+func (p *Profile) Split(authority string, r float64) string {
+	if p == nil || p.total == 0 {
+		return authority
+	}
+	n := uint64(r * float64(p.total))
+	for _, o := range p.overrides {
+		if n < o.weight {
+			return withPort(o.authority, authority)
+		}
+		n -= o.weight
+	}
+	return withPort(p.overrides[len(p.overrides)-1].authority, authority)
+}
+
+// withPort gives host the port of from when it has none (80 when from
+// has none either, as discovery assumes).
+func withPort(host, from string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "80"
+	if _, p, err := net.SplitHostPort(from); err == nil {
+		port = p
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Match returns the first route matching the request, nil when none does.

@@ -205,3 +205,61 @@ func scrape(t *testing.T, reg *metrics.Registry) string {
 	}
 	return buf.String()
 }
+
+func TestSplit(t *testing.T) {
+	p, err := Compile(&destinationv1.Profile{FullyQualifiedName: "web.ns.svc.cluster.local", DstOverrides: []*destinationv1.WeightedDst{
+		{Authority: "web-v1.ns.svc.cluster.local", WeightMilli: 900},
+		{Authority: "web-v2.ns.svc.cluster.local:8080", WeightMilli: 100},
+		{Authority: "never.ns.svc.cluster.local", WeightMilli: 0},
+	}}, "web.ns.svc.cluster.local:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		r    float64
+		want string
+	}{
+		{0, "web-v1.ns.svc.cluster.local:80"},
+		{0.8999, "web-v1.ns.svc.cluster.local:80"},
+		{0.9, "web-v2.ns.svc.cluster.local:8080"},
+		{0.99999, "web-v2.ns.svc.cluster.local:8080"},
+	}
+	for _, tc := range tests {
+		if got := p.Split("web.ns.svc.cluster.local:80", tc.r); got != tc.want {
+			t.Errorf("Split(%v) = %q, want %q", tc.r, got, tc.want)
+		}
+	}
+	none, _ := Compile(&destinationv1.Profile{FullyQualifiedName: "web.ns.svc.cluster.local"}, "x:80")
+	if got := none.Split("web:80", 0.5); got != "web:80" {
+		t.Errorf("without overrides Split = %q, want the authority", got)
+	}
+}
+
+func TestFaultInject(t *testing.T) {
+	f := &fault{abort: 0.2, abortStatus: 503, delay: 0.1, delayBy: 5 * time.Millisecond}
+	tests := []struct {
+		delayDraw, abortDraw float64
+		wantDelay            bool
+		wantStatus           int
+	}{
+		{0.5, 0.5, false, 0},
+		{0.05, 0.5, true, 0},
+		{0.5, 0.1, false, 503},
+		{0.05, 0.19, true, 503},
+		{0.1, 0.2, false, 0}, // the bounds are exclusive
+	}
+	for _, tc := range tests {
+		start := time.Now()
+		err := f.inject(context.Background(), tc.delayDraw, tc.abortDraw)
+		if delayed := time.Since(start) >= f.delayBy; delayed != tc.wantDelay {
+			t.Errorf("draws %v/%v: delayed %t, want %t", tc.delayDraw, tc.abortDraw, delayed, tc.wantDelay)
+		}
+		var se *pipeline.StatusError
+		switch {
+		case tc.wantStatus == 0 && err != nil:
+			t.Errorf("draws %v/%v: %v", tc.delayDraw, tc.abortDraw, err)
+		case tc.wantStatus != 0 && (!errors.As(err, &se) || se.Status != tc.wantStatus || !errors.Is(err, ErrFaultInjected)):
+			t.Errorf("draws %v/%v: err %v, want status %d", tc.delayDraw, tc.abortDraw, err, tc.wantStatus)
+		}
+	}
+}

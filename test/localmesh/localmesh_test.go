@@ -105,17 +105,16 @@ func (c *cli) appPID(w *localmesh.Workload) int {
 // after at least n restarts, with another pid than old.
 func (c *cli) waitRestarted(w *localmesh.Workload, old, n int) localmesh.AppStatus {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := localmesh.LoadAppStatus(c.stateDir, w.Namespace, w.Name)
-		if err == nil && st.Restarts >= n && st.Ready && st.Running() && st.PID != old {
-			return st
+	var st localmesh.AppStatus
+	testkit.Eventually(c.t, 30*time.Second, func() error {
+		var err error
+		st, err = localmesh.LoadAppStatus(c.stateDir, w.Namespace, w.Name)
+		if err != nil || st.Restarts < n || !st.Ready || !st.Running() || st.PID == old {
+			return fmt.Errorf("%s not restarted (want %d restarts, not pid %d): %+v %v", w.Key(), n, old, st, err)
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s was not restarted: %+v %v", w.Key(), st, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return st
 }
 
 // pids returns every process the mesh's state and app statuses record.
@@ -253,17 +252,12 @@ func waitMetric(t *testing.T, w *localmesh.Workload, name string, labels map[str
 // waitMetricFor polls, for d at most, until the metric reaches min.
 func waitMetricFor(t *testing.T, w *localmesh.Workload, name string, labels map[string]string, min float64, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		v := metric(t, w, name, labels)
-		if v >= min {
-			return
+	testkit.Eventually(t, d, func() error {
+		if v := metric(t, w, name, labels); v < min {
+			return fmt.Errorf("%s: %s%v = %v, want >= %v", w.Key(), name, labels, v, min)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s%v = %v, want >= %v", w.Key(), name, labels, v, min)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // running reports whether pid is a live (non-zombie) process.
@@ -422,6 +416,63 @@ func TestLocalMesh(t *testing.T) {
 		t.Errorf("identity %q, want the service account's", got)
 	}
 
+	// apply: authorization policy. Only the client's identity may call
+	// backend: other (meshed, othersa) gets 403; then the Server opens to
+	// every meshed client and other gets 200 again.
+	other := workload(t, s, "demo", "other")
+	policyFile := filepath.Join(base, "policy.yaml")
+	writePolicy := func(access, extra string) {
+		t.Helper()
+		yaml := fmt.Sprintf(`apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: backend-http, namespace: demo}
+spec: {podSelector: {matchLabels: {app: backend}}, port: 8080, proxyProtocol: HTTP/1, accessPolicy: %s}
+%s`, access, extra)
+		if err := os.WriteFile(policyFile, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.must("apply", "-f", policyFile)
+	}
+	waitStatus := func(from *localmesh.Workload, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; {
+			code, _, err := get(from.NetNS, "http://"+vip+":8080/", "backend.demo.svc.cluster.local:8080")
+			if err == nil && code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET backend from %s: %d %v, want %d", from.Name, code, err, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	writePolicy("deny", fmt.Sprintf(`---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: client-only, namespace: demo}
+spec: {identities: [%q]}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: backend-client, namespace: demo}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: backend-http}
+  requiredAuthenticationRefs: [{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: client-only}]
+`, client.Identity))
+	waitStatus(other, http.StatusForbidden)
+	waitStatus(client, http.StatusOK)
+	waitMetric(t, backend, "inbound_http_authz_deny_total", map[string]string{"srv_name": "backend-http", "client_id": other.Identity}, 1)
+	waitMetric(t, backend, "inbound_http_authz_allow_total", map[string]string{"srv_name": "backend-http", "authz_name": "backend-client", "client_id": client.Identity}, 1)
+	badPolicy := filepath.Join(base, "badpolicy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("apiVersion: policy.linkerd.io/v1beta1\nkind: Server\nmetadata: {name: x, namespace: demo}\nspec: {podSelector: {}, port: 0}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.run("apply", "-f", badPolicy); err == nil || !strings.Contains(out, "spec.port") {
+		t.Errorf("apply of a Server with port 0: %v %q, want an error naming spec.port", err, out)
+	}
+	writePolicy("all-authenticated", "")
+	waitStatus(other, http.StatusOK)
+
 	// apply: a Service alias over the backend pod takes effect.
 	manifest := filepath.Join(base, "alias.yaml")
 	aliasYAML := fmt.Sprintf(`apiVersion: v1
@@ -511,6 +562,16 @@ endpoints:
 	if left, _ := localmesh.ListNetNS(s.Prefix + "demo-crash"); len(left) != 0 {
 		t.Errorf("the crashed workload's namespace stayed: %v", left)
 	}
+	if _, err := os.Stat(filepath.Join(c.stateDir, "pods", "demo.crash")); !os.IsNotExist(err) {
+		t.Errorf("the crashed workload's pod directory stayed: %v", err)
+	}
+	// A missing program fails before any pod is made.
+	if out, err := c.run("run", "--name", "ghost", "--namespace", "demo", "--", "/nonexistent/app"); err == nil || !strings.Contains(out, "not an executable file") {
+		t.Errorf("run of a missing program: %v %q, want an error naming it", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(c.stateDir, "pods", "demo.ghost")); !os.IsNotExist(err) {
+		t.Errorf("a pod directory was made for a missing program: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(c.stateDir, "store", "local-demo-crash.yaml")); !os.IsNotExist(err) {
 		t.Errorf("the crashed workload's Service is in the store: %v", err)
 	}
@@ -559,16 +620,13 @@ spec:
 	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\sready\s+ready\s+1\s+proxy:\d+,supervisor:\d+,app:\d+\s`).MatchString(out) {
 		t.Errorf("status does not show backend restarted once and ready:\n%s", out)
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		code, body, err := get(client.NetNS, "http://"+vip+":8080/", "backend.demo.svc.cluster.local:8080")
-		if err == nil && code == 200 && strings.TrimSpace(body) == "testapp backend" {
-			break
+		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+			return fmt.Errorf("backend does not serve again after its restart: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backend never served again after its restart: %d %q %v", code, body, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// A killed proxy: the supervisor withdraws the endpoint at once and
 	// restarts the proxy; the endpoint comes back once it is ready.
@@ -636,7 +694,7 @@ spec:
 	// delete removes one workload: its processes, namespace, pod
 	// directory and Service; the others stay.
 	s = c.state()
-	other := workload(t, s, "demo", "other")
+	other = workload(t, s, "demo", "other")
 	otherPIDs := []int{}
 	for _, p := range other.Procs {
 		otherPIDs = append(otherPIDs, p.PID)

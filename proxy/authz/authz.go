@@ -1,0 +1,156 @@
+// Package authz enforces inbound authorization policy: which clients (by
+// address and mesh identity) may use which of the application's ports. The
+// policy per port comes from the policy controller's stream (Client) or,
+// before its first answer or without a controller, from the default policy
+// (LINKERD2_PROXY_INBOUND_DEFAULT_POLICY). HTTP requests are checked by
+// Layer (one layer of the inbound chain: a denied request gets 403, gRPC
+// PERMISSION_DENIED); TCP connections by Policies.AuthorizeTCP, which
+// package inbound calls before forwarding (a denied connection is closed).
+package authz
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/linkerd-go/linkerd/pkg/apis/policy"
+	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+// Metric families.
+const (
+	HTTPAllow = "inbound_http_authz_allow_total"
+	HTTPDeny  = "inbound_http_authz_deny_total"
+	TCPAllow  = "inbound_tcp_authz_allow_total"
+	TCPDeny   = "inbound_tcp_authz_deny_total"
+)
+
+// Policies is the proxy's current inbound policy. It is safe for
+// concurrent use; Set replaces it atomically.
+type Policies struct {
+	Metrics *metrics.Registry
+	cur     atomic.Pointer[state]
+}
+
+type state struct {
+	def   inboundpolicy.Port
+	ports map[uint16]inboundpolicy.Port
+}
+
+// NewPolicies returns the policies in force before the controller answers:
+// the default policy name for every port.
+func NewPolicies(defaultPolicy string, cluster []inboundpolicy.Network, reg *metrics.Registry) (*Policies, error) {
+	if !policy.ValidDefaultPolicy(defaultPolicy) {
+		return nil, fmt.Errorf("default inbound policy %q is not one of %v", defaultPolicy, policy.DefaultPolicies)
+	}
+	p := &Policies{Metrics: reg}
+	p.Set(inboundpolicy.Default(defaultPolicy, cluster), nil)
+	return p, nil
+}
+
+// Set replaces the policy: def for the ports not in ports.
+func (p *Policies) Set(def inboundpolicy.Port, ports map[uint16]inboundpolicy.Port) {
+	p.cur.Store(&state{def: def, ports: ports})
+}
+
+// Port returns the policy of port.
+func (p *Policies) Port(port uint16) *inboundpolicy.Port {
+	s := p.cur.Load()
+	if pp, ok := s.ports[port]; ok {
+		return &pp
+	}
+	d := s.def
+	d.Port = port
+	return &d
+}
+
+// Decision is the outcome of a check: the server and, when allowed, the authorization.
+type Decision struct {
+	Port  *inboundpolicy.Port
+	Authz *inboundpolicy.Authorization
+}
+
+// Allowed reports whether the client was allowed.
+func (d Decision) Allowed() bool { return d.Authz != nil }
+
+// Protocol returns the Server's proxyProtocol for port ("" when none).
+func (p *Policies) Protocol(port uint16) string { return p.Port(port).Protocol }
+
+// check decides for a client of the application at target.
+func (p *Policies) check(target, client netip.AddrPort, tls transport.TLS) Decision {
+	pp := p.Port(target.Port())
+	id := ""
+	if tls.Mode == transport.TLSMeshed {
+		id = tls.ID
+	}
+	return Decision{Port: pp, Authz: pp.Authorize(client.Addr(), id)}
+}
+
+// labels are Linkerd's: target, TLS, srv_* and authz_* (when allowed).
+func labels(target netip.AddrPort, tls transport.TLS, d Decision) metrics.Labels {
+	l := transport.TargetLabels(target).With(tls.AcceptLabels()...)
+	group := ""
+	if d.Port.ServerKind == inboundpolicy.KindServer {
+		group = policy.GroupName
+	}
+	l = l.With(
+		metrics.Label{Name: "srv_group", Value: group},
+		metrics.Label{Name: "srv_kind", Value: d.Port.ServerKind},
+		metrics.Label{Name: "srv_name", Value: d.Port.ServerName},
+		metrics.Label{Name: "srv_port", Value: fmt.Sprint(target.Port())},
+	)
+	if a := d.Authz; a != nil {
+		g := ""
+		if a.Kind != inboundpolicy.KindDefault {
+			g = policy.GroupName
+		}
+		l = l.With(
+			metrics.Label{Name: "authz_group", Value: g},
+			metrics.Label{Name: "authz_kind", Value: a.Kind},
+			metrics.Label{Name: "authz_name", Value: a.Name},
+		)
+	}
+	return l
+}
+
+// AuthorizeTCP decides whether a TCP connection from client (with tls) to
+// the application's target may be forwarded, and counts the decision.
+func (p *Policies) AuthorizeTCP(target, client netip.AddrPort, tls transport.TLS) bool {
+	d := p.check(target, client, tls)
+	family := TCPDeny
+	if d.Allowed() {
+		family = TCPAllow
+	}
+	if p.Metrics != nil {
+		p.Metrics.Counter(family, labels(target, tls, d)).Inc()
+	}
+	return d.Allowed()
+}
+
+// Layer is the inbound chain's authorization layer.
+type Layer struct{ Policies *Policies }
+
+// Serve forwards an authorized request and answers an unauthorized one
+// with 403 (gRPC: PERMISSION_DENIED).
+func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
+	c := x.Conn
+	d := l.Policies.check(c.OrigDst, c.Client, c.TLS)
+	if !d.Allowed() {
+		if l.Policies.Metrics != nil {
+			l.Policies.Metrics.Counter(HTTPDeny, labels(c.OrigDst, c.TLS, d)).Inc()
+		}
+		return &pipeline.StatusError{Status: http.StatusForbidden, GRPCStatus: 7,
+			Err: fmt.Errorf("unauthorized request on %s %s", d.Port.ServerKind, d.Port.ServerName)}
+	}
+	if l.Policies.Metrics != nil {
+		l.Policies.Metrics.Counter(HTTPAllow, labels(c.OrigDst, c.TLS, d)).Inc()
+	}
+	return x.Next(ctx)
+}
+
+var _ pipeline.Layer = (*Layer)(nil)

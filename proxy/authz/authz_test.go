@@ -1,0 +1,164 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
+	"github.com/linkerd-go/linkerd/proxy/metrics"
+	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/transport"
+)
+
+const (
+	webID   = "web.test.serviceaccount.identity.linkerd.cluster.local"
+	otherID = "other.test.serviceaccount.identity.linkerd.cluster.local"
+)
+
+type terminal struct{ calls int }
+
+func (t *terminal) Forward(_ context.Context, x *pipeline.Exchange) error {
+	t.calls++
+	x.Responded(200)
+	return nil
+}
+
+func meshed(id string) transport.TLS { return transport.TLS{Mode: transport.TLSMeshed, ID: id} }
+
+// webOnly: port 8080 has a Server allowing only web; other ports the default.
+func webOnly(t *testing.T, def string, reg *metrics.Registry) *Policies {
+	t.Helper()
+	cluster, _ := inboundpolicy.ParseNetworks("10.0.0.0/8")
+	p, err := NewPolicies(def, cluster, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Set(inboundpolicy.Default(def, cluster), map[uint16]inboundpolicy.Port{
+		8080: {Port: 8080, ServerKind: inboundpolicy.KindServer, ServerName: "web-http", Authorizations: []inboundpolicy.Authorization{
+			{Kind: inboundpolicy.KindAuthorizationPolicy, Name: "web-only", Identities: []string{webID}}}},
+	})
+	return p
+}
+
+func TestLayer(t *testing.T) {
+	client := netip.MustParseAddrPort("10.0.0.9:41000")
+	tests := []struct {
+		name      string
+		def       string
+		port      uint16
+		tls       transport.TLS
+		grpc      bool
+		wantAllow bool
+		wantGRPC  int32
+	}{
+		{"allowed identity", "all-unauthenticated", 8080, meshed(webID), false, true, -1},
+		{"other identity", "all-unauthenticated", 8080, meshed(otherID), false, false, -1},
+		{"other identity gRPC", "all-unauthenticated", 8080, meshed(otherID), true, false, 7},
+		{"unmeshed", "all-unauthenticated", 8080, transport.NoIdentity("no_tls_from_remote"), false, false, -1},
+		{"default port unmeshed", "all-unauthenticated", 9090, transport.NoIdentity("no_tls_from_remote"), false, true, -1},
+		{"default deny", "deny", 9090, meshed(webID), false, false, -1},
+		{"default all-authenticated meshed", "all-authenticated", 9090, meshed(otherID), false, true, -1},
+		{"default all-authenticated unmeshed", "all-authenticated", 9090, transport.NoIdentity("loopback"), false, false, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := metrics.NewRegistry()
+			l := &Layer{Policies: webOnly(t, tt.def, reg)}
+			conn := &pipeline.Conn{Client: client, OrigDst: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), tt.port), TLS: tt.tls}
+			var x pipeline.Exchange
+			x.Reset(conn, pipeline.HTTP1, time.Now())
+			x.GRPC = tt.grpc
+			term := &terminal{}
+			err := pipeline.NewChain(l).Serve(context.Background(), &x, term)
+			if tt.wantAllow {
+				if err != nil || term.calls != 1 {
+					t.Fatalf("err %v, forwarded %d times; want forwarded", err, term.calls)
+				}
+				if n := countFamily(t, reg, HTTPAllow); n != 1 {
+					t.Errorf("%s = %v, want 1", HTTPAllow, n)
+				}
+				return
+			}
+			var se *pipeline.StatusError
+			if !errors.As(err, &se) || se.Status != http.StatusForbidden || term.calls != 0 {
+				t.Fatalf("err %v, forwarded %d times; want 403 not forwarded", err, term.calls)
+			}
+			a := x.Fail(0, err)
+			if a.Status != http.StatusForbidden && !tt.grpc {
+				t.Errorf("answer status %d, want 403", a.Status)
+			}
+			if x.GRPCStatus != tt.wantGRPC {
+				t.Errorf("grpc-status %d, want %d", x.GRPCStatus, tt.wantGRPC)
+			}
+			if n := countFamily(t, reg, HTTPDeny); n != 1 {
+				t.Errorf("%s = %v, want 1", HTTPDeny, n)
+			}
+		})
+	}
+}
+
+func TestAuthorizeTCP(t *testing.T) {
+	reg := metrics.NewRegistry()
+	p := webOnly(t, "all-unauthenticated", reg)
+	target := netip.MustParseAddrPort("10.0.0.2:8080")
+	client := netip.MustParseAddrPort("10.0.0.9:41000")
+	if !p.AuthorizeTCP(target, client, meshed(webID)) {
+		t.Error("web denied")
+	}
+	if p.AuthorizeTCP(target, client, meshed(otherID)) || p.AuthorizeTCP(target, client, transport.NoIdentity("no_tls_from_remote")) {
+		t.Error("other or unmeshed allowed")
+	}
+	if got := labelsOf(t, reg, TCPAllow); got["srv_kind"] != "server" || got["srv_name"] != "web-http" ||
+		got["authz_kind"] != "authorizationpolicy" || got["authz_name"] != "web-only" || got["client_id"] != webID || got["target_port"] != "8080" {
+		t.Errorf("allow labels = %v", got)
+	}
+	if n := countFamily(t, reg, TCPDeny); n != 2 {
+		t.Errorf("%s = %v, want 2", TCPDeny, n)
+	}
+}
+
+func TestNewPoliciesRefusesUnknownDefault(t *testing.T) {
+	if _, err := NewPolicies("everyone", nil, nil); err == nil {
+		t.Fatal("accepted an unknown default policy")
+	}
+}
+
+// countFamily sums a family's counters.
+func countFamily(t *testing.T, reg *metrics.Registry, family string) float64 {
+	t.Helper()
+	mfs, err := reg.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == family {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// labelsOf returns the labels of a family's first series.
+func labelsOf(t *testing.T, reg *metrics.Registry, family string) map[string]string {
+	t.Helper()
+	mfs, err := reg.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, mf := range mfs {
+		if mf.GetName() == family && len(mf.GetMetric()) > 0 {
+			for _, l := range mf.GetMetric()[0].GetLabel() {
+				out[l.GetName()] = l.GetValue()
+			}
+		}
+	}
+	return out
+}
