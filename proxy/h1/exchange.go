@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"syscall"
 	"time"
 
@@ -115,7 +116,12 @@ func (c *conn) exchange(ctx context.Context, n int) bool {
 // the endpoint's proxy, and waits for the final response head.
 func (c *conn) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	x := &c.x
-	c.extraBuf = renderFields(c.extraBuf[:0], px.Fields)
+	if !slices.Equal(px.Fields, c.rendered) {
+		// The chain's fields rarely change on a connection: rendered (and
+		// checked) once, reused while they stay the same.
+		c.extraBuf = renderFields(c.extraBuf[:0], px.Fields)
+		c.rendered = append(c.rendered[:0], px.Fields...)
+	}
 	if px.OrigProto && c.s.H2 != nil {
 		c.h2.fields = requestFields(c.h2.fields[:0], &c.req, px.Authority, px.Fields, &c.h2.name)
 		head, err := c.roundTripH2(ctx, x, px.Endpoint)

@@ -228,13 +228,14 @@ type conn struct {
 	x         exchange
 	px        pipeline.Exchange
 	hv        headerView
-	authority string     // the last request's, reused while it does not change
-	path      string     // the same for the request target
-	extraBuf  []byte     // the fields the chain adds, rendered
-	body      chan error // result of a streamed request body
-	tmp       reader     // reads a buffered chunked body in place
-	h2        h2State    // scratch space of upgraded requests
-	owned     [][]byte   // the chain's owned fields: dropped from requests
+	authority string           // the last request's, reused while it does not change
+	path      string           // the same for the request target
+	extraBuf  []byte           // the fields the chain adds, rendered
+	rendered  []pipeline.Field // the fields extraBuf holds
+	body      chan error       // result of a streamed request body
+	tmp       reader           // reads a buffered chunked body in place
+	h2        h2State          // scratch space of upgraded requests
+	owned     [][]byte         // the chain's owned fields: dropped from requests
 }
 
 // forceClose closes the client connection and the upstream one in use.
