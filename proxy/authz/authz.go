@@ -34,9 +34,12 @@ const (
 // Policies is the proxy's current inbound policy. It is safe for
 // concurrent use; Set replaces it atomically.
 type Policies struct {
-	Metrics  *metrics.Registry
-	cur      atomic.Pointer[state]
-	counters sync.Map // counterKey -> *metrics.Counter
+	Metrics *metrics.Registry
+	// RequireIdentity, when set, names the ports that refuse clients
+	// without a mesh identity whatever the policy says.
+	RequireIdentity func(port uint16) bool
+	cur             atomic.Pointer[state]
+	counters        sync.Map // counterKey -> *metrics.Counter
 }
 
 // counterKey identifies one series of the authz families.
@@ -98,6 +101,9 @@ func (p *Policies) check(target, client netip.AddrPort, tls transport.TLS) Decis
 	id := ""
 	if tls.Mode == transport.TLSMeshed {
 		id = tls.ID
+	}
+	if id == "" && p.RequireIdentity != nil && p.RequireIdentity(target.Port()) {
+		return Decision{Port: pp}
 	}
 	return Decision{Port: pp, Authz: pp.Authorize(client.Addr(), id)}
 }

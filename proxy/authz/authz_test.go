@@ -184,3 +184,28 @@ func BenchmarkLayer(b *testing.B) {
 		}
 	}
 }
+
+// TestRequireIdentity: ports listed in INBOUND_PORTS_REQUIRE_IDENTITY refuse
+// clients without a mesh identity even when the policy allows everyone.
+func TestRequireIdentity(t *testing.T) {
+	p, err := NewPolicies("all-unauthenticated", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.RequireIdentity = func(port uint16) bool { return port == 9090 }
+	client := netip.MustParseAddrPort("10.0.0.9:41000")
+	plain := transport.NoIdentity("no_tls_from_remote")
+	for _, tc := range []struct {
+		port uint16
+		tls  transport.TLS
+		want bool
+	}{
+		{9090, plain, false},
+		{9090, meshed(otherID), true},
+		{8080, plain, true},
+	} {
+		if got := p.AuthorizeTCP(netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), tc.port), client, tc.tls); got != tc.want {
+			t.Errorf("port %d, tls %v: allowed %v, want %v", tc.port, tc.tls.Mode, got, tc.want)
+		}
+	}
+}
