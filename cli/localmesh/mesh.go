@@ -45,6 +45,7 @@ const (
 	destName      = "linkerd-destination"
 	identityPort  = 8080
 	destPort      = 8086
+	policyPort    = 8090
 	proxyAdmin    = 4191
 	readyTimeout  = 30 * time.Second
 	appSettle     = 300 * time.Millisecond
@@ -402,7 +403,11 @@ func (m *Mesh) up(ctx context.Context) error {
 	dProc := &Proc{Role: "destination", Args: []string{m.bin("linkerd-controller"), "destination",
 		"-addr", fmt.Sprintf(":%d", destPort), "-admin-addr", ":9996", "-local-store", m.StoreDir(),
 		"-controller-namespace", ControlPlaneNamespace, "-identity-trust-domain", TrustDomain, "-cluster-domain", ClusterDomain}}
-	if err := m.addPod(ctx, s, dw, string(anchors), "", false, dProc); err != nil {
+	// The policy controller runs next to destination, as in Linkerd's destination pod.
+	pProc := &Proc{Role: "policy", Args: []string{m.bin("linkerd-controller"), "policy",
+		"-addr", fmt.Sprintf(":%d", policyPort), "-admin-addr", ":9990", "-local-store", m.StoreDir(),
+		"-controller-namespace", ControlPlaneNamespace, "-identity-trust-domain", TrustDomain}}
+	if err := m.addPod(ctx, s, dw, string(anchors), "", false, dProc, pProc); err != nil {
 		return err
 	}
 	m.logf("control plane up: identity %s:%d, destination %s:%d", idw.IP, identityPort, dw.IP, destPort)
@@ -535,6 +540,9 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 			fmt.Sprintf("%s=%s:%d", proxyenv.DestinationSvcAddr, dw.IP, destPort),
 			proxyenv.DestinationSvcName+"="+identityOf(destName, ControlPlaneNamespace),
 			fmt.Sprintf(`%s={"ns":%q,"pod":%q}`, proxyenv.DestinationContext, w.Namespace, w.Name),
+			fmt.Sprintf("%s=%s:%d", proxyenv.PolicySvcAddr, dw.IP, policyPort),
+			proxyenv.PolicySvcName+"="+identityOf(destName, ControlPlaneNamespace),
+			fmt.Sprintf(`%s={"ns":%q,"pod":%q}`, proxyenv.PolicyWorkload, w.Namespace, w.Name),
 		)
 	}
 	proxy := &Proc{Role: roleProxy, Env: env, Log: filepath.Join(dir, "proxy.log"), Args: []string{"nsenter", "--net=" + NetNSPath(w.NetNS),

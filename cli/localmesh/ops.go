@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	controllerpolicy "github.com/linkerd-go/linkerd/controller/policy"
 	"github.com/linkerd-go/linkerd/controller/store"
 	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
 )
@@ -309,6 +310,10 @@ func (m *Mesh) Apply(ctx context.Context, name string, manifest io.Reader) (stri
 				return "", fmt.Errorf("invalid manifest %s: ServiceProfile %s/%s: %w", name, sp.Namespace, sp.Name, err)
 			}
 		}
+	}
+	// The policy-validator's checks, as the cluster's webhook would.
+	if _, err := controllerpolicy.DecodeAll(b); err != nil {
+		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
 	}
 	// Serialized with Run, which allocates cluster IPs too.
 	unlock, err := m.lock()

@@ -32,6 +32,7 @@ func subcommands() []func(Env) *cobra.Command {
 		newIdentityCommand,
 		newMetricsAPICommand,
 		newPolicyCommand,
+		newPolicyValidatorCommand,
 		newProxyInjectorCommand,
 		newSPValidatorCommand,
 		newWebCommand,

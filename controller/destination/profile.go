@@ -138,6 +138,10 @@ func ProfileFrom(sp *spv1alpha2.ServiceProfile) (*destinationv1.Profile, error) 
 	if err := spv1alpha2.Validate(sp); err != nil {
 		return nil, fmt.Errorf("ServiceProfile %s/%s: %w", sp.Namespace, sp.Name, err)
 	}
+	faults, err := spv1alpha2.Faults(sp)
+	if err != nil {
+		return nil, fmt.Errorf("ServiceProfile %s/%s: %w", sp.Namespace, sp.Name, err)
+	}
 	p := &destinationv1.Profile{FullyQualifiedName: sp.Name}
 	for _, r := range sp.Spec.Routes {
 		route := &destinationv1.Route{Name: r.Name, Condition: requestMatch(r.Condition), IsRetryable: r.IsRetryable}
@@ -147,6 +151,16 @@ func ProfileFrom(sp *spv1alpha2.ServiceProfile) (*destinationv1.Profile, error) 
 				return nil, fmt.Errorf("route %q: timeout: %w", r.Name, err)
 			}
 			route.TimeoutMs = d.Milliseconds()
+		}
+		if f, ok := faults[r.Name]; ok {
+			route.Fault = &destinationv1.Fault{}
+			if a := f.Abort; a != nil {
+				route.Fault.AbortPercent, route.Fault.AbortHttpStatus = a.Percent, uint32(a.HTTPStatus)
+			}
+			if d := f.Delay; d != nil {
+				dur, _ := time.ParseDuration(d.Duration) // validated
+				route.Fault.DelayPercent, route.Fault.DelayMs = d.Percent, dur.Milliseconds()
+			}
 		}
 		for _, rc := range r.ResponseClasses {
 			route.ResponseClasses = append(route.ResponseClasses, &destinationv1.ResponseClass{

@@ -53,6 +53,16 @@ func TestProfileFrom(t *testing.T) {
 		annot:   map[string]string{store.InvalidAnnotation: "spec.routes: expected a list"},
 		wantErr: "expected a list",
 	}, {
+		name:  "fault injection",
+		spec:  spv1alpha2.Spec{Routes: []*spv1alpha2.RouteSpec{{Name: "r", Condition: &spv1alpha2.RequestMatch{Method: "GET"}}}},
+		annot: map[string]string{spv1alpha2.FaultsAnnotation: `[{route: r, abort: {percent: 20, httpStatus: 503}, delay: {percent: 10, duration: 50ms}}]`},
+		want:  `fully_qualified_name: "web.emojivoto.svc.cluster.local" routes: { name: "r" condition: { method: "GET" } fault: { abort_percent: 20 abort_http_status: 503 delay_percent: 10 delay_ms: 50 } }`,
+	}, {
+		name:    "fault over 100%",
+		spec:    spv1alpha2.Spec{Routes: []*spv1alpha2.RouteSpec{{Name: "r", Condition: &spv1alpha2.RequestMatch{Method: "GET"}}}},
+		annot:   map[string]string{spv1alpha2.FaultsAnnotation: `[{route: r, abort: {percent: 120, httpStatus: 503}}]`},
+		wantErr: "abort.percent",
+	}, {
 		name: "empty",
 		want: `fully_qualified_name: "web.emojivoto.svc.cluster.local"`,
 	}}

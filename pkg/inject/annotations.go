@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 )
@@ -107,6 +108,7 @@ var settings = []setting{
 	{names: []string{ProxyShutdownGracePeriodAnnotation}, path: "proxy.shutdownGracePeriod", parse: parseDuration},
 	{names: []string{ProxyEnableNativeSidecarAnnotation, proxyEnableNativeSidecarBeta, proxyEnableNativeSidecarAlpha}, path: "proxy.nativeSidecar", parse: parseBool},
 	{names: []string{ProxyWaitBeforeExitSecondsAnnotation}, path: "proxy.waitBeforeExitSeconds", parse: parseUint},
+	{names: []string{k8s.ProxyDefaultInboundPolicyAnnotation}, path: "proxy.defaultInboundPolicy", parse: parseEnum(policy.DefaultPolicies...)},
 }
 
 func parseString(v string, _ *corev1.PodSpec) (any, error) {

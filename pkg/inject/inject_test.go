@@ -123,6 +123,7 @@ func TestProxyEnvParses(t *testing.T) {
 		ProxyDisableOutboundProtocolDetectTimeoutAnnotation: "true",
 		ProxyShutdownGracePeriodAnnotation:                  "30s",
 		ProxyAdminShutdownAnnotation:                        Enabled,
+		k8s.ProxyDefaultInboundPolicyAnnotation:             "all-authenticated",
 		k8s.ProxyInjectAnnotation:                           k8s.ProxyInjectIngress,
 	}
 	got, _ := mustInject(t, inj, pod, nil)
@@ -163,6 +164,7 @@ func TestProxyEnvParses(t *testing.T) {
 		{"admin listen", cfg.AdminListenAddr, "0.0.0.0:4191"},
 		{"inbound detect", cfg.InboundDetectTimeout.String(), "8760h0m0s"},
 		{"grace", cfg.ShutdownGracePeriod.String(), "30s"},
+		{"default inbound policy", cfg.Policy.DefaultPolicy, "all-authenticated"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -83,6 +83,7 @@ func TestPodValues(t *testing.T) {
 				ProxyLogHTTPHeadersAnnotation:                      "insecure",
 				ProxyWaitBeforeExitSecondsAnnotation:               "7",
 				proxyEnableNativeSidecarBeta:                       "true",
+				k8s.ProxyDefaultInboundPolicyAnnotation:            "deny",
 			},
 			want: map[string]any{
 				"proxy.enableShutdownEndpoint": true, "proxy.await": false, "proxy.enableExternalProfiles": true,
@@ -90,6 +91,7 @@ func TestPodValues(t *testing.T) {
 				"proxy.outboundConnectTimeout":              "2s", "proxy.inboundConnectTimeout": "500ms",
 				"proxy.outboundDiscoveryCacheUnusedTimeout": "10s", "proxy.shutdownGracePeriod": "45s",
 				"proxy.logHTTPHeaders": "insecure", "proxy.waitBeforeExitSeconds": int64(7), "proxy.nativeSidecar": true,
+				"proxy.defaultInboundPolicy": "deny",
 			},
 		},
 		{

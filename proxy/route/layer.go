@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -93,6 +94,11 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	st := &state{route: r, m: l.Registry.HTTPFamily(RouteFamily, r.labels),
 		actual: l.Registry.HTTPFamily(ActualFamily, r.labels)}
 	x.Route = st
+	if f := r.fault; f != nil {
+		if err := f.inject(ctx, rand.Float64(), rand.Float64()); err != nil {
+			return err
+		}
+	}
 	if r.Timeout <= 0 {
 		return l.forward(ctx, x, p, st)
 	}
@@ -129,6 +135,27 @@ func (l *Layer) End(x *pipeline.Exchange) {
 		}
 		m.Response(k)
 	}
+}
+
+// ErrFaultInjected is the error of the requests a fault aborts.
+var ErrFaultInjected = errors.New("fault injected by the ServiceProfile")
+
+// inject applies the fault given two uniform draws in [0, 1): the delay
+// (ending early with ctx), then the abort, an error answered with its status.
+func (f *fault) inject(ctx context.Context, delayDraw, abortDraw float64) error {
+	if f.delayBy > 0 && delayDraw < f.delay {
+		t := time.NewTimer(f.delayBy)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if abortDraw < f.abort {
+		return &pipeline.StatusError{Status: f.abortStatus, Err: ErrFaultInjected}
+	}
+	return nil
 }
 
 var (

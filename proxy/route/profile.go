@@ -48,6 +48,15 @@ type Route struct {
 	// Timeout bounds the wait for the response head; 0: none.
 	Timeout time.Duration
 	labels  metrics.Labels
+	fault   *fault
+}
+
+// fault is a route's fault injection: fractions (0..1) of the requests.
+type fault struct {
+	abort       float64
+	abortStatus int
+	delay       float64
+	delayBy     time.Duration
 }
 
 // Compile checks and compiles a profile from the destination API; dst is
@@ -66,6 +75,13 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 			Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond,
 			labels: metrics.Labels{{Name: "direction", Value: "outbound"},
 				{Name: "dst", Value: dst}, {Name: "rt_route", Value: r.GetName()}},
+		}
+		if f := r.GetFault(); f != nil {
+			route.fault = &fault{abort: f.GetAbortPercent() / 100, abortStatus: int(f.GetAbortHttpStatus()),
+				delay: f.GetDelayPercent() / 100, delayBy: time.Duration(f.GetDelayMs()) * time.Millisecond}
+			if route.fault.abort > 0 && (route.fault.abortStatus < 100 || route.fault.abortStatus > 599) {
+				return nil, fmt.Errorf("route %d (%q): fault: abort status %d is not an HTTP status", i, r.GetName(), route.fault.abortStatus)
+			}
 		}
 		for j, c := range r.GetResponseClasses() {
 			rm, err := compileResponse(c.GetCondition(), 0)

@@ -234,3 +234,32 @@ func TestSplit(t *testing.T) {
 		t.Errorf("without overrides Split = %q, want the authority", got)
 	}
 }
+
+func TestFaultInject(t *testing.T) {
+	f := &fault{abort: 0.2, abortStatus: 503, delay: 0.1, delayBy: 5 * time.Millisecond}
+	tests := []struct {
+		delayDraw, abortDraw float64
+		wantDelay            bool
+		wantStatus           int
+	}{
+		{0.5, 0.5, false, 0},
+		{0.05, 0.5, true, 0},
+		{0.5, 0.1, false, 503},
+		{0.05, 0.19, true, 503},
+		{0.1, 0.2, false, 0}, // the bounds are exclusive
+	}
+	for _, tc := range tests {
+		start := time.Now()
+		err := f.inject(context.Background(), tc.delayDraw, tc.abortDraw)
+		if delayed := time.Since(start) >= f.delayBy; delayed != tc.wantDelay {
+			t.Errorf("draws %v/%v: delayed %t, want %t", tc.delayDraw, tc.abortDraw, delayed, tc.wantDelay)
+		}
+		var se *pipeline.StatusError
+		switch {
+		case tc.wantStatus == 0 && err != nil:
+			t.Errorf("draws %v/%v: %v", tc.delayDraw, tc.abortDraw, err)
+		case tc.wantStatus != 0 && (!errors.As(err, &se) || se.Status != tc.wantStatus || !errors.Is(err, ErrFaultInjected)):
+			t.Errorf("draws %v/%v: err %v, want status %d", tc.delayDraw, tc.abortDraw, err, tc.wantStatus)
+		}
+	}
+}

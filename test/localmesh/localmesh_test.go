@@ -416,6 +416,63 @@ func TestLocalMesh(t *testing.T) {
 		t.Errorf("identity %q, want the service account's", got)
 	}
 
+	// apply: authorization policy. Only the client's identity may call
+	// backend: other (meshed, othersa) gets 403; then the Server opens to
+	// every meshed client and other gets 200 again.
+	other := workload(t, s, "demo", "other")
+	policyFile := filepath.Join(base, "policy.yaml")
+	writePolicy := func(access, extra string) {
+		t.Helper()
+		yaml := fmt.Sprintf(`apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: backend-http, namespace: demo}
+spec: {podSelector: {matchLabels: {app: backend}}, port: 8080, proxyProtocol: HTTP/1, accessPolicy: %s}
+%s`, access, extra)
+		if err := os.WriteFile(policyFile, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.must("apply", "-f", policyFile)
+	}
+	waitStatus := func(from *localmesh.Workload, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; {
+			code, _, err := get(from.NetNS, "http://"+vip+":8080/", "backend.demo.svc.cluster.local:8080")
+			if err == nil && code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET backend from %s: %d %v, want %d", from.Name, code, err, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	writePolicy("deny", fmt.Sprintf(`---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: client-only, namespace: demo}
+spec: {identities: [%q]}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: backend-client, namespace: demo}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: backend-http}
+  requiredAuthenticationRefs: [{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: client-only}]
+`, client.Identity))
+	waitStatus(other, http.StatusForbidden)
+	waitStatus(client, http.StatusOK)
+	waitMetric(t, backend, "inbound_http_authz_deny_total", map[string]string{"srv_name": "backend-http", "client_id": other.Identity}, 1)
+	waitMetric(t, backend, "inbound_http_authz_allow_total", map[string]string{"srv_name": "backend-http", "authz_name": "backend-client", "client_id": client.Identity}, 1)
+	badPolicy := filepath.Join(base, "badpolicy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("apiVersion: policy.linkerd.io/v1beta1\nkind: Server\nmetadata: {name: x, namespace: demo}\nspec: {podSelector: {}, port: 0}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.run("apply", "-f", badPolicy); err == nil || !strings.Contains(out, "spec.port") {
+		t.Errorf("apply of a Server with port 0: %v %q, want an error naming spec.port", err, out)
+	}
+	writePolicy("all-authenticated", "")
+	waitStatus(other, http.StatusOK)
+
 	// apply: a Service alias over the backend pod takes effect.
 	manifest := filepath.Join(base, "alias.yaml")
 	aliasYAML := fmt.Sprintf(`apiVersion: v1
@@ -637,7 +694,7 @@ spec:
 	// delete removes one workload: its processes, namespace, pod
 	// directory and Service; the others stay.
 	s = c.state()
-	other := workload(t, s, "demo", "other")
+	other = workload(t, s, "demo", "other")
 	otherPIDs := []int{}
 	for _, p := range other.Procs {
 		otherPIDs = append(otherPIDs, p.PID)

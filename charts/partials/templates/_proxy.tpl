@@ -117,6 +117,12 @@ env:
 - name: LINKERD2_PROXY_INGRESS_MODE
   value: "true"
 {{- end }}
+{{- with $p.defaultInboundPolicy }}
+{{- if ne (toString .) "all-unauthenticated" }}
+- name: LINKERD2_PROXY_INBOUND_DEFAULT_POLICY
+  value: {{ toString . | toJson }}
+{{- end }}
+{{- end }}
 {{- with $p.shutdownGracePeriod }}
 - name: LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD
   value: {{ toString . | toJson }}

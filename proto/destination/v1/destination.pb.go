@@ -106,7 +106,10 @@ type Route struct {
 	ResponseClasses []*ResponseClass       `protobuf:"bytes,3,rep,name=response_classes,json=responseClasses,proto3" json:"response_classes,omitempty"`
 	IsRetryable     bool                   `protobuf:"varint,4,opt,name=is_retryable,json=isRetryable,proto3" json:"is_retryable,omitempty"`
 	// 0: no timeout of its own.
-	TimeoutMs     int64 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs int64 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Faults the client proxy injects (the ServiceProfile's
+	// faults.linkerd-go.io/v1 annotation); unset: none.
+	Fault         *Fault `protobuf:"bytes,6,opt,name=fault,proto3" json:"fault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,6 +179,83 @@ func (x *Route) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *Route) GetFault() *Fault {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+// Fault: abort_percent of the requests are answered with abort_http_status
+// by the client proxy, delay_percent are delayed by delay_ms first.
+type Fault struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	AbortPercent    float64                `protobuf:"fixed64,1,opt,name=abort_percent,json=abortPercent,proto3" json:"abort_percent,omitempty"`
+	AbortHttpStatus uint32                 `protobuf:"varint,2,opt,name=abort_http_status,json=abortHttpStatus,proto3" json:"abort_http_status,omitempty"`
+	DelayPercent    float64                `protobuf:"fixed64,3,opt,name=delay_percent,json=delayPercent,proto3" json:"delay_percent,omitempty"`
+	DelayMs         int64                  `protobuf:"varint,4,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Fault) Reset() {
+	*x = Fault{}
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fault) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fault) ProtoMessage() {}
+
+func (x *Fault) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fault.ProtoReflect.Descriptor instead.
+func (*Fault) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Fault) GetAbortPercent() float64 {
+	if x != nil {
+		return x.AbortPercent
+	}
+	return 0
+}
+
+func (x *Fault) GetAbortHttpStatus() uint32 {
+	if x != nil {
+		return x.AbortHttpStatus
+	}
+	return 0
+}
+
+func (x *Fault) GetDelayPercent() float64 {
+	if x != nil {
+		return x.DelayPercent
+	}
+	return 0
+}
+
+func (x *Fault) GetDelayMs() int64 {
+	if x != nil {
+		return x.DelayMs
+	}
+	return 0
+}
+
 // RequestMatch matches when every field it sets matches.
 type RequestMatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -191,7 +271,7 @@ type RequestMatch struct {
 
 func (x *RequestMatch) Reset() {
 	*x = RequestMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -203,7 +283,7 @@ func (x *RequestMatch) String() string {
 func (*RequestMatch) ProtoMessage() {}
 
 func (x *RequestMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -216,7 +296,7 @@ func (x *RequestMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestMatch.ProtoReflect.Descriptor instead.
 func (*RequestMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RequestMatch) GetAll() []*RequestMatch {
@@ -264,7 +344,7 @@ type ResponseClass struct {
 
 func (x *ResponseClass) Reset() {
 	*x = ResponseClass{}
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +356,7 @@ func (x *ResponseClass) String() string {
 func (*ResponseClass) ProtoMessage() {}
 
 func (x *ResponseClass) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +369,7 @@ func (x *ResponseClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseClass.ProtoReflect.Descriptor instead.
 func (*ResponseClass) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ResponseClass) GetCondition() *ResponseMatch {
@@ -318,7 +398,7 @@ type ResponseMatch struct {
 
 func (x *ResponseMatch) Reset() {
 	*x = ResponseMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +410,7 @@ func (x *ResponseMatch) String() string {
 func (*ResponseMatch) ProtoMessage() {}
 
 func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +423,7 @@ func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseMatch.ProtoReflect.Descriptor instead.
 func (*ResponseMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ResponseMatch) GetAll() []*ResponseMatch {
@@ -385,7 +465,7 @@ type StatusRange struct {
 
 func (x *StatusRange) Reset() {
 	*x = StatusRange{}
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +477,7 @@ func (x *StatusRange) String() string {
 func (*StatusRange) ProtoMessage() {}
 
 func (x *StatusRange) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +490,7 @@ func (x *StatusRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRange.ProtoReflect.Descriptor instead.
 func (*StatusRange) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StatusRange) GetMin() uint32 {
@@ -438,7 +518,7 @@ type RetryBudget struct {
 
 func (x *RetryBudget) Reset() {
 	*x = RetryBudget{}
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +530,7 @@ func (x *RetryBudget) String() string {
 func (*RetryBudget) ProtoMessage() {}
 
 func (x *RetryBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +543,7 @@ func (x *RetryBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
 func (*RetryBudget) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RetryBudget) GetRetryRatio() float32 {
@@ -498,7 +578,7 @@ type WeightedDst struct {
 
 func (x *WeightedDst) Reset() {
 	*x = WeightedDst{}
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +590,7 @@ func (x *WeightedDst) String() string {
 func (*WeightedDst) ProtoMessage() {}
 
 func (x *WeightedDst) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +603,7 @@ func (x *WeightedDst) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightedDst.ProtoReflect.Descriptor instead.
 func (*WeightedDst) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WeightedDst) GetAuthority() string {
@@ -552,7 +632,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +644,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +657,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRequest) GetAuthority() string {
@@ -608,7 +688,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +700,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +713,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Update) GetKind() isUpdate_Kind {
@@ -708,7 +788,7 @@ type TcpAddress struct {
 
 func (x *TcpAddress) Reset() {
 	*x = TcpAddress{}
-	mi := &file_destination_v1_destination_proto_msgTypes[10]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +800,7 @@ func (x *TcpAddress) String() string {
 func (*TcpAddress) ProtoMessage() {}
 
 func (x *TcpAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[10]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +813,7 @@ func (x *TcpAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcpAddress.ProtoReflect.Descriptor instead.
 func (*TcpAddress) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TcpAddress) GetIp() []byte {
@@ -759,7 +839,7 @@ type AddressSet struct {
 
 func (x *AddressSet) Reset() {
 	*x = AddressSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +851,7 @@ func (x *AddressSet) String() string {
 func (*AddressSet) ProtoMessage() {}
 
 func (x *AddressSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +864,7 @@ func (x *AddressSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressSet.ProtoReflect.Descriptor instead.
 func (*AddressSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AddressSet) GetAddrs() []*TcpAddress {
@@ -803,7 +883,7 @@ type NoEndpoints struct {
 
 func (x *NoEndpoints) Reset() {
 	*x = NoEndpoints{}
-	mi := &file_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +895,7 @@ func (x *NoEndpoints) String() string {
 func (*NoEndpoints) ProtoMessage() {}
 
 func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +908,7 @@ func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoEndpoints.ProtoReflect.Descriptor instead.
 func (*NoEndpoints) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NoEndpoints) GetExists() bool {
@@ -849,7 +929,7 @@ type EndpointSet struct {
 
 func (x *EndpointSet) Reset() {
 	*x = EndpointSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +941,7 @@ func (x *EndpointSet) String() string {
 func (*EndpointSet) ProtoMessage() {}
 
 func (x *EndpointSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +954,7 @@ func (x *EndpointSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSet.ProtoReflect.Descriptor instead.
 func (*EndpointSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EndpointSet) GetEndpoints() []*Endpoint {
@@ -909,7 +989,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1001,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1014,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Endpoint) GetAddr() *TcpAddress {
@@ -987,7 +1067,7 @@ type ProtocolHint struct {
 
 func (x *ProtocolHint) Reset() {
 	*x = ProtocolHint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_destination_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1079,7 @@ func (x *ProtocolHint) String() string {
 func (*ProtocolHint) ProtoMessage() {}
 
 func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_destination_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1092,7 @@ func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolHint.ProtoReflect.Descriptor instead.
 func (*ProtocolHint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ProtocolHint) GetH2() bool {
@@ -1045,14 +1125,20 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"\x14fully_qualified_name\x18\x01 \x01(\tR\x12fullyQualifiedName\x127\n" +
 	"\x06routes\x18\x02 \x03(\v2\x1f.linkerdgo.destination.v1.RouteR\x06routes\x12H\n" +
 	"\fretry_budget\x18\x03 \x01(\v2%.linkerdgo.destination.v1.RetryBudgetR\vretryBudget\x12J\n" +
-	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\"\xf7\x01\n" +
+	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\"\xae\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12R\n" +
 	"\x10response_classes\x18\x03 \x03(\v2'.linkerdgo.destination.v1.ResponseClassR\x0fresponseClasses\x12!\n" +
 	"\fis_retryable\x18\x04 \x01(\bR\visRetryable\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\"\xf3\x01\n" +
+	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\x125\n" +
+	"\x05fault\x18\x06 \x01(\v2\x1f.linkerdgo.destination.v1.FaultR\x05fault\"\x98\x01\n" +
+	"\x05Fault\x12#\n" +
+	"\rabort_percent\x18\x01 \x01(\x01R\fabortPercent\x12*\n" +
+	"\x11abort_http_status\x18\x02 \x01(\rR\x0fabortHttpStatus\x12#\n" +
+	"\rdelay_percent\x18\x03 \x01(\x01R\fdelayPercent\x12\x19\n" +
+	"\bdelay_ms\x18\x04 \x01(\x03R\adelayMs\"\xf3\x01\n" +
 	"\fRequestMatch\x128\n" +
 	"\x03all\x18\x01 \x03(\v2&.linkerdgo.destination.v1.RequestMatchR\x03all\x128\n" +
 	"\x03any\x18\x02 \x03(\v2&.linkerdgo.destination.v1.RequestMatchR\x03any\x128\n" +
@@ -1134,59 +1220,61 @@ func file_destination_v1_destination_proto_rawDescGZIP() []byte {
 	return file_destination_v1_destination_proto_rawDescData
 }
 
-var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_destination_v1_destination_proto_goTypes = []any{
 	(*Profile)(nil),       // 0: linkerdgo.destination.v1.Profile
 	(*Route)(nil),         // 1: linkerdgo.destination.v1.Route
-	(*RequestMatch)(nil),  // 2: linkerdgo.destination.v1.RequestMatch
-	(*ResponseClass)(nil), // 3: linkerdgo.destination.v1.ResponseClass
-	(*ResponseMatch)(nil), // 4: linkerdgo.destination.v1.ResponseMatch
-	(*StatusRange)(nil),   // 5: linkerdgo.destination.v1.StatusRange
-	(*RetryBudget)(nil),   // 6: linkerdgo.destination.v1.RetryBudget
-	(*WeightedDst)(nil),   // 7: linkerdgo.destination.v1.WeightedDst
-	(*GetRequest)(nil),    // 8: linkerdgo.destination.v1.GetRequest
-	(*Update)(nil),        // 9: linkerdgo.destination.v1.Update
-	(*TcpAddress)(nil),    // 10: linkerdgo.destination.v1.TcpAddress
-	(*AddressSet)(nil),    // 11: linkerdgo.destination.v1.AddressSet
-	(*NoEndpoints)(nil),   // 12: linkerdgo.destination.v1.NoEndpoints
-	(*EndpointSet)(nil),   // 13: linkerdgo.destination.v1.EndpointSet
-	(*Endpoint)(nil),      // 14: linkerdgo.destination.v1.Endpoint
-	(*ProtocolHint)(nil),  // 15: linkerdgo.destination.v1.ProtocolHint
-	nil,                   // 16: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	nil,                   // 17: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	(*Fault)(nil),         // 2: linkerdgo.destination.v1.Fault
+	(*RequestMatch)(nil),  // 3: linkerdgo.destination.v1.RequestMatch
+	(*ResponseClass)(nil), // 4: linkerdgo.destination.v1.ResponseClass
+	(*ResponseMatch)(nil), // 5: linkerdgo.destination.v1.ResponseMatch
+	(*StatusRange)(nil),   // 6: linkerdgo.destination.v1.StatusRange
+	(*RetryBudget)(nil),   // 7: linkerdgo.destination.v1.RetryBudget
+	(*WeightedDst)(nil),   // 8: linkerdgo.destination.v1.WeightedDst
+	(*GetRequest)(nil),    // 9: linkerdgo.destination.v1.GetRequest
+	(*Update)(nil),        // 10: linkerdgo.destination.v1.Update
+	(*TcpAddress)(nil),    // 11: linkerdgo.destination.v1.TcpAddress
+	(*AddressSet)(nil),    // 12: linkerdgo.destination.v1.AddressSet
+	(*NoEndpoints)(nil),   // 13: linkerdgo.destination.v1.NoEndpoints
+	(*EndpointSet)(nil),   // 14: linkerdgo.destination.v1.EndpointSet
+	(*Endpoint)(nil),      // 15: linkerdgo.destination.v1.Endpoint
+	(*ProtocolHint)(nil),  // 16: linkerdgo.destination.v1.ProtocolHint
+	nil,                   // 17: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	nil,                   // 18: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
 }
 var file_destination_v1_destination_proto_depIdxs = []int32{
 	1,  // 0: linkerdgo.destination.v1.Profile.routes:type_name -> linkerdgo.destination.v1.Route
-	6,  // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
-	7,  // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
-	2,  // 3: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
-	3,  // 4: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
-	2,  // 5: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
-	2,  // 6: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
-	2,  // 7: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
-	4,  // 8: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
-	4,  // 9: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
-	4,  // 10: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
-	4,  // 11: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
-	5,  // 12: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
-	13, // 13: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
-	11, // 14: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
-	12, // 15: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
-	10, // 16: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
-	14, // 17: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
-	16, // 18: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	10, // 19: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
-	15, // 20: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
-	17, // 21: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
-	8,  // 22: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
-	8,  // 23: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
-	9,  // 24: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
-	0,  // 25: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
-	24, // [24:26] is the sub-list for method output_type
-	22, // [22:24] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	7,  // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
+	8,  // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
+	3,  // 3: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
+	4,  // 4: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
+	2,  // 5: linkerdgo.destination.v1.Route.fault:type_name -> linkerdgo.destination.v1.Fault
+	3,  // 6: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
+	3,  // 7: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
+	3,  // 8: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
+	5,  // 9: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
+	5,  // 10: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
+	5,  // 11: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
+	5,  // 12: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
+	6,  // 13: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
+	14, // 14: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
+	12, // 15: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
+	13, // 16: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
+	11, // 17: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
+	15, // 18: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
+	17, // 19: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	11, // 20: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
+	16, // 21: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
+	18, // 22: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	9,  // 23: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
+	9,  // 24: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
+	10, // 25: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
+	0,  // 26: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
+	25, // [25:27] is the sub-list for method output_type
+	23, // [23:25] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_destination_v1_destination_proto_init() }
@@ -1194,7 +1282,7 @@ func file_destination_v1_destination_proto_init() {
 	if File_destination_v1_destination_proto != nil {
 		return
 	}
-	file_destination_v1_destination_proto_msgTypes[9].OneofWrappers = []any{
+	file_destination_v1_destination_proto_msgTypes[10].OneofWrappers = []any{
 		(*Update_Add)(nil),
 		(*Update_Remove)(nil),
 		(*Update_NoEndpoints)(nil),
@@ -1205,7 +1293,7 @@ func file_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_destination_v1_destination_proto_rawDesc), len(file_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -189,6 +189,7 @@ func Validate(sp *ServiceProfile) error {
 			errs.add(spec.Child("opaquePorts").Index(i), "%v", err)
 		}
 	}
+	validateFaults(&errs, sp)
 	return errs.err()
 }
 
