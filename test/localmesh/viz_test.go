@@ -404,12 +404,13 @@ spec:
 	for {
 		stdout, _, err := viz("viz", "routes", "deploy/web", "-n", "demo", "--to", "deploy/items")
 		if err == nil {
-			if r := tableRows(stdout)["items-list"]; len(r) >= 2 && r[1] == "100.00%" {
+			// The demo's votes call FindByID.
+			if r := tableRows(stdout)["items-find"]; len(r) >= 2 && r[0] == "items" && r[1] == "100.00%" {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("viz routes deploy/web --to deploy/items never showed the profile's route items-list")
+			t.Fatalf("viz routes deploy/web --to deploy/items never showed the profile's route items-find")
 		}
 		time.Sleep(3 * time.Second)
 	}
