@@ -122,3 +122,14 @@ func TestPrerequisiteErrorOneInstallLine(t *testing.T) {
 		t.Errorf("no single install command in:\n%v", err)
 	}
 }
+
+// TestCIInstallsPrerequisites: CI's setup installs from the same list.
+func TestCIInstallsPrerequisites(t *testing.T) {
+	b, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "cli/localmesh/prerequisites.txt") {
+		t.Error(".ci/run does not install the packages of cli/localmesh/prerequisites.txt")
+	}
+}

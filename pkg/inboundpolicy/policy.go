@@ -6,6 +6,7 @@
 package inboundpolicy
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -149,7 +150,7 @@ func ParseNetworks(s string) ([]Network, error) {
 		}
 		p, err := parsePrefix(f)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("invalid network %q", f)
 		}
 		out = append(out, Network{Net: p})
 	}

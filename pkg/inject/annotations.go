@@ -109,6 +109,7 @@ var settings = []setting{
 	{names: []string{ProxyEnableNativeSidecarAnnotation, proxyEnableNativeSidecarBeta, proxyEnableNativeSidecarAlpha}, path: "proxy.nativeSidecar", parse: parseBool},
 	{names: []string{ProxyWaitBeforeExitSecondsAnnotation}, path: "proxy.waitBeforeExitSeconds", parse: parseUint},
 	{names: []string{k8s.ProxyDefaultInboundPolicyAnnotation}, path: "proxy.defaultInboundPolicy", parse: parseEnum(policy.DefaultPolicies...)},
+	{names: []string{k8s.ProxyRequireIdentityOnInboundPortsAnnotation}, path: "proxy.requireIdentityOnInboundPorts", parse: parsePortList},
 }
 
 func parseString(v string, _ *corev1.PodSpec) (any, error) {

@@ -124,6 +124,7 @@ func TestProxyEnvParses(t *testing.T) {
 		ProxyShutdownGracePeriodAnnotation:                  "30s",
 		ProxyAdminShutdownAnnotation:                        Enabled,
 		k8s.ProxyDefaultInboundPolicyAnnotation:             "all-authenticated",
+		k8s.ProxyRequireIdentityOnInboundPortsAnnotation:    "8080,9000-9002",
 		k8s.ProxyInjectAnnotation:                           k8s.ProxyInjectIngress,
 	}
 	got, _ := mustInject(t, inj, pod, nil)
@@ -165,6 +166,7 @@ func TestProxyEnvParses(t *testing.T) {
 		{"inbound detect", cfg.InboundDetectTimeout.String(), "8760h0m0s"},
 		{"grace", cfg.ShutdownGracePeriod.String(), "30s"},
 		{"default inbound policy", cfg.Policy.DefaultPolicy, "all-authenticated"},
+		{"require identity", cfg.Policy.RequireIdentityPorts.String(), "8080,9000-9002"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

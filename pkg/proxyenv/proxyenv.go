@@ -72,4 +72,6 @@ const (
 	PolicyWorkload        = "LINKERD2_PROXY_POLICY_WORKLOAD"
 	PolicyClusterNetworks = "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS"
 	InboundDefaultPolicy  = "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"
+	// InboundPortsRequireIdentity lists ports that accept only meshed clients, whatever the policy.
+	InboundPortsRequireIdentity = "LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY"
 )

@@ -136,6 +136,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.closeListeners()
 		return nil, fmt.Errorf("%s: %w", proxyenv.InboundDefaultPolicy, err)
 	}
+	p.policies.RequireIdentity = cfg.Policy.RequireIdentityPorts.Contains
 	if pc := cfg.Policy; pc.SvcAddr != "" {
 		if p.policyConn, err = dialControlPlane(pc.SvcAddr, pc.SvcName, tlsConfigs); err != nil {
 			p.closeListeners()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/linkerd-go/linkerd/pkg/apis/policy"
@@ -34,7 +35,20 @@ const (
 // concurrent use; Set replaces it atomically.
 type Policies struct {
 	Metrics *metrics.Registry
-	cur     atomic.Pointer[state]
+	// RequireIdentity, when set, names the ports that refuse clients
+	// without a mesh identity whatever the policy says.
+	RequireIdentity func(port uint16) bool
+	cur             atomic.Pointer[state]
+	counters        sync.Map // counterKey -> *metrics.Counter
+}
+
+// counterKey identifies one series of the authz families.
+type counterKey struct {
+	family           string
+	target           netip.AddrPort
+	tls              transport.TLS
+	srvKind, srvName string
+	authzKind, name  string
 }
 
 type state struct {
@@ -59,19 +73,19 @@ func (p *Policies) Set(def inboundpolicy.Port, ports map[uint16]inboundpolicy.Po
 }
 
 // Port returns the policy of port.
-func (p *Policies) Port(port uint16) *inboundpolicy.Port {
+func (p *Policies) Port(port uint16) inboundpolicy.Port {
 	s := p.cur.Load()
 	if pp, ok := s.ports[port]; ok {
-		return &pp
+		return pp
 	}
 	d := s.def
 	d.Port = port
-	return &d
+	return d
 }
 
 // Decision is the outcome of a check: the server and, when allowed, the authorization.
 type Decision struct {
-	Port  *inboundpolicy.Port
+	Port  inboundpolicy.Port
 	Authz *inboundpolicy.Authorization
 }
 
@@ -87,6 +101,9 @@ func (p *Policies) check(target, client netip.AddrPort, tls transport.TLS) Decis
 	id := ""
 	if tls.Mode == transport.TLSMeshed {
 		id = tls.ID
+	}
+	if id == "" && p.RequireIdentity != nil && p.RequireIdentity(target.Port()) {
+		return Decision{Port: pp}
 	}
 	return Decision{Port: pp, Authz: pp.Authorize(client.Addr(), id)}
 }
@@ -118,6 +135,22 @@ func labels(target netip.AddrPort, tls transport.TLS, d Decision) metrics.Labels
 	return l
 }
 
+// count increments the family's series of decision d.
+func (p *Policies) count(family string, target netip.AddrPort, tls transport.TLS, d Decision) {
+	if p.Metrics == nil {
+		return
+	}
+	k := counterKey{family: family, target: target, tls: tls, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName}
+	if d.Authz != nil {
+		k.authzKind, k.name = d.Authz.Kind, d.Authz.Name
+	}
+	c, ok := p.counters.Load(k)
+	if !ok {
+		c, _ = p.counters.LoadOrStore(k, p.Metrics.Counter(family, labels(target, tls, d)))
+	}
+	c.(*metrics.Counter).Inc()
+}
+
 // AuthorizeTCP decides whether a TCP connection from client (with tls) to
 // the application's target may be forwarded, and counts the decision.
 func (p *Policies) AuthorizeTCP(target, client netip.AddrPort, tls transport.TLS) bool {
@@ -126,9 +159,7 @@ func (p *Policies) AuthorizeTCP(target, client netip.AddrPort, tls transport.TLS
 	if d.Allowed() {
 		family = TCPAllow
 	}
-	if p.Metrics != nil {
-		p.Metrics.Counter(family, labels(target, tls, d)).Inc()
-	}
+	p.count(family, target, tls, d)
 	return d.Allowed()
 }
 
@@ -141,15 +172,11 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	c := x.Conn
 	d := l.Policies.check(c.OrigDst, c.Client, c.TLS)
 	if !d.Allowed() {
-		if l.Policies.Metrics != nil {
-			l.Policies.Metrics.Counter(HTTPDeny, labels(c.OrigDst, c.TLS, d)).Inc()
-		}
+		l.Policies.count(HTTPDeny, c.OrigDst, c.TLS, d)
 		return &pipeline.StatusError{Status: http.StatusForbidden, GRPCStatus: 7,
 			Err: fmt.Errorf("unauthorized request on %s %s", d.Port.ServerKind, d.Port.ServerName)}
 	}
-	if l.Policies.Metrics != nil {
-		l.Policies.Metrics.Counter(HTTPAllow, labels(c.OrigDst, c.TLS, d)).Inc()
-	}
+	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, d)
 	return x.Next(ctx)
 }
 

@@ -162,3 +162,50 @@ func labelsOf(t *testing.T, reg *metrics.Registry, family string) map[string]str
 	}
 	return out
 }
+
+// BenchmarkLayer is the cost of one allowed request's check and count.
+func BenchmarkLayer(b *testing.B) {
+	cluster, _ := inboundpolicy.ParseNetworks("10.0.0.0/8")
+	p, _ := NewPolicies("deny", cluster, metrics.NewRegistry())
+	p.Set(inboundpolicy.Default("deny", cluster), map[uint16]inboundpolicy.Port{
+		8080: {Port: 8080, ServerKind: inboundpolicy.KindServer, ServerName: "web-http", Authorizations: []inboundpolicy.Authorization{
+			{Kind: inboundpolicy.KindAuthorizationPolicy, Name: "web-only", Identities: []string{webID}}}},
+	})
+	l := &Layer{Policies: p}
+	chain := pipeline.NewChain(l)
+	conn := &pipeline.Conn{Client: netip.MustParseAddrPort("10.0.0.9:41000"), OrigDst: netip.MustParseAddrPort("10.0.0.2:8080"), TLS: meshed(webID)}
+	term := &terminal{}
+	var x pipeline.Exchange
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Reset(conn, pipeline.HTTP1, time.Time{})
+		if err := chain.Serve(context.Background(), &x, term); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestRequireIdentity: ports listed in INBOUND_PORTS_REQUIRE_IDENTITY refuse
+// clients without a mesh identity even when the policy allows everyone.
+func TestRequireIdentity(t *testing.T) {
+	p, err := NewPolicies("all-unauthenticated", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.RequireIdentity = func(port uint16) bool { return port == 9090 }
+	client := netip.MustParseAddrPort("10.0.0.9:41000")
+	plain := transport.NoIdentity("no_tls_from_remote")
+	for _, tc := range []struct {
+		port uint16
+		tls  transport.TLS
+		want bool
+	}{
+		{9090, plain, false},
+		{9090, meshed(otherID), true},
+		{8080, plain, true},
+	} {
+		if got := p.AuthorizeTCP(netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), tc.port), client, tc.tls); got != tc.want {
+			t.Errorf("port %d, tls %v: allowed %v, want %v", tc.port, tc.tls.Mode, got, tc.want)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func TestClient(t *testing.T) {
 	}
 	gs := grpc.NewServer()
 	policyv1.RegisterInboundPolicyServer(gs, f)
-	go gs.Serve(lis) //nolint:errcheck // stopped below
+	go func() { _ = gs.Serve(lis) }() // stopped below
 	defer gs.Stop()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

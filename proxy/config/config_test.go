@@ -317,6 +317,9 @@ func TestFromEnvErrors(t *testing.T) {
 		{proxyenv.OutboundH2Upgrade, "no", `LINKERD2_PROXY_OUTBOUND_H2_UPGRADE="no": invalid boolean: must be "true" or "false"`, ErrInvalidBool},
 		{proxyenv.OutboundH2Connections, "0", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="0": invalid connection count: must be 1 to 64`, nil},
 		{proxyenv.OutboundH2Connections, "two", `LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS="two": invalid connection count: must be 1 to 64`, nil},
+		{proxyenv.InboundDefaultPolicy, "everyone", `LINKERD2_PROXY_INBOUND_DEFAULT_POLICY="everyone": "everyone" is not one of [all-unauthenticated all-authenticated cluster-unauthenticated cluster-authenticated deny audit]`, nil},
+		{proxyenv.PolicyClusterNetworks, "10.0.0.0/99", `LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS="10.0.0.0/99": invalid network "10.0.0.0/99"`, nil},
+		{proxyenv.PolicySvcAddr, "policy", `LINKERD2_PROXY_POLICY_SVC_ADDR="policy": invalid address: address policy: missing port in address`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

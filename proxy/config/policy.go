@@ -24,6 +24,8 @@ type Policy struct {
 	// DefaultPolicy applies before the controller's first answer, and
 	// without a controller.
 	DefaultPolicy string
+	// RequireIdentityPorts accept only clients with a mesh identity.
+	RequireIdentityPorts PortSet
 }
 
 func defaultPolicy() Policy {
@@ -45,7 +47,7 @@ func (p *envParser) parsePolicy(c *Config) {
 	p.parse(proxyenv.PolicyClusterNetworks, func(v string) error {
 		nets, err := inboundpolicy.ParseNetworks(v)
 		if err != nil {
-			return fmt.Errorf("invalid network: %w", err)
+			return err
 		}
 		pc.ClusterNetworks = nets
 		return nil
@@ -57,6 +59,7 @@ func (p *envParser) parsePolicy(c *Config) {
 		pc.DefaultPolicy = v
 		return nil
 	})
+	p.portSet(proxyenv.InboundPortsRequireIdentity, &pc.RequireIdentityPorts)
 	if pc.SvcAddr != "" && pc.SvcName == "" && !IsLoopbackAddr(pc.SvcAddr) {
 		p.errs = append(p.errs, &EnvError{Name: proxyenv.PolicySvcName, Err: errors.New("required unless " + proxyenv.PolicySvcAddr + " is a loopback address")})
 	}

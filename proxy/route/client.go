@@ -157,7 +157,11 @@ func (c *Client) run(ctx context.Context, sub *subscription) {
 		if ctx.Err() != nil {
 			return
 		}
-		if code := status.Code(err); code == codes.InvalidArgument || code == codes.Unimplemented {
+		switch status.Code(err) {
+		case codes.Unimplemented:
+			sub.ready() // a destination service without profiles: no retry
+			return
+		case codes.InvalidArgument:
 			sub.ready() // no profile for this destination
 		}
 		c.log.Debug("profile lookup failed; retrying", "authority", sub.key, "err", err, "in", backoff)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
@@ -73,11 +75,38 @@ func (l *Layer) forward(ctx context.Context, x *pipeline.Exchange, p *Profile, s
 
 // countAttempt counts an attempt that is retried in route_actual_*.
 func (l *Layer) countAttempt(st *state, x *pipeline.Exchange, err error) {
-	st.actual.Request()
+	_, actual := l.metricsFor(st, x.Endpoint)
+	actual.Request()
 	if x.Status > 0 && !x.HeadAt.IsZero() {
-		st.actual.Latency(x.Status, x.HeadAt.Sub(x.Start))
+		actual.Latency(x.Status, x.HeadAt.Sub(x.Start))
 	}
-	st.actual.Response(st.route.Classify(x.Status, x.GRPCStatus, err))
+	actual.Response(st.route.Classify(x.Status, x.GRPCStatus, err))
+}
+
+// routeMetrics are a route's metrics for one endpoint's labels.
+type routeMetrics struct{ m, actual *metrics.HTTP }
+
+// metricsFor returns the route's metrics with the endpoint's workload
+// labels (dst_namespace, dst_service, dst_deployment, ..., not the pod's),
+// which `viz routes --to` selects on; cached per endpoint on the route.
+func (l *Layer) metricsFor(st *state, ep *balance.Endpoint) (m, actual *metrics.HTTP) {
+	if ep == nil || len(ep.Labels) == 0 {
+		return st.m, st.actual
+	}
+	r := st.route
+	if v, ok := r.eps.Load(ep); ok {
+		rm := v.(*routeMetrics)
+		return rm.m, rm.actual
+	}
+	labels := r.labels.With()
+	for _, lb := range ep.Labels {
+		if !strings.HasPrefix(lb.Name, "dst_pod") && lb.Name != "dst_zone" {
+			labels = append(labels, lb)
+		}
+	}
+	rm := &routeMetrics{m: l.Registry.HTTPFamily(RouteFamily, labels), actual: l.Registry.HTTPFamily(ActualFamily, labels)}
+	r.eps.Store(ep, rm)
+	return rm.m, rm.actual
 }
 
 // Serve implements pipeline.Layer.
@@ -128,7 +157,8 @@ func (l *Layer) End(x *pipeline.Exchange) {
 		st.cancel(nil)
 	}
 	k := st.route.Classify(x.Status, x.GRPCStatus, x.Err)
-	for _, m := range []*metrics.HTTP{st.m, st.actual} {
+	m, actual := l.metricsFor(st, x.Endpoint)
+	for _, m := range []*metrics.HTTP{m, actual} {
 		m.Request()
 		if x.Status > 0 && !x.HeadAt.IsZero() {
 			m.Latency(x.Status, x.HeadAt.Sub(x.Start))

@@ -12,6 +12,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
@@ -49,6 +50,9 @@ type Route struct {
 	Timeout time.Duration
 	labels  metrics.Labels
 	fault   *fault
+	// eps caches the route's metrics per endpoint (*balance.Endpoint ->
+	// *routeMetrics); it goes with the profile when that changes.
+	eps sync.Map
 }
 
 // fault is a route's fault injection: fractions (0..1) of the requests.

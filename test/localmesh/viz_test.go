@@ -169,6 +169,7 @@ func TestVizDemo(t *testing.T) {
 	if r := tableRows(stdout)["[DEFAULT]"]; len(r) < 2 || r[0] != "items" || r[1] != "100.00%" {
 		t.Errorf("viz routes deploy/web --to deploy/items: [DEFAULT] row %q, want items at 100.00%%", r)
 	}
+	vizProfileRoutes(t, base, viz)
 
 	// A proxy's raw metrics, from the host.
 	stdout, _, err = viz("diagnostics", "proxy-metrics", "-n", "demo", "deploy/web")
@@ -369,4 +370,48 @@ func percent(t *testing.T, s string) float64 {
 		return -1
 	}
 	return v
+}
+
+// vizProfileRoutes applies a ServiceProfile for items on the running demo
+// and waits for web's proxy to report its routes to `viz routes --to`; a
+// profile whose regex does not compile is refused by local apply.
+func vizProfileRoutes(t *testing.T, base string, viz func(args ...string) (string, string, error)) {
+	t.Helper()
+	profile := func(regex string) string {
+		f := filepath.Join(base, "items-profile.yaml")
+		doc := `apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: {name: items.demo.svc.cluster.local, namespace: demo}
+spec:
+  routes:
+  - name: items-list
+    condition: {method: POST, pathRegex: '` + regex + `'}
+  - name: items-find
+    condition: {method: POST, pathRegex: '/linkerdgo\.demo\.v1\.Items/FindByID'}
+`
+		if err := os.WriteFile(f, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	args := []string{"local", "apply", "-f", profile(`/linkerdgo\.demo\.v1\.Items/(List`)}
+	stdout, stderr, err := viz(args...)
+	checkOneLineError(t, args, stdout, stderr, err, "spec.routes[0].condition.pathRegex")
+	if _, _, err := viz("local", "apply", "-f", profile(`/linkerdgo\.demo\.v1\.Items/List`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		stdout, _, err := viz("viz", "routes", "deploy/web", "-n", "demo", "--to", "deploy/items")
+		if err == nil {
+			// The demo's votes call FindByID.
+			if r := tableRows(stdout)["items-find"]; len(r) >= 2 && r[0] == "items" && r[1] == "100.00%" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("viz routes deploy/web --to deploy/items never showed the profile's route items-find")
+		}
+		time.Sleep(3 * time.Second)
+	}
 }

@@ -123,6 +123,10 @@ env:
   value: {{ toString . | toJson }}
 {{- end }}
 {{- end }}
+{{- with $p.requireIdentityOnInboundPorts }}
+- name: LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY
+  value: {{ toString . | toJson }}
+{{- end }}
 {{- with $p.shutdownGracePeriod }}
 - name: LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD
   value: {{ toString . | toJson }}
