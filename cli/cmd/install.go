@@ -411,6 +411,7 @@ type webhookTLS struct {
 var webhookTLSs = []webhookTLS{
 	{values: "proxyInjector", service: k8s.ProxyInjectorServiceName, secret: k8s.ProxyInjectorTLSSecretName},
 	{values: "profileValidator", service: k8s.SPValidatorServiceName, secret: k8s.SPValidatorTLSSecretName},
+	{values: "policyValidator", service: k8s.PolicyValidatorServiceName, secret: k8s.PolicyValidatorTLSSecretName},
 }
 
 // setWebhookCerts generates each webhook's serving certificate and CA

@@ -116,9 +116,14 @@ spec:
 // a deletion.
 func TestGetProfileLocalStore(t *testing.T) {
 	dir := t.TempDir()
+	// Atomic writes, as local apply's: the store never reads a torn file.
 	write := func(name, content string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		tmp := filepath.Join(dir, ".tmp-"+name)
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}

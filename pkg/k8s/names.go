@@ -32,14 +32,17 @@ const (
 	DestinationHeadlessServiceName = "linkerd-dst-headless"
 	ProxyInjectorServiceName       = "linkerd-proxy-injector"
 	SPValidatorServiceName         = "linkerd-sp-validator"
+	PolicyValidatorServiceName     = "linkerd-policy-validator"
 
 	// Admission webhook configurations.
-	ProxyInjectorWebhookConfigName = "linkerd-proxy-injector-webhook-config"
-	SPValidatorWebhookConfigName   = "linkerd-sp-validator-webhook-config"
+	ProxyInjectorWebhookConfigName   = "linkerd-proxy-injector-webhook-config"
+	SPValidatorWebhookConfigName     = "linkerd-sp-validator-webhook-config"
+	PolicyValidatorWebhookConfigName = "linkerd-policy-validator-webhook-config"
 
 	// Webhook serving certificates (kubernetes.io/tls secrets).
-	ProxyInjectorTLSSecretName = "linkerd-proxy-injector-k8s-tls"
-	SPValidatorTLSSecretName   = "linkerd-sp-validator-k8s-tls"
+	ProxyInjectorTLSSecretName   = "linkerd-proxy-injector-k8s-tls"
+	SPValidatorTLSSecretName     = "linkerd-sp-validator-k8s-tls"
+	PolicyValidatorTLSSecretName = "linkerd-policy-validator-k8s-tls"
 
 	// IdentityTokenAudience is the audience of the projected ServiceAccount
 	// token a proxy presents to identity.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
@@ -98,4 +99,62 @@ func TestRouteRetries(t *testing.T) {
 			t.Errorf("no route_actual_request_total:\n%s", text)
 		}
 	})
+}
+
+// slowReader yields its string after a pause, so that a body is streamed.
+type slowReader struct {
+	s    string
+	done bool
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if r.done {
+		return 0, io.EOF
+	}
+	time.Sleep(50 * time.Millisecond)
+	r.done = true
+	return copy(p, r.s), nil
+}
+
+// TestRouteRetriesOnlyReplayable: a failing retryable route retries a
+// request whose small body the engine holds whole, never one whose body
+// is still streaming.
+func TestRouteRetriesOnlyReplayable(t *testing.T) {
+	var attempts atomic.Int64
+	be := h2cBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	p, err := route.Compile(&destinationv1.Profile{FullyQualifiedName: "web.ns.svc.cluster.local",
+		Routes: []*destinationv1.Route{{Name: "POST /r", Condition: &destinationv1.RequestMatch{Method: "POST"}, IsRetryable: true}},
+	}, "web.ns.svc.cluster.local:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, be.Listener.Addr().String(), func(o *testOptions) {
+		o.Route = &route.Layer{Registry: o.Metrics,
+			Profiles: route.ProfilesFunc(func(context.Context, discovery.Destination) *route.Profile { return p })}
+	})
+	c := h1Client(h.addr)
+	post := func(body io.Reader) int64 {
+		t.Helper()
+		attempts.Store(0)
+		resp, err := c.Post("http://web.ns.svc.cluster.local/r", "text/plain", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("status %d, want the backend's 500", resp.StatusCode)
+		}
+		return attempts.Load()
+	}
+	if n := post(strings.NewReader("small body")); n != route.MaxAttempts {
+		t.Errorf("a buffered body: %d attempts, want %d (retried up to the cap)", n, route.MaxAttempts)
+	}
+	if n := post(io.MultiReader(strings.NewReader("first"), &slowReader{s: "second"})); n != 1 {
+		t.Errorf("a streamed body: %d attempts, want 1", n)
+	}
 }

@@ -81,6 +81,14 @@ env:
   value: {{ ternary "." (printf "svc.%s." $domain) (not (not $p.enableExternalProfiles)) | toJson }}
 - name: LINKERD2_PROXY_DESTINATION_CONTEXT
   value: '{"ns":"$(_pod_ns)", "nodeName":"$(_pod_nodeName)", "pod":"$(_pod_name)"}'
+- name: LINKERD2_PROXY_POLICY_SVC_ADDR
+  value: {{ $p.policySvcAddr | default (printf "linkerd-policy.%s.svc.%s.:8090" $ns $domain) | toJson }}
+- name: LINKERD2_PROXY_POLICY_SVC_NAME
+  value: {{ printf "linkerd-destination.%s.%s" $ns $idSuffix | toJson }}
+- name: LINKERD2_PROXY_POLICY_WORKLOAD
+  value: '{"ns":"$(_pod_ns)", "pod":"$(_pod_name)"}'
+- name: LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS
+  value: {{ .Values.clusterNetworks | toJson }}
 - name: LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT
   value: {{ $p.inboundConnectTimeout | toJson }}
 - name: LINKERD2_PROXY_OUTBOUND_CONNECT_TIMEOUT
