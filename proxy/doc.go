@@ -51,7 +51,7 @@
 //	outbound   HTTP/1.1                       unmeshed  h1             h1 (pooled)
 //	outbound   HTTP/2, h2c, gRPC              any       h2             h2.Relay
 //	inbound    HTTP/1.1                       any       h1             h1 (pooled, to the application)
-//	inbound    HTTP/2 marked l5d-orig-proto   meshed    h2             h1.Downgrade (HTTP/1.1 to the application)
+//	inbound    HTTP/2 marked l5d-orig-proto   meshed    h2             h1.OrigProtoIn (HTTP/1.1 to the application)
 //	inbound    HTTP/2, h2c, gRPC              any       h2             h2.Relay
 //	either     HTTP/1 Upgrade/WebSocket,      any       net/http       net/http's transport, or a tunnel
 //	           CONNECT, Expect, HTTP/1.0                (hand-off)     (CONNECT), behind the same chain

@@ -55,10 +55,10 @@ type exchange struct {
 	grpc     bool
 	close    bool // the client asked to close
 	u        *upstream
-	s        *h2.Stream // the stream of an upgraded request
+	s        *h2.Stream // the stream of an orig-proto request
 	streamed bool       // the body goroutine was started
-	interim  bool       // an interim response went to the client (upgraded requests)
-	h2head   h2.Head    // the response head of an upgraded request
+	interim  bool       // an interim response went to the client (orig-proto requests)
+	h2head   h2.Head    // the response head of an orig-proto request
 }
 
 // exchange forwards the request whose head (n bytes) is buffered and

@@ -221,7 +221,7 @@ type conn struct {
 	state  atomic.Int32
 	closed atomic.Bool               // forceClose ran
 	up     atomic.Pointer[upstream]  // in use, for forceClose
-	stream atomic.Pointer[h2.Stream] // in use (upgraded requests), for forceClose
+	stream atomic.Pointer[h2.Stream] // in use (orig-proto requests), for forceClose
 
 	req       requestHead
 	resp      responseHead
@@ -234,7 +234,7 @@ type conn struct {
 	rendered  []pipeline.Field // the fields extraBuf holds
 	body      chan error       // result of a streamed request body
 	tmp       reader           // reads a buffered chunked body in place
-	h2        h2State          // scratch space of upgraded requests
+	h2        h2State          // scratch space of orig-proto requests
 	owned     [][]byte         // the chain's owned fields: dropped from requests
 }
 

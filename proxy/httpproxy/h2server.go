@@ -25,7 +25,7 @@ type h2Conns struct {
 // or a meshed peer proxy's connection) with the proxy's own HTTP/2 server:
 // each stream's request goes through the chain, then to its endpoint over
 // HTTP/2 (h2.Relay) or, when it is HTTP/1.1 a peer proxy carried over
-// HTTP/2 (l5d-orig-proto), as HTTP/1.1 (h1.Downgrade). It returns when the
+// HTTP/2 (l5d-orig-proto), as HTTP/1.1 (h1.OrigProtoIn). It returns when the
 // connection ends, and owns c.
 func (s *Server) ServeH2(ctx context.Context, c net.Conn, pc *pipeline.Conn) {
 	handler := func(st *h2.Stream) {
@@ -63,13 +63,13 @@ func (s *Server) ServeH2(ctx context.Context, c net.Conn, pc *pipeline.Conn) {
 // stream is the state of one HTTP/2 request: its exchange, and the client
 // engine the chain's decisions pick.
 type stream struct {
-	px    pipeline.Exchange
-	hv    h2Header
-	s     *Server
-	st    *h2.Stream
-	head  h2.Head
-	relay *h2.Relay
-	down  *h1.Downgrade
+	px     pipeline.Exchange
+	hv     h2Header
+	s      *Server
+	st     *h2.Stream
+	head   h2.Head
+	relay  *h2.Relay
+	origIn *h1.OrigProtoIn
 }
 
 var streams = sync.Pool{New: func() any { return new(stream) }}
@@ -80,8 +80,8 @@ func (s *Server) serveStream(ctx context.Context, st *h2.Stream, head h2.Head, p
 		if e.relay != nil {
 			e.relay.Release()
 		}
-		if e.down != nil {
-			e.down.Release()
+		if e.origIn != nil {
+			e.origIn.Release()
 		}
 		*e = stream{}
 		streams.Put(e)
@@ -98,8 +98,8 @@ func (s *Server) serveStream(ctx context.Context, st *h2.Stream, head h2.Head, p
 	}
 	px.Header = nil
 	switch {
-	case err != nil && e.down != nil:
-		e.down.Fail(err)
+	case err != nil && e.origIn != nil:
+		e.origIn.Fail(err)
 	case err != nil && e.relay != nil:
 		e.relay.Fail(err)
 	case err != nil:
@@ -107,8 +107,8 @@ func (s *Server) serveStream(ctx context.Context, st *h2.Stream, head h2.Head, p
 		var fields []h2.Field
 		_ = h2.RespondAnswer(st, px.Fail(0, err), &fields)
 		px.Finish(nil)
-	case e.down != nil:
-		e.down.Relay()
+	case e.origIn != nil:
+		e.origIn.Relay()
 	default:
 		e.relay.Respond()
 	}
@@ -118,8 +118,8 @@ func (s *Server) serveStream(ctx context.Context, st *h2.Stream, head h2.Head, p
 // request, by the chain's decision.
 func (e *stream) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	if px.OrigProto {
-		e.down = e.s.fast.Downgrade(e.st, e.head)
-		return e.down.Forward(ctx, px)
+		e.origIn = e.s.fast.OrigProtoIn(e.st, e.head)
+		return e.origIn.Forward(ctx, px)
 	}
 	if px.Method == http.MethodConnect {
 		return &pipeline.StatusError{Status: http.StatusNotImplemented, Err: errors.New("CONNECT over HTTP/2 is not proxied")}
@@ -131,7 +131,7 @@ func (e *stream) Forward(ctx context.Context, px *pipeline.Exchange) error {
 }
 
 // Replayable implements pipeline.Replayer through the relay.
-func (e *stream) Replayable() bool { return e.down == nil && e.relay != nil && e.relay.Replayable() }
+func (e *stream) Replayable() bool { return e.origIn == nil && e.relay != nil && e.relay.Replayable() }
 
 // DiscardResponse implements pipeline.Replayer.
 func (e *stream) DiscardResponse() {

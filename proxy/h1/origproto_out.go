@@ -21,7 +21,7 @@ const (
 	OrigProtoHTTP11 = pipeline.OrigProtoHTTP11
 )
 
-// h2State is a client connection's scratch space for upgraded requests.
+// h2State is a client connection's scratch space for orig-proto requests.
 type h2State struct {
 	fields  []h2.Field // request head
 	trailer []h2.Field // request trailers of a chunked body

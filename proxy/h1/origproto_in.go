@@ -21,17 +21,17 @@ import (
 // on the same pooled connections as the fast path's, and the response goes
 // back on the stream.
 
-// errBadUpgradedRequest is the answer to a request head that cannot be
+// errBadOrigProtoRequest is the answer to a request head that cannot be
 // written as HTTP/1.1.
-var errBadUpgradedRequest = errors.New("h1: malformed request from peer proxy")
+var errBadOrigProtoRequest = errors.New("h1: malformed request from peer proxy")
 
-// Downgrade is one request that arrived over HTTP/2 from a peer proxy,
+// OrigProtoIn is one request that arrived over HTTP/2 from a peer proxy,
 // marked l5d-orig-proto, forwarded to its endpoint as HTTP/1.1 on the same
 // pooled connections as the fast path's, its response going back on the
 // stream marked the same way. The HTTP/2 server engine gets one from
-// Server.Downgrade when the chain marks a request OrigProto, runs its
+// Server.OrigProtoIn when the chain marks a request OrigProto, runs its
 // Forward as the chain's terminal, then calls Relay or Fail, then Release.
-type Downgrade struct {
+type OrigProtoIn struct {
 	s    *Server
 	st   *h2.Stream
 	head h2.Head
@@ -52,12 +52,12 @@ type Downgrade struct {
 	ab            *abort
 }
 
-var downgrades = sync.Pool{New: func() any { return &Downgrade{body: make(chan error, 1)} }}
+var origProtoIns = sync.Pool{New: func() any { return &OrigProtoIn{body: make(chan error, 1)} }}
 
-// Downgrade returns the exchange of the request on st, whose head (from
+// OrigProtoIn returns the exchange of the request on st, whose head (from
 // ReadHead) is head.
-func (s *Server) Downgrade(st *h2.Stream, head h2.Head) *Downgrade {
-	d := downgrades.Get().(*Downgrade)
+func (s *Server) OrigProtoIn(st *h2.Stream, head h2.Head) *OrigProtoIn {
+	d := origProtoIns.Get().(*OrigProtoIn)
 	d.s, d.st, d.head = s, st, head
 	d.contentLength = -1
 	return d
@@ -65,20 +65,20 @@ func (s *Server) Downgrade(st *h2.Stream, head h2.Head) *Downgrade {
 
 // Release ends the exchange's use of the stream (it does not close it) and
 // recycles d.
-func (d *Downgrade) Release() {
+func (d *OrigProtoIn) Release() {
 	d.st.OnReset(nil)
 	body := d.body
-	*d = Downgrade{body: body, fields: d.fields[:0], trailer: d.trailer[:0], name: d.name[:0], extra: d.extra[:0]}
-	downgrades.Put(d)
+	*d = OrigProtoIn{body: body, fields: d.fields[:0], trailer: d.trailer[:0], name: d.name[:0], extra: d.extra[:0]}
+	origProtoIns.Put(d)
 }
 
 // Forward implements pipeline.Forwarder: it sends the request to
 // px.Endpoint as HTTP/1.1 and waits for the final response head.
-func (d *Downgrade) Forward(ctx context.Context, px *pipeline.Exchange) error {
+func (d *OrigProtoIn) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	d.px = px
 	method, path, ok := d.parseHead(d.head)
 	if !ok {
-		return &pipeline.StatusError{Status: http.StatusBadRequest, Err: errBadUpgradedRequest}
+		return &pipeline.StatusError{Status: http.StatusBadRequest, Err: errBadOrigProtoRequest}
 	}
 	// A reset (the peer proxy's client went away) ends the exchange. The
 	// callback may run late, on the connection's goroutine: it only sees
@@ -95,7 +95,7 @@ func (d *Downgrade) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	return nil
 }
 
-// abort cancels one downgraded exchange when its stream is reset.
+// abort cancels one orig-proto exchange when its stream is reset.
 type abort struct {
 	cancelled atomic.Bool
 	up        atomic.Pointer[upstream] // in use
@@ -109,7 +109,7 @@ func (a *abort) cut() {
 }
 
 // parseHead reads the pseudo-header fields and the framing of the request.
-func (d *Downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
+func (d *OrigProtoIn) parseHead(head h2.Head) (method, path string, ok bool) {
 	authority := ""
 	for _, f := range head.Fields {
 		switch f.Name {
@@ -152,7 +152,7 @@ func (d *Downgrade) parseHead(head h2.Head) (method, path string, ok bool) {
 // roundTrip sends the request upstream and reads the final response head,
 // forwarding interim ones. A pooled connection found closed is replaced
 // once when the request can be sent again.
-func (d *Downgrade) roundTrip(ctx context.Context, method, path string, head h2.Head) error {
+func (d *OrigProtoIn) roundTrip(ctx context.Context, method, path string, head h2.Head) error {
 	ep := d.px.Endpoint
 	for attempt := 0; ; attempt++ {
 		u := d.s.Pool.get(keyOf(ep))
@@ -186,7 +186,7 @@ func (d *Downgrade) roundTrip(ctx context.Context, method, path string, head h2.
 
 // send writes the request head and, when it is all there, the body
 // upstream; a body still arriving is streamed by a second goroutine.
-func (d *Downgrade) send(method, path string, head h2.Head) error {
+func (d *OrigProtoIn) send(method, path string, head h2.Head) error {
 	w := d.u.w
 	_, _ = w.WriteString(method)
 	_ = w.WriteByte(' ')
@@ -222,7 +222,7 @@ func (d *Downgrade) send(method, path string, head h2.Head) error {
 			return fmt.Errorf("read request body: %w", err)
 		}
 		if !d.chunked && int64(len(b)) != d.contentLength {
-			return fmt.Errorf("%w: %d body bytes for a content-length of %d", errBadUpgradedRequest, len(b), d.contentLength)
+			return fmt.Errorf("%w: %d body bytes for a content-length of %d", errBadOrigProtoRequest, len(b), d.contentLength)
 		}
 		if d.chunked {
 			writeChunk(w, b)
@@ -239,7 +239,7 @@ func (d *Downgrade) send(method, path string, head h2.Head) error {
 }
 
 // owned reports whether a field is one only the proxy sets.
-func (d *Downgrade) owned(name string) bool {
+func (d *OrigProtoIn) owned(name string) bool {
 	for _, o := range d.s.Chain.OwnedFields() {
 		if equalFoldString([]byte(name), o) {
 			return true
@@ -261,7 +261,7 @@ func writeChunk(w *bufio.Writer, b []byte) {
 }
 
 // writeTrailer ends a chunked request body with the stream's trailers.
-func (d *Downgrade) writeTrailer(w *bufio.Writer) {
+func (d *OrigProtoIn) writeTrailer(w *bufio.Writer) {
 	_, _ = w.WriteString("0\r\n")
 	for _, f := range d.st.Trailers() {
 		if !pipeline.HopByHop(f.Name) && f.Name != HeaderOrigProto {
@@ -274,7 +274,7 @@ func (d *Downgrade) writeTrailer(w *bufio.Writer) {
 // streamBody copies the request body from the stream upstream as it
 // arrives. When the stream fails, the upstream connection is closed: the
 // request cannot end.
-func (d *Downgrade) streamBody(u *upstream) {
+func (d *OrigProtoIn) streamBody(u *upstream) {
 	st, w := d.st, u.w
 	n := int64(0)
 	var err error
@@ -319,7 +319,7 @@ func (d *Downgrade) streamBody(u *upstream) {
 }
 
 // waitBody waits for a streamed request body, at most grace, then cuts it.
-func (d *Downgrade) waitBody(grace time.Duration) error {
+func (d *OrigProtoIn) waitBody(grace time.Duration) error {
 	if !d.streamed {
 		return nil
 	}
@@ -341,7 +341,7 @@ func (d *Downgrade) waitBody(grace time.Duration) error {
 
 // readResponseHead reads response heads until a final one, forwarding
 // interim ones on the stream.
-func (d *Downgrade) readResponseHead() (interim bool, err error) {
+func (d *OrigProtoIn) readResponseHead() (interim bool, err error) {
 	u := d.u
 	for {
 		scanned := 0
@@ -366,7 +366,7 @@ func (d *Downgrade) readResponseHead() (interim bool, err error) {
 
 // Relay sends the final response, buffered in d.u, on the stream, and
 // finishes the exchange.
-func (d *Downgrade) Relay() {
+func (d *OrigProtoIn) Relay() {
 	u, resp := d.u, &d.resp
 	if !d.streamed {
 		// The request body sent from the stream's buffer is done with.
@@ -422,7 +422,7 @@ func (d *Downgrade) Relay() {
 
 // copyBody copies the response body from upstream to the stream, then
 // ends it (with the trailers of a chunked body).
-func (d *Downgrade) copyBody(fr framing) error {
+func (d *OrigProtoIn) copyBody(fr framing) error {
 	w := h2Writers.Get().(*bufio.Writer)
 	w.Reset(writeErrorWriter{d.st})
 	defer func() { w.Reset(nil); h2Writers.Put(w) }()
@@ -465,7 +465,7 @@ func (w writeErrorWriter) Write(p []byte) (int, error) {
 }
 
 // release gives the upstream connection back to the pool, or closes it.
-func (d *Downgrade) release(reuse bool) {
+func (d *OrigProtoIn) release(reuse bool) {
 	u := d.u
 	if u == nil {
 		return
@@ -482,7 +482,7 @@ func (d *Downgrade) release(reuse bool) {
 // Fail answers a request that could not be forwarded (err from Forward),
 // or resets the stream when a response was already on its way, and
 // finishes the exchange.
-func (d *Downgrade) Fail(err error) {
+func (d *OrigProtoIn) Fail(err error) {
 	bodyErr := d.waitBody(bodyGrace)
 	if bodyErr != nil && !errors.Is(bodyErr, errBodyAbandoned) && !isWriteError(bodyErr) {
 		err = fmt.Errorf("read request body: %w", context.Canceled)
