@@ -38,6 +38,7 @@ func newCmdDiagnostics(global *GlobalOptions, env Env) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(newCmdDiagnosticsEndpoints(global, env))
+	cmd.AddCommand(newCmdDiagnosticsPolicy())
 	cmd.AddCommand(newCmdDiagnosticsProxyMetrics(global))
 	cmd.AddCommand(newCmdDiagnosticsControllerMetrics(global))
 	return cmd

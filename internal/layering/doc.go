@@ -3,7 +3,9 @@
 //   - pkg/ holds libraries: nothing in it imports the programs (controller/,
 //     proxy/, cli/, await/, proxyinit/, demo/) or the tests (test/, hack/).
 //   - cli/ reaches the control plane only where it runs parts of it (the
-//     local mesh runs the destination store and the local token issuer);
+//     local mesh runs the destination store and the local token issuer,
+//     and checks applied policy resources as the policy controller reads
+//     them);
 //     shared names live in pkg/.
 //   - Only tests and benchmarks import test/.
 //

@@ -42,6 +42,7 @@ var rules = []rule{
 		deny: []string{"controller"},
 		allow: map[string]bool{
 			"cli/localmesh -> controller/store":               true,
+			"cli/localmesh -> controller/policy":              true, // validates applied policy resources as the controller reads them
 			"cli/localmesh -> controller/identity/localtoken": true,
 		},
 	},

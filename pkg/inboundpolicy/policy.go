@@ -23,8 +23,8 @@ const (
 
 // Network is a client network with exceptions.
 type Network struct {
-	Net    netip.Prefix
-	Except []netip.Prefix
+	Net    netip.Prefix   `json:"cidr"`
+	Except []netip.Prefix `json:"except,omitempty"`
 }
 
 // Contains reports whether a is in n and not in its exceptions.
@@ -44,10 +44,11 @@ func (n Network) Contains(a netip.Addr) bool {
 // when Networks is empty) that are unauthenticated-allowed or have one of
 // its identities ("*" any identity, "*.suffix" a suffix).
 type Authorization struct {
-	Kind, Name      string
-	Networks        []Network
-	Unauthenticated bool
-	Identities      []string
+	Kind            string    `json:"kind"`
+	Name            string    `json:"name"`
+	Networks        []Network `json:"networks,omitempty"`
+	Unauthenticated bool      `json:"unauthenticated"`
+	Identities      []string  `json:"identities,omitempty"`
 }
 
 // Allows reports whether the client at addr with mesh identity id ("" when
@@ -95,12 +96,12 @@ func MatchIdentity(pattern, id string) bool {
 // Port is the policy of one inbound port.
 type Port struct {
 	// Port is 0 for the workload's default (ports no Server selects).
-	Port       uint16
-	ServerKind string
-	ServerName string
+	Port       uint16 `json:"port"`
+	ServerKind string `json:"serverKind"`
+	ServerName string `json:"serverName"`
 	// Protocol is the Server's proxyProtocol ("" or unknown: detect).
-	Protocol       string
-	Authorizations []Authorization
+	Protocol       string          `json:"protocol,omitempty"`
+	Authorizations []Authorization `json:"authorizations"`
 }
 
 // Authorize returns the authorization that allows the client, or nil.
