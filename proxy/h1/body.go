@@ -6,7 +6,8 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"sync"
+
+	"github.com/linkerd-go/linkerd/proxy/internal/bufpool"
 )
 
 // Chunked coding limits.
@@ -44,9 +45,6 @@ func isWriteError(err error) bool {
 	var we *writeError
 	return errors.As(err, &we)
 }
-
-// copyBufs are the buffers for bodies larger than a read buffer.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // more waits for more bytes from r. Whatever w holds is flushed first, so
 // that a streamed body never sits in a buffer while the proxy blocks.
@@ -90,8 +88,8 @@ func copyDirect(w *bufio.Writer, r *reader, n int64) error {
 			return wrapWrite(err)
 		}
 	}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := bufpool.Get()
+	defer bufpool.Put(bp)
 	buf := *bp
 	for n != 0 {
 		p := buf

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkerd-go/linkerd/proxy/internal/bufpool"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
@@ -209,10 +210,8 @@ func (h httpHeader) Get(name string) string { return http.Header(h).Get(name) }
 // bufferPool gives the reverse proxy pooled copy buffers.
 type bufferPool struct{}
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *copyBufs.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { copyBufs.Put(&b) }
+func (bufferPool) Get() []byte  { return *bufpool.Get() }
+func (bufferPool) Put(b []byte) { bufpool.Put(&b) }
 
 var (
 	_ http.Handler       = (*handoff)(nil)

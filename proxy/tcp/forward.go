@@ -6,11 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
-)
 
-// bufPool holds copy buffers so a forwarded connection allocates none.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	"github.com/linkerd-go/linkerd/proxy/internal/bufpool"
+)
 
 // Forward copies bytes in both directions until both are done. When one side
 // finishes sending (EOF) the other side's write half is closed, so half-closed
@@ -36,9 +34,9 @@ func Forward(ctx context.Context, client, server net.Conn) error {
 
 // pipe copies src to dst, then half-closes dst.
 func pipe(dst, src net.Conn) error {
-	bp := bufPool.Get().(*[]byte)
+	bp := bufpool.Get()
 	_, err := io.CopyBuffer(writerOnly{dst}, src, *bp)
-	bufPool.Put(bp)
+	bufpool.Put(bp)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
