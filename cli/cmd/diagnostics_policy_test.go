@@ -66,7 +66,7 @@ func startPolicy(t *testing.T) string {
 	}
 	gs := grpc.NewServer()
 	policyv1.RegisterInboundPolicyServer(gs, srv)
-	go gs.Serve(lis) //nolint:errcheck // stopped at cleanup
+	go func() { _ = gs.Serve(lis) }() // stopped at cleanup
 	t.Cleanup(gs.Stop)
 	return lis.Addr().String()
 }
