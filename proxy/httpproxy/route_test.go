@@ -84,12 +84,27 @@ func TestRouteTimeoutAndMetrics(t *testing.T) {
 			}
 		})
 	}
-	text := scrapeRoutes(t, h)
-	for _, want := range []string{
+	// The route's metrics are counted when each exchange ends, which may be
+	// just after its client read the response: wait for them.
+	wants := []string{
 		`route_request_total{direction="outbound",dst="web.ns.svc.cluster.local:80",rt_route="GET /fast"} 2`,
 		`route_request_total{direction="outbound",dst="web.ns.svc.cluster.local:80",rt_route="GET /slow"} 2`,
 		`route_response_total{classification="success",direction="outbound",dst="web.ns.svc.cluster.local:80",error="",grpc_status="",rt_route="GET /stream",status_code="200"} 2`,
-	} {
+	}
+	var text string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		text = scrapeRoutes(t, h)
+		missing := 0
+		for _, want := range wants {
+			if !strings.Contains(text, want) {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s; have:\n%s", want, text)
 		}
