@@ -46,18 +46,24 @@ func WaitReady(ctx context.Context, client *http.Client, uri string, maxBackoff 
 	}
 	delay := min(initialBackoff, maxBackoff)
 	// Bounded by ctx: the caller decides how long to wait (possibly forever).
+	// last is the last check's answer: one cut short by ctx itself says
+	// nothing about the proxy, so the one before it is kept.
+	var last error
 	for attempt := 1; ; attempt++ {
 		err := checkReady(ctx, client, uri)
 		if err == nil {
 			log.Info("proxy is ready", "uri", uri, "attempts", attempt)
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		log.Info("proxy is not ready", "uri", uri, "attempt", attempt, "error", err, "retry_in", delay)
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return fmt.Errorf("waiting for %s: %w (last check: %v)", uri, context.Cause(ctx), err)
+			return fmt.Errorf("waiting for %s: %w (last check: %v)", uri, context.Cause(ctx), last)
 		case <-timer.C:
 		}
 		delay = min(2*delay, maxBackoff)
