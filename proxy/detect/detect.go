@@ -129,12 +129,17 @@ func readAndClassify(conn net.Conn, buf []byte) (Result, int, error) {
 	return Result{Protocol: Opaque}, n, nil
 }
 
-// Conn is a net.Conn whose first reads return the bytes that Detect consumed
-// while classifying the connection. It is not safe for concurrent Reads.
+// Conn is a net.Conn whose first reads return bytes already read from it:
+// those Detect consumed while classifying the connection, or (Replay) those
+// an engine read before handing the connection on. It is the proxy's one
+// replaying connection. It is not safe for concurrent Reads.
 type Conn struct {
 	net.Conn
 	prefix []byte
 }
+
+// Replay returns c reading prefix first.
+func Replay(c net.Conn, prefix []byte) *Conn { return &Conn{Conn: c, prefix: prefix} }
 
 // Read returns buffered prefix bytes first, then reads from the underlying
 // connection.

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/proxy/balance"
+	"github.com/linkerd-go/linkerd/proxy/detect"
 	"github.com/linkerd-go/linkerd/proxy/h2"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
 )
@@ -380,34 +381,8 @@ func (c *conn) handOff(reason error) net.Conn {
 	prefix = append(prefix, b[:head-2]...)
 	prefix = append(prefix, closeField...)
 	prefix = append(prefix, b[head-2:]...)
-	return &replayConn{Conn: c.nc, prefix: prefix}
+	return detect.Replay(c.nc, prefix)
 }
-
-// replayConn replays bytes already read before reading from the connection.
-type replayConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-// CloseWrite half-closes the connection when it supports it (tunnels).
-func (c *replayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
-}
-
-// Unwrap returns the underlying connection.
-func (c *replayConn) Unwrap() net.Conn { return c.Conn }
 
 // methods interns the common request methods.
 var methods = [...]string{
