@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/linkerd-go/linkerd/pkg/pki"
@@ -76,7 +77,7 @@ func TapTargets(stateDir, kind, ns, name string) ([]TapTarget, error) {
 // tapEnabled reports whether w's proxy serves the tap API.
 func tapEnabled(w *Workload) bool {
 	for _, e := range w.Procs[0].Env {
-		if len(e) > len(proxyenv.TapSvcName) && e[:len(proxyenv.TapSvcName)+1] == proxyenv.TapSvcName+"=" {
+		if v, ok := strings.CutPrefix(e, proxyenv.TapSvcName+"="); ok && v != "" {
 			return true
 		}
 	}

@@ -506,7 +506,7 @@ func (d *OrigProtoIn) Fail(err error) {
 // HeaderOrigProto.
 func responseFields(dst []h2.Field, h *responseHead, scratch *[]byte) []h2.Field {
 	raw := h.raw
-	dst = append(dst, h2.Field{Name: ":status", Value: statusString(h.status)})
+	dst = append(dst, h2.Field{Name: ":status", Value: h2.StatusValue(h.status)})
 	for i := range h.fields {
 		f := &h.fields[i]
 		if f.hop {
@@ -515,21 +515,4 @@ func responseFields(dst []h2.Field, h *responseHead, scratch *[]byte) []h2.Field
 		dst = append(dst, h2.Field{Name: lowerName(f.name.of(raw), scratch), Value: string(f.value.of(raw))})
 	}
 	return append(dst, h2.Field{Name: HeaderOrigProto, Value: OrigProtoHTTP11})
-}
-
-// statusString interns the common status codes.
-func statusString(code int) string {
-	switch code {
-	case 200:
-		return "200"
-	case 204:
-		return "204"
-	case 304:
-		return "304"
-	case 404:
-		return "404"
-	case 500:
-		return "500"
-	}
-	return strconv.Itoa(code)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -314,11 +315,11 @@ func (r *Relay) Release() {
 // RespondAnswer sends the proxy's answer a as a complete response on st;
 // fields is scratch space.
 func RespondAnswer(st *Stream, a *pipeline.Answer, fields *[]Field) error {
-	f := append((*fields)[:0], Field{Name: ":status", Value: statusString(a.Status)})
+	f := append((*fields)[:0], Field{Name: ":status", Value: StatusValue(a.Status)})
 	for _, af := range a.Fields {
 		f = append(f, Field{Name: af.Name, Value: af.Value})
 	}
-	f = append(f, Field{Name: "content-length", Value: fmt.Sprint(len(a.Body))})
+	f = append(f, Field{Name: "content-length", Value: strconv.Itoa(len(a.Body))})
 	*fields = f
 	return st.Respond(f, []byte(a.Body), true)
 }
@@ -326,7 +327,7 @@ func RespondAnswer(st *Stream, a *pipeline.Answer, fields *[]Field) error {
 // responseFields are a response head's fields as relayed: hop-by-hop ones
 // left out.
 func responseFields(dst []Field, h Head) []Field {
-	dst = append(dst, Field{Name: ":status", Value: statusString(h.Status)})
+	dst = append(dst, Field{Name: ":status", Value: StatusValue(h.Status)})
 	for _, f := range h.Fields {
 		if len(f.Name) > 0 && f.Name[0] == ':' || pipeline.HopByHop(f.Name) {
 			continue
@@ -353,13 +354,15 @@ func trailerFields(tr []Field) []Field {
 	return tr
 }
 
-// statusString renders a status code, without allocating for common ones.
-func statusString(code int) string {
+// StatusValue renders a :status value, without allocating for common codes.
+func StatusValue(code int) string {
 	switch code {
 	case http.StatusOK:
 		return "200"
 	case http.StatusNoContent:
 		return "204"
+	case http.StatusNotModified:
+		return "304"
 	case http.StatusNotFound:
 		return "404"
 	case http.StatusInternalServerError:
@@ -369,5 +372,5 @@ func statusString(code int) string {
 	case http.StatusServiceUnavailable:
 		return "503"
 	}
-	return fmt.Sprint(code)
+	return strconv.Itoa(code)
 }

@@ -59,9 +59,6 @@ func NewChain(layers ...Layer) *Chain {
 // ones are removed before forwarding.
 func (c *Chain) OwnedFields() []string { return c.owned }
 
-// Len returns the number of layers.
-func (c *Chain) Len() int { return len(c.layers) }
-
 // Serve runs x through the chain to term.
 func (c *Chain) Serve(ctx context.Context, x *Exchange, term Forwarder) error {
 	x.chain, x.term, x.pos = c, term, 0

@@ -124,11 +124,10 @@ func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
 
 // state is a tapped exchange's.
 type state struct {
-	id     uint64
-	taps   []*Tap
-	base   tapv1.TapEvent // direction, addresses, TLS, metadata
-	headAt time.Time
-	sent   bool // response-init sent
+	id   uint64
+	taps []*Tap
+	base tapv1.TapEvent // direction, addresses, TLS, metadata
+	sent bool           // response-init sent
 }
 
 // Layer publishes the events of the requests it sees to the hub's taps.
@@ -205,7 +204,6 @@ func (l *Layer) start(x *pipeline.Exchange) *state {
 
 func (l *Layer) responseInit(st *state, x *pipeline.Exchange) {
 	st.sent = true
-	st.headAt = x.HeadAt
 	l.publish(st, &tapv1.TapEvent_ResponseInit{ResponseInit: &tapv1.ResponseInit{
 		Id: st.id, SinceRequestInitUs: x.HeadAt.Sub(x.Start).Microseconds(), HttpStatus: uint32(x.Status),
 	}})
