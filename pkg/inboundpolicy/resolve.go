@@ -26,6 +26,9 @@ type Resources struct {
 	AuthorizationPolicies  []*policy.AuthorizationPolicy
 	MeshTLSAuthentications []*policy.MeshTLSAuthentication
 	NetworkAuthentications []*policy.NetworkAuthentication
+	// NamespaceAnnotations are the annotations of the namespaces, by name
+	// (config.linkerd.io/default-inbound-policy sets their pods' default).
+	NamespaceAnnotations map[string]map[string]string
 }
 
 // Config is the cluster's policy configuration.
