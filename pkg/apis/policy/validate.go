@@ -36,13 +36,17 @@ var portName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // Decode strictly decodes one policy resource (YAML or JSON) and validates
 // it: unknown fields, an unknown kind or version and invalid values are
 // errors naming the field. It returns a *Server, *ServerAuthorization,
-// *AuthorizationPolicy, *MeshTLSAuthentication or *NetworkAuthentication.
+// *AuthorizationPolicy, *MeshTLSAuthentication, *NetworkAuthentication or
+// *HTTPRoute (of policy.linkerd.io or gateway.networking.k8s.io).
 func Decode(data []byte) (any, error) {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(data, &tm); err != nil {
 		return nil, fmt.Errorf("decoding policy resource: %w", err)
 	}
 	group, version, _ := strings.Cut(tm.APIVersion, "/")
+	if tm.Kind == KindHTTPRoute {
+		return decodeHTTPRoute(data, group, version)
+	}
 	if group != GroupName {
 		return nil, fmt.Errorf("apiVersion: %q is not in group %s", tm.APIVersion, GroupName)
 	}
