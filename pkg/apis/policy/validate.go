@@ -171,16 +171,27 @@ func (p *AuthorizationPolicy) validate() error {
 	default:
 		return fmt.Errorf("spec.targetRef.kind: %s %q cannot be targeted (Server, HTTPRoute or Namespace)", t.Group, t.Kind)
 	}
+	// Every authentication must hold: one identity authentication and one
+	// network authentication at most, as in Linkerd.
+	var idRef, netRef = -1, -1
 	for i, r := range p.Spec.RequiredAuthenticationRefs {
 		if r.Name == "" {
 			return fmt.Errorf("spec.requiredAuthenticationRefs[%d].name: required", i)
 		}
+		prev := &idRef
 		switch {
-		case (r.Kind == KindMeshTLSAuthentication || r.Kind == KindNetworkAuthentication) && groupIs(r.Group, GroupName):
+		case r.Kind == KindMeshTLSAuthentication && groupIs(r.Group, GroupName):
+		case r.Kind == KindNetworkAuthentication && groupIs(r.Group, GroupName):
+			prev = &netRef
 		case r.Kind == KindServiceAccount && groupIs(r.Group, "core"):
 		default:
 			return fmt.Errorf("spec.requiredAuthenticationRefs[%d].kind: %q is not MeshTLSAuthentication, NetworkAuthentication or ServiceAccount", i, r.Kind)
 		}
+		if *prev >= 0 {
+			return fmt.Errorf("spec.requiredAuthenticationRefs[%d]: %s %q: only one identity authentication (MeshTLSAuthentication or ServiceAccount) and one NetworkAuthentication may be required (already %q)",
+				i, r.Kind, r.Name, p.Spec.RequiredAuthenticationRefs[*prev].Name)
+		}
+		*prev = i
 	}
 	return nil
 }
