@@ -101,7 +101,7 @@ func newCmdLocalUp(l *localCtx) *cobra.Command {
 		Use:   "up",
 		Short: "Start the local network and control plane (identity and destination)",
 		Long: `up creates the local network and starts the control plane. It first checks
-what it needs (root, network namespaces, iproute2, iptables, util-linux, the
+what it needs (root, network namespaces, iproute2, util-linux, the
 mesh's binaries, a free subnet) and lists every missing prerequisite with its
 fix before creating anything; a failure half-way removes what it created.
 Run as root on Debian or Ubuntu, it first installs the missing tools'
