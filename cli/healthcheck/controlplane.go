@@ -208,6 +208,7 @@ var expectedCRDs = []crd{
 	{"policy.linkerd.io", "networkauthentications"},
 	{"policy.linkerd.io", "serverauthorizations"},
 	{"policy.linkerd.io", "servers"},
+	{"split.smi-spec.io", "trafficsplits"},
 }
 
 func linkerdConfigCategory() Category {
