@@ -40,8 +40,12 @@ type Workload struct {
 	// Service is the Service the workload is an endpoint of; empty for
 	// none.
 	Service string `json:"service,omitempty"`
-	// Port is the application's port (the Service's port and targetPort).
+	// Port is the application's first port (the Service's port and
+	// targetPort).
 	Port int `json:"port,omitempty"`
+	// Ports are all the application's ports, Port first; each is a port
+	// of the Service. Empty in states from before it: Port alone.
+	Ports []int `json:"ports,omitempty"`
 	// Labels are the Pod's labels (app=<service> unless RunSpec.Labels
 	// says otherwise).
 	Labels map[string]string `json:"labels,omitempty"`
@@ -219,6 +223,17 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// AppPorts returns the application's ports, each a port of its Service.
+func (w *Workload) AppPorts() []int {
+	if len(w.Ports) > 0 {
+		return w.Ports
+	}
+	if w.Port > 0 {
+		return []int{w.Port}
 	}
 	return nil
 }
