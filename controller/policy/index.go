@@ -7,6 +7,7 @@
 package policy
 
 import (
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +44,9 @@ func keyOf(obj any) (key, bool) {
 		return key{policy.KindMeshTLSAuthentication, o.Namespace, o.Name}, true
 	case *policy.NetworkAuthentication:
 		return key{policy.KindNetworkAuthentication, o.Namespace, o.Name}, true
+	case *policy.HTTPRoute:
+		group, _, _ := strings.Cut(o.APIVersion, "/")
+		return key{group + "/" + policy.KindHTTPRoute, o.Namespace, o.Name}, true
 	case *corev1.Namespace:
 		return key{policy.KindNamespace, "", o.Name}, true
 	}
@@ -131,6 +135,8 @@ func (x *Index) Snapshot() (*inboundpolicy.Resources, <-chan struct{}) {
 			r.MeshTLSAuthentications = append(r.MeshTLSAuthentications, o)
 		case *policy.NetworkAuthentication:
 			r.NetworkAuthentications = append(r.NetworkAuthentications, o)
+		case *policy.HTTPRoute:
+			r.HTTPRoutes = append(r.HTTPRoutes, o)
 		case *corev1.Namespace:
 			if r.NamespaceAnnotations == nil {
 				r.NamespaceAnnotations = map[string]map[string]string{}

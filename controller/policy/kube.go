@@ -24,6 +24,9 @@ var kubeResources = []schema.GroupVersionResource{
 	{Group: policy.GroupName, Version: "v1alpha1", Resource: "authorizationpolicies"},
 	{Group: policy.GroupName, Version: "v1alpha1", Resource: "meshtlsauthentications"},
 	{Group: policy.GroupName, Version: "v1alpha1", Resource: "networkauthentications"},
+	// Per-route authorization (the Gateway API's HTTPRoutes are not
+	// watched: their CRD may not be installed).
+	policy.HTTPRouteGVR,
 	// Their annotations may set the default policy of their pods.
 	{Version: "v1", Resource: "namespaces"},
 }

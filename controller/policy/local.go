@@ -83,11 +83,11 @@ func DecodeAll(data []byte) ([]any, error) {
 			out = append(out, ns)
 			continue
 		}
-		if !strings.HasPrefix(tm.APIVersion, policy.GroupName+"/") {
-			continue
-		}
-		if _, ok := policy.Versions[tm.Kind]; !ok {
-			continue // HTTPRoute and others: not for inbound authorization
+		group, _, _ := strings.Cut(tm.APIVersion, "/")
+		if _, ok := policy.Versions[tm.Kind]; group != policy.GroupName || !ok {
+			if _, route := policy.HTTPRouteVersions[group]; !route || tm.Kind != policy.KindHTTPRoute {
+				continue
+			}
 		}
 		obj, err := policy.Decode(raw)
 		if err != nil {

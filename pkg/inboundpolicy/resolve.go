@@ -26,6 +26,8 @@ type Resources struct {
 	AuthorizationPolicies  []*policy.AuthorizationPolicy
 	MeshTLSAuthentications []*policy.MeshTLSAuthentication
 	NetworkAuthentications []*policy.NetworkAuthentication
+	// HTTPRoutes whose parent is a Server give per-route authorization.
+	HTTPRoutes []*policy.HTTPRoute
 	// NamespaceAnnotations are the annotations of the namespaces, by name
 	// (config.linkerd.io/default-inbound-policy sets their pods' default).
 	NamespaceAnnotations map[string]map[string]string
@@ -144,6 +146,7 @@ func serverPolicy(port uint16, s *policy.Server, res *Resources, cfg Config) Por
 	if s.Spec.AccessPolicy != "" {
 		p.Authorizations = append(p.Authorizations, DefaultAuthorizations(s.Spec.AccessPolicy, cfg.ClusterNetworks)...)
 	}
+	p.Routes = serverRoutes(s, p.Authorizations, res, cfg)
 	return p
 }
 

@@ -10,6 +10,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -56,6 +57,8 @@ type counterKey struct {
 type policyKey struct {
 	port                 uint16
 	srvKind, srvName     string
+	http                 bool
+	routeGroup, route    string
 	authzKind, authzName string
 }
 
@@ -93,7 +96,11 @@ func (p *Policies) Port(port uint16) inboundpolicy.Port {
 
 // Decision is the outcome of a check: the server and, when allowed, the authorization.
 type Decision struct {
-	Port  inboundpolicy.Port
+	Port inboundpolicy.Port
+	// HTTP tells HTTP decisions (with route labels) from TCP ones.
+	HTTP bool
+	// Route is the HTTPRoute the request matched, nil when the port has none.
+	Route *inboundpolicy.Route
 	Authz *inboundpolicy.Authorization
 }
 
@@ -106,20 +113,58 @@ func (p *Policies) Protocol(port uint16) string { return p.Port(port).Protocol }
 // check decides for a client of the application at target.
 func (p *Policies) check(target, client netip.AddrPort, tls transport.TLS) Decision {
 	pp := p.Port(target.Port())
-	id := ""
-	if tls.Mode == transport.TLSMeshed {
-		id = tls.ID
-	}
-	if id == "" && p.RequireIdentity != nil && p.RequireIdentity(target.Port()) {
+	id, ok := p.identity(target, tls)
+	if !ok {
 		return Decision{Port: pp}
 	}
 	return Decision{Port: pp, Authz: pp.Authorize(client.Addr(), id)}
 }
 
+// identity returns the client's mesh identity ("" when none); false when
+// the port requires one and the client has none.
+func (p *Policies) identity(target netip.AddrPort, tls transport.TLS) (string, bool) {
+	id := ""
+	if tls.Mode == transport.TLSMeshed {
+		id = tls.ID
+	}
+	if id == "" && p.RequireIdentity != nil && p.RequireIdentity(target.Port()) {
+		return "", false
+	}
+	return id, true
+}
+
+// errNoRoute answers a request that matches none of its Server's routes.
+var errNoRoute = &pipeline.StatusError{Status: http.StatusNotFound, GRPCStatus: 5, Err: errors.New("no route found")}
+
+// checkHTTP decides for a request: on a port with HTTPRoutes, by the
+// route it matches (errNoRoute when none), else by the port's authorizations.
+func (p *Policies) checkHTTP(x *pipeline.Exchange) (Decision, error) {
+	c := x.Conn
+	pp := p.Port(c.OrigDst.Port())
+	d := Decision{Port: pp, HTTP: true}
+	if len(pp.Routes) > 0 {
+		if d.Route = pp.MatchRoute(x.Method, x.Path, x.Header); d.Route == nil {
+			return d, errNoRoute
+		}
+	}
+	id, ok := p.identity(c.OrigDst, c.TLS)
+	switch {
+	case !ok:
+	case d.Route != nil:
+		d.Authz = d.Route.Authorize(c.Client.Addr(), id)
+	default:
+		d.Authz = pp.Authorize(c.Client.Addr(), id)
+	}
+	return d, nil
+}
+
 // labels returns the labels of decision d on port as Linkerd names them:
-// srv_* and, when allowed, authz_*. The same decision gets the same value.
+// srv_*, route_* (HTTP) and, when allowed, authz_*. The same decision gets the same value.
 func (p *Policies) labels(port uint16, d Decision) *pipeline.PolicyLabels {
-	k := policyKey{port: port, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName}
+	k := policyKey{port: port, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName, http: d.HTTP}
+	if d.Route != nil {
+		k.routeGroup, k.route = d.Route.Group, d.Route.Name
+	}
 	if d.Authz != nil {
 		k.authzKind, k.authzName = d.Authz.Kind, d.Authz.Name
 	}
@@ -135,6 +180,17 @@ func (p *Policies) labels(port uint16, d Decision) *pipeline.PolicyLabels {
 		{Name: "srv_kind", Value: k.srvKind},
 		{Name: "srv_name", Value: k.srvName},
 		{Name: "srv_port", Value: strconv.Itoa(int(port))},
+	}
+	if k.http {
+		kind, name := inboundpolicy.KindDefault, inboundpolicy.DefaultRouteName
+		if k.route != "" {
+			kind, name = inboundpolicy.KindHTTPRoute, k.route
+		}
+		l = append(l,
+			metrics.Label{Name: "route_group", Value: k.routeGroup},
+			metrics.Label{Name: "route_kind", Value: kind},
+			metrics.Label{Name: "route_name", Value: name},
+		)
 	}
 	if d.Authz != nil {
 		g := ""
@@ -184,8 +240,11 @@ type Layer struct{ Policies *Policies }
 // with 403 (gRPC: PERMISSION_DENIED).
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	c := x.Conn
-	d := l.Policies.check(c.OrigDst, c.Client, c.TLS)
+	d, err := l.Policies.checkHTTP(x)
 	x.Policy = l.Policies.labels(c.OrigDst.Port(), d)
+	if err != nil {
+		return err
+	}
 	if !d.Allowed() {
 		l.Policies.count(HTTPDeny, c.OrigDst, c.TLS, x.Policy)
 		return &pipeline.StatusError{Status: http.StatusForbidden, GRPCStatus: 7,
