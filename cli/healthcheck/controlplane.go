@@ -422,6 +422,9 @@ func controlPlaneVersionCategory() Category {
 }
 
 func (s *State) controlPlaneVersion(ctx context.Context) (string, error) {
+	if s.ServerVersion != nil {
+		return s.ServerVersion(ctx)
+	}
 	kube, err := s.client()
 	if err != nil {
 		return "", err

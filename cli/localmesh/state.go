@@ -29,6 +29,9 @@ type State struct {
 	Services map[string]netip.Addr `json:"services"`
 	// Workloads are the pods, in creation order.
 	Workloads []*Workload `json:"workloads"`
+	// Version is the version of the linkerd that brought the mesh up: the
+	// control plane's (its binaries come from the same build).
+	Version string `json:"version,omitempty"`
 }
 
 // Workload is one pod of the local mesh: a network namespace with a proxy
