@@ -35,10 +35,10 @@ func TestVizInstallGolden(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"viz_install_default", []string{"viz", "install", "--ignore-cluster"}},
+		{"viz_install_default", []string{"viz", "install", "--ignore-cluster", "-f", "testdata/viz_tap_injector_values.yaml"}},
 		// The dashboards' JSON (viz/grafana's) once is enough.
-		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "--ha", "--set", "grafana.dashboards=false"}},
-		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000", "--set", "grafana.dashboards=false"}},
+		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "-f", "testdata/viz_tap_injector_values.yaml", "--ha", "--set", "grafana.dashboards=false"}},
+		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "-f", "testdata/viz_tap_injector_values.yaml", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000", "--set", "grafana.dashboards=false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,9 +64,13 @@ func vizObjects(t *testing.T, args ...string) map[string]runtime.Object {
 		m := o.(metav1.ObjectMetaAccessor).GetObjectMeta()
 		kind := o.GetObjectKind().GroupVersionKind().Kind
 		switch kind {
-		case "Namespace", "ClusterRole", "ClusterRoleBinding":
+		case "Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
 			if m.GetNamespace() != "" {
 				t.Errorf("%s %s is namespaced", kind, m.GetName())
+			}
+		case "Role", "RoleBinding": // the tap service's read of the trust anchors
+			if m.GetNamespace() != "linkerd" {
+				t.Errorf("%s %s is in namespace %q, want the control plane's", kind, m.GetName(), m.GetNamespace())
 			}
 		default:
 			if m.GetNamespace() != vizcheck.DefaultNamespace {
