@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -127,6 +128,31 @@ func TestVizInstallObjects(t *testing.T) {
 			if crb == nil || crb.Subjects[0].Name != comp || crb.Subjects[0].Namespace != vizcheck.DefaultNamespace {
 				t.Errorf("ClusterRoleBinding of %s: %+v", comp, crb)
 			}
+		}
+		// The tap service: meshed, with the tap identity certified from its
+		// ServiceAccount's token; its tap and identity connections skip its
+		// proxy. The tap-injector gives the proxies that identity.
+		const tapID = "tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local"
+		tapPod := objs["Deployment/"+vizcheck.TapName].(*appsv1.Deployment).Spec.Template
+		if tapPod.Spec.ServiceAccountName != "tap" || objs["ServiceAccount/tap"] == nil {
+			t.Errorf("tap runs as ServiceAccount %q", tapPod.Spec.ServiceAccountName)
+		}
+		if skip := tapPod.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation]; !strings.Contains(skip, "4190") || !strings.Contains(skip, "8080") {
+			t.Errorf("tap's outbound skip ports %q: want the tap port and the identity service's", skip)
+		}
+		if args := containerArgs(t, objs, vizcheck.TapName); !slices.Contains(args, "-identity-local-name="+tapID) || !slices.Contains(args, "-addr=127.0.0.1:8088") {
+			t.Errorf("tap args %v", args)
+		}
+		if v := tapPod.Spec.Volumes; len(v) != 1 || v[0].Projected == nil || v[0].Projected.Sources[0].ServiceAccountToken.Audience != "identity.l5d.io" {
+			t.Errorf("tap volumes %+v: want the identity token", v)
+		}
+		if args := containerArgs(t, objs, vizcheck.TapInjectorName); !slices.Contains(args, "-tap-identity="+tapID) {
+			t.Errorf("tap-injector args %v", args)
+		}
+		wh, _ := objs["MutatingWebhookConfiguration/linkerd-tap-injector-webhook-config"].(*admissionregistrationv1.MutatingWebhookConfiguration)
+		if wh == nil || wh.Webhooks[0].ClientConfig.Service.Name != vizcheck.TapInjectorName || len(wh.Webhooks[0].ClientConfig.CABundle) == 0 ||
+			*wh.Webhooks[0].ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
+			t.Errorf("tap-injector webhook configuration %+v", wh)
 		}
 		prom := objs["Deployment/prometheus"].(*appsv1.Deployment).Spec.Template
 		if !strings.Contains(prom.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation], "4191") {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/linkerd-go/linkerd/controller/webhook"
+	"github.com/linkerd-go/linkerd/pkg/inject"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/proxyenv"
 	"github.com/linkerd-go/linkerd/viz/tap"
@@ -95,17 +96,10 @@ func (s *Server) Admit(ctx context.Context, req *admissionv1.AdmissionRequest) *
 	return &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt, Patch: b}
 }
 
-// Op is a JSON patch operation (RFC 6902).
-type Op struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value,omitempty"`
-}
-
 // Patch returns the operations enabling tap on pod (nil when the pod has no
 // proxy, already has tap, or disables it, itself or by its namespace's
 // annotations nsAnnotations).
-func Patch(pod *corev1.Pod, nsAnnotations map[string]string, tapIdentity string) []Op {
+func Patch(pod *corev1.Pod, nsAnnotations map[string]string, tapIdentity string) inject.Patch {
 	if pod.Annotations[tap.DisableTapAnnotation] == "true" || nsAnnotations[tap.DisableTapAnnotation] == "true" || tap.TapEnabled(pod) {
 		return nil
 	}
@@ -125,16 +119,16 @@ func Patch(pod *corev1.Pod, nsAnnotations map[string]string, tapIdentity string)
 		return nil
 	}
 	env := corev1.EnvVar{Name: proxyenv.TapSvcName, Value: tapIdentity}
-	var ops []Op
+	var ops inject.Patch
 	if proxy.Env == nil {
-		ops = append(ops, Op{Op: "add", Path: path + "/env", Value: []corev1.EnvVar{env}})
+		ops = append(ops, inject.Operation{Op: "add", Path: path + "/env", Value: []corev1.EnvVar{env}})
 	} else {
-		ops = append(ops, Op{Op: "add", Path: path + "/env/-", Value: env})
+		ops = append(ops, inject.Operation{Op: "add", Path: path + "/env/-", Value: env})
 	}
 	if pod.Annotations == nil {
-		ops = append(ops, Op{Op: "add", Path: "/metadata/annotations", Value: map[string]string{tap.TapEnabledAnnotation: "true"}})
+		ops = append(ops, inject.Operation{Op: "add", Path: "/metadata/annotations", Value: map[string]string{tap.TapEnabledAnnotation: "true"}})
 	} else {
-		ops = append(ops, Op{Op: "add", Path: "/metadata/annotations/" + escape(tap.TapEnabledAnnotation), Value: "true"})
+		ops = append(ops, inject.Operation{Op: "add", Path: "/metadata/annotations/" + escape(tap.TapEnabledAnnotation), Value: "true"})
 	}
 	return ops
 }

@@ -102,12 +102,12 @@ func verifyServingCert(secret *corev1.Secret, roots *x509.CertPool, dnsName stri
 		}
 		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return fmt.Errorf("Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+			return fmt.Errorf("the Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 		}
 		certs = append(certs, cert)
 	}
 	if len(certs) == 0 {
-		return fmt.Errorf("Secret %s/%s holds no certificate", secret.Namespace, secret.Name)
+		return fmt.Errorf("the Secret %s/%s holds no certificate", secret.Namespace, secret.Name)
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
