@@ -93,7 +93,7 @@ func runCheck(ctx context.Context, opts *checkOptions, global *GlobalOptions, de
 	}
 	if !opts.pre {
 		// The viz extension's checks, when it is installed.
-		viz := &vizcheck.Checker{Optional: true}
+		viz := &vizcheck.Checker{Optional: true, MetricsAPI: vizCheckMetricsAPI(global)}
 		categories = append(categories, viz.Categories(opts.proxy)...)
 	}
 	return runCategories(ctx, categories, opts, global, deps, stdout, stderr)

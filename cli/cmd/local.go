@@ -58,17 +58,17 @@ func (l *localCtx) mesh(c *cobra.Command, subnet string) (localMesh, error) {
 	if err := l.checkPrivileges(); err != nil {
 		return nil, err
 	}
-	return l.meshAnyUser(c, subnet)
+	return l.meshAnyUser(c, subnet, false)
 }
 
 // meshAnyUser builds the mesh without the privilege check, for up, which
 // reports privileges among all its prerequisites.
-func (l *localCtx) meshAnyUser(c *cobra.Command, subnet string) (localMesh, error) {
+func (l *localCtx) meshAnyUser(c *cobra.Command, subnet string, installMissing bool) (localMesh, error) {
 	sup, err := supervisorCommand()
 	if err != nil {
 		return nil, err
 	}
-	return l.newMesh(localmesh.Config{StateDir: l.opts.stateDir, BinDir: l.opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
+	return l.newMesh(localmesh.Config{StateDir: l.opts.stateDir, BinDir: l.opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup, InstallMissing: installMissing})
 }
 
 // newCmdLocalWith builds the local command tree over newMesh, after the
@@ -96,16 +96,19 @@ it listens again; so is a dead proxy. Needs root.`,
 
 func newCmdLocalUp(l *localCtx) *cobra.Command {
 	var subnet string
+	var installMissing bool
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local network and control plane (identity and destination)",
 		Long: `up creates the local network and starts the control plane. It first checks
-what it needs (root, network namespaces, iproute2, iptables, util-linux, the
+what it needs (root, network namespaces, iproute2, util-linux, the
 mesh's binaries, a free subnet) and lists every missing prerequisite with its
-fix before creating anything; a failure half-way removes what it created.`,
+fix before creating anything; a failure half-way removes what it created.
+Run as root on Debian or Ubuntu, it first installs the missing tools'
+packages with one apt-get install (--install-missing=false refuses).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			m, err := l.meshAnyUser(c, subnet)
+			m, err := l.meshAnyUser(c, subnet, installMissing)
 			if err != nil {
 				return err
 			}
@@ -120,8 +123,11 @@ fix before creating anything; a failure half-way removes what it created.`,
 		},
 	}
 	up.Flags().StringVar(&subnet, "subnet", localmesh.DefaultSubnet, "subnet of the pods' network")
+	up.Flags().BoolVar(&installMissing, "install-missing", true, installMissingUsage)
 	return up
 }
+
+const installMissingUsage = "as root with apt-get, install the missing tools' packages (prerequisites) first"
 
 func newCmdLocalRun(l *localCtx) *cobra.Command {
 	var spec localmesh.RunSpec

@@ -268,3 +268,24 @@ func TestLocalUpListsPrerequisites(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalUpInstallMissing: up installs missing packages unless refused;
+// other subcommands never do.
+func TestLocalUpInstallMissing(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"up"}, true},
+		{[]string{"up", "--install-missing=false"}, false},
+		{[]string{"status"}, false},
+	} {
+		fake := &fakeLocalMesh{}
+		if _, err := runLocal(t, fake, nil, tt.args...); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if fake.cfg.InstallMissing != tt.want {
+			t.Errorf("%v: InstallMissing = %v, want %v", tt.args, fake.cfg.InstallMissing, tt.want)
+		}
+	}
+}

@@ -75,6 +75,7 @@ func NewRootCmd(env Env) *cobra.Command {
 	root.AddCommand(newCmdUpgrade(opts, env))
 	root.AddCommand(newCmdUninstall(opts, env))
 	root.AddCommand(newCmdViz(opts, env))
+	root.AddCommand(newCmdProfile(opts, env))
 	return root
 }
 

@@ -32,7 +32,7 @@ pod's metrics reach Prometheus. It exits with status 1 when a check fails.`,
 			case opts.wait <= 0:
 				return fmt.Errorf("--wait must be positive, got %s", opts.wait)
 			}
-			checker := &vizcheck.Checker{Namespace: viz.namespace}
+			checker := &vizcheck.Checker{Namespace: viz.namespace, MetricsAPI: vizCheckMetricsAPI(global)}
 			categories := append(healthcheck.KubernetesAPICategories(), checker.Categories(opts.proxy)...)
 			return runCategories(cmd.Context(), categories, opts, global, newCheckDeps(global), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},

@@ -92,6 +92,10 @@ type Config struct {
 	// Run appends --state-dir DIR --bin-dir DIR --pod NAMESPACE/NAME; the
 	// CLI's hidden `linkerd local supervise`. Run needs it.
 	Supervisor []string
+	// InstallMissing lets Up install the Debian packages of missing tools
+	// (prerequisites.txt) with apt-get when it runs as root on a machine
+	// with apt-get, before checking the prerequisites again.
+	InstallMissing bool
 }
 
 // Mesh operates the local mesh described by a Config.

@@ -96,6 +96,36 @@ func TestWatchLocal(t *testing.T) {
 		t.Fatalf("after the AuthorizationPolicy: %v", msg)
 	}
 
+	// A namespace annotation changes the default of its pods without a
+	// Server; a pod's own annotation wins over it.
+	write("ns.yaml", `
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: emojivoto
+  annotations: {config.linkerd.io/default-inbound-policy: deny}
+`)
+	for msg.GetDefault().GetServerName() != "deny" {
+		if msg, err = stream.Recv(); err != nil {
+			t.Fatalf("waiting for the namespace's default: %v", err)
+		}
+	}
+	if len(msg.GetDefault().GetAuthorizations()) != 0 {
+		t.Errorf("deny default has authorizations: %v", msg.GetDefault())
+	}
+	pods.Apply(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-2", Namespace: "emojivoto",
+		Annotations: map[string]string{"config.linkerd.io/default-inbound-policy": "cluster-authenticated"}}})
+	own, err := client.Watch(wctx, &policyv1.WatchRequest{Workload: `{"ns":"emojivoto","pod":"web-2"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err = own.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if d := msg.GetDefault().GetServerName(); d != "cluster-authenticated" {
+		t.Errorf("pod annotated cluster-authenticated in a deny namespace: default %q", d)
+	}
+
 	// A bad workload is refused.
 	bad, err := client.Watch(wctx, &policyv1.WatchRequest{Workload: "nonsense"})
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -40,15 +41,22 @@ type Policies struct {
 	RequireIdentity func(port uint16) bool
 	cur             atomic.Pointer[state]
 	counters        sync.Map // counterKey -> *metrics.Counter
+	policyLabels    sync.Map // policyKey -> *pipeline.PolicyLabels
 }
 
 // counterKey identifies one series of the authz families.
 type counterKey struct {
-	family           string
-	target           netip.AddrPort
-	tls              transport.TLS
-	srvKind, srvName string
-	authzKind, name  string
+	family string
+	target netip.AddrPort
+	tls    transport.TLS
+	policy *pipeline.PolicyLabels
+}
+
+// policyKey identifies the labels of one decision.
+type policyKey struct {
+	port                 uint16
+	srvKind, srvName     string
+	authzKind, authzName string
 }
 
 type state struct {
@@ -108,45 +116,51 @@ func (p *Policies) check(target, client netip.AddrPort, tls transport.TLS) Decis
 	return Decision{Port: pp, Authz: pp.Authorize(client.Addr(), id)}
 }
 
-// labels are Linkerd's: target, TLS, srv_* and authz_* (when allowed).
-func labels(target netip.AddrPort, tls transport.TLS, d Decision) metrics.Labels {
-	l := transport.TargetLabels(target).With(tls.AcceptLabels()...)
+// labels returns the labels of decision d on port as Linkerd names them:
+// srv_* and, when allowed, authz_*. The same decision gets the same value.
+func (p *Policies) labels(port uint16, d Decision) *pipeline.PolicyLabels {
+	k := policyKey{port: port, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName}
+	if d.Authz != nil {
+		k.authzKind, k.authzName = d.Authz.Kind, d.Authz.Name
+	}
+	if pl, ok := p.policyLabels.Load(k); ok {
+		return pl.(*pipeline.PolicyLabels)
+	}
 	group := ""
-	if d.Port.ServerKind == inboundpolicy.KindServer {
+	if k.srvKind == inboundpolicy.KindServer {
 		group = policy.GroupName
 	}
-	l = l.With(
-		metrics.Label{Name: "srv_group", Value: group},
-		metrics.Label{Name: "srv_kind", Value: d.Port.ServerKind},
-		metrics.Label{Name: "srv_name", Value: d.Port.ServerName},
-		metrics.Label{Name: "srv_port", Value: fmt.Sprint(target.Port())},
-	)
-	if a := d.Authz; a != nil {
+	l := metrics.Labels{
+		{Name: "srv_group", Value: group},
+		{Name: "srv_kind", Value: k.srvKind},
+		{Name: "srv_name", Value: k.srvName},
+		{Name: "srv_port", Value: strconv.Itoa(int(port))},
+	}
+	if d.Authz != nil {
 		g := ""
-		if a.Kind != inboundpolicy.KindDefault {
+		if k.authzKind != inboundpolicy.KindDefault {
 			g = policy.GroupName
 		}
-		l = l.With(
+		l = append(l,
 			metrics.Label{Name: "authz_group", Value: g},
-			metrics.Label{Name: "authz_kind", Value: a.Kind},
-			metrics.Label{Name: "authz_name", Value: a.Name},
+			metrics.Label{Name: "authz_kind", Value: k.authzKind},
+			metrics.Label{Name: "authz_name", Value: k.authzName},
 		)
 	}
-	return l
+	pl, _ := p.policyLabels.LoadOrStore(k, &pipeline.PolicyLabels{Labels: l})
+	return pl.(*pipeline.PolicyLabels)
 }
 
-// count increments the family's series of decision d.
-func (p *Policies) count(family string, target netip.AddrPort, tls transport.TLS, d Decision) {
+// count increments the family's series of a decision with labels pl.
+func (p *Policies) count(family string, target netip.AddrPort, tls transport.TLS, pl *pipeline.PolicyLabels) {
 	if p.Metrics == nil {
 		return
 	}
-	k := counterKey{family: family, target: target, tls: tls, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName}
-	if d.Authz != nil {
-		k.authzKind, k.name = d.Authz.Kind, d.Authz.Name
-	}
+	k := counterKey{family: family, target: target, tls: tls, policy: pl}
 	c, ok := p.counters.Load(k)
 	if !ok {
-		c, _ = p.counters.LoadOrStore(k, p.Metrics.Counter(family, labels(target, tls, d)))
+		l := transport.TargetLabels(target).With(tls.AcceptLabels()...).With(pl.Labels...)
+		c, _ = p.counters.LoadOrStore(k, p.Metrics.Counter(family, l))
 	}
 	c.(*metrics.Counter).Inc()
 }
@@ -159,7 +173,7 @@ func (p *Policies) AuthorizeTCP(target, client netip.AddrPort, tls transport.TLS
 	if d.Allowed() {
 		family = TCPAllow
 	}
-	p.count(family, target, tls, d)
+	p.count(family, target, tls, p.labels(target.Port(), d))
 	return d.Allowed()
 }
 
@@ -171,12 +185,13 @@ type Layer struct{ Policies *Policies }
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	c := x.Conn
 	d := l.Policies.check(c.OrigDst, c.Client, c.TLS)
+	x.Policy = l.Policies.labels(c.OrigDst.Port(), d)
 	if !d.Allowed() {
-		l.Policies.count(HTTPDeny, c.OrigDst, c.TLS, d)
+		l.Policies.count(HTTPDeny, c.OrigDst, c.TLS, x.Policy)
 		return &pipeline.StatusError{Status: http.StatusForbidden, GRPCStatus: 7,
 			Err: fmt.Errorf("unauthorized request on %s %s", d.Port.ServerKind, d.Port.ServerName)}
 	}
-	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, d)
+	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, x.Policy)
 	return x.Next(ctx)
 }
 

@@ -209,3 +209,59 @@ func TestRequireIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestMetricsLabels: request_total and response_total of inbound
+// requests carry the decision's srv_* and (when allowed) authz_* labels.
+func TestRequestMetricsLabels(t *testing.T) {
+	client := netip.MustParseAddrPort("10.0.0.9:41000")
+	tests := []struct {
+		name       string
+		port       uint16
+		tls        transport.TLS
+		want       map[string]string
+		wantAbsent string
+	}{
+		{"allowed by policy", 8080, meshed(webID), map[string]string{
+			"srv_group": "policy.linkerd.io", "srv_kind": "server", "srv_name": "web-http", "srv_port": "8080",
+			"authz_group": "policy.linkerd.io", "authz_kind": "authorizationpolicy", "authz_name": "web-only"}, ""},
+		{"default", 9090, meshed(otherID), map[string]string{
+			"srv_group": "", "srv_kind": "default", "srv_name": "all-unauthenticated", "srv_port": "9090",
+			"authz_kind": "default", "authz_name": "all-unauthenticated"}, ""},
+		{"denied", 8080, meshed(otherID), map[string]string{
+			"srv_kind": "server", "srv_name": "web-http", "status_code": "403"}, "authz_name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := metrics.NewRegistry()
+			chain := pipeline.NewChain(&pipeline.Metrics{Registry: reg, Direction: transport.Inbound},
+				&Layer{Policies: webOnly(t, "all-unauthenticated", reg)})
+			conn := &pipeline.Conn{Client: client, OrigDst: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), tt.port), TLS: tt.tls}
+			for range 2 { // the second request uses the connection's cached metrics
+				var x pipeline.Exchange
+				x.Reset(conn, pipeline.HTTP1, time.Now())
+				err := chain.Serve(context.Background(), &x, &terminal{})
+				if err != nil {
+					x.Fail(0, err)
+				}
+				x.Finish(nil)
+			}
+			for _, family := range []string{"request_total", "response_total"} {
+				if n := countFamily(t, reg, family); n != 2 {
+					t.Errorf("%s = %v, want 2", family, n)
+				}
+				got := labelsOf(t, reg, family)
+				for k, v := range tt.want {
+					if k == "status_code" && family == "request_total" {
+						continue
+					}
+					if got[k] != v {
+						t.Errorf("%s label %s = %q, want %q (all: %v)", family, k, got[k], v, got)
+					}
+				}
+				if _, ok := got[tt.wantAbsent]; tt.wantAbsent != "" && ok {
+					t.Errorf("%s has label %s: %v", family, tt.wantAbsent, got)
+				}
+			}
+		})
+	}
+}
