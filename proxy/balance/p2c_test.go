@@ -863,6 +863,7 @@ func BenchmarkP2CPick(b *testing.B) {
 }
 
 func benchmarkPick(b *testing.B, alg Algorithm) {
+	b.Helper()
 	for _, n := range []int{1, 3, 100} {
 		bal := NewP2C(Options{Algorithm: alg})
 		eps := make([]*Endpoint, n)
