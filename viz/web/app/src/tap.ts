@@ -83,7 +83,7 @@ export class LiveCalls {
     );
     this.table.hidden = true;
     this.empty = h("p", { class: "empty" }, "No calls yet.");
-    this.el = h("section", { id: "live-calls" }, h("h2", {}, "Live calls", this.button, this.state), this.empty, this.table);
+    this.el = h("section", { id: "live-calls" }, h("h2", {}, "Live calls", this.button, this.state), this.empty, h("div", { class: "calls" }, this.table));
     if (!available) {
       this.button.disabled = true;
       this.empty.textContent = "Live calls need the tap service, which this dashboard's server is not configured with.";
