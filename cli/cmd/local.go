@@ -101,7 +101,7 @@ func newCmdLocalUp(l *localCtx) *cobra.Command {
 		Use:   "up",
 		Short: "Start the local network and control plane (identity and destination)",
 		Long: `up creates the local network and starts the control plane. It first checks
-what it needs (root, network namespaces, iproute2, iptables, util-linux, the
+what it needs (root, network namespaces, iproute2, util-linux, the
 mesh's binaries, a free subnet) and lists every missing prerequisite with its
 fix before creating anything; a failure half-way removes what it created.
 Run as root on Debian or Ubuntu, it first installs the missing tools'
@@ -133,7 +133,7 @@ func newCmdLocalRun(l *localCtx) *cobra.Command {
 	var spec localmesh.RunSpec
 	var labels []string
 	runCmd := &cobra.Command{
-		Use:   "run --name NAME --namespace NS [--port PORT] [--env K=V]... [--label K=V]... -- CMD [ARGS...]",
+		Use:   "run --name NAME --namespace NS [--port PORT]... [--env K=V]... [--label K=V]... -- CMD [ARGS...]",
 		Short: "Start a meshed workload running CMD",
 		Long: `run starts a meshed workload: a pod with its proxy, running CMD. CMD gets PATH
 and the --env variables, not the CLI's environment. The pod is labelled
@@ -165,7 +165,7 @@ app=<service> and with --label.`,
 	}
 	runCmd.Flags().StringVar(&spec.Name, "name", "", "name of the workload's pod")
 	runCmd.Flags().StringVarP(&spec.Namespace, "namespace", "n", "default", "namespace of the workload")
-	runCmd.Flags().IntVar(&spec.Port, "port", 0, "the application's port, exposed by a Service (0: no Service)")
+	runCmd.Flags().IntSliceVar(&spec.Ports, "port", nil, "the application's port, exposed by a Service (repeatable: several ports; none: no Service)")
 	runCmd.Flags().StringVar(&spec.ServiceAccount, "service-account", "", "ServiceAccount naming the workload's identity (default: --name)")
 	runCmd.Flags().StringVar(&spec.Service, "service", "", "Service the workload backs (default: --name)")
 	runCmd.Flags().StringArrayVar(&spec.Env, "env", nil, "environment variable of the application, NAME=VALUE (repeatable)")
@@ -358,7 +358,11 @@ func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 		}
 		svc := "-"
 		if s.Service != "" {
-			svc = fmt.Sprintf("%s (%s:%d)", s.Service, s.ClusterIP, s.Port)
+			ports := make([]string, 0, len(s.AppPorts()))
+			for _, p := range s.AppPorts() {
+				ports = append(ports, strconv.Itoa(p))
+			}
+			svc = fmt.Sprintf("%s (%s:%s)", s.Service, s.ClusterIP, strings.Join(ports, ","))
 		}
 		var running []string
 		for _, role := range s.Running {

@@ -99,11 +99,11 @@ func TestLocalNeedsRoot(t *testing.T) {
 func TestLocalRunFlags(t *testing.T) {
 	fake := &fakeLocalMesh{}
 	_, err := runLocal(t, fake, nil, "--state-dir", "/tmp/s", "--bin-dir", "/tmp/b", "run", "--name", "web", "--namespace", "demo",
-		"--port", "8080", "--service-account", "websa", "--", "./web", "--listen", ":8080")
+		"--port", "8080", "--port", "9090", "--service-account", "websa", "--", "./web", "--listen", ":8080")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := localmesh.RunSpec{Name: "web", Namespace: "demo", Port: 8080, ServiceAccount: "websa", Command: []string{"./web", "--listen", ":8080"}}
+	want := localmesh.RunSpec{Name: "web", Namespace: "demo", Ports: []int{8080, 9090}, ServiceAccount: "websa", Command: []string{"./web", "--listen", ":8080"}}
 	if !reflect.DeepEqual(fake.spec, want) {
 		t.Fatalf("spec %+v, want %+v", fake.spec, want)
 	}

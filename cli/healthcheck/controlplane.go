@@ -251,6 +251,7 @@ var expectedCRDs = []crd{
 	{"policy.linkerd.io", "networkauthentications"},
 	{"policy.linkerd.io", "serverauthorizations"},
 	{"policy.linkerd.io", "servers"},
+	{"split.smi-spec.io", "trafficsplits"},
 }
 
 func linkerdConfigCategory() Category {
@@ -464,6 +465,9 @@ func controlPlaneVersionCategory() Category {
 }
 
 func (s *State) controlPlaneVersion(ctx context.Context) (string, error) {
+	if s.ServerVersion != nil {
+		return s.ServerVersion(ctx)
+	}
 	kube, err := s.client()
 	if err != nil {
 		return "", err

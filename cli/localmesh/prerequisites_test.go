@@ -23,8 +23,9 @@ func TestTools(t *testing.T) {
 			t.Errorf("%s: package %q, want %q", cmd, byCmd[cmd].Package, pkg)
 		}
 	}
-	if byCmd["iptables"].Optional || !byCmd["prometheus"].Optional {
-		t.Errorf("iptables must be required and prometheus optional: %+v", tools)
+	// Without iptables, linkerd-init writes its rules with nftables.
+	if byCmd["ip"].Optional || !byCmd["iptables"].Optional || !byCmd["prometheus"].Optional {
+		t.Errorf("ip must be required, iptables and prometheus optional: %+v", tools)
 	}
 }
 
@@ -58,9 +59,9 @@ func TestPrerequisites(t *testing.T) {
 					}
 					return nil, fs.ErrNotExist
 				}, routes: routes()},
-			want: []string{"needs root", "ip not found", "nsenter not found", "iptables not found", "ip6tables not found",
+			want: []string{"needs root", "ip not found", "nsenter not found",
 				"linkerd-proxy not found", "linkerd-init not found", "linkerd-controller not found"},
-			optional: 1,
+			optional: 3,
 		},
 		{name: "subnet taken", env: prereqEnv{privileges: func() error { return nil }, lookPath: all, stat: exists, routes: routes("10.0.0.0/8")},
 			want: []string{"subnet 10.250.0.0/24 is in use"}},
@@ -221,8 +222,13 @@ func TestInstallMissing(t *testing.T) {
 		},
 		{
 			name:    "no apt",
-			machine: fakeMachine{root: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iproute2": true, "prometheus": true}},
-			wantErr: []string{"iptables not found", "fix: apt-get install -y iptables"},
+			machine: fakeMachine{root: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iptables": true, "prometheus": true}},
+			wantErr: []string{"ip not found", "fix: apt-get install -y iproute2"},
+		},
+		{
+			name:    "no apt, only optional tools missing",
+			machine: fakeMachine{root: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iproute2": true}},
+			wantLog: "warning: iptables not found in PATH",
 		},
 		{
 			name:    "not Debian",
@@ -231,14 +237,14 @@ func TestInstallMissing(t *testing.T) {
 		},
 		{
 			name:    "not root",
-			machine: fakeMachine{apt: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iproute2": true, "prometheus": true}},
-			wantErr: []string{"needs root", "iptables not found"},
+			machine: fakeMachine{apt: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iptables": true, "prometheus": true}},
+			wantErr: []string{"needs root", "ip not found"},
 		},
 		{
 			name:    "refused",
 			refuse:  true,
-			machine: fakeMachine{root: true, apt: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iproute2": true, "prometheus": true}},
-			wantErr: []string{"iptables not found", "fix: apt-get install -y iptables"},
+			machine: fakeMachine{root: true, apt: true, debian: true, lists: true, installed: map[string]bool{"util-linux": true, "iptables": true, "prometheus": true}},
+			wantErr: []string{"ip not found", "fix: apt-get install -y iproute2"},
 		},
 		{
 			name:     "apt-get fails",

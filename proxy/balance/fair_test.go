@@ -227,12 +227,13 @@ func TestCost(t *testing.T) {
 		want     float64
 		wantOK   bool
 	}{
-		{"unanswered costs the reference", PeakEWMA, 0, 0, 0, 0, false, ms(4), true},
-		{"answered", PeakEWMA, 0, 10 * time.Millisecond, 0, 0, false, ms(10), true},
-		{"in flight multiplies", PeakEWMA, 0, 10 * time.Millisecond, 2, 0, false, ms(30), true},
-		{"weight divides", PeakEWMA, 20000, 10 * time.Millisecond, 0, 0, false, ms(5), true},
+		// The reference latency is 4ms (DefaultRTT, no answer counted).
+		{"unanswered costs twice the reference", PeakEWMA, 0, 0, 0, 0, false, ms(8), true},
+		{"answered", PeakEWMA, 0, 10 * time.Millisecond, 0, 0, false, ms(14), true},
+		{"in flight multiplies", PeakEWMA, 0, 10 * time.Millisecond, 2, 0, false, ms(42), true},
+		{"weight divides", PeakEWMA, 20000, 10 * time.Millisecond, 0, 0, false, ms(7), true},
 		{"moves towards the reference", PeakEWMA, 0, 10 * time.Millisecond, 0, 2 * time.Second, false,
-			ms(4) + ms(6)*math.Exp(-1), true},
+			ms(8) + ms(6)*math.Exp(-1), true},
 		{"least-request ignores latency", LeastRequest, 0, 10 * time.Millisecond, 2, 0, false, 3, true},
 		{"least-request weight", LeastRequest, 5000, 10 * time.Millisecond, 0, 0, false, 2, true},
 		{"ejected", PeakEWMA, 0, 10 * time.Millisecond, 0, 0, true, 0, false},

@@ -118,7 +118,7 @@ type EndpointStats struct {
 // power of two choices: each pick draws two distinct endpoints at random,
 // weighted by Endpoint.Weight, and compares their costs,
 //
-//	cost = estimate × (in-flight + 1) / weight
+//	cost = (estimate + reference) × (in-flight + 1) / weight
 //
 // where estimate is the endpoint's peak-EWMA latency: an answer slower than
 // the estimate moves it halfway there at once (a slow endpoint is noticed
@@ -133,10 +133,15 @@ type EndpointStats struct {
 // still avoided:
 //
 //   - The choice is soft: of costs a and b, a is taken with probability
-//     b²/(a²+b²). Equal endpoints get even shares whatever the noise in
-//     their estimates; one 10 times slower gets about 1% of the picks.
-//   - There is a reference latency, the time-weighted average of every
-//     successful answer of the balancer. An endpoint that has not answered
+//     b²/(a²+b²), drawn quasi-randomly (see prefer). Equal endpoints get
+//     even shares; one 10 times slower than the reference gets about 3% of
+//     the picks. The reference latency added to the estimate damps small
+//     differences (a 30% slower estimate costs 15% more), which at low
+//     rates are mostly noise (a few slow answers in a row), so that equal
+//     endpoints are not starved by chance.
+//   - There is a reference latency: the lowest estimate of the endpoints
+//     that answered and are not ejected (DefaultRTT before any answer). An
+//     endpoint that has not answered
 //     yet is estimated at the reference (neither avoided nor flooded), and
 //     while an endpoint is not observed its estimate moves towards the
 //     reference rather than towards 0: a one-off slow answer is forgiven
@@ -173,11 +178,10 @@ type P2C struct {
 	randMu sync.Mutex
 	src    rand.Source // nil: global source, no lock
 
-	// ref is the reference latency (float64 bits, ns); refStamp (under
-	// refMu) is when it was last updated, -1 before the first answer.
-	ref      atomic.Uint64
-	refMu    sync.Mutex
-	refStamp int64
+	// ref is the reference latency (float64 bits, ns); refScan is when it
+	// was last computed (0: never).
+	ref     atomic.Uint64
+	refScan atomic.Int64
 
 	mu    sync.Mutex // serializes Update
 	set   atomic.Pointer[endpointSet]
@@ -199,7 +203,6 @@ func NewP2C(opts Options) *P2C {
 		onEject:    opts.OnEject,
 		onRestore:  opts.OnRestore,
 		src:        opts.Rand,
-		refStamp:   -1,
 	}
 	p.ref.Store(math.Float64bits(p.defaultRTT))
 	p.alg.Store(uint32(opts.Algorithm))
@@ -441,7 +444,8 @@ func (p *P2C) cost(e *entry, now int64, alg Algorithm, ramp bool) (float64, bool
 	if alg == LeastRequest {
 		return pending * e.invWeight, true
 	}
-	return st.estimate(now, p.decay, p.reference()) * pending * e.invWeight, true
+	ref := p.reference()
+	return (st.estimate(now, p.decay, ref) + ref) * pending * e.invWeight, true
 }
 
 // prefer reports whether to take the endpoint of cost a over that of cost b.
@@ -500,22 +504,29 @@ func (p *P2C) nextInTurn(s *endpointSet, now int64) (*entry, bool, bool) {
 // reference is the balancer's reference latency.
 func (p *P2C) reference() float64 { return math.Float64frombits(p.ref.Load()) }
 
-// observeRef folds a successful answer's latency into the reference: the
-// first answer replaces DefaultRTT, later ones are averaged with the time
-// constant Decay.
-func (p *P2C) observeRef(now int64, rtt float64) {
-	p.refMu.Lock()
-	next := rtt
-	if p.refStamp >= 0 {
-		w := 1.0
-		if el := now - p.refStamp; el > 0 {
-			w = math.Exp(-float64(el) / p.decay)
-		}
-		next = p.reference()*w + rtt*(1-w)
+// refScanEvery is how often, at most, finish recomputes the reference.
+const refScanEvery = int64(10 * time.Millisecond)
+
+// updateRef sets the reference to the lowest estimate of the endpoints that
+// answered and are not ejected, at most every refScanEvery (at once for
+// the first answer).
+func (p *P2C) updateRef(now int64) {
+	last := p.refScan.Load()
+	if (last != 0 && now-last < refScanEvery) || !p.refScan.CompareAndSwap(last, max(now, 1)) {
+		return
 	}
-	p.ref.Store(math.Float64bits(next))
-	p.refStamp = max(now, p.refStamp)
-	p.refMu.Unlock()
+	ref := p.reference()
+	lowest := math.Inf(1)
+	s := p.set.Load()
+	for i := range s.entries {
+		st := s.entries[i].st
+		if st.seen.Load() && st.gate.Load() == gateHealthy {
+			lowest = min(lowest, st.estimate(now, p.decay, ref))
+		}
+	}
+	if !math.IsInf(lowest, 1) {
+		p.ref.Store(math.Float64bits(lowest))
+	}
 }
 
 // track returns the done function of a request to st started at now.
@@ -560,9 +571,6 @@ func (p *P2C) finish(st *endpointState, start int64, probe bool, err error) {
 	failed := err != nil
 	st.inflight.Add(-1)
 	rtt := float64(max(now-start, 0))
-	if !failed {
-		p.observeRef(now, rtt)
-	}
 	st.mu.Lock()
 	st.observe(now, rtt, failed, p.decay, p.reference())
 	ev, backoff := eventNone, int64(0)
@@ -570,6 +578,7 @@ func (p *P2C) finish(st *endpointState, start int64, probe bool, err error) {
 		ev, backoff = p.accrue(st, now, rtt, probe, failed)
 	}
 	st.mu.Unlock()
+	p.updateRef(now)
 	switch {
 	case ev == eventEject && p.onEject != nil:
 		p.onEject(st.addr, time.Duration(backoff))

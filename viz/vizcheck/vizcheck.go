@@ -458,6 +458,11 @@ func (c *Checker) selfCheck(ctx context.Context) error {
 		return err
 	}
 	defer done()
+	return askSelfCheck(ctx, api)
+}
+
+// askSelfCheck asks api's SelfCheck and turns its answer into a check's outcome.
+func askSelfCheck(ctx context.Context, api client.API) error {
 	resp, err := api.SelfCheck(ctx, &vizv1.SelfCheckRequest{})
 	if err != nil {
 		return fmt.Errorf("metrics API self-check: %w", err)
@@ -603,4 +608,23 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// LocalCategory is the viz check of a local mesh: the metrics API that
+// dial reaches answers its SelfCheck. A mesh without a metrics API (no
+// Prometheus on the machine) skips it with a note.
+func LocalCategory(dial func(ctx context.Context) (client.API, func(), error)) healthcheck.Category {
+	return healthcheck.Category{ID: VizCategory, Checks: []healthcheck.Check{{
+		Description: "viz extension self-check",
+		HintAnchor:  "l5d-api-control-api",
+		Retry:       true,
+		Run: func(ctx context.Context, _ *healthcheck.State) error {
+			api, done, err := dial(ctx)
+			if err != nil {
+				return healthcheck.Note("%v", err)
+			}
+			defer done()
+			return askSelfCheck(ctx, api)
+		},
+	}}}
 }
