@@ -41,7 +41,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	v := &flagValues{cfg: DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "linkerd-init",
-		Short: "Redirect a pod's TCP traffic through the Linkerd proxy with iptables",
+		Short: "Redirect a pod's TCP traffic through the Linkerd proxy with iptables (or nftables)",
 		Long: "linkerd-init writes NAT rules into the pod's network namespace so that inbound TCP\n" +
 			"goes to the proxy's inbound port and outbound TCP to its outbound port, except for\n" +
 			"the proxy's own traffic and the ports and subnets configured to be skipped.",
@@ -76,6 +76,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringSliceVar(&v.toRedirect, "ports-to-redirect", nil, "if set, only these inbound ports or ranges are redirected")
 	f.StringSliceVar(&v.subnets, "subnets-to-ignore", nil, "outbound destination CIDRs not to redirect")
 	f.BoolVar(&v.cfg.IPv6, "ipv6", false, "also write the rules with ip6tables")
+	f.StringVar(&v.cfg.FirewallMode, "firewall-mode", ModeAuto, "how to write the rules: iptables (its binaries), nftables (netlink, no binary needed) or auto (iptables if a binary is set or on PATH, else nftables)")
 	f.StringVar(&v.cfg.FirewallBinPath, "firewall-bin-path", "", "iptables binary (default: iptables-nft, iptables-legacy or iptables, the first found on PATH)")
 	f.StringVar(&v.cfg.FirewallSaveBinPath, "firewall-save-bin-path", "", "iptables-save binary (default: the firewall binary with -save appended)")
 	f.BoolVar(&v.cfg.UseWaitFlag, "use-wait-flag", false, "pass -w to iptables to wait for the xtables lock")

@@ -3,7 +3,9 @@
 // implementation behind the linkerd-init binary (Linkerd's proxy-init).
 //
 // The rule set is computed by the pure function BuildRules; Run applies it
-// (or prints it, when simulating) with the iptables binaries.
+// (or prints it, when simulating) with the iptables binaries. Without them
+// (or with FirewallMode nftables) Run writes the same rules, computed by
+// BuildNftRules, through netlink into an nftables table of its own.
 package proxyinit
 
 import (
@@ -49,6 +51,11 @@ type Config struct {
 
 	// IPv6 also applies the rules with ip6tables.
 	IPv6 bool
+	// FirewallMode is how the rules are written: ModeIPTables with the
+	// iptables binaries, ModeNftables through netlink (no binary needed),
+	// or ModeAuto (empty): iptables when a binary is configured or found
+	// on PATH, nftables otherwise.
+	FirewallMode string
 	// FirewallBinPath is the iptables binary; empty means auto-detect
 	// (iptables-nft, then iptables-legacy, then iptables).
 	FirewallBinPath string
@@ -67,6 +74,13 @@ type Config struct {
 	// (e.g. /var/run/netns/NAME or /proc/PID/ns/net).
 	NetNS string
 }
+
+// Firewall modes.
+const (
+	ModeAuto     = "auto"
+	ModeIPTables = "iptables"
+	ModeNftables = "nftables"
+)
 
 // DefaultConfig returns the configuration linkerd-init uses without flags.
 func DefaultConfig() Config {
@@ -191,6 +205,11 @@ func (c Config) validate() error {
 	}
 	if c.ProxyUID < 0 {
 		return fmt.Errorf("proxy uid %d is negative", c.ProxyUID)
+	}
+	switch c.FirewallMode {
+	case "", ModeAuto, ModeIPTables, ModeNftables:
+	default:
+		return fmt.Errorf("firewall mode %q is not %s, %s or %s", c.FirewallMode, ModeAuto, ModeIPTables, ModeNftables)
 	}
 	if c.TimeoutCloseWaitSecs < 0 {
 		return fmt.Errorf("close-wait timeout %d is negative", c.TimeoutCloseWaitSecs)

@@ -27,6 +27,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	r := &runner{
 		exec:      execCommand,
 		lookPath:  exec.LookPath,
+		applyNft:  applyNft,
 		sysctlDir: "/proc/sys",
 		log:       log,
 		out:       out,
@@ -40,8 +41,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 // runner holds Run's side effects so tests can replace them.
 type runner struct {
 	// exec runs a command and returns its stdout; errors include stderr.
-	exec      func(ctx context.Context, name string, args ...string) (string, error)
-	lookPath  func(string) (string, error)
+	exec     func(ctx context.Context, name string, args ...string) (string, error)
+	lookPath func(string) (string, error)
+	// applyNft writes rule sets through netlink; it returns the number of
+	// rules each table holds afterwards.
+	applyNft  func([]NftRuleSet) ([]int, error)
 	sysctlDir string
 	log       *slog.Logger
 	out       io.Writer
@@ -55,6 +59,9 @@ type family struct {
 }
 
 func (r *runner) run(ctx context.Context, cfg Config) error {
+	if r.mode(cfg) == ModeNftables {
+		return r.runNft(cfg)
+	}
 	families, err := r.plan(cfg)
 	if err != nil {
 		return err
@@ -82,6 +89,74 @@ func (r *runner) run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("reading back %s rules: %w", f.rules.Family, err)
 		}
 		r.log.Info("nat table after configuration", "family", f.rules.Family.String(), "command", f.saveBin+" -t "+Table, "output", after)
+	}
+	return nil
+}
+
+// mode resolves cfg.FirewallMode: auto is iptables when a binary is
+// configured or one of autoFirewallBins is on PATH, nftables otherwise.
+func (r *runner) mode(cfg Config) string {
+	switch cfg.FirewallMode {
+	case ModeIPTables, ModeNftables:
+		return cfg.FirewallMode
+	}
+	if cfg.FirewallBinPath != "" {
+		return ModeIPTables
+	}
+	for _, b := range autoFirewallBins {
+		if _, err := r.lookPath(b); err == nil {
+			return ModeIPTables
+		}
+	}
+	return ModeNftables
+}
+
+// runNft writes the rules through netlink (nftables), or prints them as an
+// nft script when simulating.
+func (r *runner) runNft(cfg Config) error {
+	fams := []Family{IPv4}
+	if cfg.IPv6 {
+		fams = append(fams, IPv6)
+	}
+	var sets []NftRuleSet
+	for _, fam := range fams {
+		s, err := BuildNftRules(cfg, fam)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, s)
+	}
+	if cfg.Simulate {
+		var b strings.Builder
+		if cfg.NetNS != "" {
+			fmt.Fprintf(&b, "# in network namespace %s\n", cfg.NetNS)
+		}
+		if cfg.TimeoutCloseWaitSecs > 0 {
+			fmt.Fprintf(&b, "sysctl -w %s=%d\n", closeWaitSysctl, cfg.TimeoutCloseWaitSecs)
+		}
+		for _, s := range sets {
+			fmt.Fprintf(&b, "# %s rules (nft -f)\n%s", s.Family, s.script())
+		}
+		if _, err := io.WriteString(r.out, b.String()); err != nil {
+			return fmt.Errorf("writing simulation output: %w", err)
+		}
+		return nil
+	}
+	if cfg.TimeoutCloseWaitSecs > 0 {
+		if err := r.setCloseWait(cfg.TimeoutCloseWaitSecs); err != nil {
+			r.log.Warn("could not set close-wait timeout", "sysctl", closeWaitSysctl, "error", err)
+		}
+	}
+	counts, err := r.applyNft(sets)
+	if err != nil {
+		return fmt.Errorf("configuring rules: %w", err)
+	}
+	for i, s := range sets {
+		if counts[i] != len(s.Rules) {
+			return fmt.Errorf("reading back %s rules: table %s holds %d rules, want %d", s.Family, NftTable, counts[i], len(s.Rules))
+		}
+		r.log.Info("nat table after configuration", "family", s.Family.String(), "mode", ModeNftables,
+			"table", nftFamilyName(s.Family)+" "+NftTable, "rules", strings.Join(s.Lines(), "; "))
 	}
 	return nil
 }

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/cli/healthcheck"
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
+	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -26,6 +28,10 @@ type checkOptions struct {
 	namespace string
 	output    string
 	wait      time.Duration
+	// local targets the local mesh whose state is in stateDir rather than
+	// a cluster.
+	local    bool
+	stateDir string
 }
 
 // checkDeps is what `linkerd check` needs from outside; tests replace it.
@@ -35,6 +41,10 @@ type checkDeps struct {
 	kubectlVersion func(ctx context.Context) (string, error)
 	now            func() time.Time
 	retryInterval  time.Duration
+	serverVersion  func(ctx context.Context) (string, error)
+	// vizMetricsAPI reaches the viz metrics API in a namespace (for its
+	// self-check); nil leaves that part of the check out.
+	vizMetricsAPI func(ctx context.Context, ns string) (client.API, func(), error)
 }
 
 func newCmdCheck(global *GlobalOptions, env Env) *cobra.Command {
@@ -58,6 +68,7 @@ The command exits with status 1 when any check fails with an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			deps := newCheckDeps(global)
+			opts.local = useLocalMesh(cmd, global)
 			return runCheck(cmd.Context(), opts, global, deps, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -67,6 +78,7 @@ The command exits with status 1 when any check fails with an error.`,
 	flags.StringVarP(&opts.namespace, "namespace", "n", "", "namespace of the data-plane checks (with --proxy)")
 	flags.StringVarP(&opts.output, "output", "o", opts.output, "output format: one of "+strings.Join(healthcheck.Outputs, ", "))
 	flags.DurationVar(&opts.wait, "wait", opts.wait, "how long to wait for the checks that wait for the cluster (pods becoming ready)")
+	addStateDirFlag(flags, &opts.stateDir)
 	return cmd
 }
 
@@ -84,6 +96,9 @@ func runCheck(ctx context.Context, opts *checkOptions, global *GlobalOptions, de
 	case global.LinkerdNamespace == "":
 		return errors.New("--linkerd-namespace must not be empty")
 	}
+	if opts.local {
+		return runLocalCheck(ctx, opts, global, deps, stdout, stderr)
+	}
 	categories := healthcheck.ControlPlaneCategories()
 	switch {
 	case opts.pre:
@@ -93,9 +108,34 @@ func runCheck(ctx context.Context, opts *checkOptions, global *GlobalOptions, de
 	}
 	if !opts.pre {
 		// The viz extension's checks, when it is installed.
-		viz := &vizcheck.Checker{Optional: true}
+		viz := &vizcheck.Checker{Optional: true, MetricsAPI: deps.vizMetricsAPI}
 		categories = append(categories, viz.Categories(opts.proxy)...)
 	}
+	return runCategories(ctx, categories, opts, global, deps, stdout, stderr)
+}
+
+// runLocalCheck runs the checks of the local mesh at opts.stateDir: with
+// --pre, whether this machine can run one.
+func runLocalCheck(ctx context.Context, opts *checkOptions, global *GlobalOptions, deps checkDeps, stdout, stderr io.Writer) error {
+	m, err := localmesh.New(localmesh.Config{StateDir: opts.stateDir})
+	if err != nil {
+		return err
+	}
+	if opts.pre {
+		return runCategories(ctx, healthcheck.LocalPreCategories(m), opts, global, deps, stdout, stderr)
+	}
+	deps.serverVersion = func(context.Context) (string, error) { return localmesh.ServerVersion(m.StateDir()) }
+	categories := append(healthcheck.LocalCategories(m, opts.proxy), vizcheck.LocalCategory(func(context.Context) (client.API, func(), error) {
+		addr, err := localmesh.MetricsAPIAddr(m.StateDir())
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := client.Dial(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() { _ = c.Close() }, nil
+	}))
 	return runCategories(ctx, categories, opts, global, deps, stdout, stderr)
 }
 
@@ -114,6 +154,7 @@ func runCategories(ctx context.Context, categories []healthcheck.Category, opts 
 		ServerTime:            deps.serverTime,
 		KubectlVersion:        deps.kubectlVersion,
 		Now:                   deps.now,
+		ServerVersion:         deps.serverVersion,
 	}
 
 	// While a check waits for the cluster, say so on stderr (table output
@@ -170,6 +211,7 @@ func clusterCheckDeps(global *GlobalOptions) checkDeps {
 			return healthcheck.APIServerTime(ctx, cfg)
 		},
 		kubectlVersion: healthcheck.LocalKubectlVersion,
+		vizMetricsAPI:  vizCheckMetricsAPI(global),
 	}
 }
 

@@ -47,6 +47,9 @@ func TestCheckRuns(t *testing.T) {
 	saved := version.Version
 	version.Version = "test-1.2.3"
 	t.Cleanup(func() { version.Version = saved })
+	// A kubeconfig exists (the fake cluster stands behind it): the cluster
+	// is the target, not a local mesh.
+	t.Setenv("KUBECONFIG", "/fake/kubeconfig")
 
 	tests := []struct {
 		name     string

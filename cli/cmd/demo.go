@@ -22,6 +22,7 @@ func newCmdDemo(_ Env) *cobra.Command {
 		subnet           string
 		rate             float64
 		duration         time.Duration
+		installMissing   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -39,7 +40,7 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 			if err != nil {
 				return err
 			}
-			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
+			m, err := localmesh.New(localmesh.Config{StateDir: stateDir, BinDir: binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup, InstallMissing: installMissing})
 			if err != nil {
 				return err
 			}
@@ -77,6 +78,7 @@ bot voting a few times a second. One choice fails on purpose. Interrupt it
 	cmd.Flags().StringVar(&binDir, "bin-dir", "", "directory holding the mesh's binaries and linkerd-demo (default: next to this executable)")
 	cmd.Flags().StringVar(&subnet, "subnet", localmesh.DefaultSubnet, "subnet of the pods' network")
 	cmd.Flags().Float64Var(&rate, "rate", 3, "votes per second the bot sends")
+	cmd.Flags().BoolVar(&installMissing, "install-missing", true, installMissingUsage)
 	cmd.Flags().DurationVar(&duration, "for", 0, "stop after this long (default: until interrupted)")
 	return cmd
 }

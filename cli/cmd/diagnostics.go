@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/linkerd-go/linkerd/cli/localmesh"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -22,10 +24,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
-
-// DefaultDestinationAddr is where `linkerd diagnostics endpoints` finds the
-// destination API unless told otherwise.
-const DefaultDestinationAddr = "localhost:8086"
 
 func newCmdDiagnostics(global *GlobalOptions, env Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -38,7 +36,7 @@ func newCmdDiagnostics(global *GlobalOptions, env Env) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(newCmdDiagnosticsEndpoints(global, env))
-	cmd.AddCommand(newCmdDiagnosticsPolicy())
+	cmd.AddCommand(newCmdDiagnosticsPolicy(global))
 	cmd.AddCommand(newCmdDiagnosticsProxyMetrics(global))
 	cmd.AddCommand(newCmdDiagnosticsControllerMetrics(global))
 	return cmd
@@ -46,11 +44,12 @@ func newCmdDiagnostics(global *GlobalOptions, env Env) *cobra.Command {
 
 type endpointsOptions struct {
 	destinationAddr string
+	stateDir        string
 	timeout         time.Duration
 	output          string
 }
 
-func newCmdDiagnosticsEndpoints(_ *GlobalOptions, _ Env) *cobra.Command {
+func newCmdDiagnosticsEndpoints(global *GlobalOptions, _ Env) *cobra.Command {
 	opts := &endpointsOptions{}
 	cmd := &cobra.Command{
 		Use:     "endpoints [flags] authority [authority...]",
@@ -60,7 +59,9 @@ func newCmdDiagnosticsEndpoints(_ *GlobalOptions, _ Env) *cobra.Command {
 
 An authority is a Service name with an optional port (80 by default), e.g.
 web.emojivoto.svc.cluster.local:8080, or an IP address and port. The command
-asks the destination API, as a proxy would, and prints its first answer.`,
+asks the destination API, as a proxy would, and prints its first answer:
+the cluster's through a port-forward, or the local mesh's when there is no
+kubeconfig (or --state-dir is given).`,
 		Example: `  linkerd diagnostics endpoints web.emojivoto.svc.cluster.local:8080
   linkerd diagnostics endpoints -o json 10.42.0.7:8080`,
 		Args: cobra.MinimumNArgs(1),
@@ -71,11 +72,18 @@ asks the destination API, as a proxy would, and prints its first answer.`,
 			if opts.timeout <= 0 {
 				return fmt.Errorf("--timeout must be positive, not %s", opts.timeout)
 			}
+			addr, done, err := controlPlaneAPI(cmd, global, opts.destinationAddr, opts.stateDir, k8s.DestinationGRPCPort, localmesh.DestinationAddr)
+			if err != nil {
+				return err
+			}
+			defer done()
+			opts.destinationAddr = addr
 			return runEndpoints(cmd.Context(), cmd.OutOrStdout(), opts, args)
 		},
 	}
 	flags := cmd.Flags()
-	flags.StringVar(&opts.destinationAddr, "destination-addr", DefaultDestinationAddr, "address of the destination API (host:port)")
+	flags.StringVar(&opts.destinationAddr, "destination-addr", "", "address of the destination API (host:port); default: the local mesh's, or a port-forward to linkerd-destination")
+	addStateDirFlag(flags, &opts.stateDir)
 	flags.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long to wait for the destination service's answer")
 	flags.StringVarP(&opts.output, "output", "o", "table", "output format: table or json")
 	return cmd

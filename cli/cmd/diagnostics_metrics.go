@@ -45,13 +45,13 @@ func (o *metricsOptions) addFlags(cmd *cobra.Command, withNS bool) {
 	if withNS {
 		cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of the resource")
 	}
-	cmd.Flags().StringVar(&o.stateDir, "state-dir", localmesh.DefaultStateDir, "use the local mesh whose state is in this directory")
+	addStateDirFlag(cmd.Flags(), &o.stateDir)
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for each answer")
 }
 
 // checkLocal errors out unless the command targets a running local mesh.
 func (o *metricsOptions) checkLocal(cmd *cobra.Command, global *GlobalOptions) error {
-	if !cmd.Flags().Changed("state-dir") && hasKubeconfig(global) {
+	if !useLocalMesh(cmd, global) {
 		return errors.New("reading metrics from Kubernetes pods is not supported yet: use kubectl port-forward to the pod's admin port (4191 for a proxy)")
 	}
 	if _, err := localmesh.FindWorkload(o.stateDir, localmesh.ControlPlaneNamespace, "linkerd-identity"); errors.Is(err, localmesh.ErrNotUp) {

@@ -14,21 +14,21 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
 	policyv1 "github.com/linkerd-go/linkerd/proto/policy/v1"
 )
 
-// DefaultPolicyAddr is the policy controller's address (a port-forward or the local mesh).
-const DefaultPolicyAddr = "localhost:8090"
-
 type policyDiagOptions struct {
 	policyAddr string
+	stateDir   string
 	namespace  string
 	timeout    time.Duration
 	output     string
 }
 
-func newCmdDiagnosticsPolicy() *cobra.Command {
+func newCmdDiagnosticsPolicy(global *GlobalOptions) *cobra.Command {
 	opts := &policyDiagOptions{}
 	cmd := &cobra.Command{
 		Use:   "policy [flags] pod port",
@@ -48,11 +48,18 @@ authorizations that allow clients.`,
 			if err != nil || port == 0 {
 				return fmt.Errorf("port %q is not a port number", args[1])
 			}
+			addr, done, err := controlPlaneAPI(cmd, global, opts.policyAddr, opts.stateDir, k8s.PolicyGRPCPort, localmesh.PolicyAddr)
+			if err != nil {
+				return err
+			}
+			defer done()
+			opts.policyAddr = addr
 			return runDiagnosticsPolicy(cmd.Context(), cmd.OutOrStdout(), opts, args[0], uint16(port))
 		},
 	}
 	flags := cmd.Flags()
-	flags.StringVar(&opts.policyAddr, "policy-addr", DefaultPolicyAddr, "address of the policy controller (host:port)")
+	flags.StringVar(&opts.policyAddr, "policy-addr", "", "address of the policy controller (host:port); default: the local mesh's, or a port-forward to linkerd-destination")
+	addStateDirFlag(flags, &opts.stateDir)
 	flags.StringVarP(&opts.namespace, "namespace", "n", "default", "namespace of the pod")
 	flags.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long to wait for the policy controller's answer")
 	flags.StringVarP(&opts.output, "output", "o", "table", "output format: table or json")

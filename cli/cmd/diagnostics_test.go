@@ -231,6 +231,7 @@ func TestDiagnosticsEndpointsFailures(t *testing.T) {
 		{"unreachable", []string{"--destination-addr", closed, "--timeout", "5s", "web.ns.svc.cluster.local"},
 			"Error: cannot reach the destination service at " + closed + ": "},
 		{"bad timeout", []string{"--timeout", "0s", "web.ns.svc.cluster.local"}, "Error: --timeout must be positive, not 0s\n"},
+		{"no local mesh", []string{"--state-dir", "/nonexistent/l5d", "web.ns.svc.cluster.local"}, "Error: no local mesh is up at /nonexistent/l5d (run: linkerd local up)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

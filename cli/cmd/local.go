@@ -58,17 +58,17 @@ func (l *localCtx) mesh(c *cobra.Command, subnet string) (localMesh, error) {
 	if err := l.checkPrivileges(); err != nil {
 		return nil, err
 	}
-	return l.meshAnyUser(c, subnet)
+	return l.meshAnyUser(c, subnet, false)
 }
 
 // meshAnyUser builds the mesh without the privilege check, for up, which
 // reports privileges among all its prerequisites.
-func (l *localCtx) meshAnyUser(c *cobra.Command, subnet string) (localMesh, error) {
+func (l *localCtx) meshAnyUser(c *cobra.Command, subnet string, installMissing bool) (localMesh, error) {
 	sup, err := supervisorCommand()
 	if err != nil {
 		return nil, err
 	}
-	return l.newMesh(localmesh.Config{StateDir: l.opts.stateDir, BinDir: l.opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup})
+	return l.newMesh(localmesh.Config{StateDir: l.opts.stateDir, BinDir: l.opts.binDir, Subnet: subnet, Log: c.OutOrStdout(), Supervisor: sup, InstallMissing: installMissing})
 }
 
 // newCmdLocalWith builds the local command tree over newMesh, after the
@@ -96,16 +96,19 @@ it listens again; so is a dead proxy. Needs root.`,
 
 func newCmdLocalUp(l *localCtx) *cobra.Command {
 	var subnet string
+	var installMissing bool
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local network and control plane (identity and destination)",
 		Long: `up creates the local network and starts the control plane. It first checks
-what it needs (root, network namespaces, iproute2, iptables, util-linux, the
+what it needs (root, network namespaces, iproute2, util-linux, the
 mesh's binaries, a free subnet) and lists every missing prerequisite with its
-fix before creating anything; a failure half-way removes what it created.`,
+fix before creating anything; a failure half-way removes what it created.
+Run as root on Debian or Ubuntu, it first installs the missing tools'
+packages with one apt-get install (--install-missing=false refuses).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			m, err := l.meshAnyUser(c, subnet)
+			m, err := l.meshAnyUser(c, subnet, installMissing)
 			if err != nil {
 				return err
 			}
@@ -120,14 +123,17 @@ fix before creating anything; a failure half-way removes what it created.`,
 		},
 	}
 	up.Flags().StringVar(&subnet, "subnet", localmesh.DefaultSubnet, "subnet of the pods' network")
+	up.Flags().BoolVar(&installMissing, "install-missing", true, installMissingUsage)
 	return up
 }
+
+const installMissingUsage = "as root with apt-get, install the missing tools' packages (prerequisites) first"
 
 func newCmdLocalRun(l *localCtx) *cobra.Command {
 	var spec localmesh.RunSpec
 	var labels []string
 	runCmd := &cobra.Command{
-		Use:   "run --name NAME --namespace NS [--port PORT] [--env K=V]... [--label K=V]... -- CMD [ARGS...]",
+		Use:   "run --name NAME --namespace NS [--port PORT]... [--env K=V]... [--label K=V]... -- CMD [ARGS...]",
 		Short: "Start a meshed workload running CMD",
 		Long: `run starts a meshed workload: a pod with its proxy, running CMD. CMD gets PATH
 and the --env variables, not the CLI's environment. The pod is labelled
@@ -159,7 +165,7 @@ app=<service> and with --label.`,
 	}
 	runCmd.Flags().StringVar(&spec.Name, "name", "", "name of the workload's pod")
 	runCmd.Flags().StringVarP(&spec.Namespace, "namespace", "n", "default", "namespace of the workload")
-	runCmd.Flags().IntVar(&spec.Port, "port", 0, "the application's port, exposed by a Service (0: no Service)")
+	runCmd.Flags().IntSliceVar(&spec.Ports, "port", nil, "the application's port, exposed by a Service (repeatable: several ports; none: no Service)")
 	runCmd.Flags().StringVar(&spec.ServiceAccount, "service-account", "", "ServiceAccount naming the workload's identity (default: --name)")
 	runCmd.Flags().StringVar(&spec.Service, "service", "", "Service the workload backs (default: --name)")
 	runCmd.Flags().StringArrayVar(&spec.Env, "env", nil, "environment variable of the application, NAME=VALUE (repeatable)")
@@ -352,7 +358,11 @@ func printLocalStatus(w io.Writer, sts []localmesh.WorkloadStatus) {
 		}
 		svc := "-"
 		if s.Service != "" {
-			svc = fmt.Sprintf("%s (%s:%d)", s.Service, s.ClusterIP, s.Port)
+			ports := make([]string, 0, len(s.AppPorts()))
+			for _, p := range s.AppPorts() {
+				ports = append(ports, strconv.Itoa(p))
+			}
+			svc = fmt.Sprintf("%s (%s:%s)", s.Service, s.ClusterIP, strings.Join(ports, ","))
 		}
 		var running []string
 		for _, role := range s.Running {

@@ -99,11 +99,11 @@ func TestLocalNeedsRoot(t *testing.T) {
 func TestLocalRunFlags(t *testing.T) {
 	fake := &fakeLocalMesh{}
 	_, err := runLocal(t, fake, nil, "--state-dir", "/tmp/s", "--bin-dir", "/tmp/b", "run", "--name", "web", "--namespace", "demo",
-		"--port", "8080", "--service-account", "websa", "--", "./web", "--listen", ":8080")
+		"--port", "8080", "--port", "9090", "--service-account", "websa", "--", "./web", "--listen", ":8080")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := localmesh.RunSpec{Name: "web", Namespace: "demo", Port: 8080, ServiceAccount: "websa", Command: []string{"./web", "--listen", ":8080"}}
+	want := localmesh.RunSpec{Name: "web", Namespace: "demo", Ports: []int{8080, 9090}, ServiceAccount: "websa", Command: []string{"./web", "--listen", ":8080"}}
 	if !reflect.DeepEqual(fake.spec, want) {
 		t.Fatalf("spec %+v, want %+v", fake.spec, want)
 	}
@@ -265,6 +265,27 @@ func TestLocalUpListsPrerequisites(t *testing.T) {
 		"\n  - iptables not found in PATH; fix: apt-get install -y iptables\n", "apt-get install -y iproute2 iptables"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestLocalUpInstallMissing: up installs missing packages unless refused;
+// other subcommands never do.
+func TestLocalUpInstallMissing(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"up"}, true},
+		{[]string{"up", "--install-missing=false"}, false},
+		{[]string{"status"}, false},
+	} {
+		fake := &fakeLocalMesh{}
+		if _, err := runLocal(t, fake, nil, tt.args...); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if fake.cfg.InstallMissing != tt.want {
+			t.Errorf("%v: InstallMissing = %v, want %v", tt.args, fake.cfg.InstallMissing, tt.want)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/pkg/version"
 	"github.com/spf13/cobra"
 )
@@ -13,6 +15,7 @@ const unavailable = "unavailable"
 type versionOptions struct {
 	clientOnly bool
 	short      bool
+	stateDir   string
 }
 
 func newCmdVersion(global *GlobalOptions, env Env) *cobra.Command {
@@ -35,8 +38,12 @@ func newCmdVersion(global *GlobalOptions, env Env) *cobra.Command {
 				return nil
 			}
 			server := unavailable
-			if env.ServerVersion != nil {
-				if v, err := env.ServerVersion(cmd.Context(), global); err == nil && v != "" {
+			serverVersion := env.ServerVersion
+			if useLocalMesh(cmd, global) {
+				serverVersion = func(context.Context, *GlobalOptions) (string, error) { return localmesh.ServerVersion(opts.stateDir) }
+			}
+			if serverVersion != nil {
+				if v, err := serverVersion(cmd.Context(), global); err == nil && v != "" {
 					server = v
 				}
 			}
@@ -46,5 +53,6 @@ func newCmdVersion(global *GlobalOptions, env Env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&opts.clientOnly, "client", false, "print the client version only")
 	cmd.Flags().BoolVar(&opts.short, "short", false, "print the version numbers only, without labels")
+	addStateDirFlag(cmd.Flags(), &opts.stateDir)
 	return cmd
 }

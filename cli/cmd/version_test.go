@@ -17,6 +17,9 @@ func TestGolden(t *testing.T) {
 	saved := version.Version
 	version.Version = "test-1.2.3"
 	t.Cleanup(func() { version.Version = saved })
+	// A kubeconfig exists: the server version comes from Env.ServerVersion
+	// unless --state-dir names a local mesh.
+	t.Setenv("KUBECONFIG", "/fake/kubeconfig")
 
 	serverOK := func(ctx context.Context, opts *GlobalOptions) (string, error) {
 		return "stable-9.9.9 (namespace " + opts.LinkerdNamespace + ")", nil
@@ -37,6 +40,7 @@ func TestGolden(t *testing.T) {
 		{name: "version_server_lookup", args: []string{"version", "-L", "mesh"}, server: serverOK},
 		{name: "version_server_lookup_short", args: []string{"--linkerd-namespace=mesh", "version", "--short"}, server: serverOK},
 		{name: "version_server_error", args: []string{"version"}, server: serverDown},
+		{name: "version_local_mesh_down", args: []string{"version", "--state-dir", "/nonexistent/l5d"}, server: serverOK},
 		{name: "error_unknown_command", args: []string{"frobnicate"}},
 		{name: "error_unknown_flag", args: []string{"version", "--bogus"}},
 		{name: "error_extra_argument", args: []string{"version", "now"}},
@@ -65,6 +69,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestGlobalFlagsReachCommands(t *testing.T) {
+	t.Setenv("KUBECONFIG", "/fake/kubeconfig") // a cluster, not a local mesh, is the target
 	var seen GlobalOptions
 	lookup := func(_ context.Context, opts *GlobalOptions) (string, error) {
 		seen = *opts

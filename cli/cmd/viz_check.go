@@ -32,9 +32,10 @@ pod's metrics reach Prometheus. It exits with status 1 when a check fails.`,
 			case opts.wait <= 0:
 				return fmt.Errorf("--wait must be positive, got %s", opts.wait)
 			}
-			checker := &vizcheck.Checker{Namespace: viz.namespace}
+			deps := newCheckDeps(global)
+			checker := &vizcheck.Checker{Namespace: viz.namespace, MetricsAPI: deps.vizMetricsAPI}
 			categories := append(healthcheck.KubernetesAPICategories(), checker.Categories(opts.proxy)...)
-			return runCategories(cmd.Context(), categories, opts, global, newCheckDeps(global), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runCategories(cmd.Context(), categories, opts, global, deps, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	flags := cmd.Flags()

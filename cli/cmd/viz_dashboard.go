@@ -137,7 +137,7 @@ func listenDashboard(address string, port int) (net.Listener, error) {
 // dashboardTarget finds the web server: the local mesh's web pod (with
 // --state-dir, or with no kubeconfig and a mesh up), else Kubernetes.
 func dashboardTarget(ctx context.Context, cmd *cobra.Command, global *GlobalOptions, vopts *vizOptions) (*dashboardBackend, error) {
-	explicit := cmd.Flags().Changed("state-dir")
+	explicit := cmd.Flags().Changed(stateDirFlag)
 	if explicit || !hasKubeconfig(global) {
 		addr, err := localmesh.DashboardAddr(vopts.stateDir)
 		if errors.Is(err, localmesh.ErrNotUp) {

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/linkerd-go/linkerd/cli/portforward"
 	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
@@ -35,10 +36,37 @@ func kubeMetricsAPI(ctx context.Context, global *GlobalOptions, opts *vizOptions
 	if err != nil {
 		return "", nil, err
 	}
+	return forwardMetricsAPI(findCtx, cfg, ns)
+}
+
+// forwardMetricsAPI port-forwards a local port to a metrics-api pod in the
+// viz namespace ns.
+func forwardMetricsAPI(ctx context.Context, cfg *rest.Config, ns string) (string, func(), error) {
 	sel := labels.Set{vizcheck.ExtensionLabel: vizcheck.ExtensionName, vizcheck.ComponentLabel: vizcheck.MetricsAPIName}.String()
-	f, err := portforward.ToComponent(findCtx, cfg, ns, sel, 0, client.DefaultPort)
+	f, err := portforward.ToComponent(ctx, cfg, ns, sel, 0, client.DefaultPort)
 	if err != nil {
 		return "", nil, fmt.Errorf("reaching the metrics API: %w", err)
 	}
 	return f.Addr, f.Close, nil
+}
+
+// vizCheckMetricsAPI is vizcheck.Checker's MetricsAPI in a cluster: a
+// gRPC client over a port-forward to the metrics API.
+func vizCheckMetricsAPI(global *GlobalOptions) func(ctx context.Context, ns string) (client.API, func(), error) {
+	return func(ctx context.Context, ns string) (client.API, func(), error) {
+		cfg, err := restConfig(global)
+		if err != nil {
+			return nil, nil, err
+		}
+		addr, stop, err := forwardMetricsAPI(ctx, cfg, ns)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := client.Dial(addr)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		return c, func() { _ = c.Close(); stop() }, nil
+	}
 }

@@ -28,7 +28,7 @@ import (
 func vizMetricsCommands(cmd *cobra.Command, global *GlobalOptions, opts *vizOptions) {
 	flags := cmd.PersistentFlags()
 	flags.StringVar(&opts.apiAddr, "api-addr", "", "talk to the metrics API at host:port directly")
-	flags.StringVar(&opts.stateDir, "state-dir", localmesh.DefaultStateDir, "use the local mesh whose state is in this directory")
+	addStateDirFlag(flags, &opts.stateDir)
 	cmd.AddCommand(newCmdVizStat(global, opts))
 	cmd.AddCommand(newCmdVizEdges(global, opts))
 	cmd.AddCommand(newCmdVizRoutes(global, opts))
@@ -45,7 +45,7 @@ func metricsAPIAddr(cmd *cobra.Command, global *GlobalOptions, opts *vizOptions)
 	if opts.apiAddr != "" {
 		return opts.apiAddr, func() {}, nil
 	}
-	explicit := cmd.Flags().Changed("state-dir")
+	explicit := cmd.Flags().Changed(stateDirFlag)
 	if !explicit && hasKubeconfig(global) {
 		return kubeMetricsAPI(cmd.Context(), global, opts)
 	}
@@ -60,6 +60,22 @@ func metricsAPIAddr(cmd *cobra.Command, global *GlobalOptions, opts *vizOptions)
 		return "", nil, err
 	}
 	return addr, func() {}, nil
+}
+
+// useLocalMesh reports whether cmd targets the local mesh rather than a
+// cluster: --state-dir was given, or there is no kubeconfig at all.
+func useLocalMesh(cmd *cobra.Command, global *GlobalOptions) bool {
+	return cmd.Flags().Changed(stateDirFlag) || !hasKubeconfig(global)
+}
+
+// stateDirFlag chooses the local mesh a command targets.
+const stateDirFlag = "state-dir"
+
+// addStateDirFlag adds --state-dir to a command that can target the local mesh.
+func addStateDirFlag(flags interface {
+	StringVar(p *string, name, value, usage string)
+}, dir *string) {
+	flags.StringVar(dir, stateDirFlag, localmesh.DefaultStateDir, "use the local mesh whose state is in this directory (the default when there is no kubeconfig)")
 }
 
 // hasKubeconfig reports whether a kubeconfig is given or in its default place.

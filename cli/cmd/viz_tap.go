@@ -57,7 +57,7 @@ a deployment and a pod). Tap needs the pods' proxies to have tap enabled.`,
 			default:
 				return fmt.Errorf("cannot tap %s: tap takes a deployment, a pod or a namespace", r.Kind)
 			}
-			if !cmd.Flags().Changed("state-dir") && hasKubeconfig(global) {
+			if !useLocalMesh(cmd, global) {
 				return errors.New("viz tap on Kubernetes needs the tap service, which this linkerd-viz does not deploy yet; tap works on the local mesh (--state-dir)")
 			}
 			ns := r.Namespace

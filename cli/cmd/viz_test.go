@@ -23,7 +23,9 @@ import (
 	"github.com/linkerd-go/linkerd/internal/golden"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/version"
+	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
 	"github.com/linkerd-go/linkerd/viz/grafana"
+	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
 
@@ -282,8 +284,17 @@ func TestVizCheck(t *testing.T) {
 		args     []string
 		cluster  func(t *testing.T) kubernetes.Interface
 		wantCode int
+		// selfCheck is the metrics API's SelfCheck answer; nil: not asked.
+		selfCheck *vizv1.SelfCheckResponse
 	}{
-		{name: "viz_check", args: []string{"viz", "check"}, cluster: func(t *testing.T) kubernetes.Interface { t.Helper(); return vizCluster(t, upBody) }},
+		{name: "viz_check", args: []string{"viz", "check"}, cluster: func(t *testing.T) kubernetes.Interface { t.Helper(); return vizCluster(t, upBody) },
+			selfCheck: &vizv1.SelfCheckResponse{Results: []*vizv1.CheckResult{{Description: "can query Prometheus", Status: vizv1.CheckResult_OK}}}},
+		{name: "viz_check_self_check_failed", args: []string{"viz", "check", "--wait", "100ms"}, wantCode: 1,
+			cluster: func(t *testing.T) kubernetes.Interface { t.Helper(); return vizCluster(t, upBody) },
+			selfCheck: &vizv1.SelfCheckResponse{Results: []*vizv1.CheckResult{
+				{Description: "can query Prometheus", Status: vizv1.CheckResult_OK},
+				{Description: "can list pods", Status: vizv1.CheckResult_FAILED, Message: "pods is forbidden"},
+			}}},
 		{name: "viz_check_not_installed", args: []string{"viz", "check"}, wantCode: 1,
 			cluster: func(*testing.T) kubernetes.Interface { return fakeCluster() }},
 		{name: "viz_check_proxy_missing_metrics", args: []string{"viz", "check", "--proxy", "-n", "default"}, wantCode: 0,
@@ -308,6 +319,11 @@ func TestVizCheck(t *testing.T) {
 				now:           func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) },
 				retryInterval: 10 * time.Millisecond,
 			}
+			if tt.selfCheck != nil {
+				deps.vizMetricsAPI = func(context.Context, string) (client.API, func(), error) {
+					return selfCheckAPI{resp: tt.selfCheck}, func() {}, nil
+				}
+			}
 			code := executeWithDeps(t, tt.args, deps, &stdout, &stderr)
 			if code != tt.wantCode {
 				t.Errorf("exit code %d, want %d", code, tt.wantCode)
@@ -315,4 +331,14 @@ func TestVizCheck(t *testing.T) {
 			checkGolden(t, tt.name, code, stdout.String(), stderr.String())
 		})
 	}
+}
+
+// selfCheckAPI is a metrics API whose SelfCheck answers resp.
+type selfCheckAPI struct {
+	fakeMetricsAPI
+	resp *vizv1.SelfCheckResponse
+}
+
+func (a selfCheckAPI) SelfCheck(context.Context, *vizv1.SelfCheckRequest) (*vizv1.SelfCheckResponse, error) {
+	return a.resp, nil
 }

@@ -148,7 +148,7 @@ latencies, and the path is the route ([DEFAULT] without a ServiceProfile).`,
 				return fmt.Errorf("top of a %s is not supported: give a workload or namespace", target.GetKind())
 			}
 			// On the local mesh, top aggregates tap events, as Linkerd's does.
-			if vopts.apiAddr == "" && (cmd.Flags().Changed("state-dir") || !hasKubeconfig(global)) {
+			if vopts.apiAddr == "" && useLocalMesh(cmd, global) {
 				ns := target.GetNamespace()
 				if targets, ok := tapTopTargets(vopts.stateDir, target.GetKind(), ns, target.GetName()); ok {
 					ctx, cancel := context.WithCancel(cmd.Context())

@@ -141,7 +141,7 @@ func (s *State) controlPlaneProblems(ctx context.Context, problem func(d deploym
 	for _, d := range deps {
 		problems = append(problems, problem(d)...)
 	}
-	return joinProblems(problems)
+	return JoinProblems(problems)
 }
 
 func checkClusterNetworks(ctx context.Context, s *State) error {
@@ -208,6 +208,7 @@ var expectedCRDs = []crd{
 	{"policy.linkerd.io", "networkauthentications"},
 	{"policy.linkerd.io", "serverauthorizations"},
 	{"policy.linkerd.io", "servers"},
+	{"split.smi-spec.io", "trafficsplits"},
 }
 
 func linkerdConfigCategory() Category {
@@ -421,6 +422,9 @@ func controlPlaneVersionCategory() Category {
 }
 
 func (s *State) controlPlaneVersion(ctx context.Context) (string, error) {
+	if s.ServerVersion != nil {
+		return s.ServerVersion(ctx)
+	}
 	kube, err := s.client()
 	if err != nil {
 		return "", err
@@ -541,8 +545,8 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// joinProblems makes one error of a list of problems, nil for none.
-func joinProblems(problems []string) error {
+// JoinProblems makes one error of a list of problems, nil for none.
+func JoinProblems(problems []string) error {
 	if len(problems) == 0 {
 		return nil
 	}

@@ -55,7 +55,7 @@ func linkerdDataPlaneCategory() Category {
 						problems = append(problems, pods[i].Namespace+": "+why)
 					}
 				}
-				return joinProblems(problems)
+				return JoinProblems(problems)
 			},
 		},
 		{
@@ -181,7 +181,7 @@ func checkDataPlaneAnchors(ctx context.Context, s *State) error {
 	if len(unknown) > 0 {
 		problems = append(problems, fmt.Sprintf("cannot tell which trust anchors these proxies use (no inline %s, no %s annotation): %s", proxyenv.IdentityTrustAnchors, k8s.TrustRootSHA256Annotation, strings.Join(unknown, ", ")))
 	}
-	return joinProblems(problems)
+	return JoinProblems(problems)
 }
 
 // proxyEnv returns the literal value of the proxy container's variable name.
@@ -271,7 +271,7 @@ func checkOpaquePorts(ctx context.Context, s *State) error {
 			}
 		}
 	}
-	return joinProblems(problems)
+	return JoinProblems(problems)
 }
 
 // targetPort resolves a Service port's target port on a pod.

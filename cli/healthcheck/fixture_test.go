@@ -166,6 +166,7 @@ func healthyWorld(t *testing.T) *world {
 			{Name: "authorizationpolicies"}, {Name: "httproutes"}, {Name: "meshtlsauthentications"},
 			{Name: "networkauthentications"}, {Name: "serverauthorizations"}, {Name: "servers"},
 		}},
+		{GroupVersion: "split.smi-spec.io/v1alpha1", APIResources: []metav1.APIResource{{Name: "trafficsplits"}}},
 	}
 
 	web := w.meshedPod(appNS, "web-7f9c6d-xyz12", map[string]string{"app": "web"})

@@ -34,7 +34,11 @@ type identityMaterial struct {
 	issuerChain []*x509.Certificate
 }
 
-func linkerdIdentityCategory() Category {
+func linkerdIdentityCategory() Category { return identityCategory(loadIdentity) }
+
+// identityCategory is linkerd-identity's checks over the material load
+// finds (and stores in s.idm): a cluster's, or a local mesh's.
+func identityCategory(load func(context.Context, *State) error) Category {
 	// fromPKI turns one of pki.Check's results into a check.
 	fromPKI := func(id, desc, anchor string, warning bool) Check {
 		return Check{
@@ -60,7 +64,7 @@ func linkerdIdentityCategory() Category {
 			Description: "certificate config is valid",
 			HintAnchor:  "l5d-identity-cert-config-valid",
 			Fatal:       true,
-			Run:         loadIdentity,
+			Run:         load,
 		},
 		fromPKI(pki.CheckAnchorsAlgorithm, "trust anchors are using supported crypto algorithm", "l5d-identity-trustAnchors-use-supported-crypto", false),
 		fromPKI(pki.CheckAnchorsValidity, "trust anchors are within their validity period", "l5d-identity-trustAnchors-are-time-valid", false),
@@ -106,22 +110,34 @@ func loadIdentity(ctx context.Context, s *State) error {
 	if len(certPEM) == 0 || len(keyPEM) == 0 {
 		return fmt.Errorf("the issuer Secret %s/%s must hold %q and %q", ns, k8s.IssuerSecretName, certKey, keyKey)
 	}
-	chain, err := pki.DecodeCertificatesPEM(certPEM)
+	where := fmt.Sprintf("Secret %s/%s", ns, k8s.IssuerSecretName)
+	chain, err := parseIssuer(certPEM, keyPEM, where+", key "+certKey, where+", key "+keyKey)
 	if err != nil {
-		return fmt.Errorf("the issuer certificate (Secret %s/%s, key %s): %w", ns, k8s.IssuerSecretName, certKey, err)
-	}
-	key, err := parsePrivateKey(keyPEM)
-	if err != nil {
-		return fmt.Errorf("the issuer key (Secret %s/%s, key %s): %w", ns, k8s.IssuerSecretName, keyKey, err)
-	}
-	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(chain[0].PublicKey) {
-		return fmt.Errorf("the issuer key in Secret %s/%s does not match its certificate", ns, k8s.IssuerSecretName)
-	}
-	if !chain[0].IsCA {
-		return fmt.Errorf("the issuer certificate %q is not a CA certificate", chain[0].Subject.CommonName)
+		return err
 	}
 	s.idm = &identityMaterial{anchors: anchors, issuerChain: chain}
 	return nil
+}
+
+// parseIssuer parses an issuer's certificate chain and key (found where
+// certAt and keyAt say): they must parse, the key must match the
+// certificate, and the certificate must be a CA's.
+func parseIssuer(certPEM, keyPEM []byte, certAt, keyAt string) ([]*x509.Certificate, error) {
+	chain, err := pki.DecodeCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the issuer certificate (%s): %w", certAt, err)
+	}
+	key, err := parsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the issuer key (%s): %w", keyAt, err)
+	}
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(chain[0].PublicKey) {
+		return nil, fmt.Errorf("the issuer key (%s) does not match its certificate", keyAt)
+	}
+	if !chain[0].IsCA {
+		return nil, fmt.Errorf("the issuer certificate %q is not a CA certificate", chain[0].Subject.CommonName)
+	}
+	return chain, nil
 }
 
 // trustAnchors reads the trust anchors the identity service and the proxies use.

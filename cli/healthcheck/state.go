@@ -38,6 +38,9 @@ type State struct {
 	KubectlVersion func(ctx context.Context) (string, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ServerVersion returns the control plane's version; nil means the
+	// cluster's (from linkerd-config).
+	ServerVersion func(ctx context.Context) (string, error)
 
 	// Kube is the client, set by "can initialize the client" (or preset).
 	Kube kubernetes.Interface

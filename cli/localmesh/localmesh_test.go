@@ -498,3 +498,40 @@ func TestLogTail(t *testing.T) {
 		t.Errorf("missing: %q", got)
 	}
 }
+
+// TestServiceManifestPorts: each port of the workloads is a port of the
+// Service and of its EndpointSlice, under the same name (destination
+// matches them by name).
+func TestServiceManifestPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pods []*Workload
+		want []int32
+	}{
+		{"one port, state from before Ports", []*Workload{{Name: "a", Namespace: "demo", Port: 8080, IP: netip.MustParseAddr("10.250.0.4")}}, []int32{8080}},
+		{"two ports", []*Workload{{Name: "a", Namespace: "demo", Port: 8080, Ports: []int{8080, 9090}, IP: netip.MustParseAddr("10.250.0.4")}}, []int32{8080, 9090}},
+		{"pods with different ports", []*Workload{
+			{Name: "a", Namespace: "demo", Port: 8080, Ports: []int{8080, 9090}, IP: netip.MustParseAddr("10.250.0.4")},
+			{Name: "b", Namespace: "demo", Port: 7070, Ports: []int{7070, 8080}, IP: netip.MustParseAddr("10.250.0.5")},
+		}, []int32{8080, 9090, 7070}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dec, err := store.DecodeObjects([]byte(serviceManifest("demo", "web", netip.MustParseAddr("10.96.0.10"), "linkerd", tc.pods, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := dec.Objects[0].(*corev1.Service)
+			slice := dec.Objects[1].(*discoveryv1.EndpointSlice)
+			if len(svc.Spec.Ports) != len(tc.want) || len(slice.Ports) != len(tc.want) {
+				t.Fatalf("service ports %+v, slice ports %+v; want %v", svc.Spec.Ports, slice.Ports, tc.want)
+			}
+			for i, p := range tc.want {
+				sp, ep := svc.Spec.Ports[i], slice.Ports[i]
+				if sp.Port != p || sp.TargetPort.IntValue() != int(p) || ep.Port == nil || *ep.Port != p || ep.Name == nil || *ep.Name != sp.Name {
+					t.Errorf("port %d: service %+v, slice %+v; want %d under one name", i, sp, ep, p)
+				}
+			}
+		})
+	}
+}

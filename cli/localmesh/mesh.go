@@ -17,8 +17,10 @@ import (
 
 	"github.com/linkerd-go/linkerd/controller/identity/localtoken"
 	"github.com/linkerd-go/linkerd/pkg/identity"
+	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 	"github.com/linkerd-go/linkerd/pkg/proxyenv"
+	"github.com/linkerd-go/linkerd/pkg/version"
 )
 
 const (
@@ -44,8 +46,6 @@ const (
 	identityName  = "linkerd-identity"
 	destName      = "linkerd-destination"
 	identityPort  = 8080
-	destPort      = 8086
-	policyPort    = 8090
 	proxyAdmin    = 4191
 	readyTimeout  = 30 * time.Second
 	appSettle     = 300 * time.Millisecond
@@ -92,6 +92,10 @@ type Config struct {
 	// Run appends --state-dir DIR --bin-dir DIR --pod NAMESPACE/NAME; the
 	// CLI's hidden `linkerd local supervise`. Run needs it.
 	Supervisor []string
+	// InstallMissing lets Up install the Debian packages of missing tools
+	// (prerequisites.txt) with apt-get when it runs as root on a machine
+	// with apt-get, before checking the prerequisites again.
+	InstallMissing bool
 }
 
 // Mesh operates the local mesh described by a Config.
@@ -131,7 +135,10 @@ func (m *Mesh) StateDir() string { return m.cfg.StateDir }
 // StoreDir returns the resource store directory destination reads.
 func (m *Mesh) StoreDir() string { return filepath.Join(m.cfg.StateDir, "store") }
 
-func (m *Mesh) statePath() string { return filepath.Join(m.cfg.StateDir, "state.json") }
+func (m *Mesh) statePath() string { return statePathOf(m.cfg.StateDir) }
+
+// statePathOf is the state file of the mesh whose state is in stateDir.
+func statePathOf(stateDir string) string { return filepath.Join(stateDir, "state.json") }
 func (m *Mesh) path(p ...string) string {
 	return filepath.Join(append([]string{m.cfg.StateDir}, p...)...)
 }
@@ -343,6 +350,7 @@ func (m *Mesh) up(ctx context.Context) error {
 		Subnet:      subnet.Masked(),
 		ServiceCIDR: netip.MustParsePrefix(DefaultServiceCIDR),
 		Services:    map[string]netip.Addr{},
+		Version:     version.Version,
 	}
 	if netnsExists(s.SwitchNS) {
 		return fmt.Errorf("network namespace %s exists without state in %s; remove it (ip netns del %s) or use another --state-dir", s.SwitchNS, m.cfg.StateDir, s.SwitchNS)
@@ -401,16 +409,16 @@ func (m *Mesh) up(ctx context.Context) error {
 	}
 	dw := &Workload{Name: destName, Namespace: ControlPlaneNamespace, ServiceAccount: destName, ControlPlane: true}
 	dProc := &Proc{Role: "destination", Args: []string{m.bin("linkerd-controller"), "destination",
-		"-addr", fmt.Sprintf(":%d", destPort), "-admin-addr", ":9996", "-local-store", m.StoreDir(),
+		"-addr", fmt.Sprintf(":%d", k8s.DestinationGRPCPort), "-admin-addr", ":9996", "-local-store", m.StoreDir(),
 		"-controller-namespace", ControlPlaneNamespace, "-identity-trust-domain", TrustDomain, "-cluster-domain", ClusterDomain}}
 	// The policy controller runs next to destination, as in Linkerd's destination pod.
 	pProc := &Proc{Role: "policy", Args: []string{m.bin("linkerd-controller"), "policy",
-		"-addr", fmt.Sprintf(":%d", policyPort), "-admin-addr", ":9990", "-local-store", m.StoreDir(),
+		"-addr", fmt.Sprintf(":%d", k8s.PolicyGRPCPort), "-admin-addr", ":9990", "-local-store", m.StoreDir(),
 		"-controller-namespace", ControlPlaneNamespace, "-identity-trust-domain", TrustDomain}}
 	if err := m.addPod(ctx, s, dw, string(anchors), "", false, dProc, pProc); err != nil {
 		return err
 	}
-	m.logf("control plane up: identity %s:%d, destination %s:%d", idw.IP, identityPort, dw.IP, destPort)
+	m.logf("control plane up: identity %s:%d, destination %s:%d", idw.IP, identityPort, dw.IP, k8s.DestinationGRPCPort)
 	if bin := findPrometheus(); bin != "" {
 		return m.addPrometheus(ctx, s, string(anchors), bin)
 	}
@@ -537,10 +545,10 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 			return errors.New("no destination pod in state")
 		}
 		env = append(env,
-			fmt.Sprintf("%s=%s:%d", proxyenv.DestinationSvcAddr, dw.IP, destPort),
+			fmt.Sprintf("%s=%s:%d", proxyenv.DestinationSvcAddr, dw.IP, k8s.DestinationGRPCPort),
 			proxyenv.DestinationSvcName+"="+identityOf(destName, ControlPlaneNamespace),
 			fmt.Sprintf(`%s={"ns":%q,"pod":%q}`, proxyenv.DestinationContext, w.Namespace, w.Name),
-			fmt.Sprintf("%s=%s:%d", proxyenv.PolicySvcAddr, dw.IP, policyPort),
+			fmt.Sprintf("%s=%s:%d", proxyenv.PolicySvcAddr, dw.IP, k8s.PolicyGRPCPort),
 			proxyenv.PolicySvcName+"="+identityOf(destName, ControlPlaneNamespace),
 			fmt.Sprintf(`%s={"ns":%q,"pod":%q}`, proxyenv.PolicyWorkload, w.Namespace, w.Name),
 		)

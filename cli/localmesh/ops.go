@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ type RunSpec struct {
 	// Port is the application's port, exposed by the Service; 0 means no
 	// Service.
 	Port int
+	// Ports are more ports of the application, each a port of the Service
+	// too (after Port, when set).
+	Ports []int
 	// Command is the application and its arguments.
 	Command []string
 	// Env is the application's environment besides PATH ("K=V"); it does
@@ -65,8 +69,14 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	if spec.Namespace == ControlPlaneNamespace {
 		return nil, fmt.Errorf("namespace %q is the control plane's", spec.Namespace)
 	}
-	if spec.Port < 0 || spec.Port > 65535 {
-		return nil, fmt.Errorf("invalid port %d", spec.Port)
+	var ports []int
+	for _, p := range append([]int{spec.Port}, spec.Ports...) {
+		if p < 0 || p > 65535 || (p == 0 && len(ports) > 0) {
+			return nil, fmt.Errorf("invalid port %d", p)
+		}
+		if p > 0 && !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
 	}
 	if len(spec.Command) == 0 {
 		return nil, errors.New("no command to run")
@@ -117,9 +127,12 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read trust anchors: %w", err)
 	}
-	w := &Workload{Name: spec.Name, Namespace: spec.Namespace, ServiceAccount: spec.ServiceAccount, Port: spec.Port, Labels: labels}
+	w := &Workload{Name: spec.Name, Namespace: spec.Namespace, ServiceAccount: spec.ServiceAccount, Labels: labels}
+	if len(ports) > 0 {
+		w.Port, w.Ports = ports[0], ports
+	}
 	newService := false
-	if spec.Port > 0 {
+	if len(ports) > 0 {
 		w.Service = spec.Service
 		applied, err := storeServices(m.StoreDir())
 		if err != nil {
@@ -168,7 +181,7 @@ func (m *Mesh) Run(ctx context.Context, spec RunSpec) (*Workload, error) {
 	}
 	m.logf("workload %s: pod %s, identity %s", w.Key(), w.IP, w.Identity)
 	if w.Service != "" {
-		m.logf("service %s.%s.svc.%s -> %s:%d", w.Service, w.Namespace, ClusterDomain, s.Services[w.Namespace+"/"+w.Service], w.Port)
+		m.logf("service %s.%s.svc.%s -> %s:%s", w.Service, w.Namespace, ClusterDomain, s.Services[w.Namespace+"/"+w.Service], joinPorts(w.AppPorts()))
 	}
 	return w, nil
 }
@@ -209,8 +222,8 @@ func (m *Mesh) waitApp(ctx context.Context, w *Workload, sup *Proc) error {
 		}
 		select {
 		case <-ctx.Done():
-			if w.Port > 0 {
-				return fmt.Errorf("pod %s: the application does not listen on port %d after %v; its log ends: %s", w.Key(), w.Port, readyTimeout, logTail(w.App.Log, 3))
+			if len(w.AppPorts()) > 0 {
+				return fmt.Errorf("pod %s: the application does not listen on port %s after %v; its log ends: %s", w.Key(), joinPorts(w.AppPorts()), readyTimeout, logTail(w.App.Log, 3))
 			}
 			return fmt.Errorf("pod %s: the application did not start: %w", w.Key(), ctx.Err())
 		case <-time.After(20 * time.Millisecond):
@@ -482,4 +495,13 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// joinPorts formats ports as "8080,9090".
+func joinPorts(ports []int) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ",")
 }

@@ -7,9 +7,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -100,6 +102,9 @@ type prereqEnv struct {
 	lookPath   func(string) (string, error)
 	stat       func(string) (os.FileInfo, error)
 	routes     func(context.Context) ([]netip.Prefix, error)
+	// run runs a command (apt-get), its output to log.
+	run  func(ctx context.Context, log io.Writer, name string, args ...string) error
+	glob func(pattern string) ([]string, error)
 }
 
 var machine = prereqEnv{
@@ -107,6 +112,19 @@ var machine = prereqEnv{
 	lookPath:   exec.LookPath,
 	stat:       os.Stat,
 	routes:     hostRoutes,
+	run:        runLogged,
+	glob:       filepath.Glob,
+}
+
+// runLogged runs name with its output to log, apt-get without questions.
+func runLogged(ctx context.Context, log io.Writer, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 // Prerequisites checks everything Up needs before it creates anything:
@@ -182,6 +200,11 @@ func hostRoutes(ctx context.Context) ([]netip.Prefix, error) {
 // checkPrerequisites returns a *PrerequisiteError for the required problems
 // and logs the optional ones.
 func (m *Mesh) checkPrerequisites(ctx context.Context, env prereqEnv) error {
+	if m.cfg.InstallMissing {
+		if err := m.installMissing(ctx, env); err != nil {
+			return err
+		}
+	}
 	var required []Problem
 	var notRoot error
 	for _, p := range m.prerequisites(ctx, env) {
@@ -198,4 +221,49 @@ func (m *Mesh) checkPrerequisites(ctx context.Context, env prereqEnv) error {
 		return nil
 	}
 	return &PrerequisiteError{Problems: required, notRoot: notRoot}
+}
+
+// aptListsDir holds apt's package lists, empty on a fresh container image.
+const aptListsDir = "/var/lib/apt/lists"
+
+// missingPackages returns the Debian packages of the tools of
+// prerequisites.txt that are not in PATH, each once, in the list's order.
+func missingPackages(lookPath func(string) (string, error)) []string {
+	var pkgs []string
+	for _, t := range Tools() {
+		if _, err := lookPath(t.Command); err != nil && !slices.Contains(pkgs, t.Package) {
+			pkgs = append(pkgs, t.Package)
+		}
+	}
+	return pkgs
+}
+
+// installMissing installs the packages of missing tools with one apt-get
+// install, when it runs as root on a Debian or Ubuntu machine with
+// apt-get; otherwise it leaves the problems to the check, which names
+// their fix. Package lists are fetched first only when there are none.
+func (m *Mesh) installMissing(ctx context.Context, env prereqEnv) error {
+	pkgs := missingPackages(env.lookPath)
+	if len(pkgs) == 0 || env.privileges() != nil {
+		return nil
+	}
+	if _, err := env.lookPath("apt-get"); err != nil {
+		return nil
+	}
+	if _, err := env.stat("/etc/debian_version"); err != nil {
+		return nil
+	}
+	if lists, _ := env.glob(aptListsDir + "/*_Packages*"); len(lists) == 0 {
+		// No lists yet (a fresh image): apt-get install would find nothing.
+		m.logf("fetching the package lists: apt-get update")
+		if err := env.run(ctx, m.cfg.Log, "apt-get", "update", "-q"); err != nil {
+			return fmt.Errorf("installing the missing packages: %w", err)
+		}
+	}
+	args := append([]string{"install", "-y", "-q", "--no-install-recommends"}, pkgs...)
+	m.logf("installing the missing packages (--install-missing=false to refuse): apt-get %s", strings.Join(args, " "))
+	if err := env.run(ctx, m.cfg.Log, "apt-get", args...); err != nil {
+		return fmt.Errorf("installing the missing packages: %w; install them yourself: apt-get install -y %s", err, strings.Join(pkgs, " "))
+	}
+	return nil
 }

@@ -136,7 +136,7 @@ func (m *Mesh) addMetricsAPI(ctx context.Context, s *State, anchors string, prom
 // stateDir: ErrNotUp when no mesh is up there, an error naming it when the
 // mesh has no such workload.
 func FindWorkload(stateDir, ns, name string) (*Workload, error) {
-	s, err := loadState(filepath.Join(stateDir, "state.json"))
+	s, err := loadState(statePathOf(stateDir))
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ type State struct {
 	Services map[string]netip.Addr `json:"services"`
 	// Workloads are the pods, in creation order.
 	Workloads []*Workload `json:"workloads"`
+	// Version is the version of the linkerd that brought the mesh up: the
+	// control plane's (its binaries come from the same build).
+	Version string `json:"version,omitempty"`
 }
 
 // Workload is one pod of the local mesh: a network namespace with a proxy
@@ -40,8 +43,12 @@ type Workload struct {
 	// Service is the Service the workload is an endpoint of; empty for
 	// none.
 	Service string `json:"service,omitempty"`
-	// Port is the application's port (the Service's port and targetPort).
+	// Port is the application's first port (the Service's port and
+	// targetPort).
 	Port int `json:"port,omitempty"`
+	// Ports are all the application's ports, Port first; each is a port
+	// of the Service. Empty in states from before it: Port alone.
+	Ports []int `json:"ports,omitempty"`
 	// Labels are the Pod's labels (app=<service> unless RunSpec.Labels
 	// says otherwise).
 	Labels map[string]string `json:"labels,omitempty"`
@@ -219,6 +226,17 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// AppPorts returns the application's ports, each a port of its Service.
+func (w *Workload) AppPorts() []int {
+	if len(w.Ports) > 0 {
+		return w.Ports
+	}
+	if w.Port > 0 {
+		return []int{w.Port}
 	}
 	return nil
 }

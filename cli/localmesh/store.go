@@ -30,12 +30,21 @@ const (
 // its EndpointSlice over the given workloads and their Pods. An endpoint's
 // ready condition is ready(w); nil means every endpoint is ready.
 func serviceManifest(ns, name string, vip netip.Addr, controlNS string, pods []*Workload, ready func(*Workload) bool) string {
-	port := 0
+	var ports []int // every pod's, in order
 	for _, w := range pods {
-		if w.Port != 0 {
-			port = w.Port
-			break
+		for _, p := range w.AppPorts() {
+			if !slices.Contains(ports, p) {
+				ports = append(ports, p)
+			}
 		}
+	}
+	if len(ports) == 0 {
+		ports = []int{0}
+	}
+	var svcPorts, slicePorts strings.Builder
+	for _, p := range ports {
+		fmt.Fprintf(&svcPorts, "  - {name: port-%[1]d, port: %[1]d, targetPort: %[1]d, protocol: TCP}\n", p)
+		fmt.Fprintf(&slicePorts, "- {name: port-%[1]d, port: %[1]d, protocol: TCP}\n", p)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: v1
@@ -46,8 +55,7 @@ metadata:
 spec:
   clusterIP: %[3]s
   ports:
-  - {name: port-%[4]d, port: %[4]d, targetPort: %[4]d, protocol: TCP}
----
+%[4]s---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
@@ -56,8 +64,7 @@ metadata:
   labels: {kubernetes.io/service-name: %[1]s}
 addressType: IPv4
 ports:
-- {name: port-%[4]d, port: %[4]d, protocol: TCP}
-endpoints:`, name, ns, vip, port)
+%[5]sendpoints:`, name, ns, vip, svcPorts.String(), slicePorts.String())
 	if len(pods) == 0 {
 		b.WriteString(" []")
 	}

@@ -224,7 +224,7 @@ func (sv *supervisor) runOnce(ctx context.Context) string {
 		sv.publish(ctx)
 		sv.log.Info("the application is ready", "pid", sv.st.PID)
 	}
-	if sv.w.Port == 0 {
+	if len(sv.w.AppPorts()) == 0 {
 		setReady()
 	}
 	tick := time.NewTicker(probeInterval)
@@ -254,7 +254,7 @@ func (sv *supervisor) runOnce(ctx context.Context) string {
 				}
 				continue
 			}
-			if !ready && inNetNSOf(sv.st.PID, sv.w.NetNS) && (sv.w.Port == 0 || listening(sv.st.PID, sv.w.Port)) {
+			if !ready && inNetNSOf(sv.st.PID, sv.w.NetNS) && listeningOnAll(sv.st.PID, sv.w.AppPorts()) {
 				if ok, _ := proxyReady(ctx, sv.w); ok {
 					setReady()
 				}
@@ -320,6 +320,17 @@ func listening(pid, port int) bool {
 		}
 	}
 	return false
+}
+
+// listeningOnAll reports whether process pid's network namespace has a
+// listener on every one of ports.
+func listeningOnAll(pid int, ports []int) bool {
+	for _, p := range ports {
+		if !listening(pid, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // tcpListen is the LISTEN state in /proc/net/tcp.

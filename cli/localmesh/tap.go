@@ -37,7 +37,7 @@ type TapTarget struct {
 // runs without tap (started before tap existed) are refused with the
 // advice to restart them.
 func TapTargets(stateDir, kind, ns, name string) ([]TapTarget, error) {
-	s, err := loadState(filepath.Join(stateDir, "state.json"))
+	s, err := loadState(statePathOf(stateDir))
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func TapTLS(stateDir, serverName string) (*tls.Config, error) {
 // stateDir (empty when it is not up).
 func PodNames(stateDir string) map[string]string {
 	names := map[string]string{}
-	if s, err := loadState(filepath.Join(stateDir, "state.json")); err == nil && s != nil {
+	if s, err := loadState(statePathOf(stateDir)); err == nil && s != nil {
 		for _, w := range s.Workloads {
 			names[w.IP.String()] = w.Name
 		}

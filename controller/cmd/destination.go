@@ -33,7 +33,7 @@ type destinationOptions struct {
 }
 
 func (o *destinationOptions) addFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.addr, "addr", ":8086", "address to serve the destination gRPC API on")
+	fs.StringVar(&o.addr, "addr", fmt.Sprintf(":%d", k8s.DestinationGRPCPort), "address to serve the destination gRPC API on")
 	fs.StringVar(&o.adminAddr, "admin-addr", ":9996", "address to serve /metrics, /ready and /live on")
 	fs.StringVar(&o.controllerNS, "controller-namespace", destination.DefaultControllerNamespace, "namespace of the control plane; pods labelled linkerd.io/control-plane-ns with it are meshed")
 	fs.StringVar(&o.trustDomain, "identity-trust-domain", destination.DefaultTrustDomain, "trust domain of the mesh's identities")

@@ -38,7 +38,7 @@ type policyOptions struct {
 }
 
 func (o *policyOptions) addFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.addr, "addr", ":8090", "address to serve the inbound policy gRPC API on")
+	fs.StringVar(&o.addr, "addr", fmt.Sprintf(":%d", k8s.PolicyGRPCPort), "address to serve the inbound policy gRPC API on")
 	fs.StringVar(&o.adminAddr, "admin-addr", ":9990", "address to serve /metrics, /ready and /live on")
 	fs.StringVar(&o.controllerNS, "controller-namespace", destination.DefaultControllerNamespace, "namespace of the control plane (part of service account identities)")
 	fs.StringVar(&o.trustDomain, "identity-trust-domain", destination.DefaultTrustDomain, "trust domain of the mesh's identities")

@@ -90,6 +90,7 @@ func (r *resolver) serviceEndpoints(svc *corev1.Service, port uint32, hostname s
 		exists:    true,
 		labels:    map[string]string{labelNamespace: svc.Namespace, labelService: svc.Name},
 		endpoints: map[netip.AddrPort]*destinationv1.Endpoint{},
+		balancer:  r.balancer(svc),
 	}
 	svcPort := servicePort(svc, port)
 	for _, es := range r.store.EndpointSlices(svc.Namespace, svc.Name) {
@@ -139,6 +140,20 @@ func (r *resolver) serviceEndpoints(svc *corev1.Service, port uint32, hostname s
 		}
 	}
 	return snap, deps
+}
+
+// balancer returns the algorithm svc's annotation asks for; "" (the
+// proxy's default) when it has none or an unknown one.
+func (r *resolver) balancer(svc *corev1.Service) string {
+	v, ok := svc.Annotations[k8s.BalancerAlgorithmAnnotation]
+	if !ok {
+		return ""
+	}
+	if err := k8s.ValidateBalancerAlgorithm(v); err != nil {
+		r.log.Warn("ignoring the Service's balancer annotation", "service", svc.Namespace+"/"+svc.Name, "err", err)
+		return ""
+	}
+	return v
 }
 
 // servicePort returns svc's TCP port numbered port, or nil.

@@ -17,6 +17,8 @@ type snapshot struct {
 	// labels are the set-level metric labels (namespace, service).
 	labels    map[string]string
 	endpoints map[netip.AddrPort]*destinationv1.Endpoint
+	// balancer is the Service's balancing algorithm ("": the default).
+	balancer string
 }
 
 // diff returns the updates that take a client from state from (nil: nothing
@@ -25,8 +27,8 @@ type snapshot struct {
 //     knows exactly that (no_endpoints also clears the client's set);
 //   - otherwise a remove of the addresses that are gone, then an add of
 //     the endpoints that are new or changed (an add replaces an endpoint
-//     with the same address). When the set-level labels change, every
-//     endpoint is re-added.
+//     with the same address). When the set-level labels or the balancer
+//     change, every endpoint is re-added.
 //
 // Addresses are sorted, so the result is deterministic.
 func diff(from, to *snapshot) []*destinationv1.Update {
@@ -40,7 +42,7 @@ func diff(from, to *snapshot) []*destinationv1.Update {
 	relabel := true
 	if from != nil {
 		old = from.endpoints
-		relabel = !maps.Equal(from.labels, to.labels)
+		relabel = !maps.Equal(from.labels, to.labels) || from.balancer != to.balancer
 	}
 	var ups []*destinationv1.Update
 	var removed []netip.AddrPort
@@ -65,7 +67,7 @@ func diff(from, to *snapshot) []*destinationv1.Update {
 	}
 	if len(added) > 0 {
 		slices.SortFunc(added, netip.AddrPort.Compare)
-		set := &destinationv1.EndpointSet{MetricLabels: to.labels}
+		set := &destinationv1.EndpointSet{MetricLabels: to.labels, Balancer: to.balancer}
 		for _, a := range added {
 			set.Endpoints = append(set.Endpoints, to.endpoints[a])
 		}

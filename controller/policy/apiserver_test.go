@@ -20,7 +20,8 @@ func TestMain(m *testing.M) { cluster.Main(m) }
 
 // TestWatchKubeAgainstAPIServer: with the chart's CRDs in a real
 // kube-apiserver, a 2.11 v1beta1 Server applies, and a subscribed proxy's
-// stream gets the Server, then each AuthorizationPolicy change.
+// stream gets the Server, then each AuthorizationPolicy change, then its
+// namespace's default-inbound-policy annotation.
 func TestWatchKubeAgainstAPIServer(t *testing.T) {
 	c := cluster.Start(t)
 	cluster.RequireKubectl(t)
@@ -126,4 +127,10 @@ spec:
 	})
 	c.Kubectl(t, "delete", "-n", ns, "authorizationpolicy", "web-only")
 	next("the deletion", func(m *policyv1.WorkloadPolicy) bool { return len(m.GetPorts()) == 1 && len(authzOf(m)) == 0 })
+
+	// The namespace's default-inbound-policy annotation sets the pod's default.
+	c.Kubectl(t, "annotate", "namespace", ns, "config.linkerd.io/default-inbound-policy=all-authenticated")
+	next("the namespace's default", func(m *policyv1.WorkloadPolicy) bool {
+		return m.GetDefault().GetServerName() == "all-authenticated"
+	})
 }

@@ -7,7 +7,10 @@
 package policy
 
 import (
+	"strings"
 	"sync"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
@@ -41,11 +44,17 @@ func keyOf(obj any) (key, bool) {
 		return key{policy.KindMeshTLSAuthentication, o.Namespace, o.Name}, true
 	case *policy.NetworkAuthentication:
 		return key{policy.KindNetworkAuthentication, o.Namespace, o.Name}, true
+	case *policy.HTTPRoute:
+		group, _, _ := strings.Cut(o.APIVersion, "/")
+		return key{group + "/" + policy.KindHTTPRoute, o.Namespace, o.Name}, true
+	case *corev1.Namespace:
+		return key{policy.KindNamespace, "", o.Name}, true
 	}
 	return key{}, false
 }
 
-// Set adds or replaces obj (a policy resource from package pkg/apis/policy).
+// Set adds or replaces obj (a policy resource from package pkg/apis/policy,
+// or a *corev1.Namespace, whose annotations may set its pods' default policy).
 func (x *Index) Set(obj any) {
 	k, ok := keyOf(obj)
 	if !ok {
@@ -126,6 +135,13 @@ func (x *Index) Snapshot() (*inboundpolicy.Resources, <-chan struct{}) {
 			r.MeshTLSAuthentications = append(r.MeshTLSAuthentications, o)
 		case *policy.NetworkAuthentication:
 			r.NetworkAuthentications = append(r.NetworkAuthentications, o)
+		case *policy.HTTPRoute:
+			r.HTTPRoutes = append(r.HTTPRoutes, o)
+		case *corev1.Namespace:
+			if r.NamespaceAnnotations == nil {
+				r.NamespaceAnnotations = map[string]map[string]string{}
+			}
+			r.NamespaceAnnotations[o.Name] = o.Annotations // never modified: Set replaces
 		}
 	}
 	return r, x.changed

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/pkg/apis/policy"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -22,6 +24,11 @@ var kubeResources = []schema.GroupVersionResource{
 	{Group: policy.GroupName, Version: "v1alpha1", Resource: "authorizationpolicies"},
 	{Group: policy.GroupName, Version: "v1alpha1", Resource: "meshtlsauthentications"},
 	{Group: policy.GroupName, Version: "v1alpha1", Resource: "networkauthentications"},
+	// Per-route authorization (the Gateway API's HTTPRoutes are not
+	// watched: their CRD may not be installed).
+	policy.HTTPRouteGVR,
+	// Their annotations may set the default policy of their pods.
+	{Version: "v1", Resource: "namespaces"},
 }
 
 // WatchKube keeps x up to date with the cluster's policy resources until
@@ -76,6 +83,9 @@ func fromUnstructured(o any) (any, error) {
 	u, ok := o.(*unstructured.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("unexpected object %T", o)
+	}
+	if u.GetAPIVersion() == "v1" && u.GetKind() == "Namespace" {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Annotations: u.GetAnnotations()}}, nil
 	}
 	// Fields the API server adds (status, managedFields) are not in our types.
 	u = u.DeepCopy()

@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/linkerd-go/linkerd/pkg/apis/policy"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// LoadDir reads the policy resources (group policy.linkerd.io) of the
-// manifests in dir (.yaml, .yml, .json, recursively; names starting with
+// LoadDir reads the policy resources (group policy.linkerd.io) and the
+// Namespaces of the manifests in dir (.yaml, .yml, .json, recursively; names starting with
 // "." skipped); other kinds are ignored. A malformed policy resource is an
 // error naming its file.
 func LoadDir(dir string) ([]any, error) {
@@ -57,7 +58,7 @@ func LoadDir(dir string) ([]any, error) {
 	return out, err
 }
 
-// DecodeAll decodes the policy resources of a stream of manifests.
+// DecodeAll decodes the policy resources and Namespaces of a stream of manifests.
 func DecodeAll(data []byte) ([]any, error) {
 	var out []any
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
@@ -71,12 +72,22 @@ func DecodeAll(data []byte) ([]any, error) {
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
 		var tm metav1.TypeMeta
-		if len(bytes.TrimSpace(raw)) == 0 || json.Unmarshal(raw, &tm) != nil ||
-			!strings.HasPrefix(tm.APIVersion, policy.GroupName+"/") {
+		if len(bytes.TrimSpace(raw)) == 0 || json.Unmarshal(raw, &tm) != nil {
 			continue
 		}
-		if _, ok := policy.Versions[tm.Kind]; !ok {
-			continue // HTTPRoute and others: not for inbound authorization
+		if tm.APIVersion == "v1" && tm.Kind == "Namespace" {
+			ns, err := decodeNamespace(raw)
+			if err != nil {
+				return nil, fmt.Errorf("document %d: %w", doc, err)
+			}
+			out = append(out, ns)
+			continue
+		}
+		group, _, _ := strings.Cut(tm.APIVersion, "/")
+		if _, ok := policy.Versions[tm.Kind]; group != policy.GroupName || !ok {
+			if _, route := policy.HTTPRouteVersions[group]; !route || tm.Kind != policy.KindHTTPRoute {
+				continue
+			}
 		}
 		obj, err := policy.Decode(raw)
 		if err != nil {
@@ -87,6 +98,19 @@ func DecodeAll(data []byte) ([]any, error) {
 		}
 		out = append(out, obj)
 	}
+}
+
+// decodeNamespace decodes a Namespace, keeping only what policy reads:
+// its name and annotations.
+func decodeNamespace(raw []byte) (*corev1.Namespace, error) {
+	var ns corev1.Namespace
+	if err := json.Unmarshal(raw, &ns); err != nil {
+		return nil, fmt.Errorf("namespace: %w", err)
+	}
+	if ns.Name == "" {
+		return nil, fmt.Errorf("namespace without metadata.name")
+	}
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Annotations: ns.Annotations}}, nil
 }
 
 // WatchDir loads dir into x now and again every interval when its policy

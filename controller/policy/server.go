@@ -53,7 +53,7 @@ func (s *Server) Watch(req *policyv1.WatchRequest, stream policyv1.InboundPolicy
 	var last *policyv1.WorkloadPolicy
 	for {
 		res, changed := s.Index.Snapshot()
-		msg := inboundpolicy.ToProto(inboundpolicy.Resolve(s.workload(w), res, s.Config))
+		msg := inboundpolicy.ToProto(inboundpolicy.Resolve(s.workload(w, res), res, s.Config))
 		if last == nil || !proto.Equal(last, msg) {
 			if err := stream.Send(msg); err != nil {
 				return err
@@ -70,8 +70,8 @@ func (s *Server) Watch(req *policyv1.WatchRequest, stream policyv1.InboundPolicy
 
 // workload describes w's pod as policy needs it; a pod not (yet) known has
 // no labels: only the defaults apply.
-func (s *Server) workload(w Workload) inboundpolicy.Workload {
-	out := inboundpolicy.Workload{Namespace: w.Namespace, Name: w.Pod}
+func (s *Server) workload(w Workload, res *inboundpolicy.Resources) inboundpolicy.Workload {
+	out := inboundpolicy.Workload{Namespace: w.Namespace, Name: w.Pod, NamespaceAnnotations: res.NamespaceAnnotations[w.Namespace]}
 	pod, ok := s.Pods.Pod(w.Namespace, w.Pod)
 	if !ok {
 		return out

@@ -96,6 +96,36 @@ func TestWatchLocal(t *testing.T) {
 		t.Fatalf("after the AuthorizationPolicy: %v", msg)
 	}
 
+	// A namespace annotation changes the default of its pods without a
+	// Server; a pod's own annotation wins over it.
+	write("ns.yaml", `
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: emojivoto
+  annotations: {config.linkerd.io/default-inbound-policy: deny}
+`)
+	for msg.GetDefault().GetServerName() != "deny" {
+		if msg, err = stream.Recv(); err != nil {
+			t.Fatalf("waiting for the namespace's default: %v", err)
+		}
+	}
+	if len(msg.GetDefault().GetAuthorizations()) != 0 {
+		t.Errorf("deny default has authorizations: %v", msg.GetDefault())
+	}
+	pods.Apply(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-2", Namespace: "emojivoto",
+		Annotations: map[string]string{"config.linkerd.io/default-inbound-policy": "cluster-authenticated"}}})
+	own, err := client.Watch(wctx, &policyv1.WatchRequest{Workload: `{"ns":"emojivoto","pod":"web-2"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err = own.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if d := msg.GetDefault().GetServerName(); d != "cluster-authenticated" {
+		t.Errorf("pod annotated cluster-authenticated in a deny namespace: default %q", d)
+	}
+
 	// A bad workload is refused.
 	bad, err := client.Watch(wctx, &policyv1.WatchRequest{Workload: "nonsense"})
 	if err == nil {
@@ -134,4 +164,53 @@ func serve(t *testing.T, srv *Server) policyv1.InboundPolicyClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return policyv1.NewInboundPolicyClient(conn)
+}
+
+// TestHTTPRouteAuthorization: an HTTPRoute whose parent is a Server, from
+// manifests, reaches the port's policy with the AuthorizationPolicy
+// targeting it, and a Namespace's annotations reach the workload's default.
+func TestHTTPRouteAuthorization(t *testing.T) {
+	objs, err := DecodeAll([]byte(serverYAML + `
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: HTTPRoute
+metadata: {name: vote, namespace: emojivoto}
+spec:
+  parentRefs: [{group: policy.linkerd.io, kind: Server, name: web-http}]
+  rules: [{matches: [{path: {type: Exact, value: /api/vote}, method: POST}]}]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: voters, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: HTTPRoute, name: vote}
+  requiredAuthenticationRefs: [{kind: ServiceAccount, name: vote-bot}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: emojivoto, annotations: {config.linkerd.io/default-inbound-policy: cluster-authenticated}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex()
+	idx.Replace(objs)
+	pods := store.NewMemory()
+	pods.Apply(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "emojivoto", Labels: map[string]string{"app": "web-svc"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+	})
+	srv := &Server{Index: idx, Pods: pods}
+	res, _ := idx.Snapshot()
+	def, ports := inboundpolicy.Resolve(srv.workload(Workload{Namespace: "emojivoto", Pod: "web-1"}, res), res, srv.Config)
+	if def.ServerName != "cluster-authenticated" {
+		t.Errorf("default %q, want the namespace's cluster-authenticated", def.ServerName)
+	}
+	if len(ports) != 1 || len(ports[0].Routes) != 1 {
+		t.Fatalf("ports = %+v, want web-http with one route", ports)
+	}
+	r := ports[0].Routes[0]
+	if r.Name != "vote" || len(r.Authorizations) != 1 || r.Authorizations[0].Name != "voters" {
+		t.Errorf("route = %+v, want vote authorized by voters", r)
+	}
 }

@@ -1,6 +1,7 @@
 // Package policyvalidator is the policy validator: a validating admission
 // webhook that refuses a policy resource (Server, ServerAuthorization,
-// AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication) the
+// AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication,
+// HTTPRoute of policy.linkerd.io or gateway.networking.k8s.io) the
 // policy controller could not use, naming the field at fault, as Linkerd's
 // policy-validator does. Decoding is strict and the checks are package
 // pkg/apis/policy's.
@@ -52,13 +53,25 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 
 var resources = map[string]bool{
 	"servers": true, "serverauthorizations": true, "authorizationpolicies": true,
-	"meshtlsauthentications": true, "networkauthentications": true,
+	"meshtlsauthentications": true, "networkauthentications": true, "httproutes": true,
+}
+
+// validated reports whether the resource is one the validator checks: a
+// policy.linkerd.io resource, or a gateway.networking.k8s.io HTTPRoute.
+func validated(group, resource string) bool {
+	switch group {
+	case policy.GroupName:
+		return resources[resource]
+	case policy.GatewayGroupName:
+		return resource == "httproutes"
+	}
+	return false
 }
 
 // Admit decides one request: a policy resource being created or updated is
 // denied when invalid; anything else is allowed.
 func (s *Server) Admit(_ context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
-	if req.Resource.Group != policy.GroupName || !resources[req.Resource.Resource] || req.SubResource != "" ||
+	if !validated(req.Resource.Group, req.Resource.Resource) || req.SubResource != "" ||
 		(req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
 		return webhook.Allowed()
 	}

@@ -50,8 +50,33 @@ spec: {identities: ["web.*.cluster.local"]}`, false, "spec.identities[0]"},
 kind: Server
 metadata: {name: web}
 spec: {podSelector: {}, port: 0}`, true, ""},
-		{"other resources are allowed", admissionv1.Create, metav1.GroupVersionResource{Group: "policy.linkerd.io", Version: "v1beta3", Resource: "httproutes"},
-			`{"kind": "HTTPRoute", "spec": {"bogus": 1}}`, true, ""},
+		{"other resources are allowed", admissionv1.Create, metav1.GroupVersionResource{Group: "policy.linkerd.io", Version: "v1beta3", Resource: "httplocalratelimitpolicies"},
+			`{"kind": "HTTPLocalRateLimitPolicy", "spec": {"bogus": 1}}`, true, ""},
+		{"policy HTTPRoute with a bad path regex", admissionv1.Create,
+			metav1.GroupVersionResource{Group: "policy.linkerd.io", Version: "v1beta3", Resource: "httproutes"}, `apiVersion: policy.linkerd.io/v1beta3
+kind: HTTPRoute
+metadata: {name: r, namespace: emojivoto}
+spec:
+  parentRefs: [{name: web, kind: Server, group: policy.linkerd.io}]
+  rules: [{matches: [{path: {type: RegularExpression, value: "/api/("}}]}]`, false, "spec.rules[0].matches[0].path.value"},
+		{"gateway HTTPRoute with weights summing to 0", admissionv1.Create,
+			metav1.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}, `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: emojivoto}
+spec:
+  parentRefs: [{name: web-svc, kind: Service, group: core, port: 80}]
+  rules: [{backendRefs: [{name: web-v1, port: 80, weight: 0}, {name: web-v2, port: 80, weight: 0}]}]`, false, "spec.rules[0].backendRefs"},
+		{"gateway HTTPRoute canary", admissionv1.Update,
+			metav1.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}, `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: emojivoto}
+spec:
+  parentRefs: [{name: web-svc, kind: Service, group: core, port: 80}]
+  rules: [{backendRefs: [{name: web-v1, port: 80, weight: 90}, {name: web-v2, port: 80, weight: 10}]}]
+status: {parents: []}`, true, ""},
+		{"other gateway resources are allowed", admissionv1.Create,
+			metav1.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"},
+			`{"kind": "Gateway", "spec": {"bogus": 1}}`, true, ""},
 	}
 	s := New(slog.New(slog.DiscardHandler))
 	for _, tt := range tests {

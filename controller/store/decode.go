@@ -70,7 +70,7 @@ func decodeOne(raw json.RawMessage, out *Decoded) error {
 		obj = &corev1.Pod{}
 	case "discovery.k8s.io/v1/EndpointSlice":
 		obj = &discoveryv1.EndpointSlice{}
-	case "linkerd.io/v1alpha2/ServiceProfile":
+	case "linkerd.io/v1alpha2/ServiceProfile", "linkerd.io/v1alpha1/ServiceProfile":
 		obj = &spv1alpha2.ServiceProfile{}
 	case "v1/List":
 		var list struct {

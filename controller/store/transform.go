@@ -14,6 +14,8 @@ var keptPodAnnotations = []string{
 	k8s.ProxyOpaquePortsAnnotation,
 	k8s.ProxyIgnoreInboundPortsAnnotation,
 	k8s.ProxyInjectAnnotation,
+	// The policy controller reads the pod's default policy.
+	k8s.ProxyDefaultInboundPolicyAnnotation,
 }
 
 // keptProxyEnv are the proxy container environment variables the control

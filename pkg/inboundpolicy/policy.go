@@ -102,6 +102,10 @@ type Port struct {
 	// Protocol is the Server's proxyProtocol ("" or unknown: detect).
 	Protocol       string          `json:"protocol,omitempty"`
 	Authorizations []Authorization `json:"authorizations"`
+	// Routes are the Server's HTTPRoutes: when there are any, an HTTP
+	// request must match one (MatchRoute) and is authorized by its
+	// authorizations; Authorizations still decide TCP connections.
+	Routes []Route `json:"routes,omitempty"`
 }
 
 // Authorize returns the authorization that allows the client, or nil.

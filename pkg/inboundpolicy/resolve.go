@@ -26,6 +26,11 @@ type Resources struct {
 	AuthorizationPolicies  []*policy.AuthorizationPolicy
 	MeshTLSAuthentications []*policy.MeshTLSAuthentication
 	NetworkAuthentications []*policy.NetworkAuthentication
+	// HTTPRoutes whose parent is a Server give per-route authorization.
+	HTTPRoutes []*policy.HTTPRoute
+	// NamespaceAnnotations are the annotations of the namespaces, by name
+	// (config.linkerd.io/default-inbound-policy sets their pods' default).
+	NamespaceAnnotations map[string]map[string]string
 }
 
 // Config is the cluster's policy configuration.
@@ -141,6 +146,7 @@ func serverPolicy(port uint16, s *policy.Server, res *Resources, cfg Config) Por
 	if s.Spec.AccessPolicy != "" {
 		p.Authorizations = append(p.Authorizations, DefaultAuthorizations(s.Spec.AccessPolicy, cfg.ClusterNetworks)...)
 	}
+	p.Routes = serverRoutes(s, p.Authorizations, res, cfg)
 	return p
 }
 
@@ -166,7 +172,8 @@ func fromServerAuthorization(a *policy.ServerAuthorization, cfg Config) Authoriz
 
 // fromAuthorizationPolicy translates an AuthorizationPolicy; false when it
 // refers to an authentication that does not exist, or to more than one
-// identity or network authentication (which it cannot satisfy as one).
+// identity or network authentication (which the policy-validator refuses,
+// as Linkerd's does). The authentications it requires must all hold.
 func fromAuthorizationPolicy(ap *policy.AuthorizationPolicy, res *Resources, cfg Config) (Authorization, bool) {
 	out := Authorization{Kind: KindAuthorizationPolicy, Name: ap.Name, Unauthenticated: true}
 	var haveID, haveNet bool

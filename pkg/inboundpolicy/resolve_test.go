@@ -132,6 +132,60 @@ func TestResolve(t *testing.T) {
 				NetworkAuthentications: []*policy.NetworkAuthentication{clusterNet}},
 			wantServer: "web-http", wantAuthz: "voters-in-cluster",
 			clients: []client{{netip.MustParseAddr("10.1.2.3"), voteID, true}, {clusterIP, voteID, false}, {netip.MustParseAddr("10.1.2.3"), webID, false}, {outsideIP, voteID, false}}},
+		{name: "authorization policy service account and network: both required", def: policy.AllUnauthenticated, port: 8080,
+			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
+				AuthorizationPolicies:  []*policy.AuthorizationPolicy{authzPolicy("web-in-cluster", "web-http", netRef, webSA)},
+				NetworkAuthentications: []*policy.NetworkAuthentication{clusterNet}},
+			wantServer: "web-http", wantAuthz: "web-in-cluster",
+			clients: []client{{netip.MustParseAddr("10.1.2.3"), webID, true}, {clusterIP, webID, false}, {outsideIP, webID, false},
+				{netip.MustParseAddr("10.1.2.3"), "", false}, {netip.MustParseAddr("10.1.2.3"), voteID, false}}},
+		{name: "authorization policy mesh by identityRefs and network", def: policy.Deny, port: 8080,
+			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
+				AuthorizationPolicies: []*policy.AuthorizationPolicy{authzPolicy("refs", "web-http", meshRef, netRef)},
+				MeshTLSAuthentications: []*policy.MeshTLSAuthentication{{ObjectMeta: meta("voters", 0), Spec: policy.MeshTLSAuthenticationSpec{
+					IdentityRefs: []policy.TargetRef{{Kind: policy.KindServiceAccount, Name: "vote-bot"}, {Kind: policy.KindNamespace, Name: "other"}}}}},
+				NetworkAuthentications: []*policy.NetworkAuthentication{clusterNet}},
+			wantServer: "web-http", wantAuthz: "refs",
+			clients: []client{{netip.MustParseAddr("10.1.2.3"), voteID, true}, {netip.MustParseAddr("10.1.2.3"), otherID, true},
+				{netip.MustParseAddr("10.1.2.3"), webID, false}, {outsideIP, otherID, false}}},
+		{name: "authorization policy authentications from another namespace", def: policy.Deny, port: 8080,
+			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
+				AuthorizationPolicies: []*policy.AuthorizationPolicy{authzPolicy("shared", "web-http",
+					policy.TargetRef{Group: policy.GroupName, Kind: policy.KindMeshTLSAuthentication, Name: "voters", Namespace: "shared"},
+					policy.TargetRef{Group: policy.GroupName, Kind: policy.KindNetworkAuthentication, Name: "cluster", Namespace: "shared"})},
+				MeshTLSAuthentications: []*policy.MeshTLSAuthentication{func() *policy.MeshTLSAuthentication {
+					m := *voters
+					m.Namespace = "shared"
+					return &m
+				}(), voters},
+				NetworkAuthentications: []*policy.NetworkAuthentication{func() *policy.NetworkAuthentication {
+					n := *clusterNet
+					n.Namespace = "shared"
+					n.Spec.Networks = []policy.Network{{CIDR: "10.42.0.0/16"}}
+					return &n
+				}(), clusterNet}},
+			wantServer: "web-http", wantAuthz: "shared",
+			// The shared network (10.42/16), not the local one (10/8 except 10.42/16).
+			clients: []client{{clusterIP, voteID, true}, {netip.MustParseAddr("10.1.2.3"), voteID, false}}},
+		{name: "authorization policy with two identity authentications is ignored", def: policy.AllUnauthenticated, port: 8080,
+			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
+				AuthorizationPolicies:  []*policy.AuthorizationPolicy{authzPolicy("two-ids", "web-http", meshRef, webSA)},
+				MeshTLSAuthentications: []*policy.MeshTLSAuthentication{voters}},
+			wantServer: "web-http", clients: []client{{clusterIP, voteID, false}, {clusterIP, webID, false}}},
+		{name: "authorization policy with two network authentications is ignored", def: policy.AllUnauthenticated, port: 8080,
+			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
+				AuthorizationPolicies: []*policy.AuthorizationPolicy{authzPolicy("two-nets", "web-http", netRef,
+					policy.TargetRef{Group: policy.GroupName, Kind: policy.KindNetworkAuthentication, Name: "all"})},
+				NetworkAuthentications: []*policy.NetworkAuthentication{clusterNet, {ObjectMeta: meta("all", 0),
+					Spec: policy.NetworkAuthenticationSpec{Networks: []policy.Network{{CIDR: "0.0.0.0/0"}}}}}},
+			wantServer: "web-http", clients: []client{{netip.MustParseAddr("10.1.2.3"), "", false}, {outsideIP, "", false}}},
+		{name: "two authorization policies: either allows", def: policy.Deny, port: 8080,
+			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
+				AuthorizationPolicies:  []*policy.AuthorizationPolicy{authzPolicy("a-web", "web-http", webSA), authzPolicy("b-voters", "web-http", meshRef, netRef)},
+				MeshTLSAuthentications: []*policy.MeshTLSAuthentication{voters},
+				NetworkAuthentications: []*policy.NetworkAuthentication{clusterNet}},
+			wantServer: "web-http", wantAuthz: "a-web",
+			clients: []client{{outsideIP, webID, true}, {netip.MustParseAddr("10.1.2.3"), voteID, true}, {outsideIP, voteID, false}}},
 		{name: "authorization policy network only: unauthenticated", def: policy.Deny, port: 8080,
 			res: Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), "", 0)},
 				AuthorizationPolicies:  []*policy.AuthorizationPolicy{authzPolicy("net", "web-http", netRef)},

@@ -69,9 +69,9 @@ type setting struct {
 
 // settings lists every configuration annotation the injector honours.
 // Linkerd annotations for features our proxy does not have (debug sidecar,
-// default inbound policy, access log, gateway, CPU ratio, identity-required
-// ports, hostname metric labels, inbound discovery timeout) are not here:
-// they are ignored.
+// access log, gateway, CPU ratio, hostname metric labels, inbound discovery
+// timeout) are not here: they are ignored. The ones found on the namespace
+// only are also written on the pod (PodValues).
 var settings = []setting{
 	{names: []string{ProxyImageAnnotation}, path: "proxy.image.name", parse: parseString},
 	{names: []string{ProxyVersionOverrideAnnotation}, path: "proxy.image.version", parse: parseString},

@@ -121,6 +121,7 @@ func (inj *Injector) PodValues(w *Workload, nsAnnotations map[string]string) (Va
 	warn := func(name, value, at string, err error) {
 		warnings = append(warnings, fmt.Sprintf("ignoring annotation %s=%q on the %s: %v", name, value, at, err))
 	}
+	annotations := map[string]any{}
 	for _, s := range settings {
 		name, value, at, ok := lookup(s.names, w.Meta.Annotations, nsAnnotations)
 		if !ok {
@@ -132,6 +133,11 @@ func (inj *Injector) PodValues(w *Workload, nsAnnotations map[string]string) (Va
 			continue
 		}
 		chartvalues.Set(v, s.path, x)
+		if at == AtNamespace {
+			// As Linkerd does: the pod carries the configuration it inherited,
+			// for whoever reads it later (the policy controller).
+			annotations[name] = value
+		}
 	}
 
 	additional, _ := chartvalues.Get(v, "proxy.additionalEnv")
@@ -146,7 +152,6 @@ func (inj *Injector) PodValues(w *Workload, nsAnnotations map[string]string) (Va
 		chartvalues.Set(v, "proxy.podInboundPorts", containerPorts(w.Spec))
 	}
 
-	annotations := map[string]any{}
 	if inj.createdBy != "" {
 		annotations[k8s.CreatedByAnnotation] = inj.createdBy
 	}

@@ -377,3 +377,51 @@ func TestControlPlaneOverrides(t *testing.T) {
 		t.Errorf("linkerd-init args %q, want --ipv6=true", init.Args)
 	}
 }
+
+// TestNamespaceConfigCopiedToPod: configuration inherited from the
+// namespace is written on the pod (for the policy controller, which reads
+// the pod), unless the pod has its own; the pod's own value stays.
+func TestNamespaceConfigCopiedToPod(t *testing.T) {
+	inj := testInjector(t, nil)
+	ns := map[string]string{
+		k8s.ProxyDefaultInboundPolicyAnnotation: "all-authenticated",
+		ProxyLogLevelAnnotation:                 "debug",
+		"unrelated.example.com/x":               "y",
+	}
+	for _, tc := range []struct {
+		name    string
+		podAnn  map[string]string
+		wantPol string
+	}{
+		{"inherited", nil, "all-authenticated"},
+		{"pod wins", map[string]string{k8s.ProxyDefaultInboundPolicyAnnotation: "deny"}, "deny"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := testPod()
+			pod.Annotations = tc.podAnn
+			got, _ := mustInject(t, inj, pod, ns)
+			if v := got.Annotations[k8s.ProxyDefaultInboundPolicyAnnotation]; v != tc.wantPol {
+				t.Errorf("pod's default-inbound-policy = %q, want %q", v, tc.wantPol)
+			}
+			if v := got.Annotations[ProxyLogLevelAnnotation]; v != "debug" {
+				t.Errorf("pod's proxy-log-level = %q, want the namespace's", v)
+			}
+			if _, ok := got.Annotations["unrelated.example.com/x"]; ok {
+				t.Error("a non-configuration namespace annotation was copied")
+			}
+			proxy := container(got.Spec.Containers, k8s.ProxyContainerName)
+			found := false
+			for _, e := range proxy.Env {
+				if e.Name == "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY" {
+					found = true
+					if e.Value != tc.wantPol {
+						t.Errorf("LINKERD2_PROXY_INBOUND_DEFAULT_POLICY = %q, want %q", e.Value, tc.wantPol)
+					}
+				}
+			}
+			if !found {
+				t.Error("no LINKERD2_PROXY_INBOUND_DEFAULT_POLICY")
+			}
+		})
+	}
+}

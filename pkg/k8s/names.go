@@ -27,6 +27,11 @@ const (
 	DestinationComponent        = "destination"
 	ProxyInjectorComponent      = "proxy-injector"
 
+	// The control plane's gRPC ports: destination's (discovery, profiles)
+	// and the policy controller's, both in the destination pod, as Linkerd's.
+	DestinationGRPCPort = 8086
+	PolicyGRPCPort      = 8090
+
 	// Services the proxies and the API server reach.
 	IdentityHeadlessServiceName    = "linkerd-identity-headless"
 	DestinationHeadlessServiceName = "linkerd-dst-headless"

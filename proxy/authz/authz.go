@@ -10,9 +10,11 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -40,15 +42,24 @@ type Policies struct {
 	RequireIdentity func(port uint16) bool
 	cur             atomic.Pointer[state]
 	counters        sync.Map // counterKey -> *metrics.Counter
+	policyLabels    sync.Map // policyKey -> *pipeline.PolicyLabels
 }
 
 // counterKey identifies one series of the authz families.
 type counterKey struct {
-	family           string
-	target           netip.AddrPort
-	tls              transport.TLS
-	srvKind, srvName string
-	authzKind, name  string
+	family string
+	target netip.AddrPort
+	tls    transport.TLS
+	policy *pipeline.PolicyLabels
+}
+
+// policyKey identifies the labels of one decision.
+type policyKey struct {
+	port                 uint16
+	srvKind, srvName     string
+	http                 bool
+	routeGroup, route    string
+	authzKind, authzName string
 }
 
 type state struct {
@@ -85,7 +96,11 @@ func (p *Policies) Port(port uint16) inboundpolicy.Port {
 
 // Decision is the outcome of a check: the server and, when allowed, the authorization.
 type Decision struct {
-	Port  inboundpolicy.Port
+	Port inboundpolicy.Port
+	// HTTP tells HTTP decisions (with route labels) from TCP ones.
+	HTTP bool
+	// Route is the HTTPRoute the request matched, nil when the port has none.
+	Route *inboundpolicy.Route
 	Authz *inboundpolicy.Authorization
 }
 
@@ -98,55 +113,110 @@ func (p *Policies) Protocol(port uint16) string { return p.Port(port).Protocol }
 // check decides for a client of the application at target.
 func (p *Policies) check(target, client netip.AddrPort, tls transport.TLS) Decision {
 	pp := p.Port(target.Port())
-	id := ""
-	if tls.Mode == transport.TLSMeshed {
-		id = tls.ID
-	}
-	if id == "" && p.RequireIdentity != nil && p.RequireIdentity(target.Port()) {
+	id, ok := p.identity(target, tls)
+	if !ok {
 		return Decision{Port: pp}
 	}
 	return Decision{Port: pp, Authz: pp.Authorize(client.Addr(), id)}
 }
 
-// labels are Linkerd's: target, TLS, srv_* and authz_* (when allowed).
-func labels(target netip.AddrPort, tls transport.TLS, d Decision) metrics.Labels {
-	l := transport.TargetLabels(target).With(tls.AcceptLabels()...)
-	group := ""
-	if d.Port.ServerKind == inboundpolicy.KindServer {
-		group = policy.GroupName
+// identity returns the client's mesh identity ("" when none); false when
+// the port requires one and the client has none.
+func (p *Policies) identity(target netip.AddrPort, tls transport.TLS) (string, bool) {
+	id := ""
+	if tls.Mode == transport.TLSMeshed {
+		id = tls.ID
 	}
-	l = l.With(
-		metrics.Label{Name: "srv_group", Value: group},
-		metrics.Label{Name: "srv_kind", Value: d.Port.ServerKind},
-		metrics.Label{Name: "srv_name", Value: d.Port.ServerName},
-		metrics.Label{Name: "srv_port", Value: fmt.Sprint(target.Port())},
-	)
-	if a := d.Authz; a != nil {
-		g := ""
-		if a.Kind != inboundpolicy.KindDefault {
-			g = policy.GroupName
-		}
-		l = l.With(
-			metrics.Label{Name: "authz_group", Value: g},
-			metrics.Label{Name: "authz_kind", Value: a.Kind},
-			metrics.Label{Name: "authz_name", Value: a.Name},
-		)
+	if id == "" && p.RequireIdentity != nil && p.RequireIdentity(target.Port()) {
+		return "", false
 	}
-	return l
+	return id, true
 }
 
-// count increments the family's series of decision d.
-func (p *Policies) count(family string, target netip.AddrPort, tls transport.TLS, d Decision) {
+// errNoRoute answers a request that matches none of its Server's routes.
+var errNoRoute = &pipeline.StatusError{Status: http.StatusNotFound, GRPCStatus: 5, Err: errors.New("no route found")}
+
+// checkHTTP decides for a request: on a port with HTTPRoutes, by the
+// route it matches (errNoRoute when none), else by the port's authorizations.
+func (p *Policies) checkHTTP(x *pipeline.Exchange) (Decision, error) {
+	c := x.Conn
+	pp := p.Port(c.OrigDst.Port())
+	d := Decision{Port: pp, HTTP: true}
+	if len(pp.Routes) > 0 {
+		if d.Route = pp.MatchRoute(x.Method, x.Path, x.Header); d.Route == nil {
+			return d, errNoRoute
+		}
+	}
+	id, ok := p.identity(c.OrigDst, c.TLS)
+	switch {
+	case !ok:
+	case d.Route != nil:
+		d.Authz = d.Route.Authorize(c.Client.Addr(), id)
+	default:
+		d.Authz = pp.Authorize(c.Client.Addr(), id)
+	}
+	return d, nil
+}
+
+// labels returns the labels of decision d on port as Linkerd names them:
+// srv_*, route_* (HTTP) and, when allowed, authz_*. The same decision gets the same value.
+func (p *Policies) labels(port uint16, d Decision) *pipeline.PolicyLabels {
+	k := policyKey{port: port, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName, http: d.HTTP}
+	if d.Route != nil {
+		k.routeGroup, k.route = d.Route.Group, d.Route.Name
+	}
+	if d.Authz != nil {
+		k.authzKind, k.authzName = d.Authz.Kind, d.Authz.Name
+	}
+	if pl, ok := p.policyLabels.Load(k); ok {
+		return pl.(*pipeline.PolicyLabels)
+	}
+	group := ""
+	if k.srvKind == inboundpolicy.KindServer {
+		group = policy.GroupName
+	}
+	l := metrics.Labels{
+		{Name: "srv_group", Value: group},
+		{Name: "srv_kind", Value: k.srvKind},
+		{Name: "srv_name", Value: k.srvName},
+		{Name: "srv_port", Value: strconv.Itoa(int(port))},
+	}
+	if k.http {
+		kind, name := inboundpolicy.KindDefault, inboundpolicy.DefaultRouteName
+		if k.route != "" {
+			kind, name = inboundpolicy.KindHTTPRoute, k.route
+		}
+		l = append(l,
+			metrics.Label{Name: "route_group", Value: k.routeGroup},
+			metrics.Label{Name: "route_kind", Value: kind},
+			metrics.Label{Name: "route_name", Value: name},
+		)
+	}
+	if d.Authz != nil {
+		g := ""
+		if k.authzKind != inboundpolicy.KindDefault {
+			g = policy.GroupName
+		}
+		l = append(l,
+			metrics.Label{Name: "authz_group", Value: g},
+			metrics.Label{Name: "authz_kind", Value: k.authzKind},
+			metrics.Label{Name: "authz_name", Value: k.authzName},
+		)
+	}
+	pl, _ := p.policyLabels.LoadOrStore(k, &pipeline.PolicyLabels{Labels: l})
+	return pl.(*pipeline.PolicyLabels)
+}
+
+// count increments the family's series of a decision with labels pl.
+func (p *Policies) count(family string, target netip.AddrPort, tls transport.TLS, pl *pipeline.PolicyLabels) {
 	if p.Metrics == nil {
 		return
 	}
-	k := counterKey{family: family, target: target, tls: tls, srvKind: d.Port.ServerKind, srvName: d.Port.ServerName}
-	if d.Authz != nil {
-		k.authzKind, k.name = d.Authz.Kind, d.Authz.Name
-	}
+	k := counterKey{family: family, target: target, tls: tls, policy: pl}
 	c, ok := p.counters.Load(k)
 	if !ok {
-		c, _ = p.counters.LoadOrStore(k, p.Metrics.Counter(family, labels(target, tls, d)))
+		l := transport.TargetLabels(target).With(tls.AcceptLabels()...).With(pl.Labels...)
+		c, _ = p.counters.LoadOrStore(k, p.Metrics.Counter(family, l))
 	}
 	c.(*metrics.Counter).Inc()
 }
@@ -159,7 +229,7 @@ func (p *Policies) AuthorizeTCP(target, client netip.AddrPort, tls transport.TLS
 	if d.Allowed() {
 		family = TCPAllow
 	}
-	p.count(family, target, tls, d)
+	p.count(family, target, tls, p.labels(target.Port(), d))
 	return d.Allowed()
 }
 
@@ -170,13 +240,17 @@ type Layer struct{ Policies *Policies }
 // with 403 (gRPC: PERMISSION_DENIED).
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	c := x.Conn
-	d := l.Policies.check(c.OrigDst, c.Client, c.TLS)
+	d, err := l.Policies.checkHTTP(x)
+	x.Policy = l.Policies.labels(c.OrigDst.Port(), d)
+	if err != nil {
+		return err
+	}
 	if !d.Allowed() {
-		l.Policies.count(HTTPDeny, c.OrigDst, c.TLS, d)
+		l.Policies.count(HTTPDeny, c.OrigDst, c.TLS, x.Policy)
 		return &pipeline.StatusError{Status: http.StatusForbidden, GRPCStatus: 7,
 			Err: fmt.Errorf("unauthorized request on %s %s", d.Port.ServerKind, d.Port.ServerName)}
 	}
-	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, d)
+	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, x.Policy)
 	return x.Next(ctx)
 }
 

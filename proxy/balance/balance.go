@@ -3,6 +3,7 @@ package balance
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 
 	"github.com/linkerd-go/linkerd/proxy/metrics"
@@ -47,3 +48,47 @@ func (s Single) Pick(context.Context) (*Endpoint, func(error), error) {
 func noop(error) {}
 
 var _ Balancer = Single{}
+
+// Algorithm is a balancing algorithm. A Service chooses one with the
+// annotation balancer.linkerd-go.io/algorithm; discovery hands it to the
+// destination's balancer (P2C.SetAlgorithm).
+type Algorithm uint32
+
+// The algorithms. Every one honours failure accrual (failing endpoints are
+// ejected) and slow start (a new endpoint's share ramps up).
+const (
+	// PeakEWMA (the default, "peak-ewma") draws two endpoints and prefers
+	// the one with the lower latency estimate × (in-flight + 1) / weight:
+	// see P2C.
+	PeakEWMA Algorithm = iota
+	// LeastRequest ("least-request") draws two endpoints and takes the one
+	// with fewer requests in flight relative to its weight; ties are broken
+	// at random. It ignores latency.
+	LeastRequest
+	// RoundRobin ("round-robin") takes the endpoints in turn, skipping
+	// ejected ones. It ignores weights, latency and load.
+	RoundRobin
+)
+
+var algorithmNames = [...]string{PeakEWMA: "peak-ewma", LeastRequest: "least-request", RoundRobin: "round-robin"}
+
+// String returns the algorithm's name as written in the annotation.
+func (a Algorithm) String() string {
+	if int(a) < len(algorithmNames) {
+		return algorithmNames[a]
+	}
+	return fmt.Sprintf("Algorithm(%d)", uint32(a))
+}
+
+// ParseAlgorithm parses an algorithm name; "" is the default, PeakEWMA.
+func ParseAlgorithm(s string) (Algorithm, error) {
+	if s == "" {
+		return PeakEWMA, nil
+	}
+	for a, name := range algorithmNames {
+		if s == name {
+			return Algorithm(a), nil
+		}
+	}
+	return PeakEWMA, fmt.Errorf("unknown balancer algorithm %q (want peak-ewma, least-request or round-robin)", s)
+}

@@ -28,13 +28,17 @@ const (
 	// weight Linkerd's destination service gives endpoints by default, so
 	// endpoints with and without an explicit weight mix sensibly.
 	DefaultWeight = 10000
-	// DefaultRTT is the latency a new endpoint is assumed to have until it
-	// answers: high enough that a new endpoint is not flooded before it has
-	// answered once, low enough (and, like every estimate, decaying while
-	// idle) that it is tried soon.
+	// DefaultRTT is the balancer's reference latency until any endpoint has
+	// answered: the estimate of endpoints that have not answered yet.
 	DefaultRTT = 30 * time.Millisecond
 	// DefaultDecay is the time constant of the peak-EWMA latency estimate.
-	DefaultDecay = 10 * time.Second
+	// It is short enough that one slow answer (a connection set-up, a
+	// pause) does not keep an endpoint from its share for long at low
+	// request rates.
+	DefaultDecay = 2 * time.Second
+	// DefaultSlowStart is the time over which the share of a new endpoint
+	// ramps up.
+	DefaultSlowStart = 10 * time.Second
 	// DefaultFailureThreshold is how many consecutive failures eject an endpoint.
 	DefaultFailureThreshold = 7
 	// DefaultMinBackoff is how long an endpoint is first ejected for.
@@ -47,14 +51,22 @@ const (
 
 // Options tune a P2C balancer. The zero value gives Linkerd's defaults.
 type Options struct {
-	// DefaultRTT is the latency estimate of an endpoint that has not answered
-	// yet (DefaultRTT when 0).
+	// DefaultRTT is the reference latency before any endpoint answered
+	// (DefaultRTT when 0).
 	DefaultRTT time.Duration
-	// Decay is the time constant of the latency estimate: how fast it moves
-	// towards lower observations and, while the endpoint is idle, towards 0
-	// so that a once-slow endpoint is eventually tried again (DefaultDecay
-	// when 0).
+	// Decay is the time constant of the latency estimates: how fast one
+	// moves towards lower observations and, while the endpoint is not
+	// observed, towards the balancer's reference latency, so that a
+	// once-slow endpoint is tried again (DefaultDecay when 0).
 	Decay time.Duration
+	// Algorithm is the initial algorithm (PeakEWMA when zero); see
+	// SetAlgorithm.
+	Algorithm Algorithm
+	// SlowStart is the time over which the share of an endpoint added to a
+	// balancer that already has endpoints ramps up linearly, from
+	// minRamp of its share to all of it (DefaultSlowStart when 0; negative
+	// disables slow start and exploration).
+	SlowStart time.Duration
 
 	// FailureThreshold is how many consecutive failed requests eject an
 	// endpoint (DefaultFailureThreshold when 0; negative disables failure
@@ -101,17 +113,50 @@ type EndpointStats struct {
 	Probing bool
 }
 
-// P2C is a latency-aware load balancer: each pick draws two distinct
-// endpoints at random, weighted by Endpoint.Weight, and takes the one with the
-// lower load, where load is the peak-EWMA latency × (in-flight + 1) / weight.
+// P2C is the balancer of a destination's endpoints. It runs one of the
+// Algorithms, chosen by SetAlgorithm; by default PeakEWMA, a latency-aware
+// power of two choices: each pick draws two distinct endpoints at random,
+// weighted by Endpoint.Weight, and compares their costs,
+//
+//	cost = (estimate + reference) × (in-flight + 1) / weight
+//
+// where estimate is the endpoint's peak-EWMA latency: an answer slower than
+// the estimate moves it halfway there at once (a slow endpoint is noticed
+// within a few answers), a faster one pulls it down with the time constant
+// Decay.
+//
+// Linkerd takes the cheaper of the two every time. With little traffic
+// in-flight counts are all 0 and the endpoint whose estimate happens to be
+// lower takes everything, while a new endpoint, assumed slow until it
+// answers, may wait many seconds for its first request. Three changes make
+// equal endpoints share traffic at any rate, while a slow or failing one is
+// still avoided:
+//
+//   - The choice is soft: of costs a and b, a is taken with probability
+//     b²/(a²+b²), drawn quasi-randomly (see prefer). Equal endpoints get
+//     even shares; one 10 times slower than the reference gets about 3% of
+//     the picks. The reference latency added to the estimate damps small
+//     differences (a 30% slower estimate costs 15% more), which at low
+//     rates are mostly noise (a few slow answers in a row), so that equal
+//     endpoints are not starved by chance.
+//   - There is a reference latency: the lowest estimate of the endpoints
+//     that answered and are not ejected (DefaultRTT before any answer). An
+//     endpoint that has not answered
+//     yet is estimated at the reference (neither avoided nor flooded), and
+//     while an endpoint is not observed its estimate moves towards the
+//     reference rather than towards 0: a one-off slow answer is forgiven
+//     within a few Decays, a permanently slow endpoint is re-tested now
+//     and then and avoided again.
+//   - Slow start: an endpoint added to a balancer that already has
+//     endpoints gets the next pick at once (exploration), then its share
+//     ramps up over SlowStart: a pick that would go to it goes to the
+//     other candidate unless a random draw below age/SlowStart (at least
+//     minRamp) admits it.
+//
 // Endpoints that fail FailureThreshold times in a row are ejected for an
 // exponentially growing backoff, then get a single probe request: its success
-// restores the endpoint, its failure ejects it again.
-//
-// Under concurrent traffic this spreads load in proportion to weight and
-// speed. With one request at a time in-flight counts are all 0, so the
-// endpoint with the lowest latency estimate takes nearly all the traffic and
-// the others are retried as their idle estimates decay.
+// restores the endpoint, its failure ejects it again. Exploration, slow start
+// and ejection apply to every algorithm.
 //
 // P2C is safe for concurrent use. Pick does not allocate in steady state.
 type P2C struct {
@@ -119,6 +164,10 @@ type P2C struct {
 	epoch      time.Time
 	decay      float64 // ns
 	defaultRTT float64 // ns
+	slowStart  int64   // ns; 0: no slow start
+	alg        atomic.Uint32
+	rr         atomic.Uint64 // round-robin position
+	seq        atomic.Uint64 // position in the choices' quasi-random sequence
 	threshold  int
 	minBackoff int64 // ns
 	maxBackoff int64 // ns
@@ -128,6 +177,11 @@ type P2C struct {
 
 	randMu sync.Mutex
 	src    rand.Source // nil: global source, no lock
+
+	// ref is the reference latency (float64 bits, ns); refScan is when it
+	// was last computed (0: never).
+	ref     atomic.Uint64
+	refScan atomic.Int64
 
 	mu    sync.Mutex // serializes Update
 	set   atomic.Pointer[endpointSet]
@@ -149,6 +203,14 @@ func NewP2C(opts Options) *P2C {
 		onEject:    opts.OnEject,
 		onRestore:  opts.OnRestore,
 		src:        opts.Rand,
+	}
+	p.ref.Store(math.Float64bits(p.defaultRTT))
+	p.alg.Store(uint32(opts.Algorithm))
+	switch {
+	case opts.SlowStart == 0:
+		p.slowStart = int64(DefaultSlowStart)
+	case opts.SlowStart > 0:
+		p.slowStart = int64(opts.SlowStart)
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -182,10 +244,19 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// SetAlgorithm switches the balancing algorithm; the endpoints keep their
+// state.
+func (p *P2C) SetAlgorithm(a Algorithm) { p.alg.Store(uint32(a)) }
+
+// Algorithm returns the current algorithm.
+func (p *P2C) Algorithm() Algorithm { return Algorithm(p.alg.Load()) }
+
 // Update replaces the endpoint set. Endpoints are keyed by Addr: those
 // already known keep their latency estimate, in-flight count and failure
 // state (their other fields, such as Weight or Labels, are taken from eps).
 // Of duplicate addresses the last one wins; nil entries are ignored.
+// Endpoints new to a balancer that had endpoints are explored and
+// slow-started.
 func (p *P2C) Update(eps []*Endpoint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -212,7 +283,14 @@ func (p *P2C) Update(eps []*Endpoint) {
 		if i, ok := old.byAddr[ep.Addr]; ok {
 			st = old.entries[i].st
 		} else {
-			st = newEndpointState(ep.Addr, now, p.defaultRTT)
+			st = &endpointState{addr: ep.Addr}
+			if len(old.entries) > 0 && p.slowStart > 0 {
+				st.rampStart, st.rampEnd = now, now+p.slowStart
+				st.explore.Store(true)
+			}
+		}
+		if st.explore.Load() {
+			ns.explore = append(ns.explore, len(ns.entries))
 		}
 		ns.byAddr[ep.Addr] = len(ns.entries)
 		e := entry{ep: ep, st: st}
@@ -241,7 +319,7 @@ func (p *P2C) Stats() []EndpointStats {
 		out[i] = EndpointStats{
 			Addr:                e.ep.Addr,
 			Weight:              e.weight,
-			EWMA:                time.Duration(st.estimate(now, p.decay)),
+			EWMA:                time.Duration(st.estimate(now, p.decay, p.reference())),
 			InFlight:            int(max(st.inflight.Load(), 0)),
 			ConsecutiveFailures: failures,
 			Ejected:             g != gateHealthy,
@@ -272,9 +350,28 @@ func (p *P2C) Pick(context.Context) (*Endpoint, func(error), error) {
 		}
 		return nil, nil, ErrUnavailable
 	}
+	for _, i := range s.explore {
+		// A new endpoint's first request, ahead of any algorithm.
+		e := &s.entries[i]
+		if e.st.explore.Load() && e.st.available(now) && e.st.explore.CompareAndSwap(true, false) {
+			if probe, ok := e.st.acquire(now); ok {
+				return e.ep, p.track(e.st, now, probe), nil
+			}
+		}
+	}
+	alg := Algorithm(p.alg.Load())
+	if alg == RoundRobin {
+		if e, probe, ok := p.nextInTurn(s, now); ok {
+			return e.ep, p.track(e.st, now, probe), nil
+		}
+		return nil, nil, ErrUnavailable
+	}
 	for range maxDraws {
 		i, j := s.draw2(p.rand64(), p.rand64())
-		if e, probe, ok := p.better(&s.entries[i], &s.entries[j], now); ok {
+		if j < i {
+			i, j = j, i // see prefer
+		}
+		if e, probe, ok := p.better(&s.entries[i], &s.entries[j], now, alg, true); ok {
 			return e.ep, p.track(e.st, now, probe), nil
 		}
 	}
@@ -291,23 +388,31 @@ func (p *P2C) Pick(context.Context) (*Endpoint, func(error), error) {
 			}
 			continue
 		}
-		if e, probe, ok := p.better(a, &s.entries[j], now); ok {
+		b := &s.entries[j]
+		if j < i {
+			a, b = b, a
+		}
+		if e, probe, ok := p.better(a, b, now, alg, false); ok {
 			return e.ep, p.track(e.st, now, probe), nil
 		}
 	}
 	return nil, nil, ErrUnavailable
 }
 
-// better acquires the less loaded of a and b, or the other one when that fails.
-func (p *P2C) better(a, b *entry, now int64) (*entry, bool, bool) {
-	la, oka := a.load(now, p.decay)
-	lb, okb := b.load(now, p.decay)
-	if !oka && !okb {
+// better acquires the preferred one of a and b by the algorithm's cost, or
+// the other one when that fails. With ramp, an endpoint in slow start
+// must also be admitted. a comes before b in the endpoint set.
+func (p *P2C) better(a, b *entry, now int64, alg Algorithm, ramp bool) (*entry, bool, bool) {
+	la, oka := p.cost(a, now, alg, ramp)
+	lb, okb := p.cost(b, now, alg, ramp)
+	switch {
+	case !oka && !okb:
 		return nil, false, false
-	}
-	if !oka || (okb && lb < la) {
+	case !oka:
+		a, b, okb = b, a, false
+	case !okb:
+	case !p.prefer(la, lb, alg):
 		a, b = b, a
-		okb = oka
 	}
 	if probe, ok := a.st.acquire(now); ok {
 		return a, probe, true
@@ -318,6 +423,110 @@ func (p *P2C) better(a, b *entry, now int64) (*entry, bool, bool) {
 		}
 	}
 	return nil, false, false
+}
+
+// cost is e's cost under alg, and whether e can take a request now: it is
+// healthy, or ejected with its backoff over (cost 0: probe at once), and,
+// with ramp, admitted by slow start.
+func (p *P2C) cost(e *entry, now int64, alg Algorithm, ramp bool) (float64, bool) {
+	st := e.st
+	switch g := st.gate.Load(); {
+	case g == gateHealthy:
+	case g > 0 && now >= g:
+		return 0, true
+	default:
+		return 0, false
+	}
+	if ramp && !p.admit(st, now) {
+		return 0, false
+	}
+	pending := float64(max(st.inflight.Load(), 0) + 1)
+	if alg == LeastRequest {
+		return pending * e.invWeight, true
+	}
+	ref := p.reference()
+	return (st.estimate(now, p.decay, ref) + ref) * pending * e.invWeight, true
+}
+
+// prefer reports whether to take the endpoint of cost a over that of cost b.
+// Least-request takes the lower cost, peak-EWMA takes a with probability
+// b²/(a²+b²); ties are broken at random.
+//
+// The draws come from a quasi-random sequence (Weyl's: k × the golden ratio,
+// modulo 1) rather than independent random numbers: over n choices between
+// the same two endpoints each gets its expected share within O(log n)
+// picks, where coin flips would be off by O(√n). better passes the pair in
+// a fixed order for the same reason.
+func (p *P2C) prefer(a, b float64, alg Algorithm) bool {
+	u := float64(p.seq.Add(1)*0x9e3779b97f4a7c15>>11) / (1 << 53)
+	switch {
+	case a == b:
+		return u < 0.5
+	case alg == LeastRequest:
+		return a < b
+	}
+	a2, b2 := a*a, b*b
+	return u*(a2+b2) < b2
+}
+
+// minRamp is the least fraction of its share an endpoint in slow start is
+// admitted to.
+const minRamp = 0.05
+
+// admit reports whether st, which may be in slow start, takes a pick it won.
+func (p *P2C) admit(st *endpointState, now int64) bool {
+	if now >= st.rampEnd {
+		return true
+	}
+	r := max(float64(now-st.rampStart)/float64(p.slowStart), minRamp)
+	return p.randFloat() < r
+}
+
+// nextInTurn acquires the next endpoint in round-robin order that is
+// available (and admitted by slow start; failing that, any available one).
+func (p *P2C) nextInTurn(s *endpointSet, now int64) (*entry, bool, bool) {
+	n := uint64(len(s.entries))
+	start := p.rr.Add(1) - 1
+	for _, ramp := range [2]bool{true, false} {
+		for k := range n {
+			e := &s.entries[(start+k)%n]
+			if !e.st.available(now) || (ramp && !p.admit(e.st, now)) {
+				continue
+			}
+			if probe, ok := e.st.acquire(now); ok {
+				return e, probe, true
+			}
+		}
+	}
+	return nil, false, false
+}
+
+// reference is the balancer's reference latency.
+func (p *P2C) reference() float64 { return math.Float64frombits(p.ref.Load()) }
+
+// refScanEvery is how often, at most, finish recomputes the reference.
+const refScanEvery = int64(10 * time.Millisecond)
+
+// updateRef sets the reference to the lowest estimate of the endpoints that
+// answered and are not ejected, at most every refScanEvery (at once for
+// the first answer).
+func (p *P2C) updateRef(now int64) {
+	last := p.refScan.Load()
+	if (last != 0 && now-last < refScanEvery) || !p.refScan.CompareAndSwap(last, max(now, 1)) {
+		return
+	}
+	ref := p.reference()
+	lowest := math.Inf(1)
+	s := p.set.Load()
+	for i := range s.entries {
+		st := s.entries[i].st
+		if st.seen.Load() && st.gate.Load() == gateHealthy {
+			lowest = min(lowest, st.estimate(now, p.decay, ref))
+		}
+	}
+	if !math.IsInf(lowest, 1) {
+		p.ref.Store(math.Float64bits(lowest))
+	}
 }
 
 // track returns the done function of a request to st started at now.
@@ -361,14 +570,15 @@ func (p *P2C) finish(st *endpointState, start int64, probe bool, err error) {
 	now := p.nanotime()
 	failed := err != nil
 	st.inflight.Add(-1)
-	st.mu.Lock()
 	rtt := float64(max(now-start, 0))
-	st.observe(now, rtt, failed, p.decay)
+	st.mu.Lock()
+	st.observe(now, rtt, failed, p.decay, p.reference())
 	ev, backoff := eventNone, int64(0)
 	if p.threshold > 0 {
 		ev, backoff = p.accrue(st, now, rtt, probe, failed)
 	}
 	st.mu.Unlock()
+	p.updateRef(now)
 	switch {
 	case ev == eventEject && p.onEject != nil:
 		p.onEject(st.addr, time.Duration(backoff))
@@ -400,6 +610,7 @@ func (p *P2C) accrue(st *endpointState, now int64, rtt float64, probe, failed bo
 		// the probe's latency.
 		st.rtt.Store(math.Float64bits(rtt))
 		st.stamp.Store(now)
+		st.seen.Store(true)
 		st.gate.Store(gateHealthy)
 		return eventRestore, 0
 	default:
@@ -457,6 +668,9 @@ type endpointSet struct {
 	byAddr  map[netip.AddrPort]int // index into entries
 	// cum holds prefix sums of the weights; nil when all weights are equal.
 	cum []uint64
+	// explore lists the entries that had not been picked yet when the set
+	// was made and must be explored.
+	explore []int
 }
 
 type entry struct {
@@ -469,19 +683,6 @@ type entry struct {
 func (e *entry) setWeight(w uint32) {
 	e.weight = w
 	e.invWeight = DefaultWeight / float64(w)
-}
-
-// load is e's load, and whether e can take a request now.
-func (e *entry) load(now int64, decay float64) (float64, bool) {
-	switch g := e.st.gate.Load(); {
-	case g == gateHealthy:
-	case g > 0 && now >= g:
-		return 0, true // probe as soon as the backoff is over
-	default:
-		return 0, false
-	}
-	pending := float64(max(e.st.inflight.Load(), 0) + 1)
-	return e.st.estimate(now, decay) * pending * e.invWeight, true
 }
 
 func (s *endpointSet) index() {
@@ -591,10 +792,16 @@ type endpointState struct {
 	addr     netip.AddrPort
 	inflight atomic.Int64
 	// rtt (float64 bits, ns) and stamp (ns since the epoch) are the latency
-	// estimate and when it was last updated. A pick may see one updated
-	// without the other: it then misjudges the decay once, which is harmless.
+	// estimate and when it was last updated, once seen (the endpoint has
+	// answered). A pick may see one updated without the other: it then
+	// misjudges the decay once, which is harmless.
 	rtt   atomic.Uint64
 	stamp atomic.Int64
+	seen  atomic.Bool
+	// rampStart and rampEnd delimit the endpoint's slow start (both 0: none).
+	rampStart, rampEnd int64
+	// explore is set until a new endpoint's first pick.
+	explore atomic.Bool
 	// gate is gateHealthy, gateProbing, or the time the endpoint's ejection
 	// ends. Holding the end time makes the ejected→probing transition a CAS
 	// that cannot confuse two ejections.
@@ -603,13 +810,6 @@ type endpointState struct {
 	mu        sync.Mutex
 	failures  int // consecutive
 	ejections int // consecutive, for the backoff
-}
-
-func newEndpointState(addr netip.AddrPort, now int64, rtt float64) *endpointState {
-	st := &endpointState{addr: addr}
-	st.rtt.Store(math.Float64bits(rtt))
-	st.stamp.Store(now)
-	return st
 }
 
 // available reports whether the endpoint can take a request: it is healthy,
@@ -633,30 +833,49 @@ func (st *endpointState) acquire(now int64) (probe, ok bool) {
 	return probe, true
 }
 
-// estimate is the latency estimate at now: the stored one, decayed towards 0
-// for the time since it was stored, so idle endpoints are tried again.
-func (st *endpointState) estimate(now int64, decay float64) float64 {
+// estimate is the latency estimate at now: the reference ref until the
+// endpoint answered, then the stored one moved towards ref for the time
+// since it was stored.
+func (st *endpointState) estimate(now int64, decay, ref float64) float64 {
+	if !st.seen.Load() {
+		return ref
+	}
 	rtt := math.Float64frombits(st.rtt.Load())
 	if el := now - st.stamp.Load(); el > 0 {
-		rtt *= math.Exp(-float64(el) / decay)
+		rtt = ref + (rtt-ref)*math.Exp(-float64(el)/decay)
 	}
 	return rtt
 }
 
-// observe folds in a request's latency; st.mu is held. A latency above the
-// estimate replaces it (the peak); a lower one pulls the estimate towards
+// peakGain is how much of the way to a slower answer the estimate goes at
+// once: a slow endpoint is judged slow by its second or third answer,
+// while a single slow answer among fast ones costs less of its share.
+const peakGain = 0.5
+
+// observe folds in a request's latency; st.mu is held. The first answer
+// sets the estimate (a failure sets at least ref). Then a latency above the
+// estimate moves it halfway there at once (the peak); a lower one pulls the estimate towards
 // it, by more the longer since the last update. A failure never lowers the
 // estimate: fast failures must not attract traffic.
-func (st *endpointState) observe(now int64, rtt float64, failed bool, decay float64) {
+func (st *endpointState) observe(now int64, rtt float64, failed bool, decay, ref float64) {
+	if !st.seen.Load() {
+		if failed {
+			rtt = max(rtt, ref)
+		}
+		st.rtt.Store(math.Float64bits(rtt))
+		st.stamp.Store(now)
+		st.seen.Store(true)
+		return
+	}
 	w := 1.0
 	if el := now - st.stamp.Load(); el > 0 {
 		w = math.Exp(-float64(el) / decay)
 	}
-	cur := math.Float64frombits(st.rtt.Load()) * w
+	cur := ref + (math.Float64frombits(st.rtt.Load())-ref)*w
 	next := cur
 	switch {
 	case rtt > cur:
-		next = rtt
+		next = cur + (rtt-cur)*peakGain
 	case !failed:
 		next = cur*w + rtt*(1-w)
 	}

@@ -317,31 +317,43 @@ func TestDraw2(t *testing.T) {
 func TestEstimate(t *testing.T) {
 	const decay = float64(10 * time.Second)
 	ms := func(f float64) float64 { return f * float64(time.Millisecond) }
+	e1 := math.Exp(-1)
 	tests := []struct {
 		name    string
-		start   float64 // estimate stored at time 0
+		start   float64 // estimate stored at time 0; < 0: never answered
+		ref     float64 // the balancer's reference latency
 		elapsed time.Duration
 		rtt     float64
 		failed  bool
-		want    float64
+		before  float64 // estimate at elapsed, before observing rtt
+		want    float64 // estimate after observing rtt
 	}{
-		{"peak replaces", ms(10), 0, ms(50), false, ms(50)},
-		{"lower without elapsed time is ignored", ms(50), 0, ms(10), false, ms(50)},
-		{"lower pulls towards it over time", ms(50), 10 * time.Second, ms(10),
-			false, ms(50)*math.Exp(-2) + ms(10)*(1-math.Exp(-1))},
-		{"idle decay makes a higher sample a peak", ms(50), 20 * time.Second, ms(10), false, ms(10)},
-		{"failure never lowers", ms(50), 10 * time.Second, ms(1), true, ms(50) * math.Exp(-1)},
-		{"failure can raise", ms(10), time.Second, ms(50), true, ms(50)},
+		{"first answer sets", -1, ms(5), time.Second, ms(50), false, ms(5), ms(50)},
+		{"first failure sets at least the reference", -1, ms(5), time.Second, ms(1), true, ms(5), ms(5)},
+		{"peak moves halfway at once", ms(10), ms(10), 0, ms(50), false, ms(10), ms(30)},
+		{"lower without elapsed time is ignored", ms(50), ms(10), 0, ms(10), false, ms(50), ms(50)},
+		{"lower pulls towards it over time", ms(50), 0, 10 * time.Second, ms(10),
+			false, ms(50) * e1, ms(50)*e1*e1 + ms(10)*(1-e1)},
+		{"unobserved moves towards the reference from above", ms(50), ms(10), 10 * time.Second, ms(20),
+			false, ms(10) + ms(40)*e1, (ms(10)+ms(40)*e1)*e1 + ms(20)*(1-e1)},
+		{"unobserved moves towards the reference from below", ms(1), ms(11), 10 * time.Second, ms(100),
+			false, ms(11) - ms(10)*e1, (ms(11) - ms(10)*e1 + ms(100)) / 2},
+		{"long idle makes a higher sample a peak", ms(50), 0, 40 * time.Second, ms(10), false, ms(50) * math.Exp(-4), (ms(50)*math.Exp(-4) + ms(10)) / 2},
+		{"failure never lowers", ms(50), 0, 10 * time.Second, ms(1), true, ms(50) * e1, ms(50) * e1},
+		{"failure can raise", ms(10), ms(10), time.Second, ms(50), true, ms(10), ms(30)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newEndpointState(addr(1), 0, tt.start)
-			now := int64(tt.elapsed)
-			if got, want := st.estimate(now, decay), tt.start*math.Exp(-float64(now)/decay); math.Abs(got-want) > 1 {
-				t.Errorf("estimate before observing = %v, want %v", got, want)
+			st := &endpointState{addr: addr(1)}
+			if tt.start >= 0 {
+				st.observe(0, tt.start, false, decay, tt.ref)
 			}
-			st.observe(now, tt.rtt, tt.failed, decay)
-			if got := st.estimate(now, decay); math.Abs(got-tt.want) > 1 {
+			now := int64(tt.elapsed)
+			if got := st.estimate(now, decay, tt.ref); math.Abs(got-tt.before) > 1 {
+				t.Errorf("estimate before observing = %v, want %v", time.Duration(got), time.Duration(tt.before))
+			}
+			st.observe(now, tt.rtt, tt.failed, decay, tt.ref)
+			if got := st.estimate(now, decay, tt.ref); math.Abs(got-tt.want) > 1 {
 				t.Errorf("estimate = %v, want %v", time.Duration(got), time.Duration(tt.want))
 			}
 		})
@@ -705,8 +717,8 @@ func TestP2CUpdate(t *testing.T) {
 	if got := after[bb.Addr].Weight; got != 5 {
 		t.Errorf("updated weight = %d, want 5", got)
 	}
-	if got := after[d.Addr]; got.EWMA != DefaultRTT || got.InFlight != 0 || got.ConsecutiveFailures != 0 || got.Weight != DefaultWeight {
-		t.Errorf("new endpoint stats %+v, want defaults", got)
+	if got := after[d.Addr]; got.EWMA != time.Duration(b.reference()) || got.InFlight != 0 || got.ConsecutiveFailures != 0 || got.Weight != DefaultWeight {
+		t.Errorf("new endpoint stats %+v, want defaults (estimated at the reference %v)", got, time.Duration(b.reference()))
 	}
 	// The picked Endpoint is the updated value.
 	for range 100 {

@@ -266,6 +266,9 @@ func (s *subscription) apply(u *destinationv1.Update, snapshot bool) {
 			clear(s.endpoints)
 		}
 		set := k.Add
+		// An unknown name (from a newer control plane) gets the default.
+		alg, _ := balance.ParseAlgorithm(set.GetBalancer())
+		s.bal.SetAlgorithm(alg)
 		for _, e := range set.GetEndpoints() {
 			if ep, ok := endpointFrom(e, set.GetMetricLabels()); ok {
 				s.endpoints[ep.Addr] = ep

@@ -263,3 +263,41 @@ func TestClientSnapshotReplacesAfterReconnect(t *testing.T) {
 	ch <- addUpdate(id, "10.1.0.1:8080", "10.1.0.2:8080")
 	waitFor("10.1.0.1:8080,10.1.0.2:8080")
 }
+
+// TestClientBalancerAlgorithm: the algorithm an endpoint set names reaches
+// the destination's balancer; an unknown or absent one is the default.
+func TestClientBalancerAlgorithm(t *testing.T) {
+	f, addr, stop := startFake(t)
+	defer stop()
+	c := newClient(t, addr, time.Minute)
+	const key = "web.demo.svc.cluster.local:8080"
+	dst := Destination{Authority: key, Addr: netip.MustParseAddrPort("10.96.0.10:8080")}
+	for _, tt := range []struct {
+		balancer string
+		want     balance.Algorithm
+	}{
+		{"round-robin", balance.RoundRobin},
+		{"least-request", balance.LeastRequest},
+		{"fastest", balance.PeakEWMA},
+		{"round-robin", balance.RoundRobin},
+		{"", balance.PeakEWMA},
+	} {
+		u := addUpdate("", "10.1.0.5:8080", "10.1.0.6:8080")
+		u.GetAdd().Balancer = tt.balancer
+		f.ch(key) <- u
+		testkit.Eventually(t, 10*time.Second, func() error {
+			bal, err := c.Resolve(context.Background(), dst)
+			if err != nil {
+				return err
+			}
+			p2c, ok := bal.(*balance.P2C)
+			if !ok {
+				return fmt.Errorf("balancer %T, want *balance.P2C", bal)
+			}
+			if got := p2c.Algorithm(); got != tt.want {
+				return fmt.Errorf("balancer %q: algorithm %v, want %v", tt.balancer, got, tt.want)
+			}
+			return nil
+		})
+	}
+}

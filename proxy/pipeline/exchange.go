@@ -120,6 +120,9 @@ type Exchange struct {
 	// Route is the route layer's state for the exchange (package route),
 	// nil when the request matched no route.
 	Route any
+	// Policy is the inbound authorization decision's labels (package
+	// authz), added to the request metrics; nil without an authz layer.
+	Policy *PolicyLabels
 
 	chain    *Chain
 	term     Forwarder

@@ -49,10 +49,18 @@ func (l *Metrics) End(x *Exchange) {
 	}
 }
 
+// PolicyLabels are the labels an inbound authorization decision adds to
+// the request metrics (srv_*, route_*, authz_*). The authz layer gives the
+// exchanges of one decision the same *PolicyLabels, so the metrics layer
+// caches by pointer; their number is bounded by the policy's servers,
+// routes and authorizations.
+type PolicyLabels struct{ Labels metrics.Labels }
+
 type metricsKey struct {
 	authority string
 	addr      netip.AddrPort
 	identity  string
+	policy    *PolicyLabels
 }
 
 // lastMetrics is the metrics a connection used last, checked before its
@@ -65,7 +73,7 @@ type lastMetrics struct {
 // metricsFor returns the request metrics of x's authority and endpoint,
 // cached on the connection so steady traffic does no label work.
 func (l *Metrics) metricsFor(x *Exchange) *metrics.HTTP {
-	k := metricsKey{authority: x.Authority}
+	k := metricsKey{authority: x.Authority, policy: x.Policy}
 	if ep := x.Endpoint; ep != nil {
 		k.addr, k.identity = ep.Addr, ep.Identity
 	}
@@ -89,6 +97,9 @@ func (l *Metrics) labels(x *Exchange) metrics.Labels {
 	if ep != nil {
 		n += len(ep.Labels)
 	}
+	if x.Policy != nil {
+		n += len(x.Policy.Labels)
+	}
 	lb := make(metrics.Labels, 0, n)
 	lb = append(lb, metrics.Label{Name: "direction", Value: l.Direction})
 	if x.Authority != "" {
@@ -98,6 +109,9 @@ func (l *Metrics) labels(x *Exchange) metrics.Labels {
 	case l.Direction == transport.Inbound:
 		lb = append(lb, transport.TargetLabels(x.Conn.OrigDst)...)
 		lb = append(lb, x.Conn.TLS.AcceptLabels()...)
+		if x.Policy != nil {
+			lb = append(lb, x.Policy.Labels...)
+		}
 	case ep != nil:
 		lb = append(lb, transport.TargetLabels(ep.Addr)...)
 		tls := transport.NoIdentity(ep.NoTLSReason)

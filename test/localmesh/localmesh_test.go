@@ -188,6 +188,29 @@ func get(netns, url, host string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
+// echo checks that a TCP echo server answers at addr from netns.
+func echo(netns, addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := localmesh.DialContext(ctx, netns, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("echo %s: %w", addr, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "ping over the second port\n"); err != nil {
+		return fmt.Errorf("echo %s: %w", addr, err)
+	}
+	b := make([]byte, len("ping over the second port\n"))
+	if _, err := io.ReadFull(conn, b); err != nil {
+		return fmt.Errorf("echo %s: %w", addr, err)
+	}
+	if string(b) != "ping over the second port\n" {
+		return fmt.Errorf("echo %s: got %q", addr, b)
+	}
+	return nil
+}
+
 // metric sums the series of family name in w's proxy whose labels include
 // want.
 func metric(t *testing.T, w *localmesh.Workload, name string, want map[string]string) float64 {
@@ -402,10 +425,24 @@ func TestLocalMesh(t *testing.T) {
 		"client_id": client.Identity, "status_code": "200"}, 2)
 
 	// A new Service reaches every pod's hosts file, the running ones too.
-	c.must("run", "--name", "other", "--namespace", "demo", "--port", "8081", "--service-account", "othersa", "--",
-		testapp, "--name", "other", "--http", "8081", "--grpc", "0", "--tcp", "0", "--banner", "0")
+	// It has two ports (HTTP and a TCP echo), both ports of its Service.
+	c.must("run", "--name", "other", "--namespace", "demo", "--port", "8081", "--port", "8083", "--service-account", "othersa", "--",
+		testapp, "--name", "other", "--http", "8081", "--grpc", "0", "--tcp", "8083", "--banner", "0")
 	s = c.state()
 	otherVIP := s.Services["demo/other"].String()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		code, body, err := get(client.NetNS, "http://"+otherVIP+":8081/", "other.demo.svc.cluster.local:8081")
+		if err == nil && (code != 200 || strings.TrimSpace(body) != "testapp other") {
+			err = fmt.Errorf("%d %q", code, body)
+		}
+		if err != nil {
+			return fmt.Errorf("GET other:8081 from the client pod: %w", err)
+		}
+		return echo(client.NetNS, otherVIP+":8083")
+	})
+	if out := c.must("status"); !strings.Contains(out, "other ("+otherVIP+":8081,8083)") {
+		t.Errorf("status does not show other's two ports:\n%s", out)
+	}
 	if hosts := c.inAppMounts(client, "cat", "/etc/hosts"); !strings.Contains(hosts, otherVIP+"\tother.demo.svc.cluster.local") {
 		t.Errorf("client's /etc/hosts lacks the new Service %s:\n%s", otherVIP, hosts)
 	}

@@ -185,6 +185,8 @@ func TestVizDemo(t *testing.T) {
 		t.Errorf("web's proxy metrics have no dst_deployment=\"voting\" label")
 	}
 
+	localMeshCLI(t, viz)
+
 	// top, in a real terminal.
 	vizTop(t, linkerd, stateDir)
 	vizTap(t, linkerd, stateDir)
@@ -416,5 +418,39 @@ spec:
 			t.Fatalf("viz routes deploy/web --to deploy/items never showed the profile's route items-find")
 		}
 		time.Sleep(3 * time.Second)
+	}
+}
+
+// localMeshCLI runs the control plane's commands against the running demo,
+// as they run against a cluster: check (with the data plane and viz),
+// version, diagnostics endpoints and policy.
+func localMeshCLI(t *testing.T, linkerd func(args ...string) (string, string, error)) {
+	t.Helper()
+	stdout, _, err := linkerd("check", "--proxy")
+	if err != nil {
+		t.Errorf("linkerd check --proxy against the local mesh: %v", err)
+	}
+	for _, want := range []string{
+		"√ the local mesh is up", "√ control plane pods are ready", "√ issuer cert is issued by the trust anchor",
+		"√ control plane and cli versions match", "√ data plane proxies are ready", "√ viz extension self-check",
+		"Status check results are √",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("linkerd check --proxy output lacks %q", want)
+		}
+	}
+
+	stdout, _, err = linkerd("version")
+	if err != nil || !strings.Contains(stdout, "Server version: ") || strings.Contains(stdout, "Server version: unavailable") {
+		t.Errorf("linkerd version against the local mesh: %v, output %q; want the server's version", err, stdout)
+	}
+
+	authority := fmt.Sprintf("web.%s.svc.cluster.local:%d", localmesh.DemoNamespace, localmesh.DemoPort)
+	stdout, _, err = linkerd("diagnostics", "endpoints", authority)
+	if err != nil {
+		t.Fatalf("diagnostics endpoints %s: %v", authority, err)
+	}
+	if !strings.Contains(stdout, "web.demo.serviceaccount.identity.linkerd.cluster.local") {
+		t.Errorf("diagnostics endpoints %s does not list web's endpoint with its identity", authority)
 	}
 }

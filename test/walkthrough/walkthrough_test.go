@@ -62,6 +62,7 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/test/cluster"
+	vizclient "github.com/linkerd-go/linkerd/viz/metricsapi/client"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
 
@@ -448,7 +449,7 @@ func waitVizMetrics(ctx context.Context, t *testing.T, n *cluster.Node) {
 		t.Fatalf("web's series: %v (%d)", err, len(samples))
 	}
 	m := samples[0].Metric
-	if m["namespace"] != demoNS || !strings.HasPrefix(m["pod"], "web-") || m["job"] != vizcheck.ProxyScrapeJob || m["workload_ns"] != demoNS {
+	if m["namespace"] != demoNS || !strings.HasPrefix(m["pod"], "web-") || m["job"] != vizclient.ProxyScrapeJob || m["workload_ns"] != demoNS {
 		t.Errorf("a series of web's: labels %v; want namespace, pod, job and workload_ns from the pod", m)
 	}
 }

@@ -62,7 +62,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{prom: promv1.NewAPI(c), promURL: cfg.PrometheusURL, pods: cfg.Pods, log: cfg.Log}
 	if s.pods == nil {
-		s.pods = PrometheusPods{API: s.prom, Job: "linkerd-proxy"}
+		s.pods = PrometheusPods{API: s.prom, Job: client.ProxyScrapeJob}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

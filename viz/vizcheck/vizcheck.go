@@ -24,6 +24,8 @@ import (
 
 	"github.com/linkerd-go/linkerd/cli/healthcheck"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
+	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
+	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 )
 
 // Category IDs, as Linkerd names them.
@@ -52,8 +54,6 @@ const (
 	PrometheusPort = 9090
 	// MetricsAPIAdminPort serves the metrics API's /ready.
 	MetricsAPIAdminPort = 9995
-	// ProxyScrapeJob is the Prometheus job scraping the proxies.
-	ProxyScrapeJob = "linkerd-proxy"
 )
 
 // ClusterRoleName is the name of a viz component's ClusterRole (and
@@ -71,6 +71,10 @@ type Checker struct {
 	// Optional skips every viz check when the extension is not installed
 	// (`linkerd check`), instead of failing.
 	Optional bool
+	// MetricsAPI, when set, reaches the metrics API in the extension's
+	// namespace (the CLI port-forwards to it); the self-check then asks the
+	// server's own SelfCheck besides its readiness.
+	MetricsAPI func(ctx context.Context, ns string) (client.API, func(), error)
 
 	ns         string // found by the first check
 	absent     bool   // Optional and not installed
@@ -225,7 +229,7 @@ func (c *Checker) vizCategory() healthcheck.Category {
 						problems = append(problems, fmt.Sprintf("no running pods for %q", comp))
 					}
 				}
-				return joinProblems(problems)
+				return healthcheck.JoinProblems(problems)
 			}),
 		},
 		{
@@ -267,7 +271,7 @@ func (c *Checker) vizCategory() healthcheck.Category {
 						problems = append(problems, why)
 					}
 				}
-				return joinProblems(problems)
+				return healthcheck.JoinProblems(problems)
 			}),
 		},
 		{
@@ -306,10 +310,10 @@ func (c *Checker) vizCategory() healthcheck.Category {
 				switch {
 				case err != nil:
 					problems = append(problems, fmt.Sprintf("ConfigMap %s/%s: %v", c.ns, PrometheusConfigName, err))
-				case !strings.Contains(cm.Data["prometheus.yml"], "job_name: "+ProxyScrapeJob):
-					problems = append(problems, fmt.Sprintf("ConfigMap %s/%s has no %s scrape job", c.ns, PrometheusConfigName, ProxyScrapeJob))
+				case !strings.Contains(cm.Data["prometheus.yml"], "job_name: "+client.ProxyScrapeJob):
+					problems = append(problems, fmt.Sprintf("ConfigMap %s/%s has no %s scrape job", c.ns, PrometheusConfigName, client.ProxyScrapeJob))
 				}
-				return joinProblems(problems)
+				return healthcheck.JoinProblems(problems)
 			}),
 		},
 		{
@@ -330,7 +334,10 @@ func (c *Checker) vizCategory() healthcheck.Category {
 			Retry:       true,
 			Fatal:       true,
 			Run: c.check(func(ctx context.Context, kube kubernetes.Interface, _ *healthcheck.State) error {
-				return c.metricsAPIReady(ctx, kube)
+				if err := c.metricsAPIReady(ctx, kube); err != nil {
+					return err
+				}
+				return c.selfCheck(ctx)
 			}),
 		},
 	}}
@@ -437,7 +444,57 @@ func (c *Checker) metricsAPIReady(ctx context.Context, kube kubernetes.Interface
 	if len(problems) == 0 {
 		return fmt.Errorf("no running %s pod in %s", MetricsAPIName, c.ns)
 	}
-	return joinProblems(problems)
+	return healthcheck.JoinProblems(problems)
+}
+
+// selfCheck asks the metrics API's SelfCheck, when c.MetricsAPI can reach
+// it: failed results fail the check, warnings are its note.
+func (c *Checker) selfCheck(ctx context.Context) error {
+	if c.MetricsAPI == nil {
+		return nil
+	}
+	api, done, err := c.MetricsAPI(ctx, c.ns)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return askSelfCheck(ctx, api)
+}
+
+// askSelfCheck asks api's SelfCheck and turns its answer into a check's outcome.
+func askSelfCheck(ctx context.Context, api client.API) error {
+	resp, err := api.SelfCheck(ctx, &vizv1.SelfCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("metrics API self-check: %w", err)
+	}
+	return SelfCheckResult(resp)
+}
+
+// SelfCheckResult turns a metrics API SelfCheck answer into a check's
+// outcome: an error naming every failed check, else a note naming the
+// warnings, else nil.
+func SelfCheckResult(resp *vizv1.SelfCheckResponse) error {
+	var failed, warned []string
+	for _, r := range resp.GetResults() {
+		line := r.GetDescription()
+		if m := r.GetMessage(); m != "" {
+			line += ": " + m
+		}
+		switch r.GetStatus() {
+		case vizv1.CheckResult_OK:
+		case vizv1.CheckResult_WARNING:
+			warned = append(warned, line)
+		default:
+			failed = append(failed, line)
+		}
+	}
+	if len(failed) > 0 {
+		return healthcheck.JoinProblems(failed)
+	}
+	if len(warned) > 0 {
+		return healthcheck.Note("%s", strings.Join(warned, "; "))
+	}
+	return nil
 }
 
 // proxyMetricsPresent checks that Prometheus scrapes every meshed pod's
@@ -449,7 +506,7 @@ func (c *Checker) proxyMetricsPresent(ctx context.Context, kube kubernetes.Inter
 	if err != nil {
 		return fmt.Errorf("listing meshed pods: %w", err)
 	}
-	sel := fmt.Sprintf(`job=%q`, ProxyScrapeJob)
+	sel := fmt.Sprintf(`job=%q`, client.ProxyScrapeJob)
 	if s.DataPlaneNamespace != "" {
 		sel += fmt.Sprintf(`,namespace=%q`, s.DataPlaneNamespace)
 	}
@@ -553,9 +610,21 @@ func plural(n int) string {
 	return "s"
 }
 
-func joinProblems(problems []string) error {
-	if len(problems) == 0 {
-		return nil
-	}
-	return errors.New(strings.Join(problems, "\n"))
+// LocalCategory is the viz check of a local mesh: the metrics API that
+// dial reaches answers its SelfCheck. A mesh without a metrics API (no
+// Prometheus on the machine) skips it with a note.
+func LocalCategory(dial func(ctx context.Context) (client.API, func(), error)) healthcheck.Category {
+	return healthcheck.Category{ID: VizCategory, Checks: []healthcheck.Check{{
+		Description: "viz extension self-check",
+		HintAnchor:  "l5d-api-control-api",
+		Retry:       true,
+		Run: func(ctx context.Context, _ *healthcheck.State) error {
+			api, done, err := dial(ctx)
+			if err != nil {
+				return healthcheck.Note("%v", err)
+			}
+			defer done()
+			return askSelfCheck(ctx, api)
+		},
+	}}}
 }

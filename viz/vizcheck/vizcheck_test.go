@@ -2,6 +2,7 @@ package vizcheck
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -9,6 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/linkerd-go/linkerd/cli/healthcheck"
+	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
 )
 
 func TestParseQueryResponse(t *testing.T) {
@@ -95,6 +99,41 @@ func TestFindNamespace(t *testing.T) {
 				}
 			case err != nil || got != tt.got:
 				t.Fatalf("got %q, %v; want %q", got, err, tt.got)
+			}
+		})
+	}
+}
+
+func TestSelfCheckResult(t *testing.T) {
+	ok := &vizv1.CheckResult{Description: "can query Prometheus", Status: vizv1.CheckResult_OK}
+	warn := &vizv1.CheckResult{Description: "Prometheus scrapes proxies", Status: vizv1.CheckResult_WARNING, Message: "no target"}
+	bad := &vizv1.CheckResult{Description: "can list pods", Status: vizv1.CheckResult_FAILED, Message: "forbidden"}
+	tests := []struct {
+		name     string
+		results  []*vizv1.CheckResult
+		wantErr  string // "" for nil
+		wantNote bool
+	}{
+		{"all ok", []*vizv1.CheckResult{ok}, "", false},
+		{"warning is a note", []*vizv1.CheckResult{ok, warn}, "Prometheus scrapes proxies: no target", true},
+		{"failure wins", []*vizv1.CheckResult{warn, bad}, "can list pods: forbidden", false},
+		{"unspecified status fails", []*vizv1.CheckResult{{Description: "x"}}, "x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := SelfCheckResult(&vizv1.SelfCheckResponse{Results: tt.results})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.wantErr && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want %q", err, tt.wantErr)
+			}
+			var note *healthcheck.NoteError
+			if isNote := errors.As(err, &note); isNote != tt.wantNote {
+				t.Fatalf("note = %v, want %v (%v)", isNote, tt.wantNote, err)
 			}
 		})
 	}

@@ -17,6 +17,10 @@ type fakeAPI struct {
 	statReqs []*vizv1.StatSummaryRequest
 }
 
+func (f *fakeAPI) SelfCheck(context.Context, *vizv1.SelfCheckRequest) (*vizv1.SelfCheckResponse, error) {
+	return &vizv1.SelfCheckResponse{}, nil
+}
+
 func (f *fakeAPI) StatSummary(_ context.Context, req *vizv1.StatSummaryRequest) (*vizv1.StatSummaryResponse, error) {
 	f.statReqs = append(f.statReqs, req)
 	return f.stats, nil

@@ -36,13 +36,17 @@ var portName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // Decode strictly decodes one policy resource (YAML or JSON) and validates
 // it: unknown fields, an unknown kind or version and invalid values are
 // errors naming the field. It returns a *Server, *ServerAuthorization,
-// *AuthorizationPolicy, *MeshTLSAuthentication or *NetworkAuthentication.
+// *AuthorizationPolicy, *MeshTLSAuthentication, *NetworkAuthentication or
+// *HTTPRoute (of policy.linkerd.io or gateway.networking.k8s.io).
 func Decode(data []byte) (any, error) {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(data, &tm); err != nil {
 		return nil, fmt.Errorf("decoding policy resource: %w", err)
 	}
 	group, version, _ := strings.Cut(tm.APIVersion, "/")
+	if tm.Kind == KindHTTPRoute {
+		return decodeHTTPRoute(data, group, version)
+	}
 	if group != GroupName {
 		return nil, fmt.Errorf("apiVersion: %q is not in group %s", tm.APIVersion, GroupName)
 	}
@@ -167,16 +171,27 @@ func (p *AuthorizationPolicy) validate() error {
 	default:
 		return fmt.Errorf("spec.targetRef.kind: %s %q cannot be targeted (Server, HTTPRoute or Namespace)", t.Group, t.Kind)
 	}
+	// Every authentication must hold: one identity authentication and one
+	// network authentication at most, as in Linkerd.
+	var idRef, netRef = -1, -1
 	for i, r := range p.Spec.RequiredAuthenticationRefs {
 		if r.Name == "" {
 			return fmt.Errorf("spec.requiredAuthenticationRefs[%d].name: required", i)
 		}
+		prev := &idRef
 		switch {
-		case (r.Kind == KindMeshTLSAuthentication || r.Kind == KindNetworkAuthentication) && groupIs(r.Group, GroupName):
+		case r.Kind == KindMeshTLSAuthentication && groupIs(r.Group, GroupName):
+		case r.Kind == KindNetworkAuthentication && groupIs(r.Group, GroupName):
+			prev = &netRef
 		case r.Kind == KindServiceAccount && groupIs(r.Group, "core"):
 		default:
 			return fmt.Errorf("spec.requiredAuthenticationRefs[%d].kind: %q is not MeshTLSAuthentication, NetworkAuthentication or ServiceAccount", i, r.Kind)
 		}
+		if *prev >= 0 {
+			return fmt.Errorf("spec.requiredAuthenticationRefs[%d]: %s %q: only one identity authentication (MeshTLSAuthentication or ServiceAccount) and one NetworkAuthentication may be required (already %q)",
+				i, r.Kind, r.Name, p.Spec.RequiredAuthenticationRefs[*prev].Name)
+		}
+		*prev = i
 	}
 	return nil
 }

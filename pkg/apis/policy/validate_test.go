@@ -93,7 +93,26 @@ spec:
   targetRef: {group: policy.linkerd.io, kind: Server, name: web}
   requiredAuthenticationRefs:
     - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web-clients}
-    - {kind: ServiceAccount, name: web}`, ""},
+    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: cluster}`, ""},
+		{"authorizationpolicy mesh TLS and service account", `
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web-authz, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: web}
+  requiredAuthenticationRefs:
+    - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web-clients}
+    - {kind: ServiceAccount, name: web}`, "spec.requiredAuthenticationRefs[1]: ServiceAccount"},
+		{"authorizationpolicy two networks", `
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web-authz, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: web}
+  requiredAuthenticationRefs:
+    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: a}
+    - {kind: ServiceAccount, name: web}
+    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: b}`, "spec.requiredAuthenticationRefs[2]: NetworkAuthentication"},
 		{"authorizationpolicy bad target", `
 apiVersion: policy.linkerd.io/v1alpha1
 kind: AuthorizationPolicy

@@ -922,7 +922,11 @@ type EndpointSet struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Endpoints []*Endpoint            `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// Labels shared by every endpoint of the set (namespace, service).
-	MetricLabels  map[string]string `protobuf:"bytes,2,rep,name=metric_labels,json=metricLabels,proto3" json:"metric_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	MetricLabels map[string]string `protobuf:"bytes,2,rep,name=metric_labels,json=metricLabels,proto3" json:"metric_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The balancing algorithm the Service asks for with the annotation
+	// balancer.linkerd-go.io/algorithm ("peak-ewma", "least-request",
+	// "round-robin"); empty: the proxy's default (peak-ewma).
+	Balancer      string `protobuf:"bytes,3,opt,name=balancer,proto3" json:"balancer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -969,6 +973,13 @@ func (x *EndpointSet) GetMetricLabels() map[string]string {
 		return x.MetricLabels
 	}
 	return nil
+}
+
+func (x *EndpointSet) GetBalancer() string {
+	if x != nil {
+		return x.Balancer
+	}
+	return ""
 }
 
 type Endpoint struct {
@@ -1183,10 +1194,11 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"AddressSet\x12:\n" +
 	"\x05addrs\x18\x01 \x03(\v2$.linkerdgo.destination.v1.TcpAddressR\x05addrs\"%\n" +
 	"\vNoEndpoints\x12\x16\n" +
-	"\x06exists\x18\x01 \x01(\bR\x06exists\"\xee\x01\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\"\x8a\x02\n" +
 	"\vEndpointSet\x12@\n" +
 	"\tendpoints\x18\x01 \x03(\v2\".linkerdgo.destination.v1.EndpointR\tendpoints\x12\\\n" +
-	"\rmetric_labels\x18\x02 \x03(\v27.linkerdgo.destination.v1.EndpointSet.MetricLabelsEntryR\fmetricLabels\x1a?\n" +
+	"\rmetric_labels\x18\x02 \x03(\v27.linkerdgo.destination.v1.EndpointSet.MetricLabelsEntryR\fmetricLabels\x12\x1a\n" +
+	"\bbalancer\x18\x03 \x01(\tR\bbalancer\x1a?\n" +
 	"\x11MetricLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd7\x02\n" +

@@ -134,10 +134,15 @@ type PortPolicy struct {
 	ServerName string `protobuf:"bytes,3,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
 	// protocol is the Server's proxyProtocol; empty or "unknown": detect.
 	Protocol string `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	// A client is allowed when one of the authorizations allows it.
+	// A client is allowed when one of the authorizations allows it. When
+	// routes are set, only through a route: these are part of each route's.
 	Authorizations []*Authorization `protobuf:"bytes,5,rep,name=authorizations,proto3" json:"authorizations,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// routes are the HTTPRoutes attached to the Server: an HTTP request is
+	// matched to one (none matching: 404) and authorized by its
+	// authorizations. Empty: no routes, authorizations apply to all requests.
+	Routes        []*HTTPRoute `protobuf:"bytes,6,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PortPolicy) Reset() {
@@ -205,6 +210,225 @@ func (x *PortPolicy) GetAuthorizations() []*Authorization {
 	return nil
 }
 
+func (x *PortPolicy) GetRoutes() []*HTTPRoute {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+type HTTPRoute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// group is the HTTPRoute's API group (policy.linkerd.io or
+	// gateway.networking.k8s.io).
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// A request matches the route when one of matches does.
+	Matches []*RouteMatch `protobuf:"bytes,3,rep,name=matches,proto3" json:"matches,omitempty"`
+	// The server's authorizations and those targeting the route.
+	Authorizations []*Authorization `protobuf:"bytes,4,rep,name=authorizations,proto3" json:"authorizations,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HTTPRoute) Reset() {
+	*x = HTTPRoute{}
+	mi := &file_policy_v1_policy_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPRoute) ProtoMessage() {}
+
+func (x *HTTPRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_v1_policy_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPRoute.ProtoReflect.Descriptor instead.
+func (*HTTPRoute) Descriptor() ([]byte, []int) {
+	return file_policy_v1_policy_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HTTPRoute) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *HTTPRoute) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HTTPRoute) GetMatches() []*RouteMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+func (x *HTTPRoute) GetAuthorizations() []*Authorization {
+	if x != nil {
+		return x.Authorizations
+	}
+	return nil
+}
+
+// RouteMatch matches when every field set matches.
+type RouteMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path_type: "Exact", "PathPrefix" or "RegularExpression"; empty: any path.
+	PathType string `protobuf:"bytes,1,opt,name=path_type,json=pathType,proto3" json:"path_type,omitempty"`
+	Path     string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// method: empty matches any.
+	Method        string         `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Headers       []*HeaderMatch `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	QueryParams   []*HeaderMatch `protobuf:"bytes,5,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteMatch) Reset() {
+	*x = RouteMatch{}
+	mi := &file_policy_v1_policy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteMatch) ProtoMessage() {}
+
+func (x *RouteMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_v1_policy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteMatch.ProtoReflect.Descriptor instead.
+func (*RouteMatch) Descriptor() ([]byte, []int) {
+	return file_policy_v1_policy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RouteMatch) GetPathType() string {
+	if x != nil {
+		return x.PathType
+	}
+	return ""
+}
+
+func (x *RouteMatch) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *RouteMatch) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *RouteMatch) GetHeaders() []*HeaderMatch {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *RouteMatch) GetQueryParams() []*HeaderMatch {
+	if x != nil {
+		return x.QueryParams
+	}
+	return nil
+}
+
+type HeaderMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type: "Exact" or "RegularExpression".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderMatch) Reset() {
+	*x = HeaderMatch{}
+	mi := &file_policy_v1_policy_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderMatch) ProtoMessage() {}
+
+func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_v1_policy_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderMatch.ProtoReflect.Descriptor instead.
+func (*HeaderMatch) Descriptor() ([]byte, []int) {
+	return file_policy_v1_policy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HeaderMatch) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *HeaderMatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderMatch) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 type Authorization struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// kind is "default", "serverauthorization" or "authorizationpolicy".
@@ -222,7 +446,7 @@ type Authorization struct {
 
 func (x *Authorization) Reset() {
 	*x = Authorization{}
-	mi := &file_policy_v1_policy_proto_msgTypes[3]
+	mi := &file_policy_v1_policy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +458,7 @@ func (x *Authorization) String() string {
 func (*Authorization) ProtoMessage() {}
 
 func (x *Authorization) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_v1_policy_proto_msgTypes[3]
+	mi := &file_policy_v1_policy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +471,7 @@ func (x *Authorization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authorization.ProtoReflect.Descriptor instead.
 func (*Authorization) Descriptor() ([]byte, []int) {
-	return file_policy_v1_policy_proto_rawDescGZIP(), []int{3}
+	return file_policy_v1_policy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Authorization) GetKind() string {
@@ -295,7 +519,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_policy_v1_policy_proto_msgTypes[4]
+	mi := &file_policy_v1_policy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +531,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_v1_policy_proto_msgTypes[4]
+	mi := &file_policy_v1_policy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +544,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_policy_v1_policy_proto_rawDescGZIP(), []int{4}
+	return file_policy_v1_policy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Network) GetCidr() string {
@@ -346,7 +570,7 @@ const file_policy_v1_policy_proto_rawDesc = "" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\"\x82\x01\n" +
 	"\x0eWorkloadPolicy\x129\n" +
 	"\adefault\x18\x01 \x01(\v2\x1f.linkerdgo.policy.v1.PortPolicyR\adefault\x125\n" +
-	"\x05ports\x18\x02 \x03(\v2\x1f.linkerdgo.policy.v1.PortPolicyR\x05ports\"\xca\x01\n" +
+	"\x05ports\x18\x02 \x03(\v2\x1f.linkerdgo.policy.v1.PortPolicyR\x05ports\"\x82\x02\n" +
 	"\n" +
 	"PortPolicy\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\rR\x04port\x12\x1f\n" +
@@ -355,7 +579,24 @@ const file_policy_v1_policy_proto_rawDesc = "" +
 	"\vserver_name\x18\x03 \x01(\tR\n" +
 	"serverName\x12\x1a\n" +
 	"\bprotocol\x18\x04 \x01(\tR\bprotocol\x12J\n" +
-	"\x0eauthorizations\x18\x05 \x03(\v2\".linkerdgo.policy.v1.AuthorizationR\x0eauthorizations\"\xbb\x01\n" +
+	"\x0eauthorizations\x18\x05 \x03(\v2\".linkerdgo.policy.v1.AuthorizationR\x0eauthorizations\x126\n" +
+	"\x06routes\x18\x06 \x03(\v2\x1e.linkerdgo.policy.v1.HTTPRouteR\x06routes\"\xbc\x01\n" +
+	"\tHTTPRoute\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
+	"\amatches\x18\x03 \x03(\v2\x1f.linkerdgo.policy.v1.RouteMatchR\amatches\x12J\n" +
+	"\x0eauthorizations\x18\x04 \x03(\v2\".linkerdgo.policy.v1.AuthorizationR\x0eauthorizations\"\xd6\x01\n" +
+	"\n" +
+	"RouteMatch\x12\x1b\n" +
+	"\tpath_type\x18\x01 \x01(\tR\bpathType\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12:\n" +
+	"\aheaders\x18\x04 \x03(\v2 .linkerdgo.policy.v1.HeaderMatchR\aheaders\x12C\n" +
+	"\fquery_params\x18\x05 \x03(\v2 .linkerdgo.policy.v1.HeaderMatchR\vqueryParams\"K\n" +
+	"\vHeaderMatch\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"\xbb\x01\n" +
 	"\rAuthorization\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x128\n" +
@@ -382,26 +623,34 @@ func file_policy_v1_policy_proto_rawDescGZIP() []byte {
 	return file_policy_v1_policy_proto_rawDescData
 }
 
-var file_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_policy_v1_policy_proto_goTypes = []any{
 	(*WatchRequest)(nil),   // 0: linkerdgo.policy.v1.WatchRequest
 	(*WorkloadPolicy)(nil), // 1: linkerdgo.policy.v1.WorkloadPolicy
 	(*PortPolicy)(nil),     // 2: linkerdgo.policy.v1.PortPolicy
-	(*Authorization)(nil),  // 3: linkerdgo.policy.v1.Authorization
-	(*Network)(nil),        // 4: linkerdgo.policy.v1.Network
+	(*HTTPRoute)(nil),      // 3: linkerdgo.policy.v1.HTTPRoute
+	(*RouteMatch)(nil),     // 4: linkerdgo.policy.v1.RouteMatch
+	(*HeaderMatch)(nil),    // 5: linkerdgo.policy.v1.HeaderMatch
+	(*Authorization)(nil),  // 6: linkerdgo.policy.v1.Authorization
+	(*Network)(nil),        // 7: linkerdgo.policy.v1.Network
 }
 var file_policy_v1_policy_proto_depIdxs = []int32{
-	2, // 0: linkerdgo.policy.v1.WorkloadPolicy.default:type_name -> linkerdgo.policy.v1.PortPolicy
-	2, // 1: linkerdgo.policy.v1.WorkloadPolicy.ports:type_name -> linkerdgo.policy.v1.PortPolicy
-	3, // 2: linkerdgo.policy.v1.PortPolicy.authorizations:type_name -> linkerdgo.policy.v1.Authorization
-	4, // 3: linkerdgo.policy.v1.Authorization.networks:type_name -> linkerdgo.policy.v1.Network
-	0, // 4: linkerdgo.policy.v1.InboundPolicy.Watch:input_type -> linkerdgo.policy.v1.WatchRequest
-	1, // 5: linkerdgo.policy.v1.InboundPolicy.Watch:output_type -> linkerdgo.policy.v1.WorkloadPolicy
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	2,  // 0: linkerdgo.policy.v1.WorkloadPolicy.default:type_name -> linkerdgo.policy.v1.PortPolicy
+	2,  // 1: linkerdgo.policy.v1.WorkloadPolicy.ports:type_name -> linkerdgo.policy.v1.PortPolicy
+	6,  // 2: linkerdgo.policy.v1.PortPolicy.authorizations:type_name -> linkerdgo.policy.v1.Authorization
+	3,  // 3: linkerdgo.policy.v1.PortPolicy.routes:type_name -> linkerdgo.policy.v1.HTTPRoute
+	4,  // 4: linkerdgo.policy.v1.HTTPRoute.matches:type_name -> linkerdgo.policy.v1.RouteMatch
+	6,  // 5: linkerdgo.policy.v1.HTTPRoute.authorizations:type_name -> linkerdgo.policy.v1.Authorization
+	5,  // 6: linkerdgo.policy.v1.RouteMatch.headers:type_name -> linkerdgo.policy.v1.HeaderMatch
+	5,  // 7: linkerdgo.policy.v1.RouteMatch.query_params:type_name -> linkerdgo.policy.v1.HeaderMatch
+	7,  // 8: linkerdgo.policy.v1.Authorization.networks:type_name -> linkerdgo.policy.v1.Network
+	0,  // 9: linkerdgo.policy.v1.InboundPolicy.Watch:input_type -> linkerdgo.policy.v1.WatchRequest
+	1,  // 10: linkerdgo.policy.v1.InboundPolicy.Watch:output_type -> linkerdgo.policy.v1.WorkloadPolicy
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_policy_v1_policy_proto_init() }
@@ -415,7 +664,7 @@ func file_policy_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_policy_v1_policy_proto_rawDesc), len(file_policy_v1_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

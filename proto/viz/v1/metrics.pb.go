@@ -28,6 +28,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CheckResult_Status int32
+
+const (
+	CheckResult_STATUS_UNSPECIFIED CheckResult_Status = 0
+	CheckResult_OK                 CheckResult_Status = 1
+	// The server works, but something will look wrong to users (e.g. no
+	// proxy is scraped yet).
+	CheckResult_WARNING CheckResult_Status = 2
+	CheckResult_FAILED  CheckResult_Status = 3
+)
+
+// Enum value maps for CheckResult_Status.
+var (
+	CheckResult_Status_name = map[int32]string{
+		0: "STATUS_UNSPECIFIED",
+		1: "OK",
+		2: "WARNING",
+		3: "FAILED",
+	}
+	CheckResult_Status_value = map[string]int32{
+		"STATUS_UNSPECIFIED": 0,
+		"OK":                 1,
+		"WARNING":            2,
+		"FAILED":             3,
+	}
+)
+
+func (x CheckResult_Status) Enum() *CheckResult_Status {
+	p := new(CheckResult_Status)
+	*p = x
+	return p
+}
+
+func (x CheckResult_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckResult_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_viz_v1_metrics_proto_enumTypes[0].Descriptor()
+}
+
+func (CheckResult_Status) Type() protoreflect.EnumType {
+	return &file_viz_v1_metrics_proto_enumTypes[0]
+}
+
+func (x CheckResult_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckResult_Status.Descriptor instead.
+func (CheckResult_Status) EnumDescriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{16, 0}
+}
+
 // Resource names resources of one kind. kind is one of "namespace",
 // "deployment", "statefulset", "daemonset", "job", "pod", "service",
 // "authority" (singular, lower case; clients canonicalise "deploy", "po",
@@ -1046,6 +1100,149 @@ func (x *ListPodsResponse) GetPods() []*Pod {
 	return nil
 }
 
+type SelfCheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelfCheckRequest) Reset() {
+	*x = SelfCheckRequest{}
+	mi := &file_viz_v1_metrics_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelfCheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelfCheckRequest) ProtoMessage() {}
+
+func (x *SelfCheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_viz_v1_metrics_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelfCheckRequest.ProtoReflect.Descriptor instead.
+func (*SelfCheckRequest) Descriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{15}
+}
+
+// CheckResult is the outcome of one of the server's own checks.
+type CheckResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What was checked, one line (e.g. "can query Prometheus").
+	Description string             `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
+	Status      CheckResult_Status `protobuf:"varint,2,opt,name=status,proto3,enum=linkerdgo.viz.v1.CheckResult_Status" json:"status,omitempty"`
+	// Why a check did not pass, one line; empty when OK.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResult) Reset() {
+	*x = CheckResult{}
+	mi := &file_viz_v1_metrics_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResult) ProtoMessage() {}
+
+func (x *CheckResult) ProtoReflect() protoreflect.Message {
+	mi := &file_viz_v1_metrics_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
+func (*CheckResult) Descriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CheckResult) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CheckResult) GetStatus() CheckResult_Status {
+	if x != nil {
+		return x.Status
+	}
+	return CheckResult_STATUS_UNSPECIFIED
+}
+
+func (x *CheckResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type SelfCheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*CheckResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelfCheckResponse) Reset() {
+	*x = SelfCheckResponse{}
+	mi := &file_viz_v1_metrics_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelfCheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelfCheckResponse) ProtoMessage() {}
+
+func (x *SelfCheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_viz_v1_metrics_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelfCheckResponse.ProtoReflect.Descriptor instead.
+func (*SelfCheckResponse) Descriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SelfCheckResponse) GetResults() []*CheckResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_viz_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_viz_v1_metrics_proto_rawDesc = "" +
@@ -1127,13 +1324,27 @@ const file_viz_v1_metrics_proto_rawDesc = "" +
 	"\x06pod_ip\x18\x05 \x01(\tR\x05podIp\x12\x16\n" +
 	"\x06meshed\x18\x06 \x01(\bR\x06meshed\"=\n" +
 	"\x10ListPodsResponse\x12)\n" +
-	"\x04pods\x18\x01 \x03(\v2\x15.linkerdgo.viz.v1.PodR\x04pods2\xdb\x02\n" +
+	"\x04pods\x18\x01 \x03(\v2\x15.linkerdgo.viz.v1.PodR\x04pods\"\x12\n" +
+	"\x10SelfCheckRequest\"\xca\x01\n" +
+	"\vCheckResult\x12 \n" +
+	"\vdescription\x18\x01 \x01(\tR\vdescription\x12<\n" +
+	"\x06status\x18\x02 \x01(\x0e2$.linkerdgo.viz.v1.CheckResult.StatusR\x06status\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"A\n" +
+	"\x06Status\x12\x16\n" +
+	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n" +
+	"\x02OK\x10\x01\x12\v\n" +
+	"\aWARNING\x10\x02\x12\n" +
+	"\n" +
+	"\x06FAILED\x10\x03\"L\n" +
+	"\x11SelfCheckResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.linkerdgo.viz.v1.CheckResultR\aresults2\xb1\x03\n" +
 	"\n" +
 	"MetricsAPI\x12Z\n" +
 	"\vStatSummary\x12$.linkerdgo.viz.v1.StatSummaryRequest\x1a%.linkerdgo.viz.v1.StatSummaryResponse\x12H\n" +
 	"\x05Edges\x12\x1e.linkerdgo.viz.v1.EdgesRequest\x1a\x1f.linkerdgo.viz.v1.EdgesResponse\x12T\n" +
 	"\tTopRoutes\x12\".linkerdgo.viz.v1.TopRoutesRequest\x1a#.linkerdgo.viz.v1.TopRoutesResponse\x12Q\n" +
-	"\bListPods\x12!.linkerdgo.viz.v1.ListPodsRequest\x1a\".linkerdgo.viz.v1.ListPodsResponseB2Z0github.com/linkerd-go/linkerd/proto/viz/v1;vizv1b\x06proto3"
+	"\bListPods\x12!.linkerdgo.viz.v1.ListPodsRequest\x1a\".linkerdgo.viz.v1.ListPodsResponse\x12T\n" +
+	"\tSelfCheck\x12\".linkerdgo.viz.v1.SelfCheckRequest\x1a#.linkerdgo.viz.v1.SelfCheckResponseB2Z0github.com/linkerd-go/linkerd/proto/viz/v1;vizv1b\x06proto3"
 
 var (
 	file_viz_v1_metrics_proto_rawDescOnce sync.Once
@@ -1147,56 +1358,65 @@ func file_viz_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_viz_v1_metrics_proto_rawDescData
 }
 
-var file_viz_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_viz_v1_metrics_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_viz_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_viz_v1_metrics_proto_goTypes = []any{
-	(*Resource)(nil),            // 0: linkerdgo.viz.v1.Resource
-	(*Stats)(nil),               // 1: linkerdgo.viz.v1.Stats
-	(*TcpStats)(nil),            // 2: linkerdgo.viz.v1.TcpStats
-	(*StatSummaryRequest)(nil),  // 3: linkerdgo.viz.v1.StatSummaryRequest
-	(*StatRow)(nil),             // 4: linkerdgo.viz.v1.StatRow
-	(*StatSummaryResponse)(nil), // 5: linkerdgo.viz.v1.StatSummaryResponse
-	(*EdgesRequest)(nil),        // 6: linkerdgo.viz.v1.EdgesRequest
-	(*Edge)(nil),                // 7: linkerdgo.viz.v1.Edge
-	(*EdgesResponse)(nil),       // 8: linkerdgo.viz.v1.EdgesResponse
-	(*TopRoutesRequest)(nil),    // 9: linkerdgo.viz.v1.TopRoutesRequest
-	(*RouteRow)(nil),            // 10: linkerdgo.viz.v1.RouteRow
-	(*TopRoutesResponse)(nil),   // 11: linkerdgo.viz.v1.TopRoutesResponse
-	(*ListPodsRequest)(nil),     // 12: linkerdgo.viz.v1.ListPodsRequest
-	(*Pod)(nil),                 // 13: linkerdgo.viz.v1.Pod
-	(*ListPodsResponse)(nil),    // 14: linkerdgo.viz.v1.ListPodsResponse
+	(CheckResult_Status)(0),     // 0: linkerdgo.viz.v1.CheckResult.Status
+	(*Resource)(nil),            // 1: linkerdgo.viz.v1.Resource
+	(*Stats)(nil),               // 2: linkerdgo.viz.v1.Stats
+	(*TcpStats)(nil),            // 3: linkerdgo.viz.v1.TcpStats
+	(*StatSummaryRequest)(nil),  // 4: linkerdgo.viz.v1.StatSummaryRequest
+	(*StatRow)(nil),             // 5: linkerdgo.viz.v1.StatRow
+	(*StatSummaryResponse)(nil), // 6: linkerdgo.viz.v1.StatSummaryResponse
+	(*EdgesRequest)(nil),        // 7: linkerdgo.viz.v1.EdgesRequest
+	(*Edge)(nil),                // 8: linkerdgo.viz.v1.Edge
+	(*EdgesResponse)(nil),       // 9: linkerdgo.viz.v1.EdgesResponse
+	(*TopRoutesRequest)(nil),    // 10: linkerdgo.viz.v1.TopRoutesRequest
+	(*RouteRow)(nil),            // 11: linkerdgo.viz.v1.RouteRow
+	(*TopRoutesResponse)(nil),   // 12: linkerdgo.viz.v1.TopRoutesResponse
+	(*ListPodsRequest)(nil),     // 13: linkerdgo.viz.v1.ListPodsRequest
+	(*Pod)(nil),                 // 14: linkerdgo.viz.v1.Pod
+	(*ListPodsResponse)(nil),    // 15: linkerdgo.viz.v1.ListPodsResponse
+	(*SelfCheckRequest)(nil),    // 16: linkerdgo.viz.v1.SelfCheckRequest
+	(*CheckResult)(nil),         // 17: linkerdgo.viz.v1.CheckResult
+	(*SelfCheckResponse)(nil),   // 18: linkerdgo.viz.v1.SelfCheckResponse
 }
 var file_viz_v1_metrics_proto_depIdxs = []int32{
-	0,  // 0: linkerdgo.viz.v1.StatSummaryRequest.selector:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 1: linkerdgo.viz.v1.StatSummaryRequest.to:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 2: linkerdgo.viz.v1.StatSummaryRequest.from:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 3: linkerdgo.viz.v1.StatRow.resource:type_name -> linkerdgo.viz.v1.Resource
-	1,  // 4: linkerdgo.viz.v1.StatRow.stats:type_name -> linkerdgo.viz.v1.Stats
-	2,  // 5: linkerdgo.viz.v1.StatRow.tcp_stats:type_name -> linkerdgo.viz.v1.TcpStats
-	4,  // 6: linkerdgo.viz.v1.StatSummaryResponse.rows:type_name -> linkerdgo.viz.v1.StatRow
-	0,  // 7: linkerdgo.viz.v1.EdgesRequest.selector:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 8: linkerdgo.viz.v1.Edge.src:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 9: linkerdgo.viz.v1.Edge.dst:type_name -> linkerdgo.viz.v1.Resource
-	7,  // 10: linkerdgo.viz.v1.EdgesResponse.edges:type_name -> linkerdgo.viz.v1.Edge
-	0,  // 11: linkerdgo.viz.v1.TopRoutesRequest.selector:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 12: linkerdgo.viz.v1.TopRoutesRequest.to:type_name -> linkerdgo.viz.v1.Resource
-	0,  // 13: linkerdgo.viz.v1.RouteRow.resource:type_name -> linkerdgo.viz.v1.Resource
-	1,  // 14: linkerdgo.viz.v1.RouteRow.stats:type_name -> linkerdgo.viz.v1.Stats
-	10, // 15: linkerdgo.viz.v1.TopRoutesResponse.rows:type_name -> linkerdgo.viz.v1.RouteRow
-	0,  // 16: linkerdgo.viz.v1.Pod.owner:type_name -> linkerdgo.viz.v1.Resource
-	13, // 17: linkerdgo.viz.v1.ListPodsResponse.pods:type_name -> linkerdgo.viz.v1.Pod
-	3,  // 18: linkerdgo.viz.v1.MetricsAPI.StatSummary:input_type -> linkerdgo.viz.v1.StatSummaryRequest
-	6,  // 19: linkerdgo.viz.v1.MetricsAPI.Edges:input_type -> linkerdgo.viz.v1.EdgesRequest
-	9,  // 20: linkerdgo.viz.v1.MetricsAPI.TopRoutes:input_type -> linkerdgo.viz.v1.TopRoutesRequest
-	12, // 21: linkerdgo.viz.v1.MetricsAPI.ListPods:input_type -> linkerdgo.viz.v1.ListPodsRequest
-	5,  // 22: linkerdgo.viz.v1.MetricsAPI.StatSummary:output_type -> linkerdgo.viz.v1.StatSummaryResponse
-	8,  // 23: linkerdgo.viz.v1.MetricsAPI.Edges:output_type -> linkerdgo.viz.v1.EdgesResponse
-	11, // 24: linkerdgo.viz.v1.MetricsAPI.TopRoutes:output_type -> linkerdgo.viz.v1.TopRoutesResponse
-	14, // 25: linkerdgo.viz.v1.MetricsAPI.ListPods:output_type -> linkerdgo.viz.v1.ListPodsResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	1,  // 0: linkerdgo.viz.v1.StatSummaryRequest.selector:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 1: linkerdgo.viz.v1.StatSummaryRequest.to:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 2: linkerdgo.viz.v1.StatSummaryRequest.from:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 3: linkerdgo.viz.v1.StatRow.resource:type_name -> linkerdgo.viz.v1.Resource
+	2,  // 4: linkerdgo.viz.v1.StatRow.stats:type_name -> linkerdgo.viz.v1.Stats
+	3,  // 5: linkerdgo.viz.v1.StatRow.tcp_stats:type_name -> linkerdgo.viz.v1.TcpStats
+	5,  // 6: linkerdgo.viz.v1.StatSummaryResponse.rows:type_name -> linkerdgo.viz.v1.StatRow
+	1,  // 7: linkerdgo.viz.v1.EdgesRequest.selector:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 8: linkerdgo.viz.v1.Edge.src:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 9: linkerdgo.viz.v1.Edge.dst:type_name -> linkerdgo.viz.v1.Resource
+	8,  // 10: linkerdgo.viz.v1.EdgesResponse.edges:type_name -> linkerdgo.viz.v1.Edge
+	1,  // 11: linkerdgo.viz.v1.TopRoutesRequest.selector:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 12: linkerdgo.viz.v1.TopRoutesRequest.to:type_name -> linkerdgo.viz.v1.Resource
+	1,  // 13: linkerdgo.viz.v1.RouteRow.resource:type_name -> linkerdgo.viz.v1.Resource
+	2,  // 14: linkerdgo.viz.v1.RouteRow.stats:type_name -> linkerdgo.viz.v1.Stats
+	11, // 15: linkerdgo.viz.v1.TopRoutesResponse.rows:type_name -> linkerdgo.viz.v1.RouteRow
+	1,  // 16: linkerdgo.viz.v1.Pod.owner:type_name -> linkerdgo.viz.v1.Resource
+	14, // 17: linkerdgo.viz.v1.ListPodsResponse.pods:type_name -> linkerdgo.viz.v1.Pod
+	0,  // 18: linkerdgo.viz.v1.CheckResult.status:type_name -> linkerdgo.viz.v1.CheckResult.Status
+	17, // 19: linkerdgo.viz.v1.SelfCheckResponse.results:type_name -> linkerdgo.viz.v1.CheckResult
+	4,  // 20: linkerdgo.viz.v1.MetricsAPI.StatSummary:input_type -> linkerdgo.viz.v1.StatSummaryRequest
+	7,  // 21: linkerdgo.viz.v1.MetricsAPI.Edges:input_type -> linkerdgo.viz.v1.EdgesRequest
+	10, // 22: linkerdgo.viz.v1.MetricsAPI.TopRoutes:input_type -> linkerdgo.viz.v1.TopRoutesRequest
+	13, // 23: linkerdgo.viz.v1.MetricsAPI.ListPods:input_type -> linkerdgo.viz.v1.ListPodsRequest
+	16, // 24: linkerdgo.viz.v1.MetricsAPI.SelfCheck:input_type -> linkerdgo.viz.v1.SelfCheckRequest
+	6,  // 25: linkerdgo.viz.v1.MetricsAPI.StatSummary:output_type -> linkerdgo.viz.v1.StatSummaryResponse
+	9,  // 26: linkerdgo.viz.v1.MetricsAPI.Edges:output_type -> linkerdgo.viz.v1.EdgesResponse
+	12, // 27: linkerdgo.viz.v1.MetricsAPI.TopRoutes:output_type -> linkerdgo.viz.v1.TopRoutesResponse
+	15, // 28: linkerdgo.viz.v1.MetricsAPI.ListPods:output_type -> linkerdgo.viz.v1.ListPodsResponse
+	18, // 29: linkerdgo.viz.v1.MetricsAPI.SelfCheck:output_type -> linkerdgo.viz.v1.SelfCheckResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_viz_v1_metrics_proto_init() }
@@ -1209,13 +1429,14 @@ func file_viz_v1_metrics_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_viz_v1_metrics_proto_rawDesc), len(file_viz_v1_metrics_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   15,
+			NumEnums:      1,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_viz_v1_metrics_proto_goTypes,
 		DependencyIndexes: file_viz_v1_metrics_proto_depIdxs,
+		EnumInfos:         file_viz_v1_metrics_proto_enumTypes,
 		MessageInfos:      file_viz_v1_metrics_proto_msgTypes,
 	}.Build()
 	File_viz_v1_metrics_proto = out.File

@@ -30,6 +30,7 @@ const (
 	MetricsAPI_Edges_FullMethodName       = "/linkerdgo.viz.v1.MetricsAPI/Edges"
 	MetricsAPI_TopRoutes_FullMethodName   = "/linkerdgo.viz.v1.MetricsAPI/TopRoutes"
 	MetricsAPI_ListPods_FullMethodName    = "/linkerdgo.viz.v1.MetricsAPI/ListPods"
+	MetricsAPI_SelfCheck_FullMethodName   = "/linkerdgo.viz.v1.MetricsAPI/SelfCheck"
 )
 
 // MetricsAPIClient is the client API for MetricsAPI service.
@@ -53,6 +54,10 @@ type MetricsAPIClient interface {
 	// ListPods returns the pods (of a namespace, or all) with whether they are
 	// meshed and the workload that owns them.
 	ListPods(ctx context.Context, in *ListPodsRequest, opts ...grpc.CallOption) (*ListPodsResponse, error)
+	// SelfCheck reports whether the server can do its job: reach Prometheus,
+	// find proxies among Prometheus's targets, list pods. It fails only when
+	// the server itself cannot answer; each check's outcome is in the results.
+	SelfCheck(ctx context.Context, in *SelfCheckRequest, opts ...grpc.CallOption) (*SelfCheckResponse, error)
 }
 
 type metricsAPIClient struct {
@@ -103,6 +108,16 @@ func (c *metricsAPIClient) ListPods(ctx context.Context, in *ListPodsRequest, op
 	return out, nil
 }
 
+func (c *metricsAPIClient) SelfCheck(ctx context.Context, in *SelfCheckRequest, opts ...grpc.CallOption) (*SelfCheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SelfCheckResponse)
+	err := c.cc.Invoke(ctx, MetricsAPI_SelfCheck_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetricsAPIServer is the server API for MetricsAPI service.
 // All implementations must embed UnimplementedMetricsAPIServer
 // for forward compatibility.
@@ -124,6 +139,10 @@ type MetricsAPIServer interface {
 	// ListPods returns the pods (of a namespace, or all) with whether they are
 	// meshed and the workload that owns them.
 	ListPods(context.Context, *ListPodsRequest) (*ListPodsResponse, error)
+	// SelfCheck reports whether the server can do its job: reach Prometheus,
+	// find proxies among Prometheus's targets, list pods. It fails only when
+	// the server itself cannot answer; each check's outcome is in the results.
+	SelfCheck(context.Context, *SelfCheckRequest) (*SelfCheckResponse, error)
 	mustEmbedUnimplementedMetricsAPIServer()
 }
 
@@ -145,6 +164,9 @@ func (UnimplementedMetricsAPIServer) TopRoutes(context.Context, *TopRoutesReques
 }
 func (UnimplementedMetricsAPIServer) ListPods(context.Context, *ListPodsRequest) (*ListPodsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListPods not implemented")
+}
+func (UnimplementedMetricsAPIServer) SelfCheck(context.Context, *SelfCheckRequest) (*SelfCheckResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SelfCheck not implemented")
 }
 func (UnimplementedMetricsAPIServer) mustEmbedUnimplementedMetricsAPIServer() {}
 func (UnimplementedMetricsAPIServer) testEmbeddedByValue()                    {}
@@ -239,6 +261,24 @@ func _MetricsAPI_ListPods_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetricsAPI_SelfCheck_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SelfCheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsAPIServer).SelfCheck(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsAPI_SelfCheck_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsAPIServer).SelfCheck(ctx, req.(*SelfCheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MetricsAPI_ServiceDesc is the grpc.ServiceDesc for MetricsAPI service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -261,6 +301,10 @@ var MetricsAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPods",
 			Handler:    _MetricsAPI_ListPods_Handler,
+		},
+		{
+			MethodName: "SelfCheck",
+			Handler:    _MetricsAPI_SelfCheck_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -20,6 +20,10 @@ import (
 // DefaultPort is the metrics API's gRPC port, as Linkerd's metrics-api.
 const DefaultPort = 8085
 
+// ProxyScrapeJob is the Prometheus job scraping the proxies, in the
+// Prometheus configs we write (the viz chart's, the local mesh's), as Linkerd's.
+const ProxyScrapeJob = "linkerd-proxy"
+
 // API is the viz metrics API. Errors are gRPC status errors: InvalidArgument
 // (unknown kind, bad window), NotFound (a named resource or namespace that
 // does not exist), Unavailable (Prometheus cannot be queried); their
@@ -29,6 +33,7 @@ type API interface {
 	Edges(ctx context.Context, req *vizv1.EdgesRequest) (*vizv1.EdgesResponse, error)
 	TopRoutes(ctx context.Context, req *vizv1.TopRoutesRequest) (*vizv1.TopRoutesResponse, error)
 	ListPods(ctx context.Context, req *vizv1.ListPodsRequest) (*vizv1.ListPodsResponse, error)
+	SelfCheck(ctx context.Context, req *vizv1.SelfCheckRequest) (*vizv1.SelfCheckResponse, error)
 }
 
 // Client is a gRPC connection to a metrics API server.
@@ -71,4 +76,9 @@ func (c *Client) TopRoutes(ctx context.Context, req *vizv1.TopRoutesRequest) (*v
 // ListPods implements API.
 func (c *Client) ListPods(ctx context.Context, req *vizv1.ListPodsRequest) (*vizv1.ListPodsResponse, error) {
 	return c.api.ListPods(ctx, req)
+}
+
+// SelfCheck implements API.
+func (c *Client) SelfCheck(ctx context.Context, req *vizv1.SelfCheckRequest) (*vizv1.SelfCheckResponse, error) {
+	return c.api.SelfCheck(ctx, req)
 }

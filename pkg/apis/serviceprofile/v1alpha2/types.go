@@ -15,6 +15,10 @@ const (
 	Resource  = "serviceprofiles"
 )
 
+// V1alpha1 is the apiVersion of 2.11-era ServiceProfiles: the same schema,
+// still served, decoded into the same types.
+const V1alpha1 = GroupName + "/v1alpha1"
+
 // SchemeGroupVersion is linkerd.io/v1alpha2.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: Version}
 

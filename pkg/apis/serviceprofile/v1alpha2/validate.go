@@ -85,8 +85,8 @@ func Decode(data []byte) (*ServiceProfile, error) {
 		}
 		errs = append(errs, FieldError{Path: "(root)", Message: e.Error()})
 	}
-	if sp.APIVersion != "" && sp.APIVersion != SchemeGroupVersion.String() {
-		errs.add(field.NewPath("apiVersion"), "must be %s, not %q", SchemeGroupVersion, sp.APIVersion)
+	if sp.APIVersion != "" && sp.APIVersion != SchemeGroupVersion.String() && sp.APIVersion != V1alpha1 {
+		errs.add(field.NewPath("apiVersion"), "must be %s (or %s), not %q", SchemeGroupVersion, V1alpha1, sp.APIVersion)
 	}
 	if sp.Kind != "" && sp.Kind != Kind {
 		errs.add(field.NewPath("kind"), "must be %s, not %q", Kind, sp.Kind)

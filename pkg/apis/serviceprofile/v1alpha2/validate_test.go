@@ -94,6 +94,12 @@ spec:
     responseClasses:
     - {condition: {status: {min: 500}}, isFailure: true}
     - {condition: {status: {max: 199}}}`,
+		"v1alpha1 (2.11)": `apiVersion: linkerd.io/v1alpha1
+kind: ServiceProfile
+metadata: {name: web.ns.svc.cluster.local, namespace: ns}
+spec:
+  routes: [{name: GET /api, condition: {method: GET, pathRegex: /api}, isRetryable: true}]
+  retryBudget: {retryRatio: 0.2, minRetriesPerSecond: 10, ttl: 10s}`,
 		"zero timeout": `metadata: {name: web.ns.svc.cluster.local}
 spec:
   routes: [{name: r, condition: {method: GET}, timeout: 0s}]`,
@@ -143,7 +149,7 @@ func TestInvalidProfiles(t *testing.T) {
 		{"no cluster domain", "metadata: {name: web.ns.svc}\nspec: {}", `metadata.name: "web.ns.svc" lacks the cluster domain`},
 		{"upper case name", "metadata: {name: Web.ns.svc.cluster.local}\nspec: {}", `metadata.name: "Web.ns.svc.cluster.local" is not a host name`},
 		{"wrong kind", "kind: Service\n" + meta + "spec: {}", `kind: must be ServiceProfile, not "Service"`},
-		{"wrong version", "apiVersion: linkerd.io/v1alpha1\n" + meta + "spec: {}", "apiVersion: must be linkerd.io/v1alpha2"},
+		{"wrong version", "apiVersion: linkerd.io/v1beta1\n" + meta + "spec: {}", "apiVersion: must be linkerd.io/v1alpha2"},
 		{"unknown spec field", meta + "spec: {route: []}", "=spec.route: unknown field"},
 		{"unknown nested field", route("{name: r, condition: {any: [{method: GET}, {all: [{methd: GET}]}]}}"), "=spec.routes[0].condition.any[1].all[0].methd: unknown field"},
 		{"duplicate field", `{"metadata": {"name": "a.b"}, "spec": {"routes": [{"name": "a", "name": "b", "condition": {"method": "GET"}}]}}`, "=spec.routes[0].name: duplicate field"},
