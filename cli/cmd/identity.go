@@ -73,7 +73,7 @@ cluster it port-forwards to the pod; with no kubeconfig, the local mesh at
 			}
 			var targets []identityTarget
 			var err error
-			if !cmd.Flags().Changed("state-dir") && hasKubeconfig(global) {
+			if !useLocalMesh(cmd, global) {
 				targets, err = kubeIdentityTargets(cmd.Context(), global, o.namespace, args, sel)
 			} else {
 				targets, err = localIdentityTargets(o.stateDir, o.namespace, args, sel)
@@ -94,7 +94,7 @@ cluster it port-forwards to the pod; with no kubeconfig, the local mesh at
 	f := cmd.Flags()
 	f.StringVarP(&o.namespace, "namespace", "n", "default", "namespace of the pod")
 	f.StringVarP(&o.selector, "selector", "l", "", "selector (label query) to filter on, supports '=', '==', and '!='")
-	f.StringVar(&o.stateDir, "state-dir", localmesh.DefaultStateDir, "use the local mesh whose state is in this directory")
+	addStateDirFlag(f, &o.stateDir)
 	return cmd
 }
 

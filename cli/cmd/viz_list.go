@@ -44,7 +44,7 @@ installed get tap when they restart.`,
 			}
 			var pods []tapPod
 			var err error
-			if !cmd.Flags().Changed("state-dir") && hasKubeconfig(global) {
+			if !useLocalMesh(cmd, global) {
 				var kube kubernetes.Interface
 				if kube, err = newKubeClient(global); err != nil {
 					return err

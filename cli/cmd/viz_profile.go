@@ -65,7 +65,7 @@ RESOURCE is deploy/NAME or po/NAME in the service's namespace (-n).`,
 				return fmt.Errorf("--tap: cannot build a profile from %s: give a deployment or a pod", r.Kind)
 			}
 			svc := profiles.Service{Name: args[0], Namespace: o.namespace}
-			if svc.ClusterDomain, err = profileClusterDomain(cmd.Context(), global, o.ignoreCluster || cmd.Flags().Changed("state-dir")); err != nil {
+			if svc.ClusterDomain, err = profileClusterDomain(cmd.Context(), global, o.ignoreCluster || cmd.Flags().Changed(stateDirFlag)); err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.tapDuration)
@@ -108,7 +108,7 @@ const vizProfileMaxRPS = 100
 // until ctx ends, then the taps' errors. It is where the commands built on
 // tap (viz profile) get their events.
 func vizTapEvents(ctx context.Context, cmd *cobra.Command, global *GlobalOptions, viz *vizOptions, r *vizv1.Resource, match *tapv1.Match, maxRPS uint32) (<-chan tap.Event, <-chan error, error) {
-	if !cmd.Flags().Changed("state-dir") && hasKubeconfig(global) {
+	if !useLocalMesh(cmd, global) {
 		return nil, nil, errors.New("tap on Kubernetes needs the tap service, which this linkerd-viz does not deploy yet; tap works on the local mesh (--state-dir)")
 	}
 	ns := r.Namespace
