@@ -89,6 +89,9 @@ func runVizInstall(ctx context.Context, stdout io.Writer, global *GlobalOptions,
 		if d := chartvalues.String(installed, "clusterDomain"); d != "" {
 			cluster["clusterDomain"] = d
 		}
+		if td := chartvalues.String(installed, "identityTrustDomain"); td != "" {
+			cluster["identityTrustDomain"] = td
+		}
 	}
 	docs, err := renderViz(opts, ns, cluster)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/cli/localmesh"
 	tapv1 "github.com/linkerd-go/linkerd/proto/tap/v1"
+	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
 	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 	"github.com/linkerd-go/linkerd/viz/tap"
 )
@@ -27,6 +30,8 @@ type vizTapOptions struct {
 	maxRPS    uint32
 	output    string
 	duration  time.Duration
+	to        string
+	toNS      string
 }
 
 // newCmdVizTap is `linkerd viz tap`: the live requests of a resource's pods.
@@ -39,10 +44,15 @@ func newCmdVizTap(global *GlobalOptions, viz *vizOptions) *cobra.Command {
 each request's head (req), its response's head (rsp) and its end (end, with
 the gRPC status and the duration).
 
-RESOURCE is deploy/NAME, po/NAME or ns/NAME (a local-mesh workload is both
-a deployment and a pod). Tap needs the pods' proxies to have tap enabled.`,
+RESOURCE is deploy/NAME, sts/NAME, ds/NAME, job/NAME, po/NAME or ns/NAME
+(on the local mesh: deploy, po or ns; a local-mesh workload is both a
+deployment and a pod). --to keeps the requests the resource sends to
+another one. Tap needs the pods' proxies to have tap enabled: on
+Kubernetes, viz's tap-injector enables it on the meshed pods created after
+linkerd-viz was installed; restart older ones.`,
 		Example: `  linkerd viz tap deploy/web -n demo
-  linkerd viz tap deploy/voting -n demo --path /linkerdgo.demo.v1.Voting/VoteDoughnut -o json`,
+  linkerd viz tap deploy/voting -n demo --path /linkerdgo.demo.v1.Voting/VoteDoughnut -o json
+  linkerd viz tap deploy/web -n demo --to deploy/voting -o wide`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(o.output, "", "wide", "json"); err != nil {
@@ -52,19 +62,14 @@ a deployment and a pod). Tap needs the pods' proxies to have tap enabled.`,
 			if err != nil {
 				return err
 			}
-			switch r.Kind {
-			case client.KindDeployment, client.KindPod, client.KindNamespace:
-			default:
-				return fmt.Errorf("cannot tap %s: tap takes a deployment, a pod or a namespace", r.Kind)
+			if !slices.Contains(tap.TappableKinds, r.Kind) {
+				return fmt.Errorf("cannot tap %s: tap takes a %s", r.Kind, strings.Join(tap.TappableKinds, ", "))
 			}
-			if !useLocalMesh(cmd, global) {
-				return errors.New("viz tap on Kubernetes needs the tap service, which this linkerd-viz does not deploy yet; tap works on the local mesh (--state-dir)")
+			toNS := o.toNS
+			if toNS == "" {
+				toNS = r.Namespace
 			}
-			ns := r.Namespace
-			if r.Kind == client.KindNamespace {
-				ns = r.Name
-			}
-			targets, err := localTapTargets(viz.stateDir, r.Kind, ns, r.Name)
+			to, err := parseTarget("--to", o.to, toNS)
 			if err != nil {
 				return err
 			}
@@ -76,8 +81,27 @@ a deployment and a pod). Tap needs the pods' proxies to have tap enabled.`,
 				defer cancel()
 			}
 			match := &tapv1.Match{Method: o.method, PathPrefix: o.path, Authority: o.authority}
+			if !useLocalMesh(cmd, global) {
+				return kubeTap(ctx, cmd.OutOrStdout(), global, viz, &vizv1.TapByResourceRequest{Target: r, To: to, Match: match, MaxRps: o.maxRPS}, o.output)
+			}
+			switch r.Kind {
+			case client.KindDeployment, client.KindPod, client.KindNamespace:
+			default:
+				return fmt.Errorf("cannot tap %s on the local mesh: tap takes a deployment, a pod or a namespace", r.Kind)
+			}
+			ns := r.Namespace
+			if r.Kind == client.KindNamespace {
+				ns = r.Name
+			}
+			targets, err := localTapTargets(viz.stateDir, r.Kind, ns, r.Name)
+			if err != nil {
+				return err
+			}
+			if to != nil {
+				match.Direction = "outbound"
+			}
 			events, errs := tap.Observe(ctx, targets, match, o.maxRPS)
-			return printTap(cmd.OutOrStdout(), events, errs, o.output)
+			return printTap(cmd.OutOrStdout(), filterTo(events, to), errs, o.output)
 		},
 	}
 	f := cmd.Flags()
@@ -88,6 +112,8 @@ a deployment and a pod). Tap needs the pods' proxies to have tap enabled.`,
 	f.Uint32Var(&o.maxRPS, "max-rps", 100, "most requests per second tapped, in all")
 	f.StringVarP(&o.output, "output", "o", "", "output format: wide or json")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until interrupted)")
+	f.StringVar(&o.to, "to", "", "only requests to this resource (deploy/NAME, po/NAME, svc/NAME, ns/NAME)")
+	f.StringVar(&o.toNS, "to-namespace", "", "namespace of the --to resource (default: --namespace)")
 	return cmd
 }
 
@@ -109,6 +135,24 @@ func localTapTargets(stateDir, kind, ns, name string) ([]tap.Target, error) {
 		targets = append(targets, tap.Target{Namespace: p.Namespace, Pod: p.Name, Addr: p.Addr, TLS: cfg})
 	}
 	return targets, nil
+}
+
+// filterTo passes on the events of requests to the resource to (all when
+// to is nil).
+func filterTo(events <-chan tap.Event, to *vizv1.Resource) <-chan tap.Event {
+	if to == nil {
+		return events
+	}
+	out := make(chan tap.Event)
+	go func() {
+		defer close(out)
+		for ev := range events {
+			if tap.MatchTo(ev.TapEvent, to) {
+				out <- ev
+			}
+		}
+	}()
+	return out
 }
 
 // printTap writes the events as Linkerd's tap does, until they end; a tap

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -37,10 +38,10 @@ func TestVizInstallGolden(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"viz_install_default", []string{"viz", "install", "--ignore-cluster"}},
+		{"viz_install_default", []string{"viz", "install", "--ignore-cluster", "-f", "testdata/viz_tap_injector_values.yaml"}},
 		// The dashboards' JSON (viz/grafana's) once is enough.
-		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "--ha", "--set", "grafana.dashboards=false"}},
-		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000", "--set", "grafana.dashboards=false"}},
+		{"viz_install_ha", []string{"viz", "install", "--ignore-cluster", "-f", "testdata/viz_tap_injector_values.yaml", "--ha", "--set", "grafana.dashboards=false"}},
+		{"viz_install_prometheus_url", []string{"viz", "install", "--ignore-cluster", "-f", "testdata/viz_tap_injector_values.yaml", "--set", "prometheusUrl=http://prometheus.monitoring.svc.cluster.local:9090", "--set", "grafana.url=http://grafana.monitoring.svc.cluster.local:3000", "--set", "grafana.dashboards=false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,9 +67,13 @@ func vizObjects(t *testing.T, args ...string) map[string]runtime.Object {
 		m := o.(metav1.ObjectMetaAccessor).GetObjectMeta()
 		kind := o.GetObjectKind().GroupVersionKind().Kind
 		switch kind {
-		case "Namespace", "ClusterRole", "ClusterRoleBinding":
+		case "Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
 			if m.GetNamespace() != "" {
 				t.Errorf("%s %s is namespaced", kind, m.GetName())
+			}
+		case "Role", "RoleBinding": // the tap service's read of the trust anchors
+			if m.GetNamespace() != "linkerd" {
+				t.Errorf("%s %s is in namespace %q, want the control plane's", kind, m.GetName(), m.GetNamespace())
 			}
 		default:
 			if m.GetNamespace() != vizcheck.DefaultNamespace {
@@ -125,6 +130,31 @@ func TestVizInstallObjects(t *testing.T) {
 			if crb == nil || crb.Subjects[0].Name != comp || crb.Subjects[0].Namespace != vizcheck.DefaultNamespace {
 				t.Errorf("ClusterRoleBinding of %s: %+v", comp, crb)
 			}
+		}
+		// The tap service: meshed, with the tap identity certified from its
+		// ServiceAccount's token; its tap and identity connections skip its
+		// proxy. The tap-injector gives the proxies that identity.
+		const tapID = "tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local"
+		tapPod := objs["Deployment/"+vizcheck.TapName].(*appsv1.Deployment).Spec.Template
+		if tapPod.Spec.ServiceAccountName != "tap" || objs["ServiceAccount/tap"] == nil {
+			t.Errorf("tap runs as ServiceAccount %q", tapPod.Spec.ServiceAccountName)
+		}
+		if skip := tapPod.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation]; !strings.Contains(skip, "4190") || !strings.Contains(skip, "8080") {
+			t.Errorf("tap's outbound skip ports %q: want the tap port and the identity service's", skip)
+		}
+		if args := containerArgs(t, objs, vizcheck.TapName); !slices.Contains(args, "-identity-local-name="+tapID) || !slices.Contains(args, "-addr=127.0.0.1:8088") {
+			t.Errorf("tap args %v", args)
+		}
+		if v := tapPod.Spec.Volumes; len(v) != 1 || v[0].Projected == nil || v[0].Projected.Sources[0].ServiceAccountToken.Audience != "identity.l5d.io" {
+			t.Errorf("tap volumes %+v: want the identity token", v)
+		}
+		if args := containerArgs(t, objs, vizcheck.TapInjectorName); !slices.Contains(args, "-tap-identity="+tapID) {
+			t.Errorf("tap-injector args %v", args)
+		}
+		wh, _ := objs["MutatingWebhookConfiguration/linkerd-tap-injector-webhook-config"].(*admissionregistrationv1.MutatingWebhookConfiguration)
+		if wh == nil || wh.Webhooks[0].ClientConfig.Service.Name != vizcheck.TapInjectorName || len(wh.Webhooks[0].ClientConfig.CABundle) == 0 ||
+			*wh.Webhooks[0].ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
+			t.Errorf("tap-injector webhook configuration %+v", wh)
 		}
 		prom := objs["Deployment/prometheus"].(*appsv1.Deployment).Spec.Template
 		if !strings.Contains(prom.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation], "4191") {

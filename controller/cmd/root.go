@@ -35,6 +35,8 @@ func subcommands() []func(Env) *cobra.Command {
 		newPolicyValidatorCommand,
 		newProxyInjectorCommand,
 		newSPValidatorCommand,
+		newTapCommand,
+		newTapInjectorCommand,
 		newWebCommand,
 	}
 }

@@ -13,7 +13,7 @@ func TestSubcommands(t *testing.T) {
 	for _, c := range root.Commands() {
 		names = append(names, c.Name())
 	}
-	want := []string{"destination", "identity", "metrics-api", "policy", "policy-validator", "proxy-injector", "sp-validator", "web"}
+	want := []string{"destination", "identity", "metrics-api", "policy", "policy-validator", "proxy-injector", "sp-validator", "tap", "tap-injector", "web"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("subcommands %q, want %q", names, want)
 	}

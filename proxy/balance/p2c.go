@@ -134,19 +134,18 @@ type EndpointStats struct {
 //
 //   - The choice is soft: of costs a and b, a is taken with probability
 //     b²/(a²+b²), drawn quasi-randomly (see prefer). Equal endpoints get
-//     even shares; one 10 times slower than the reference gets about 3% of
-//     the picks. The reference latency added to the estimate damps small
+//     even shares; of two endpoints, one 10 times slower than the other
+//     gets about 3% of the picks. The reference latency added to the estimate damps small
 //     differences (a 30% slower estimate costs 15% more), which at low
 //     rates are mostly noise (a few slow answers in a row), so that equal
 //     endpoints are not starved by chance.
 //   - There is a reference latency: the lowest estimate of the endpoints
 //     that answered and are not ejected (DefaultRTT before any answer). An
-//     endpoint that has not answered
-//     yet is estimated at the reference (neither avoided nor flooded), and
-//     while an endpoint is not observed its estimate moves towards the
-//     reference rather than towards 0: a one-off slow answer is forgiven
-//     within a few Decays, a permanently slow endpoint is re-tested now
-//     and then and avoided again.
+//     endpoint that has not answered yet is estimated at the reference
+//     (neither avoided nor flooded), and while an endpoint is not observed
+//     its estimate moves towards the reference rather than towards 0: a
+//     one-off slow answer is forgiven within a few Decays, a permanently
+//     slow endpoint is re-tested now and then and avoided again.
 //   - Slow start: an endpoint added to a balancer that already has
 //     endpoints gets the next pick at once (exploration), then its share
 //     ramps up over SlowStart: a pick that would go to it goes to the

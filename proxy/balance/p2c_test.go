@@ -857,15 +857,23 @@ func BenchmarkP2CPick(b *testing.B) {
 			done(nil)
 		}
 	})
+	for _, alg := range []Algorithm{PeakEWMA, LeastRequest, RoundRobin} {
+		benchmarkPick(b, alg)
+	}
+}
+
+func benchmarkPick(b *testing.B, alg Algorithm) {
+	b.Helper()
 	for _, n := range []int{1, 3, 100} {
-		bal := NewP2C(Options{})
+		bal := NewP2C(Options{Algorithm: alg})
 		eps := make([]*Endpoint, n)
 		for i := range eps {
 			eps[i] = &Endpoint{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 80)}
 		}
 		bal.Update(eps)
 		ctx := context.Background()
-		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+		prefix := alg.String() + "/"
+		b.Run(prefix+fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				_, done, err := bal.Pick(ctx)
@@ -875,7 +883,7 @@ func BenchmarkP2CPick(b *testing.B) {
 				done(nil)
 			}
 		})
-		b.Run(fmt.Sprintf("endpoints=%d/parallel", n), func(b *testing.B) {
+		b.Run(prefix+fmt.Sprintf("endpoints=%d/parallel", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

@@ -80,6 +80,9 @@ func (h *Hub) Attach(m *tapv1.Match, limit uint32) *Tap {
 	return t
 }
 
+// Attached is the number of taps attached.
+func (h *Hub) Attached() int { return int(h.n.Load()) }
+
 // Detach removes t.
 func (h *Hub) Detach(t *Tap) {
 	h.mu.Lock()

@@ -23,6 +23,9 @@
 //	linkerd viz check --proxy -n demo
 //	linkerd check                    # viz's checks included
 //	linkerd viz stat deploy -n demo
+//	linkerd viz tap deploy/web -n demo          # tap not enabled: restart
+//	kubectl -n demo rollout restart deploy
+//	linkerd viz tap deploy/web -n demo --to deploy/voting -o wide
 //
 // asking the extension's Prometheus (by PromQL) for the demo's responses
 // by deployment: the failing choice makes voting's and web's success
@@ -37,6 +40,7 @@ package walkthrough
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -318,6 +322,94 @@ func TestWalkthrough(t *testing.T) {
 	// 13. The success rates by deployment, from the metrics API (through a
 	// port-forward to it): voting fails one choice, web passes it on.
 	waitStat(ctx, t, sh)
+
+	// 14. Tap, through the tap service: the demo's pods started before viz,
+	// so tap is not enabled on them until they are restarted (and the
+	// tap-injector gives their proxies the tap service's identity).
+	vizTap(ctx, t, n, sh)
+}
+
+// vizTap runs `linkerd viz tap` on the demo: refused with Linkerd's advice
+// on the pods started before viz, then, once they are restarted, web's
+// calls to voting with the failing vote's gRPC status Unknown (-o wide,
+// --to), and a path filter with -o json.
+func vizTap(ctx context.Context, t *testing.T, n *cluster.Node, sh *shell) {
+	t.Helper()
+	_, stderr, err := sh.run(ctx, time.Minute, "linkerd viz tap deploy/web -n "+demoNS+" --duration 10s")
+	if err == nil || !strings.Contains(stderr, "no pods to tap for deployment/web") || !strings.Contains(stderr, "tap not enabled") ||
+		!strings.Contains(stderr, "kubectl rollout restart deployment/web -n "+demoNS) {
+		t.Fatalf("viz tap before the restart: want an error naming tap not enabled and the restart, got %v:\n%s", err, stderr)
+	}
+	sh.must(ctx, time.Minute, "kubectl -n "+demoNS+" rollout restart deploy")
+	sh.must(ctx, 4*time.Minute, "kubectl -n "+demoNS+" rollout status deploy --timeout=3m")
+	waitRolledOut(ctx, t, n, demoNS, demoApps)
+	pods, err := n.Client.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Annotations["viz.linkerd.io/tap-enabled"] != "true" {
+			t.Errorf("pod %s after the restart: annotations %v, want viz.linkerd.io/tap-enabled", p.Name, p.Annotations)
+		}
+	}
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _, err := sh.run(ctx, time.Minute, "linkerd viz tap deploy/web -n "+demoNS+" --to deploy/voting -o wide --max-rps 50 --duration 10s")
+		counts := map[string]int{}
+		unknown := false
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			counts[f[0]]++
+			if !strings.Contains(l, "proxy=out") || !strings.Contains(l, "dst_deployment=voting") || !strings.Contains(l, "pod="+demoNS+"/web-") {
+				t.Errorf("viz tap --to deploy/voting -o wide: a line not from web to voting: %s", l)
+			}
+			if f[0] == "end" && strings.Contains(l, "grpc-status=Unknown") && strings.Contains(l, "tls=true") {
+				unknown = true
+			}
+		}
+		if err == nil && counts["req"] > 0 && counts["rsp"] > 0 && unknown {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("viz tap deploy/web never showed web's calls to voting with an Unknown gRPC status (%v, %v):\n%s", err, counts, out)
+		}
+	}
+
+	const path = "/linkerdgo.demo.v1.Voting/Vote"
+	out := sh.must(ctx, time.Minute, "linkerd viz tap deploy/voting -n "+demoNS+" --method POST --path "+path+" -o json --max-rps 20 --duration 10s")
+	reqs := 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev struct {
+			Namespace string `json:"namespace"`
+			Pod       string `json:"pod"`
+			Event     struct {
+				Direction   string `json:"direction"`
+				RequestInit *struct {
+					Method string `json:"method"`
+					Path   string `json:"path"`
+				} `json:"requestInit"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("viz tap -o json: line %q: %v", l, err)
+		}
+		if ev.Namespace != demoNS || !strings.HasPrefix(ev.Pod, "voting-") {
+			t.Errorf("viz tap -o json: event of pod %s/%s, want voting's", ev.Namespace, ev.Pod)
+		}
+		if r := ev.Event.RequestInit; r != nil {
+			reqs++
+			if r.Method != "POST" || !strings.HasPrefix(r.Path, path) {
+				t.Errorf("viz tap --method POST --path %s: request %s %s", path, r.Method, r.Path)
+			}
+		}
+	}
+	if reqs == 0 {
+		t.Errorf("viz tap deploy/voting --path %s -o json: no requests in 10s:\n%s", path, out)
+	}
 }
 
 // waitStat runs `linkerd viz stat deploy -n demo` until every demo
@@ -379,7 +471,7 @@ func parseStat(out string) (map[string]float64, map[string]string) {
 }
 
 // vizApps are the viz extension's Deployments.
-var vizApps = []string{vizcheck.MetricsAPIName, vizcheck.WebName, vizcheck.PrometheusName}
+var vizApps = []string{vizcheck.MetricsAPIName, vizcheck.WebName, vizcheck.PrometheusName, vizcheck.TapName, vizcheck.TapInjectorName}
 
 // waitVizMetrics queries the extension's Prometheus (its pod, through the
 // node) until the demo's inbound responses are there by deployment, with
@@ -523,10 +615,8 @@ func checkMeshedPods(ctx context.Context, t *testing.T, n *cluster.Node, ns stri
 		if p.Status.Phase != corev1.PodRunning || ready != len(containers) {
 			t.Errorf("pod %s/%s: %s, %d/%d containers ready", ns, p.Name, p.Status.Phase, ready, len(containers))
 		}
-		for _, w := range workloads {
-			if strings.HasPrefix(p.Name, w+"-") {
-				seen[w]++
-			}
+		if o := k8s.PodOwner(&p); slices.Contains(workloads, o.Name) {
+			seen[o.Name]++
 		}
 	}
 	for _, w := range workloads {

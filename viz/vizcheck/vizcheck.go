@@ -48,6 +48,8 @@ const (
 
 	MetricsAPIName       = "metrics-api"
 	WebName              = "web"
+	TapName              = "tap"
+	TapInjectorName      = "tap-injector"
 	PrometheusName       = "prometheus"
 	PrometheusConfigName = "prometheus-config"
 	// PrometheusPort is the in-cluster Prometheus' port.
@@ -149,7 +151,7 @@ func (c *Checker) check(run func(ctx context.Context, kube kubernetes.Interface,
 }
 
 func (c *Checker) vizCategory() healthcheck.Category {
-	return healthcheck.Category{ID: VizCategory, Checks: []healthcheck.Check{
+	return healthcheck.Category{ID: VizCategory, Checks: append([]healthcheck.Check{
 		{
 			Description: "linkerd-viz Namespace exists",
 			HintAnchor:  "l5d-viz-ns-exists",
@@ -340,7 +342,7 @@ func (c *Checker) vizCategory() healthcheck.Category {
 				return c.selfCheck(ctx)
 			}),
 		},
-	}}
+	}, c.tapChecks()...)}
 }
 
 func (c *Checker) dataPlaneCategory() healthcheck.Category {
@@ -372,12 +374,13 @@ func (c *Checker) dataPlaneCategory() healthcheck.Category {
 				return c.proxyMetricsPresent(ctx, kube, s)
 			}),
 		},
+		c.tapEnabledCheck(),
 	}}
 }
 
 // components are the viz deployments the checks expect.
 func (c *Checker) components() []string {
-	comps := []string{MetricsAPIName, WebName}
+	comps := []string{MetricsAPIName, WebName, TapName, TapInjectorName}
 	if c.prometheus != nil {
 		comps = append(comps, PrometheusName)
 	}
@@ -386,7 +389,7 @@ func (c *Checker) components() []string {
 
 // clusterRBACNames are the ClusterRoles (and bindings) of the extension.
 func (c *Checker) clusterRBACNames() []string {
-	return []string{ClusterRoleName(c.ns, MetricsAPIName)}
+	return []string{ClusterRoleName(c.ns, MetricsAPIName), ClusterRoleName(c.ns, TapName), ClusterRoleName(c.ns, TapName+"-injector")}
 }
 
 // pods lists the extension's pods that are not terminating.

@@ -158,3 +158,42 @@ affinity:
               {{- include "viz.selector" . | nindent 14 }}
 {{- end }}
 {{- end -}}
+
+{{/* The mesh's identity trust domain: identityTrustDomain, else clusterDomain. */}}
+{{- define "viz.trustDomain" -}}
+{{- .Values.identityTrustDomain | default .Values.clusterDomain -}}
+{{- end -}}
+
+{{/* The tap service's identity, the proxies' LINKERD2_PROXY_TAP_SVC_NAME. */}}
+{{- define "viz.tapIdentity" -}}
+{{- printf "tap.%s.serviceaccount.identity.%s.%s" .Release.Namespace .Values.linkerdNamespace (include "viz.trustDomain" .) -}}
+{{- end -}}
+
+{{/*
+The tap-injector's serving certificate and CA bundle into .out (keys crt,
+key, caBundle): tapInjector.crtPEM/keyPEM/caBundle when given, else
+generated (a CA made for it, so that the Secret and the webhook
+configuration rendered together match). Call with (dict "root" . "out" $d).
+*/}}
+{{- define "viz.tapInjectorTLS" -}}
+{{- $v := .root.Values.tapInjector -}}
+{{- $crt := $v.crtPEM | default "" | trim -}}
+{{- $key := $v.keyPEM | default "" | trim -}}
+{{- $ca := $v.caBundle | default "" | trim -}}
+{{- if $v.externalSecret -}}
+{{- $_ := set .out "caBundle" (required "with tapInjector.externalSecret the Secret tap-injector-k8s-tls is managed outside the chart: tapInjector.caBundle must be the CA that signs its certificate" $ca) -}}
+{{- else if and (empty $crt) (empty $key) (empty $ca) -}}
+{{- $host := printf "tap-injector.%s.svc" .root.Release.Namespace -}}
+{{- $caCert := genCAWithKey (printf "%s CA" $host) 365 (genPrivateKey "ecdsa") -}}
+{{- $leaf := genSignedCertWithKey $host (list) (list $host) 365 $caCert (genPrivateKey "ecdsa") -}}
+{{- $_ := set .out "crt" ($leaf.Cert | trim) -}}
+{{- $_ := set .out "key" ($leaf.Key | trim) -}}
+{{- $_ := set .out "caBundle" ($caCert.Cert | trim) -}}
+{{- else if and $crt $key $ca -}}
+{{- $_ := set .out "crt" $crt -}}
+{{- $_ := set .out "key" $key -}}
+{{- $_ := set .out "caBundle" $ca -}}
+{{- else -}}
+{{- fail "tapInjector.crtPEM, tapInjector.keyPEM and tapInjector.caBundle go together: give all three, or none and the chart generates them" -}}
+{{- end -}}
+{{- end -}}
