@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,7 +38,10 @@ the pods of RESOURCE (--tap) serve, as tap sees them during --tap-duration.
 Each route matches its path exactly: edit the profile to merge paths that
 differ only by an id into one pathRegex.
 
-RESOURCE is deploy/NAME or po/NAME in the service's namespace (-n).`,
+RESOURCE is a workload (deploy/NAME, po/NAME; in a cluster also sts, ds,
+job) in the service's namespace (-n). In a
+cluster the requests come from viz's tap service; on the local mesh from the
+pods' proxies.`,
 		Example: `  linkerd viz profile -n demo web --tap deploy/web --tap-duration 10s
   linkerd viz profile -n demo web --tap deploy/web | linkerd local apply -f -`,
 		Args: cobra.ExactArgs(1),
@@ -61,8 +65,11 @@ RESOURCE is deploy/NAME or po/NAME in the service's namespace (-n).`,
 			if err != nil {
 				return fmt.Errorf("--tap: %w", err)
 			}
-			if r.Kind != client.KindDeployment && r.Kind != client.KindPod {
-				return fmt.Errorf("--tap: cannot build a profile from %s: give a deployment or a pod", r.Kind)
+			if r.Kind == client.KindNamespace || !slices.Contains(tap.TappableKinds, r.Kind) {
+				return fmt.Errorf("--tap: cannot build a profile from %s: give a workload (deploy/NAME, po/NAME, ...)", r.Kind)
+			}
+			if useLocalMesh(cmd, global) && r.Kind != client.KindDeployment && r.Kind != client.KindPod {
+				return fmt.Errorf("--tap: cannot tap %s on the local mesh: give a deployment or a pod", r.Kind)
 			}
 			svc := profiles.Service{Name: args[0], Namespace: o.namespace}
 			if svc.ClusterDomain, err = profileClusterDomain(cmd.Context(), global, o.ignoreCluster || cmd.Flags().Changed(stateDirFlag)); err != nil {
@@ -70,10 +77,11 @@ RESOURCE is deploy/NAME or po/NAME in the service's namespace (-n).`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.tapDuration)
 			defer cancel()
-			events, errs, err := vizTapEvents(ctx, cmd, global, viz, r, nil, vizProfileMaxRPS)
+			events, errs, stop, err := vizTapEvents(ctx, cmd, global, viz, r, &tapv1.Match{Direction: "inbound"}, vizProfileMaxRPS)
 			if err != nil {
 				return err
 			}
+			defer stop()
 			seen := observeRoutes(events)
 			for e := range errs {
 				if err == nil {
@@ -105,11 +113,12 @@ RESOURCE is deploy/NAME or po/NAME in the service's namespace (-n).`,
 const vizProfileMaxRPS = 100
 
 // vizTapEvents starts tapping resource r's pods with match: the events
-// until ctx ends, then the taps' errors. It is where the commands built on
-// tap (viz profile) get their events.
-func vizTapEvents(ctx context.Context, cmd *cobra.Command, global *GlobalOptions, viz *vizOptions, r *vizv1.Resource, match *tapv1.Match, maxRPS uint32) (<-chan tap.Event, <-chan error, error) {
+// until ctx ends, then the taps' errors; stop releases what the tap holds
+// once they are read. In a cluster it goes through viz's tap service, on
+// the local mesh to the pods' proxies.
+func vizTapEvents(ctx context.Context, cmd *cobra.Command, global *GlobalOptions, viz *vizOptions, r *vizv1.Resource, match *tapv1.Match, maxRPS uint32) (events <-chan tap.Event, errs <-chan error, stop func(), err error) {
 	if !useLocalMesh(cmd, global) {
-		return nil, nil, errors.New("tap on Kubernetes needs the tap service, which this linkerd-viz does not deploy yet; tap works on the local mesh (--state-dir)")
+		return kubeTapEvents(ctx, global, viz, &vizv1.TapByResourceRequest{Target: r, Match: match, MaxRps: maxRPS})
 	}
 	ns := r.Namespace
 	if r.Kind == client.KindNamespace {
@@ -117,10 +126,10 @@ func vizTapEvents(ctx context.Context, cmd *cobra.Command, global *GlobalOptions
 	}
 	targets, err := localTapTargets(viz.stateDir, r.Kind, ns, r.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	events, errs := tap.Observe(ctx, targets, match, maxRPS)
-	return events, errs, nil
+	events, errs = tap.Observe(ctx, targets, match, maxRPS)
+	return events, errs, func() {}, nil
 }
 
 // observeRoutes counts the requests the tapped pods served (their inbound
