@@ -77,6 +77,7 @@ func NewRootCmd(env Env) *cobra.Command {
 	root.AddCommand(newCmdUninstall(opts, env))
 	root.AddCommand(newCmdViz(opts, env))
 	root.AddCommand(newCmdProfile(opts, env))
+	root.AddCommand(newCmdIdentity(opts, env))
 	return root
 }
 
