@@ -17,7 +17,9 @@ import (
 
 	controllerpolicy "github.com/linkerd-go/linkerd/controller/policy"
 	"github.com/linkerd-go/linkerd/controller/store"
+	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
+	"github.com/linkerd-go/linkerd/pkg/apis/split"
 )
 
 // RunSpec describes a workload for Run.
@@ -317,10 +319,20 @@ func (m *Mesh) Apply(ctx context.Context, name string, manifest io.Reader) (stri
 		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
 	}
 	for _, obj := range dec.Objects {
-		if sp, ok := obj.(*spv1alpha2.ServiceProfile); ok {
+		switch o := obj.(type) {
+		case *spv1alpha2.ServiceProfile:
 			// The sp-validator's checks, as the cluster's webhook would.
-			if err := spv1alpha2.Validate(sp); err != nil {
-				return "", fmt.Errorf("invalid manifest %s: ServiceProfile %s/%s: %w", name, sp.Namespace, sp.Name, err)
+			if err := spv1alpha2.Validate(o); err != nil {
+				return "", fmt.Errorf("invalid manifest %s: ServiceProfile %s/%s: %w", name, o.Namespace, o.Name, err)
+			}
+		case *split.TrafficSplit:
+			if err := o.Validate(); err != nil {
+				return "", fmt.Errorf("invalid manifest %s: TrafficSplit %s/%s: %w", name, o.Namespace, o.Name, err)
+			}
+		case *policy.HTTPRoute:
+			// The policy-validator's checks.
+			if err := o.Validate(); err != nil {
+				return "", fmt.Errorf("invalid manifest %s: HTTPRoute %s/%s: %w", name, o.Namespace, o.Name, err)
 			}
 		}
 	}

@@ -99,6 +99,9 @@ func newDestinationComponent(o *destinationOptions, log *slog.Logger) (*destinat
 		if err := kube.WatchProfiles(dyn, 0); err != nil {
 			return nil, err
 		}
+		if err := kube.WatchRoutes(dyn, client.Discovery(), 0); err != nil {
+			return nil, err
+		}
 		st = kube
 	}
 	reg := newRegistry()

@@ -17,8 +17,8 @@ import (
 )
 
 // profileKey names the ServiceProfile of a target: the service's
-// fully-qualified name in its namespace.
-type profileKey struct{ namespace, name string }
+// fully-qualified name in its namespace; service is the Service's name.
+type profileKey struct{ namespace, name, service string }
 
 // profileKeyOf returns the profile key of t; an IP target takes the
 // profile of the Service with that cluster IP. ok is false when no
@@ -32,13 +32,13 @@ func (s *Server) profileKeyOf(t target) (profileKey, bool) {
 		if len(svcs) == 0 {
 			return profileKey{}, false
 		}
-		return profileKey{svcs[0].Namespace, svcs[0].Name + "." + svcs[0].Namespace + ".svc." + s.cfg.ClusterDomain}, true
+		return profileKey{svcs[0].Namespace, svcs[0].Name + "." + svcs[0].Namespace + ".svc." + s.cfg.ClusterDomain, svcs[0].Name}, true
 	}
-	return profileKey{t.namespace, t.service + "." + t.namespace + ".svc." + s.cfg.ClusterDomain}, true
+	return profileKey{t.namespace, t.service + "." + t.namespace + ".svc." + s.cfg.ClusterDomain, t.service}, true
 }
 
 // profileSubs are the open GetProfile streams, woken at every change of a
-// ServiceProfile or Service (a cluster IP may move).
+// ServiceProfile, TrafficSplit, HTTPRoute or Service (a cluster IP may move).
 type profileSubs struct {
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
@@ -116,18 +116,25 @@ func (s *Server) GetProfile(req *destinationv1.GetRequest, stream grpc.ServerStr
 	}
 }
 
-// currentProfile returns t's profile from the store: empty when there is
-// none, an error when the stored one is not valid.
+// currentProfile returns t's profile from the store: its ServiceProfile
+// merged with the TrafficSplit and HTTPRoutes of its Service; empty when
+// there are none, an error when a stored one is not valid.
 func (s *Server) currentProfile(t target) (*destinationv1.Profile, error) {
 	k, ok := s.profileKeyOf(t)
 	if !ok {
 		return &destinationv1.Profile{}, nil
 	}
-	sp, ok := s.store.ServiceProfile(k.namespace, k.name)
-	if !ok {
-		return &destinationv1.Profile{}, nil
+	p := &destinationv1.Profile{}
+	if sp, ok := s.store.ServiceProfile(k.namespace, k.name); ok {
+		var err error
+		if p, err = ProfileFrom(sp); err != nil {
+			return nil, err
+		}
 	}
-	return ProfileFrom(sp)
+	if err := s.applySplits(p, k.namespace, k.service, t.port); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // ProfileFrom validates a ServiceProfile and returns its API form.

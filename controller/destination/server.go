@@ -145,7 +145,7 @@ func NewServer(st store.Store, cfg Config) (*Server, error) {
 func (s *Server) onEvent(ev store.Event) {
 	s.metrics.events.WithLabelValues(string(ev.Kind), ev.Type.String()).Inc()
 	switch ev.Kind {
-	case store.KindServiceProfile:
+	case store.KindServiceProfile, store.KindTrafficSplit, store.KindHTTPRoute, store.KindGatewayHTTPRoute:
 		s.profiles.wake()
 		return
 	case store.KindService:

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
+	"github.com/linkerd-go/linkerd/pkg/apis/split"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,6 +74,11 @@ func decodeOne(raw json.RawMessage, out *Decoded) error {
 		obj = &discoveryv1.EndpointSlice{}
 	case "linkerd.io/v1alpha2/ServiceProfile", "linkerd.io/v1alpha1/ServiceProfile":
 		obj = &spv1alpha2.ServiceProfile{}
+	case "split.smi-spec.io/v1alpha1/TrafficSplit", "split.smi-spec.io/v1alpha2/TrafficSplit":
+		obj = &split.TrafficSplit{}
+	case "policy.linkerd.io/v1alpha1/HTTPRoute", "policy.linkerd.io/v1beta1/HTTPRoute", "policy.linkerd.io/v1beta2/HTTPRoute",
+		"policy.linkerd.io/v1beta3/HTTPRoute", "gateway.networking.k8s.io/v1beta1/HTTPRoute", "gateway.networking.k8s.io/v1/HTTPRoute":
+		obj = &policy.HTTPRoute{}
 	case "v1/List":
 		var list struct {
 			Items []json.RawMessage `json:"items"`
@@ -104,7 +111,7 @@ func decodeOne(raw json.RawMessage, out *Decoded) error {
 
 // kindOf returns the Kind of a decoded object.
 func kindOf(obj metav1.Object) Kind {
-	switch obj.(type) {
+	switch o := obj.(type) {
 	case *corev1.Service:
 		return KindService
 	case *discoveryv1.EndpointSlice:
@@ -113,6 +120,10 @@ func kindOf(obj metav1.Object) Kind {
 		return KindPod
 	case *spv1alpha2.ServiceProfile:
 		return KindServiceProfile
+	case *split.TrafficSplit:
+		return KindTrafficSplit
+	case *policy.HTTPRoute:
+		return httpRouteKind(o)
 	}
 	return ""
 }

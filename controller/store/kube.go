@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
+	"github.com/linkerd-go/linkerd/pkg/apis/split"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,6 +73,7 @@ func NewKube(client kubernetes.Interface, resync time.Duration, log *slog.Logger
 	k.slices = specs[1].informer.GetIndexer()
 	k.pods = specs[2].informer.GetIndexer()
 	k.profiles = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	k.routeReader = newRouteIndexers()
 	return k, nil
 }
 
@@ -78,7 +81,9 @@ func NewKube(client kubernetes.Interface, resync time.Duration, log *slog.Logger
 // dyn to the store; without it the store has none. It must be called
 // before Run.
 func (k *Kube) WatchProfiles(dyn dynamic.Interface, resync time.Duration) error {
-	k.dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
+	if k.dynFactory == nil {
+		k.dynFactory = newDynamicFactory(dyn, resync)
+	}
 	inf := k.dynFactory.ForResource(spv1alpha2.GroupVersionResource).Informer()
 	if err := inf.SetTransform(toServiceProfile); err != nil {
 		return fmt.Errorf("ServiceProfile informer: setting transform: %w", err)
@@ -90,6 +95,10 @@ func (k *Kube) WatchProfiles(dyn dynamic.Interface, resync time.Duration) error 
 	}
 	k.profiles = inf.GetIndexer()
 	return nil
+}
+
+func newDynamicFactory(dyn dynamic.Interface, resync time.Duration) dynamicinformer.DynamicSharedInformerFactory {
+	return dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
 }
 
 // toServiceProfile converts the dynamic informer's objects to typed
@@ -175,6 +184,10 @@ func isKind(kind Kind, obj any) bool {
 		return kind == KindPod
 	case *spv1alpha2.ServiceProfile:
 		return kind == KindServiceProfile
+	case *split.TrafficSplit:
+		return kind == KindTrafficSplit
+	case *policy.HTTPRoute:
+		return kind == KindHTTPRoute || kind == KindGatewayHTTPRoute
 	}
 	return false
 }

@@ -32,10 +32,11 @@ var _ Store = (*Memory)(nil)
 func NewMemory() *Memory {
 	return &Memory{
 		indexedReader: indexedReader{
-			services: cache.NewIndexer(cache.MetaNamespaceKeyFunc, serviceIndexers()),
-			slices:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, endpointSliceIndexers()),
-			pods:     cache.NewIndexer(cache.MetaNamespaceKeyFunc, podIndexers()),
-			profiles: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
+			services:    cache.NewIndexer(cache.MetaNamespaceKeyFunc, serviceIndexers()),
+			slices:      cache.NewIndexer(cache.MetaNamespaceKeyFunc, endpointSliceIndexers()),
+			pods:        cache.NewIndexer(cache.MetaNamespaceKeyFunc, podIndexers()),
+			profiles:    cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
+			routeReader: newRouteIndexers(),
 		},
 		current: map[Key]metav1.Object{},
 	}
@@ -59,7 +60,8 @@ func (m *Memory) MarkSynced() { m.synced.Store(true) }
 func (m *Memory) HasSynced() bool { return m.synced.Load() }
 
 // Apply adds or replaces objects (*corev1.Service,
-// *discoveryv1.EndpointSlice, *corev1.Pod or *spv1alpha2.ServiceProfile; others are ignored). Pods are
+// *discoveryv1.EndpointSlice, *corev1.Pod, *spv1alpha2.ServiceProfile,
+// *split.TrafficSplit or *policy.HTTPRoute; others are ignored). Pods are
 // stored stripped, as the Kubernetes store does. An object equal to the
 // stored one causes no event.
 func (m *Memory) Apply(objs ...metav1.Object) {
@@ -168,6 +170,12 @@ func (m *Memory) indexer(k Kind) cache.Indexer {
 		return m.slices
 	case KindServiceProfile:
 		return m.profiles
+	case KindTrafficSplit:
+		return m.splits
+	case KindHTTPRoute:
+		return m.routes
+	case KindGatewayHTTPRoute:
+		return m.gatewayRoutes
 	default:
 		return m.pods
 	}

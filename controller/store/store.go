@@ -19,7 +19,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	spv1alpha2 "github.com/linkerd-go/linkerd/pkg/apis/serviceprofile/v1alpha2"
+	"github.com/linkerd-go/linkerd/pkg/apis/split"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -80,7 +82,8 @@ type Event struct {
 	Kind Kind
 	// Object is the resource after the change; for Deleted, its last known
 	// state. It is a *corev1.Service, *discoveryv1.EndpointSlice,
-	// *corev1.Pod or *spv1alpha2.ServiceProfile, shared with the cache (read-only).
+	// *corev1.Pod, *spv1alpha2.ServiceProfile, *split.TrafficSplit or
+	// *policy.HTTPRoute, shared with the cache (read-only).
 	Object metav1.Object
 	// Old is the previous state for Updated events, nil otherwise.
 	Old metav1.Object
@@ -114,6 +117,12 @@ type Reader interface {
 	// ServiceProfile returns the ServiceProfile namespace/name, as stored
 	// (not validated).
 	ServiceProfile(namespace, name string) (*spv1alpha2.ServiceProfile, bool)
+	// TrafficSplits returns the TrafficSplits of namespace, as stored (not
+	// validated), sorted by name.
+	TrafficSplits(namespace string) []*split.TrafficSplit
+	// HTTPRoutesFor returns the HTTPRoutes (both groups) with Service
+	// namespace/name as a parent, as stored (not validated).
+	HTTPRoutesFor(namespace, service string) []*policy.HTTPRoute
 }
 
 // Store is a Reader kept up to date from a source, which notifies handlers
@@ -210,6 +219,7 @@ func normalizeIPs(ips []string) []string {
 // indexedReader implements Reader over three indexers; both stores use it.
 type indexedReader struct {
 	services, slices, pods, profiles cache.Indexer
+	routeReader
 }
 
 var _ Reader = (*indexedReader)(nil)

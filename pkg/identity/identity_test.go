@@ -7,6 +7,7 @@ import (
 )
 
 func TestName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		sa, ns, cns, td string
 		want            string
@@ -28,6 +29,7 @@ func TestName(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 64)
 	tests := []struct {
 		name    string
@@ -84,6 +86,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseTooLong(t *testing.T) {
+	t.Parallel()
 	// Every label is valid but the whole name exceeds 253 characters.
 	l := strings.Repeat("a", 63)
 	td := l + "." + l
@@ -94,6 +97,7 @@ func TestParseTooLong(t *testing.T) {
 }
 
 func TestValidateLabel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		ok bool
@@ -121,6 +125,7 @@ func TestValidateLabel(t *testing.T) {
 }
 
 func TestValidateDomain(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		ok bool

@@ -19,6 +19,7 @@ import (
 )
 
 func TestInjectDefaults(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	pod := testPod()
 	got, res := mustInject(t, inj, pod, nil)
@@ -115,6 +116,7 @@ func TestInjectDefaults(t *testing.T) {
 // values filled in as the kubelet would, to the proxy's own configuration
 // parser: every variable must be understood.
 func TestProxyEnvParses(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	pod := testPod()
 	pod.Annotations = map[string]string{
@@ -184,6 +186,7 @@ func TestProxyEnvParses(t *testing.T) {
 // TestProxyInitArgsParse runs linkerd-init's real command line parser (in
 // --simulate mode) on the injected arguments.
 func TestProxyInitArgsParse(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		edit  func(Values)
@@ -260,6 +263,7 @@ func TestProxyInitArgsParse(t *testing.T) {
 }
 
 func TestNativeSidecar(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	pod := testPod()
 	pod.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "example/migrate"}}
@@ -284,6 +288,7 @@ func TestNativeSidecar(t *testing.T) {
 }
 
 func TestInitContainerOrder(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	pod := testPod()
 	pod.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "example/migrate"}}
@@ -298,6 +303,7 @@ func TestInitContainerOrder(t *testing.T) {
 }
 
 func TestUninjectRestores(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	for _, native := range []bool{false, true} {
 		pod := testPod()
@@ -335,6 +341,7 @@ func names(cs []corev1.Container) []string {
 }
 
 func TestAdditionalEnvRendered(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	pod := testPod()
 	pod.Annotations = map[string]string{
@@ -352,6 +359,7 @@ func TestAdditionalEnvRendered(t *testing.T) {
 // TestControlPlaneOverrides renders the proxy as the control plane's own
 // pods do: loopback addresses and a version from the chart.
 func TestControlPlaneOverrides(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, func(v Values) {
 		chartvalues.Set(v, "proxy.identitySvcAddr", "localhost.:8080")
 		chartvalues.Set(v, "proxy.destinationSvcAddr", "localhost.:8086")
@@ -382,6 +390,7 @@ func TestControlPlaneOverrides(t *testing.T) {
 // namespace is written on the pod (for the policy controller, which reads
 // the pod), unless the pod has its own; the pod's own value stays.
 func TestNamespaceConfigCopiedToPod(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	ns := map[string]string{
 		k8s.ProxyDefaultInboundPolicyAnnotation: "all-authenticated",

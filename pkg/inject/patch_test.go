@@ -6,6 +6,7 @@ import (
 )
 
 func TestPatchApply(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		doc     string
@@ -53,6 +54,7 @@ func TestPatchApply(t *testing.T) {
 }
 
 func TestPatchJSON(t *testing.T) {
+	t.Parallel()
 	p := Patch{add("/metadata/labels/a~1b", "c"), {Op: "remove", Path: "/x"}}
 	want := `[{"op":"add","path":"/metadata/labels/a~1b","value":"c"},{"op":"remove","path":"/x"}]`
 	if got := mustJSON(t, p); got != want {

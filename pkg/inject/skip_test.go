@@ -9,6 +9,7 @@ import (
 )
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	enabled := map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectEnabled}
 	disabled := map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectDisabled}
 	ingress := map[string]string{k8s.ProxyInjectAnnotation: k8s.ProxyInjectIngress}
@@ -85,6 +86,7 @@ func TestCheck(t *testing.T) {
 
 // TestInjectSkipHasNoPatch checks that Inject reports skips without a patch.
 func TestInjectSkipHasNoPatch(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	pod := testPod()
 	pod.Spec.HostNetwork = true

@@ -14,6 +14,7 @@ import (
 
 // TestPodValues checks how annotations become chart values.
 func TestPodValues(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		podAnn   map[string]string
@@ -175,6 +176,7 @@ func TestPodValues(t *testing.T) {
 }
 
 func TestPodValuesWorkloadMetadata(t *testing.T) {
+	t.Parallel()
 	inj := testInjector(t, nil)
 	for _, tt := range []struct {
 		kind, name, ns string
@@ -199,6 +201,7 @@ func TestPodValuesWorkloadMetadata(t *testing.T) {
 }
 
 func TestContainerPorts(t *testing.T) {
+	t.Parallel()
 	always := corev1.ContainerRestartPolicyAlways
 	spec := &corev1.PodSpec{
 		InitContainers: []corev1.Container{
@@ -216,6 +219,7 @@ func TestContainerPorts(t *testing.T) {
 }
 
 func TestNewRequiresTrustAnchors(t *testing.T) {
+	t.Parallel()
 	v := testValues(t)
 	v["identityTrustAnchorsPEM"] = " \n"
 	if _, err := New(v, ""); !errors.Is(err, ErrNoTrustAnchors) {
@@ -224,6 +228,7 @@ func TestNewRequiresTrustAnchors(t *testing.T) {
 }
 
 func TestParseValuesFillsDefaults(t *testing.T) {
+	t.Parallel()
 	v, err := ParseValues([]byte("controllerNamespace: mesh\nproxy:\n  logLevel: debug\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func TestProxyInboundPort(t *testing.T) {
+	t.Parallel()
 	withEnv := func(native bool, env ...corev1.EnvVar) *corev1.Pod {
 		c := corev1.Container{Name: ProxyContainerName, Env: env}
 		pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
@@ -42,6 +43,7 @@ func TestProxyInboundPort(t *testing.T) {
 }
 
 func TestPodOwner(t *testing.T) {
+	t.Parallel()
 	owner := func(kind, name string, controller bool) metav1.OwnerReference {
 		return metav1.OwnerReference{Kind: kind, Name: name, Controller: ptr(controller)}
 	}
@@ -72,6 +74,7 @@ func TestPodOwner(t *testing.T) {
 }
 
 func TestContainerPortNamesAndMeshed(t *testing.T) {
+	t.Parallel()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{ControllerNSLabel: "linkerd"}},
 		Spec: corev1.PodSpec{

@@ -5,6 +5,7 @@ import (
 )
 
 func TestParsePortRange(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    PortRange
@@ -38,6 +39,7 @@ func TestParsePortRange(t *testing.T) {
 }
 
 func TestParsePortSet(t *testing.T) {
+	t.Parallel()
 	names := map[string]uint16{"mysql": 3306, "admin": 9990}
 	tests := []struct {
 		in      string
@@ -79,6 +81,7 @@ func TestParsePortSet(t *testing.T) {
 }
 
 func TestMustParsePortSetPanics(t *testing.T) {
+	t.Parallel()
 	defer func() {
 		if recover() == nil {
 			t.Error("MustParsePortSet did not panic on an invalid list")

@@ -99,6 +99,7 @@ func within(t *testing.T, what string, got, want time.Time, slack time.Duration)
 }
 
 func TestGeneratedHierarchy(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	anchor := newAnchor(t)
 	iss := newIssuer(t, anchor)
@@ -150,6 +151,7 @@ func TestGeneratedHierarchy(t *testing.T) {
 }
 
 func TestPEMRoundTrip(t *testing.T) {
+	t.Parallel()
 	anchor := newAnchor(t)
 	iss := newIssuer(t, anchor)
 
@@ -203,6 +205,7 @@ func TestPEMRoundTrip(t *testing.T) {
 }
 
 func TestDecodePrivateKeyPEM(t *testing.T) {
+	t.Parallel()
 	p256, _ := GenerateKey()
 	sec1, _ := x509.MarshalECPrivateKey(p256)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
@@ -239,6 +242,7 @@ func TestDecodePrivateKeyPEM(t *testing.T) {
 }
 
 func TestDecodeCertificatesPEMErrors(t *testing.T) {
+	t.Parallel()
 	anchor := newAnchor(t)
 	keyPEM, _ := EncodePrivateKeyPEM(anchor.Key)
 	tests := []struct {
@@ -259,6 +263,7 @@ func TestDecodeCertificatesPEMErrors(t *testing.T) {
 }
 
 func TestLoadIssuer(t *testing.T) {
+	t.Parallel()
 	anchor := newAnchor(t)
 	iss := newIssuer(t, anchor)
 	// MaxPathLen 0 does not stop creating a CA below the issuer, but
@@ -318,6 +323,7 @@ func TestLoadIssuer(t *testing.T) {
 }
 
 func TestSignCSR(t *testing.T) {
+	t.Parallel()
 	anchor := newAnchor(t)
 	iss := newIssuer(t, anchor)
 	now := time.Now()
@@ -411,6 +417,7 @@ func TestSignCSR(t *testing.T) {
 }
 
 func TestVerifyChain(t *testing.T) {
+	t.Parallel()
 	anchor := newAnchor(t)
 	iss := newIssuer(t, anchor)
 	foreign := newAnchor(t)
@@ -459,6 +466,7 @@ func TestVerifyChain(t *testing.T) {
 }
 
 func TestIssuerBelowIntermediate(t *testing.T) {
+	t.Parallel()
 	// anchor -> mid (unlimited) -> issuer (path len 0) -> leaf
 	anchor := newAnchor(t)
 	mid, err := NewCA("mid", time.Hour)
@@ -486,6 +494,7 @@ func TestIssuerBelowIntermediate(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	day := 24 * time.Hour
 	mkAnchor := func(notBefore, notAfter time.Time) *CA {
@@ -594,6 +603,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckMessagesNameTheCertificate(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	anchor := newAnchor(t)
 	iss, err := anchor.NewIssuerWithValidity(issuerCN, Validity{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseLogSpec(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in        string
 		wantRaw   string
@@ -49,6 +50,7 @@ func TestParseLogSpec(t *testing.T) {
 }
 
 func TestParseLogSpecErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, wantErr string }{
 		{"verbose", `invalid log level "verbose" in directive "verbose"`},
 		{"linkerd", `invalid log level "linkerd" in directive "linkerd"`},

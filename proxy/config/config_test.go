@@ -361,6 +361,7 @@ func TestFromEnvReportsAllErrors(t *testing.T) {
 }
 
 func TestIsKnown(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		want bool
@@ -387,6 +388,7 @@ func TestIsKnown(t *testing.T) {
 }
 
 func TestIdentityConfig(t *testing.T) {
+	t.Parallel()
 	const anchors = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	full := []string{
 		"LINKERD2_PROXY_IDENTITY_SVC_ADDR=127.0.0.1:8080",

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParsePortSet(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in       string
 		want     string // canonical String()
@@ -55,6 +56,7 @@ func TestParsePortSet(t *testing.T) {
 }
 
 func TestParsePortSetErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, wantErr string }{
 		{"0", `invalid port "0": must be between 1 and 65535`},
 		{"65536", `invalid port "65536": must be between 1 and 65535`},

@@ -278,6 +278,7 @@ func TestClassifyDecidesByMaxPeek(t *testing.T) {
 }
 
 func TestProtocolString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		p    Protocol
 		want string

@@ -250,13 +250,12 @@ func TestClientSnapshotReplacesAfterReconnect(t *testing.T) {
 	}
 	waitFor := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Join(endpoints(), ",") != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("endpoints %v, want %s", endpoints(), want)
+		testkit.Eventually(t, 5*time.Second, func() error {
+			if got := strings.Join(endpoints(), ","); got != want {
+				return fmt.Errorf("endpoints %s, want %s", got, want)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitFor("10.1.0.1:8080,10.1.0.2:8080,10.1.0.3:8080")
 	ch <- nil // the stream ends; the next one starts with the state without 10.1.0.3

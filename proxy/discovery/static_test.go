@@ -48,6 +48,7 @@ func TestStatic(t *testing.T) {
 // TestEndpointHints checks how discovery's protocol hints reach endpoints:
 // the h2 hint only for meshed endpoints reached without a transport header.
 func TestEndpointHints(t *testing.T) {
+	t.Parallel()
 	addr := &destinationv1.TcpAddress{Ip: []byte{10, 0, 0, 5}, Port: 8080}
 	for _, tc := range []struct {
 		name     string

@@ -11,6 +11,7 @@ import (
 )
 
 func TestCopyChunked(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("x", 100000)
 	tests := []struct {
 		name     string
@@ -113,6 +114,7 @@ func trim(s string) string {
 }
 
 func TestChunkedLen(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		n  int

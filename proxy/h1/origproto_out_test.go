@@ -22,6 +22,7 @@ func render(fields []h2.Field) string {
 // TestRequestFields checks the translation of HTTP/1.1 request heads to
 // HTTP/2 (the outbound half of l5d-orig-proto).
 func TestRequestFields(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		in    string
@@ -78,6 +79,7 @@ func TestRequestFields(t *testing.T) {
 // TestWriteH2ResponseHead checks the translation of HTTP/2 response heads
 // back to HTTP/1.1.
 func TestWriteH2ResponseHead(t *testing.T) {
+	t.Parallel()
 	fields := []h2.Field{{Name: "content-type", Value: "text/plain"}, {Name: "content-length", Value: "5"},
 		{Name: "l5d-orig-proto", Value: "HTTP/1.1"}, {Name: "connection", Value: "close"}, {Name: "x-a", Value: "1"}, {Name: "x-a", Value: "2"}}
 	for _, tc := range []struct {

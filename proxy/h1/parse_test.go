@@ -12,6 +12,7 @@ import (
 )
 
 func TestScanHead(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		from    int
@@ -36,6 +37,7 @@ func TestScanHead(t *testing.T) {
 }
 
 func TestRejectStatus(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		err    error
 		status int
@@ -51,6 +53,7 @@ func TestRejectStatus(t *testing.T) {
 }
 
 func TestParseRequest(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		authority string
 		length    int64
@@ -204,6 +207,7 @@ func TestParseRequest(t *testing.T) {
 }
 
 func TestParseResponse(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		status    int
 		length    int64
@@ -335,6 +339,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 }
 
 func TestReaderReadHead(t *testing.T) {
+	t.Parallel()
 	bigLine := "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", MaxHeadBytes) + "\r\n\r\n"
 	bigHead := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-Many: "+strings.Repeat("v", 100)+"\r\n", 600) + "\r\n"
 	mid := "GET / HTTP/1.1\r\nHost: a\r\nX-Mid: " + strings.Repeat("v", 20000) + "\r\n\r\n"
@@ -399,6 +404,7 @@ func BenchmarkParseRequest(b *testing.B) {
 }
 
 func TestOwnHeader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		fields []pipeline.Field
 		want   string

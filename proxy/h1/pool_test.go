@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/linkerd-go/linkerd/internal/testkit"
 )
 
 // fakeConn is a net.Conn that only records Close.
@@ -99,35 +101,17 @@ func TestPoolSweeper(t *testing.T) {
 	defer p.Close()
 	u, fc := newFake(1, keyA)
 	p.put(u)
-	deadline := time.Now().Add(5 * time.Second)
-	for !fc.closed.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("sweeper did not close the idle connection")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, "the sweeper to close the idle connection", fc.closed.Load)
 	// With nothing idle, the sweeper stops.
-	for {
+	testkit.EventuallyTrue(t, 5*time.Second, "the sweeper to stop with nothing idle", func() bool {
 		p.mu.Lock()
-		running := p.stop != nil
-		p.mu.Unlock()
-		if !running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("sweeper still running with nothing idle")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer p.mu.Unlock()
+		return p.stop == nil
+	})
 	// And starts again for the next idle connection.
 	u2, fc2 := newFake(2, keyA)
 	p.put(u2)
-	for !fc2.closed.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("restarted sweeper did not close the idle connection")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, "the restarted sweeper to close the idle connection", fc2.closed.Load)
 }
 
 func TestPoolCloseIdleAndClose(t *testing.T) {

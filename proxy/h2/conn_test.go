@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 )
@@ -309,21 +310,12 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(conns()) == 0 || conns()[0].Streams() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("request did not arrive")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, "the request to arrive", func() bool {
+		return len(conns()) > 0 && conns()[0].Streams() > 0
+	})
 	done := make(chan error, 1)
 	go func() { done <- conns()[0].Shutdown(context.Background()) }()
-	for cc.usable() { // GOAWAY arrived
-		if time.Now().After(deadline) {
-			t.Fatal("no GOAWAY")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, "a GOAWAY", func() bool { return !cc.usable() })
 	if cc.Reserve() {
 		t.Fatal("a stream slot on a connection going away")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 )
@@ -170,13 +172,12 @@ func TestPoolIdleSweep(t *testing.T) {
 	if !errors.Is(end.readErr, io.EOF) || errors.Is(end.readErr, syscall.ECONNRESET) {
 		t.Errorf("the peer's read ended with %v, want EOF", end.readErr)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Conns() != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := p.Conns(); n != 0 {
-		t.Errorf("%d connections left in the pool", n)
-	}
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if n := p.Conns(); n != 0 {
+			return fmt.Errorf("%d connections left in the pool", n)
+		}
+		return nil
+	})
 }
 
 // TestPoolNeverRetiresReserved checks the sweep against a Get racing it: a

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
@@ -479,13 +480,9 @@ func TestFastPathUpstreamFailureMidResponse(t *testing.T) {
 		t.Fatal("truncated response read without error: the client connection must close")
 	}
 	k := metrics.ResponseKey{Status: 200, GRPCStatus: -1, Failure: true, Error: "unexpected"}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.metrics("cut.example").ResponseCount(k) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("response_total{200, failure, unexpected} not recorded")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, "response_total{200, failure, unexpected} recorded", func() bool {
+		return h.metrics("cut.example").ResponseCount(k) == 1
+	})
 }
 
 func TestFastPathEarlyResponseCutsRequestBody(t *testing.T) {
@@ -535,13 +532,9 @@ func TestFastPathClientGoneMidBody(t *testing.T) {
 	expectBodyAborted(t, gotErr)
 	// The client cancelled: not a failure of the server.
 	k := metrics.ResponseKey{Status: 502, GRPCStatus: -1, Error: "cancelled"}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.metrics("gone.example").ResponseCount(k) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("response_total{502, cancelled} not recorded")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, "response_total{502, cancelled} recorded", func() bool {
+		return h.metrics("gone.example").ResponseCount(k) == 1
+	})
 }
 
 // TestFastPathRejectsLargeHeads checks the header limits: more than 100
@@ -769,15 +762,16 @@ func TestClientIDHeader(t *testing.T) {
 	srv.CloseIdleConnections()
 }
 
-// eventually polls count until it reaches want or a second passes, and
-// returns the last value.
+// eventually polls count until it reaches want or 5 seconds pass, and
+// returns the last value (callers compare it with want: a count past want
+// is reported as it is).
 func eventually(count func() uint64, want uint64) uint64 {
-	deadline := time.Now().Add(time.Second)
-	for {
-		got := count()
-		if got == want || time.Now().After(deadline) {
-			return got
+	var got uint64
+	_ = testkit.Poll(5*time.Second, func() error {
+		if got = count(); got != want {
+			return fmt.Errorf("%d, want %d", got, want)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }

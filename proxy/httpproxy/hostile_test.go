@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/proxy/discovery"
 	"github.com/linkerd-go/linkerd/proxy/internal/proxytest"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
@@ -78,18 +80,17 @@ func TestInboundH2RapidReset(t *testing.T) {
 		t.Errorf("inbound_http_errors_total{error=too_many_resets} = %d, want 1", n)
 	}
 	// Every request counted is answered, none as a failure.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		requests, responses, failures := httpTotals(t, reg)
-		if failures > 0 {
-			t.Fatalf("%v of %v cancelled requests counted as failures", failures, responses)
+	var requests, responses, failures float64
+	_ = testkit.Poll(5*time.Second, func() error {
+		if requests, responses, failures = httpTotals(t, reg); failures > 0 || requests == responses {
+			return nil
 		}
-		if requests == responses || time.Now().After(deadline) {
-			t.Logf("%d streams sent, %d reached the application; request_total %v, response_total %v", sent, hits.Load(), requests, responses)
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+		return errors.New("requests not all answered")
+	})
+	if failures > 0 {
+		t.Fatalf("%v of %v cancelled requests counted as failures", failures, responses)
 	}
+	t.Logf("%d streams sent, %d reached the application; request_total %v, response_total %v", sent, hits.Load(), requests, responses)
 }
 
 // httpTotals sums request_total, response_total and its failures.
@@ -236,20 +237,16 @@ func TestClientGoneMidResponse(t *testing.T) {
 		}
 		<-started
 		_ = fr.WriteRSTStream(1, http2.ErrCodeCancel)
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		testkit.Eventually(t, 5*time.Second, func() error {
 			_, responses, failures := httpTotals(t, reg)
 			if failures > 0 {
 				t.Fatalf("the client's reset was counted as a failure")
 			}
-			if responses == 1 {
-				break
+			if responses != 1 {
+				return fmt.Errorf("response_total = %v, want 1", responses)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("response_total = %v, want 1", responses)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	})
 }
 

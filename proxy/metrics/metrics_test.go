@@ -79,6 +79,7 @@ func (w *wrapped) Error() string { return "read: " + w.err.Error() }
 func (w *wrapped) Unwrap() error { return w.err }
 
 func TestErrno(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want string

@@ -109,6 +109,7 @@ func TestChainOrder(t *testing.T) {
 }
 
 func TestFailAnswers(t *testing.T) {
+	t.Parallel()
 	ep := &balance.Endpoint{Addr: netip.MustParseAddrPort("10.0.0.1:80")}
 	for _, tc := range []struct {
 		name       string
@@ -154,6 +155,7 @@ func TestFailAnswers(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		status int
 		grpc   int32

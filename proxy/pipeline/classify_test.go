@@ -12,6 +12,7 @@ import (
 )
 
 func TestClassifyClientErrors(t *testing.T) {
+	t.Parallel()
 	bad := &ClientError{Status: 400, Err: errors.New("bad chunk size")}
 	for _, tt := range []struct {
 		name    string

@@ -112,11 +112,12 @@ func (l *Layer) metricsFor(st *state, ep *balance.Endpoint) (m, actual *metrics.
 // Serve implements pipeline.Layer.
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	p := l.Profiles.Profile(ctx, x.Dst)
-	if p != nil && p.total > 0 {
+	req := &Request{Method: x.Method, Target: x.Path, Header: x.Header}
+	if p.Splits() {
 		// Traffic split: the balance layer resolves the chosen authority.
-		x.Dst.Authority = p.Split(x.Dst.Authority, rand.Float64())
+		x.Dst.Authority = p.Backend(req, x.Dst.Authority, rand.Float64())
 	}
-	r := p.Match(x.Method, x.Path)
+	r := p.MatchRequest(req)
 	if r == nil {
 		return x.Next(ctx)
 	}

@@ -10,6 +10,7 @@ package route
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -33,11 +34,22 @@ type Profile struct {
 	// overrides split the destination's traffic (dstOverrides), by weight.
 	overrides []override
 	total     uint64
+	// backendRoutes (from HTTPRoutes) pick the backends of the requests
+	// they match, before the overrides.
+	backendRoutes []backendRoute
 }
 
 type override struct {
 	authority string
 	weight    uint64
+}
+
+// backendRoute is one match of an HTTPRoute rule and its backends.
+type backendRoute struct {
+	name     string
+	match    requestMatcher
+	backends []override
+	total    uint64
 }
 
 // Route is one route of a profile.
@@ -106,14 +118,56 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 		out.Budget = &bp
 	}
 	out.budget = NewBudget(bp, nil)
-	for _, d := range p.GetDstOverrides() {
+	out.overrides, out.total = compileOverrides(p.GetDstOverrides())
+	for i, br := range p.GetBackendRoutes() {
+		m, err := compileRequest(br.GetCondition(), 0)
+		if err != nil {
+			return nil, fmt.Errorf("backend route %d (%q): %w", i, br.GetName(), err)
+		}
+		b := backendRoute{name: br.GetName(), match: m}
+		b.backends, b.total = compileOverrides(br.GetBackends())
+		if len(br.GetBackends()) > 0 && b.total == 0 {
+			return nil, fmt.Errorf("backend route %d (%q): the backends' weights sum to 0", i, br.GetName())
+		}
+		out.backendRoutes = append(out.backendRoutes, b)
+	}
+	return out, nil
+}
+
+func compileOverrides(ds []*destinationv1.WeightedDst) ([]override, uint64) {
+	var out []override
+	var total uint64
+	for _, d := range ds {
 		if d.GetWeightMilli() == 0 || d.GetAuthority() == "" {
 			continue
 		}
-		out.overrides = append(out.overrides, override{authority: d.GetAuthority(), weight: uint64(d.GetWeightMilli())})
-		out.total += uint64(d.GetWeightMilli())
+		out = append(out, override{authority: d.GetAuthority(), weight: uint64(d.GetWeightMilli())})
+		total += uint64(d.GetWeightMilli())
 	}
-	return out, nil
+	return out, total
+}
+
+// Splits reports whether the profile may send a request elsewhere than its
+// authority (overrides or backend routes).
+func (p *Profile) Splits() bool {
+	return p != nil && (p.total > 0 || len(p.backendRoutes) > 0)
+}
+
+// Backend picks the authority request r for authority goes to: the
+// backends of the first backend route matching r, by weight (draw is
+// uniform in [0, 1)), or authority itself when that route has none; without
+// a matching backend route, Split's choice.
+func (p *Profile) Backend(r *Request, authority string, draw float64) string {
+	if p == nil {
+		return authority
+	}
+	for i := range p.backendRoutes {
+		br := &p.backendRoutes[i]
+		if br.match.matches(r) {
+			return pick(br.backends, br.total, authority, draw)
+		}
+	}
+	return p.Split(authority, draw)
 }
 
 // Split picks the authority a request for authority goes to: one of the
@@ -121,17 +175,24 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 // authority's port (or 80) when the override names none; authority itself when
 // the profile has no overrides.
 func (p *Profile) Split(authority string, r float64) string {
-	if p == nil || p.total == 0 {
+	if p == nil {
 		return authority
 	}
-	n := uint64(r * float64(p.total))
-	for _, o := range p.overrides {
+	return pick(p.overrides, p.total, authority, r)
+}
+
+func pick(os []override, total uint64, authority string, r float64) string {
+	if total == 0 {
+		return authority
+	}
+	n := uint64(r * float64(total))
+	for _, o := range os {
 		if n < o.weight {
 			return withPort(o.authority, authority)
 		}
 		n -= o.weight
 	}
-	return withPort(p.overrides[len(p.overrides)-1].authority, authority)
+	return withPort(os[len(os)-1].authority, authority)
 }
 
 // withPort gives host the port of from when it has none (80 when from
@@ -147,17 +208,72 @@ func withPort(host, from string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// Request is what route matching reads of a request.
+type Request struct {
+	Method string
+	// Target is the request target (origin form: path and query).
+	Target string
+	// Header reads the request's header fields; nil: none.
+	Header pipeline.HeaderReader
+
+	path     string
+	query    url.Values
+	queryErr bool
+	split    bool
+}
+
+// pathOnly returns the path without its query and fragment.
+func (r *Request) pathOnly() string {
+	if !r.split {
+		r.path = r.Target
+		if i := strings.IndexAny(r.path, "?#"); i >= 0 {
+			r.path = r.path[:i]
+		}
+		r.split = true
+	}
+	return r.path
+}
+
+// queryValue returns the first value of the query parameter name.
+func (r *Request) queryValue(name string) (string, bool) {
+	if r.query == nil && !r.queryErr {
+		q := ""
+		if i := strings.IndexByte(r.Target, '?'); i >= 0 {
+			q = r.Target[i+1:]
+			if j := strings.IndexByte(q, '#'); j >= 0 {
+				q = q[:j]
+			}
+		}
+		v, err := url.ParseQuery(q)
+		r.query, r.queryErr = v, err != nil && len(v) == 0
+	}
+	vs := r.query[name]
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+func (r *Request) header(name string) string {
+	if r.Header == nil {
+		return ""
+	}
+	return r.Header.Get(name)
+}
+
 // Match returns the first route matching the request, nil when none does.
 func (p *Profile) Match(method, path string) *Route {
+	return p.MatchRequest(&Request{Method: method, Target: path})
+}
+
+// MatchRequest returns the first route matching r, nil when none does.
+func (p *Profile) MatchRequest(r *Request) *Route {
 	if p == nil {
 		return nil
 	}
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	for _, r := range p.Routes {
-		if r.match.matches(method, path) {
-			return r
+	for _, rt := range p.Routes {
+		if rt.match.matches(r) {
+			return rt
 		}
 	}
 	return nil
@@ -167,13 +283,54 @@ func (p *Profile) Match(method, path string) *Route {
 const maxDepth = 64
 
 type requestMatcher struct {
-	method string
-	path   *regexp.Regexp
-	all    []requestMatcher
-	any    []requestMatcher
-	not    *requestMatcher
+	method     string
+	path       *regexp.Regexp
+	pathExact  string
+	pathPrefix string
+	hasPrefix  bool
+	headers    []valueMatcher
+	query      []valueMatcher
+	all        []requestMatcher
+	any        []requestMatcher
+	not        *requestMatcher
 	// empty: a condition with nothing set never matches.
 	empty bool
+}
+
+// valueMatcher matches a header or query parameter value.
+type valueMatcher struct {
+	name  string
+	value string
+	re    *regexp.Regexp
+}
+
+func (v *valueMatcher) matches(val string, ok bool) bool {
+	if !ok {
+		return false
+	}
+	if v.re != nil {
+		return v.re.MatchString(val)
+	}
+	return val == v.value
+}
+
+func compileValues(ms []*destinationv1.HeaderMatch, what string) ([]valueMatcher, error) {
+	var out []valueMatcher
+	for _, m := range ms {
+		v := valueMatcher{name: m.GetName(), value: m.GetValue()}
+		if v.name == "" {
+			return nil, fmt.Errorf("%s match without a name", what)
+		}
+		if m.GetRegex() {
+			re, err := regexp.Compile("^(?:" + m.GetValue() + ")$")
+			if err != nil {
+				return nil, fmt.Errorf("%s %q regex: %w", what, m.GetName(), err)
+			}
+			v.re = re
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func compileRequest(m *destinationv1.RequestMatch, depth int) (requestMatcher, error) {
@@ -183,13 +340,26 @@ func compileRequest(m *destinationv1.RequestMatch, depth int) (requestMatcher, e
 	if m == nil {
 		return requestMatcher{empty: true}, nil
 	}
-	out := requestMatcher{method: m.GetMethod()}
+	out := requestMatcher{method: m.GetMethod(), pathExact: m.GetPathExact()}
 	if re := m.GetPathRegex(); re != "" {
 		c, err := regexp.Compile("^(?:" + re + ")$")
 		if err != nil {
 			return requestMatcher{}, fmt.Errorf("pathRegex %q: %w", re, err)
 		}
 		out.path = c
+	}
+	if pp := m.GetPathPrefix(); pp != "" {
+		out.pathPrefix, out.hasPrefix = strings.TrimRight(pp, "/"), true
+	}
+	var err error
+	if out.headers, err = compileValues(m.GetHeaders(), "header"); err != nil {
+		return requestMatcher{}, err
+	}
+	for i := range out.headers {
+		out.headers[i].name = strings.ToLower(out.headers[i].name)
+	}
+	if out.query, err = compileValues(m.GetQueryParams(), "query parameter"); err != nil {
+		return requestMatcher{}, err
 	}
 	for _, c := range m.GetAll() {
 		cm, err := compileRequest(c, depth+1)
@@ -212,30 +382,57 @@ func compileRequest(m *destinationv1.RequestMatch, depth int) (requestMatcher, e
 		}
 		out.not = &cm
 	}
-	out.empty = out.method == "" && out.path == nil && m.GetAll() == nil && m.GetAny() == nil && out.not == nil
+	out.empty = out.method == "" && out.path == nil && out.pathExact == "" && !out.hasPrefix &&
+		out.headers == nil && out.query == nil && m.GetAll() == nil && m.GetAny() == nil && out.not == nil
 	return out, nil
 }
 
+// prefixMatches reports whether path starts with prefix's segments; prefix
+// has no trailing "/" ("" is the root, matching every path).
+func prefixMatches(prefix, path string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
 // matches reports whether every part the condition sets matches.
-func (m *requestMatcher) matches(method, path string) bool {
+func (m *requestMatcher) matches(r *Request) bool {
 	if m.empty {
 		return false
 	}
-	if m.method != "" && m.method != method {
+	if m.method != "" && m.method != r.Method {
 		return false
 	}
-	if m.path != nil && !m.path.MatchString(path) {
+	if m.path != nil && !m.path.MatchString(r.pathOnly()) {
 		return false
+	}
+	if m.pathExact != "" && m.pathExact != r.pathOnly() {
+		return false
+	}
+	if m.hasPrefix && !prefixMatches(m.pathPrefix, r.pathOnly()) {
+		return false
+	}
+	for i := range m.headers {
+		v := r.header(m.headers[i].name)
+		if !m.headers[i].matches(v, v != "") {
+			return false
+		}
+	}
+	for i := range m.query {
+		if !m.query[i].matches(r.queryValue(m.query[i].name)) {
+			return false
+		}
 	}
 	for i := range m.all {
-		if !m.all[i].matches(method, path) {
+		if !m.all[i].matches(r) {
 			return false
 		}
 	}
 	if len(m.any) > 0 {
 		ok := false
 		for i := range m.any {
-			if m.any[i].matches(method, path) {
+			if m.any[i].matches(r) {
 				ok = true
 				break
 			}
@@ -244,7 +441,7 @@ func (m *requestMatcher) matches(method, path string) bool {
 			return false
 		}
 	}
-	if m.not != nil && m.not.matches(method, path) {
+	if m.not != nil && m.not.matches(r) {
 		return false
 	}
 	return true

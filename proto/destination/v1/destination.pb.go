@@ -34,9 +34,16 @@ type Profile struct {
 	// The ServiceProfile's name; empty when none applies.
 	FullyQualifiedName string `protobuf:"bytes,1,opt,name=fully_qualified_name,json=fullyQualifiedName,proto3" json:"fully_qualified_name,omitempty"`
 	// Routes, in order: a request takes the first that matches.
-	Routes        []*Route       `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
-	RetryBudget   *RetryBudget   `protobuf:"bytes,3,opt,name=retry_budget,json=retryBudget,proto3" json:"retry_budget,omitempty"`
-	DstOverrides  []*WeightedDst `protobuf:"bytes,4,rep,name=dst_overrides,json=dstOverrides,proto3" json:"dst_overrides,omitempty"`
+	Routes      []*Route     `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
+	RetryBudget *RetryBudget `protobuf:"bytes,3,opt,name=retry_budget,json=retryBudget,proto3" json:"retry_budget,omitempty"`
+	// Where the requests go, by weight: the ServiceProfile's dstOverrides,
+	// or those of a TrafficSplit whose apex is the service.
+	DstOverrides []*WeightedDst `protobuf:"bytes,4,rep,name=dst_overrides,json=dstOverrides,proto3" json:"dst_overrides,omitempty"`
+	// Backend routes, from the HTTPRoutes (policy.linkerd.io or
+	// gateway.networking.k8s.io) whose parent is the service, most specific
+	// match first: the first whose condition matches a request picks where it
+	// goes; a request matching none goes by dst_overrides.
+	BackendRoutes []*BackendRoute `protobuf:"bytes,5,rep,name=backend_routes,json=backendRoutes,proto3" json:"backend_routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -99,6 +106,76 @@ func (x *Profile) GetDstOverrides() []*WeightedDst {
 	return nil
 }
 
+func (x *Profile) GetBackendRoutes() []*BackendRoute {
+	if x != nil {
+		return x.BackendRoutes
+	}
+	return nil
+}
+
+// BackendRoute is one match of an HTTPRoute rule and the rule's backends.
+type BackendRoute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HTTPRoute's namespace/name (and rule index).
+	Name      string        `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Condition *RequestMatch `protobuf:"bytes,2,opt,name=condition,proto3" json:"condition,omitempty"`
+	// Empty: the requested service itself.
+	Backends      []*WeightedDst `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackendRoute) Reset() {
+	*x = BackendRoute{}
+	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackendRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackendRoute) ProtoMessage() {}
+
+func (x *BackendRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackendRoute.ProtoReflect.Descriptor instead.
+func (*BackendRoute) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BackendRoute) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BackendRoute) GetCondition() *RequestMatch {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+func (x *BackendRoute) GetBackends() []*WeightedDst {
+	if x != nil {
+		return x.Backends
+	}
+	return nil
+}
+
 type Route struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -116,7 +193,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -128,7 +205,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -141,7 +218,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Route) GetName() string {
@@ -200,7 +277,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +289,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +302,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Fault) GetAbortPercent() float64 {
@@ -263,15 +340,24 @@ type RequestMatch struct {
 	Any   []*RequestMatch        `protobuf:"bytes,2,rep,name=any,proto3" json:"any,omitempty"`
 	Not   *RequestMatch          `protobuf:"bytes,3,opt,name=not,proto3" json:"not,omitempty"`
 	// RE2, matched against the whole path.
-	PathRegex     string `protobuf:"bytes,4,opt,name=path_regex,json=pathRegex,proto3" json:"path_regex,omitempty"`
-	Method        string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	PathRegex string `protobuf:"bytes,4,opt,name=path_regex,json=pathRegex,proto3" json:"path_regex,omitempty"`
+	Method    string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	// The path (without the query) equals path_exact.
+	PathExact string `protobuf:"bytes,6,opt,name=path_exact,json=pathExact,proto3" json:"path_exact,omitempty"`
+	// The path starts with path_prefix's segments ("/api" matches "/api" and
+	// "/api/v1", not "/apiv1"; a trailing "/" is ignored).
+	PathPrefix string `protobuf:"bytes,7,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	// Every header match matches (a header's first value).
+	Headers []*HeaderMatch `protobuf:"bytes,8,rep,name=headers,proto3" json:"headers,omitempty"`
+	// Every query parameter match matches (a parameter's first value).
+	QueryParams   []*HeaderMatch `protobuf:"bytes,9,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequestMatch) Reset() {
 	*x = RequestMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +369,7 @@ func (x *RequestMatch) String() string {
 func (*RequestMatch) ProtoMessage() {}
 
 func (x *RequestMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +382,7 @@ func (x *RequestMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestMatch.ProtoReflect.Descriptor instead.
 func (*RequestMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RequestMatch) GetAll() []*RequestMatch {
@@ -334,6 +420,97 @@ func (x *RequestMatch) GetMethod() string {
 	return ""
 }
 
+func (x *RequestMatch) GetPathExact() string {
+	if x != nil {
+		return x.PathExact
+	}
+	return ""
+}
+
+func (x *RequestMatch) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+func (x *RequestMatch) GetHeaders() []*HeaderMatch {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *RequestMatch) GetQueryParams() []*HeaderMatch {
+	if x != nil {
+		return x.QueryParams
+	}
+	return nil
+}
+
+// HeaderMatch matches a named header (case-insensitive name) or query
+// parameter (case-sensitive name): its value equals value, or matches it as
+// an RE2 regular expression (whole value) when regex is set.
+type HeaderMatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Regex         bool                   `protobuf:"varint,3,opt,name=regex,proto3" json:"regex,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderMatch) Reset() {
+	*x = HeaderMatch{}
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderMatch) ProtoMessage() {}
+
+func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderMatch.ProtoReflect.Descriptor instead.
+func (*HeaderMatch) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HeaderMatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderMatch) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *HeaderMatch) GetRegex() bool {
+	if x != nil {
+		return x.Regex
+	}
+	return false
+}
+
 type ResponseClass struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Condition     *ResponseMatch         `protobuf:"bytes,1,opt,name=condition,proto3" json:"condition,omitempty"`
@@ -344,7 +521,7 @@ type ResponseClass struct {
 
 func (x *ResponseClass) Reset() {
 	*x = ResponseClass{}
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +533,7 @@ func (x *ResponseClass) String() string {
 func (*ResponseClass) ProtoMessage() {}
 
 func (x *ResponseClass) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +546,7 @@ func (x *ResponseClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseClass.ProtoReflect.Descriptor instead.
 func (*ResponseClass) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ResponseClass) GetCondition() *ResponseMatch {
@@ -398,7 +575,7 @@ type ResponseMatch struct {
 
 func (x *ResponseMatch) Reset() {
 	*x = ResponseMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +587,7 @@ func (x *ResponseMatch) String() string {
 func (*ResponseMatch) ProtoMessage() {}
 
 func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +600,7 @@ func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseMatch.ProtoReflect.Descriptor instead.
 func (*ResponseMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResponseMatch) GetAll() []*ResponseMatch {
@@ -465,7 +642,7 @@ type StatusRange struct {
 
 func (x *StatusRange) Reset() {
 	*x = StatusRange{}
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +654,7 @@ func (x *StatusRange) String() string {
 func (*StatusRange) ProtoMessage() {}
 
 func (x *StatusRange) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +667,7 @@ func (x *StatusRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRange.ProtoReflect.Descriptor instead.
 func (*StatusRange) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatusRange) GetMin() uint32 {
@@ -518,7 +695,7 @@ type RetryBudget struct {
 
 func (x *RetryBudget) Reset() {
 	*x = RetryBudget{}
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +707,7 @@ func (x *RetryBudget) String() string {
 func (*RetryBudget) ProtoMessage() {}
 
 func (x *RetryBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +720,7 @@ func (x *RetryBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
 func (*RetryBudget) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetryBudget) GetRetryRatio() float32 {
@@ -578,7 +755,7 @@ type WeightedDst struct {
 
 func (x *WeightedDst) Reset() {
 	*x = WeightedDst{}
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +767,7 @@ func (x *WeightedDst) String() string {
 func (*WeightedDst) ProtoMessage() {}
 
 func (x *WeightedDst) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +780,7 @@ func (x *WeightedDst) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightedDst.ProtoReflect.Descriptor instead.
 func (*WeightedDst) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WeightedDst) GetAuthority() string {
@@ -632,7 +809,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +821,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +834,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRequest) GetAuthority() string {
@@ -688,7 +865,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_destination_v1_destination_proto_msgTypes[10]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +877,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[10]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +890,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Update) GetKind() isUpdate_Kind {
@@ -788,7 +965,7 @@ type TcpAddress struct {
 
 func (x *TcpAddress) Reset() {
 	*x = TcpAddress{}
-	mi := &file_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +977,7 @@ func (x *TcpAddress) String() string {
 func (*TcpAddress) ProtoMessage() {}
 
 func (x *TcpAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +990,7 @@ func (x *TcpAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcpAddress.ProtoReflect.Descriptor instead.
 func (*TcpAddress) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TcpAddress) GetIp() []byte {
@@ -839,7 +1016,7 @@ type AddressSet struct {
 
 func (x *AddressSet) Reset() {
 	*x = AddressSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +1028,7 @@ func (x *AddressSet) String() string {
 func (*AddressSet) ProtoMessage() {}
 
 func (x *AddressSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1041,7 @@ func (x *AddressSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressSet.ProtoReflect.Descriptor instead.
 func (*AddressSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AddressSet) GetAddrs() []*TcpAddress {
@@ -883,7 +1060,7 @@ type NoEndpoints struct {
 
 func (x *NoEndpoints) Reset() {
 	*x = NoEndpoints{}
-	mi := &file_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1072,7 @@ func (x *NoEndpoints) String() string {
 func (*NoEndpoints) ProtoMessage() {}
 
 func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1085,7 @@ func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoEndpoints.ProtoReflect.Descriptor instead.
 func (*NoEndpoints) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NoEndpoints) GetExists() bool {
@@ -933,7 +1110,7 @@ type EndpointSet struct {
 
 func (x *EndpointSet) Reset() {
 	*x = EndpointSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_destination_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1122,7 @@ func (x *EndpointSet) String() string {
 func (*EndpointSet) ProtoMessage() {}
 
 func (x *EndpointSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_destination_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1135,7 @@ func (x *EndpointSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSet.ProtoReflect.Descriptor instead.
 func (*EndpointSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndpointSet) GetEndpoints() []*Endpoint {
@@ -1000,7 +1177,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_destination_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1189,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_destination_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1202,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Endpoint) GetAddr() *TcpAddress {
@@ -1078,7 +1255,7 @@ type ProtocolHint struct {
 
 func (x *ProtocolHint) Reset() {
 	*x = ProtocolHint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[16]
+	mi := &file_destination_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1267,7 @@ func (x *ProtocolHint) String() string {
 func (*ProtocolHint) ProtoMessage() {}
 
 func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[16]
+	mi := &file_destination_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1280,7 @@ func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolHint.ProtoReflect.Descriptor instead.
 func (*ProtocolHint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProtocolHint) GetH2() bool {
@@ -1131,12 +1308,17 @@ var File_destination_v1_destination_proto protoreflect.FileDescriptor
 
 const file_destination_v1_destination_proto_rawDesc = "" +
 	"\n" +
-	" destination/v1/destination.proto\x12\x18linkerdgo.destination.v1\"\x8a\x02\n" +
+	" destination/v1/destination.proto\x12\x18linkerdgo.destination.v1\"\xd9\x02\n" +
 	"\aProfile\x120\n" +
 	"\x14fully_qualified_name\x18\x01 \x01(\tR\x12fullyQualifiedName\x127\n" +
 	"\x06routes\x18\x02 \x03(\v2\x1f.linkerdgo.destination.v1.RouteR\x06routes\x12H\n" +
 	"\fretry_budget\x18\x03 \x01(\v2%.linkerdgo.destination.v1.RetryBudgetR\vretryBudget\x12J\n" +
-	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\"\xae\x02\n" +
+	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\x12M\n" +
+	"\x0ebackend_routes\x18\x05 \x03(\v2&.linkerdgo.destination.v1.BackendRouteR\rbackendRoutes\"\xab\x01\n" +
+	"\fBackendRoute\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
+	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12A\n" +
+	"\bbackends\x18\x03 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\bbackends\"\xae\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12R\n" +
@@ -1149,14 +1331,24 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"\rabort_percent\x18\x01 \x01(\x01R\fabortPercent\x12*\n" +
 	"\x11abort_http_status\x18\x02 \x01(\rR\x0fabortHttpStatus\x12#\n" +
 	"\rdelay_percent\x18\x03 \x01(\x01R\fdelayPercent\x12\x19\n" +
-	"\bdelay_ms\x18\x04 \x01(\x03R\adelayMs\"\xf3\x01\n" +
+	"\bdelay_ms\x18\x04 \x01(\x03R\adelayMs\"\xbe\x03\n" +
 	"\fRequestMatch\x128\n" +
 	"\x03all\x18\x01 \x03(\v2&.linkerdgo.destination.v1.RequestMatchR\x03all\x128\n" +
 	"\x03any\x18\x02 \x03(\v2&.linkerdgo.destination.v1.RequestMatchR\x03any\x128\n" +
 	"\x03not\x18\x03 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\x03not\x12\x1d\n" +
 	"\n" +
 	"path_regex\x18\x04 \x01(\tR\tpathRegex\x12\x16\n" +
-	"\x06method\x18\x05 \x01(\tR\x06method\"u\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12\x1d\n" +
+	"\n" +
+	"path_exact\x18\x06 \x01(\tR\tpathExact\x12\x1f\n" +
+	"\vpath_prefix\x18\a \x01(\tR\n" +
+	"pathPrefix\x12?\n" +
+	"\aheaders\x18\b \x03(\v2%.linkerdgo.destination.v1.HeaderMatchR\aheaders\x12H\n" +
+	"\fquery_params\x18\t \x03(\v2%.linkerdgo.destination.v1.HeaderMatchR\vqueryParams\"M\n" +
+	"\vHeaderMatch\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05regex\x18\x03 \x01(\bR\x05regex\"u\n" +
 	"\rResponseClass\x12E\n" +
 	"\tcondition\x18\x01 \x01(\v2'.linkerdgo.destination.v1.ResponseMatchR\tcondition\x12\x1d\n" +
 	"\n" +
@@ -1232,61 +1424,68 @@ func file_destination_v1_destination_proto_rawDescGZIP() []byte {
 	return file_destination_v1_destination_proto_rawDescData
 }
 
-var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_destination_v1_destination_proto_goTypes = []any{
 	(*Profile)(nil),       // 0: linkerdgo.destination.v1.Profile
-	(*Route)(nil),         // 1: linkerdgo.destination.v1.Route
-	(*Fault)(nil),         // 2: linkerdgo.destination.v1.Fault
-	(*RequestMatch)(nil),  // 3: linkerdgo.destination.v1.RequestMatch
-	(*ResponseClass)(nil), // 4: linkerdgo.destination.v1.ResponseClass
-	(*ResponseMatch)(nil), // 5: linkerdgo.destination.v1.ResponseMatch
-	(*StatusRange)(nil),   // 6: linkerdgo.destination.v1.StatusRange
-	(*RetryBudget)(nil),   // 7: linkerdgo.destination.v1.RetryBudget
-	(*WeightedDst)(nil),   // 8: linkerdgo.destination.v1.WeightedDst
-	(*GetRequest)(nil),    // 9: linkerdgo.destination.v1.GetRequest
-	(*Update)(nil),        // 10: linkerdgo.destination.v1.Update
-	(*TcpAddress)(nil),    // 11: linkerdgo.destination.v1.TcpAddress
-	(*AddressSet)(nil),    // 12: linkerdgo.destination.v1.AddressSet
-	(*NoEndpoints)(nil),   // 13: linkerdgo.destination.v1.NoEndpoints
-	(*EndpointSet)(nil),   // 14: linkerdgo.destination.v1.EndpointSet
-	(*Endpoint)(nil),      // 15: linkerdgo.destination.v1.Endpoint
-	(*ProtocolHint)(nil),  // 16: linkerdgo.destination.v1.ProtocolHint
-	nil,                   // 17: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	nil,                   // 18: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	(*BackendRoute)(nil),  // 1: linkerdgo.destination.v1.BackendRoute
+	(*Route)(nil),         // 2: linkerdgo.destination.v1.Route
+	(*Fault)(nil),         // 3: linkerdgo.destination.v1.Fault
+	(*RequestMatch)(nil),  // 4: linkerdgo.destination.v1.RequestMatch
+	(*HeaderMatch)(nil),   // 5: linkerdgo.destination.v1.HeaderMatch
+	(*ResponseClass)(nil), // 6: linkerdgo.destination.v1.ResponseClass
+	(*ResponseMatch)(nil), // 7: linkerdgo.destination.v1.ResponseMatch
+	(*StatusRange)(nil),   // 8: linkerdgo.destination.v1.StatusRange
+	(*RetryBudget)(nil),   // 9: linkerdgo.destination.v1.RetryBudget
+	(*WeightedDst)(nil),   // 10: linkerdgo.destination.v1.WeightedDst
+	(*GetRequest)(nil),    // 11: linkerdgo.destination.v1.GetRequest
+	(*Update)(nil),        // 12: linkerdgo.destination.v1.Update
+	(*TcpAddress)(nil),    // 13: linkerdgo.destination.v1.TcpAddress
+	(*AddressSet)(nil),    // 14: linkerdgo.destination.v1.AddressSet
+	(*NoEndpoints)(nil),   // 15: linkerdgo.destination.v1.NoEndpoints
+	(*EndpointSet)(nil),   // 16: linkerdgo.destination.v1.EndpointSet
+	(*Endpoint)(nil),      // 17: linkerdgo.destination.v1.Endpoint
+	(*ProtocolHint)(nil),  // 18: linkerdgo.destination.v1.ProtocolHint
+	nil,                   // 19: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	nil,                   // 20: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
 }
 var file_destination_v1_destination_proto_depIdxs = []int32{
-	1,  // 0: linkerdgo.destination.v1.Profile.routes:type_name -> linkerdgo.destination.v1.Route
-	7,  // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
-	8,  // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
-	3,  // 3: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
-	4,  // 4: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
-	2,  // 5: linkerdgo.destination.v1.Route.fault:type_name -> linkerdgo.destination.v1.Fault
-	3,  // 6: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
-	3,  // 7: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
-	3,  // 8: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
-	5,  // 9: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
-	5,  // 10: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
-	5,  // 11: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
-	5,  // 12: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
-	6,  // 13: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
-	14, // 14: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
-	12, // 15: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
-	13, // 16: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
-	11, // 17: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
-	15, // 18: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
-	17, // 19: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	11, // 20: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
-	16, // 21: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
-	18, // 22: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
-	9,  // 23: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
-	9,  // 24: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
-	10, // 25: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
-	0,  // 26: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
-	25, // [25:27] is the sub-list for method output_type
-	23, // [23:25] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	2,  // 0: linkerdgo.destination.v1.Profile.routes:type_name -> linkerdgo.destination.v1.Route
+	9,  // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
+	10, // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
+	1,  // 3: linkerdgo.destination.v1.Profile.backend_routes:type_name -> linkerdgo.destination.v1.BackendRoute
+	4,  // 4: linkerdgo.destination.v1.BackendRoute.condition:type_name -> linkerdgo.destination.v1.RequestMatch
+	10, // 5: linkerdgo.destination.v1.BackendRoute.backends:type_name -> linkerdgo.destination.v1.WeightedDst
+	4,  // 6: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
+	6,  // 7: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
+	3,  // 8: linkerdgo.destination.v1.Route.fault:type_name -> linkerdgo.destination.v1.Fault
+	4,  // 9: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
+	4,  // 10: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
+	4,  // 11: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
+	5,  // 12: linkerdgo.destination.v1.RequestMatch.headers:type_name -> linkerdgo.destination.v1.HeaderMatch
+	5,  // 13: linkerdgo.destination.v1.RequestMatch.query_params:type_name -> linkerdgo.destination.v1.HeaderMatch
+	7,  // 14: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
+	7,  // 15: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
+	7,  // 16: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
+	7,  // 17: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
+	8,  // 18: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
+	16, // 19: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
+	14, // 20: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
+	15, // 21: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
+	13, // 22: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
+	17, // 23: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
+	19, // 24: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	13, // 25: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
+	18, // 26: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
+	20, // 27: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	11, // 28: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
+	11, // 29: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
+	12, // 30: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
+	0,  // 31: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
+	30, // [30:32] is the sub-list for method output_type
+	28, // [28:30] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_destination_v1_destination_proto_init() }
@@ -1294,7 +1493,7 @@ func file_destination_v1_destination_proto_init() {
 	if File_destination_v1_destination_proto != nil {
 		return
 	}
-	file_destination_v1_destination_proto_msgTypes[10].OneofWrappers = []any{
+	file_destination_v1_destination_proto_msgTypes[12].OneofWrappers = []any{
 		(*Update_Add)(nil),
 		(*Update_Remove)(nil),
 		(*Update_NoEndpoints)(nil),
@@ -1305,7 +1504,7 @@ func file_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_destination_v1_destination_proto_rawDesc), len(file_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

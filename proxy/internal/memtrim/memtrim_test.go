@@ -49,6 +49,7 @@ func TestRelease(t *testing.T) {
 }
 
 func TestParseRange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in         string
 		start, end uint64
