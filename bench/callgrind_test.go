@@ -39,6 +39,10 @@ func underCallgrind(path string, args []string) (string, []string) {
 // work (about half of a proxy's CPU) is not counted.
 //
 //	go test ./bench -run TestCallgrind -v -timeout 30m -args -callgrind
+//
+// -configs picks pairs, and adds the tap variants when it names them:
+//
+//	go test ./bench -run TestCallgrind -v -timeout 60m -args -callgrind -configs linkerd-go-mtls,linkerd-go-tapon-mtls,linkerd-go-tapped-mtls
 func TestCallgrind(t *testing.T) {
 	if !*flagCallgrind {
 		t.Skip("the callgrind benchmark runs on request: go test ./bench -run TestCallgrind -args -callgrind")
@@ -63,8 +67,19 @@ func TestCallgrind(t *testing.T) {
 	ours := linkerdPair{proxyBin: bins["linkerd-proxy"], initBin: bins["linkerd-init"]}
 	plane := &sharedPlane{proxies: ours, controllerBin: bins["linkerd-controller"]}
 	var cs []contender
+	configs := splitList(*flagConfigs)
 	for _, c := range []contender{&linkerdMTLS{linkerdPair: ours, plane: plane}, nginxMTLSPair(), haproxyMTLSPair()} {
-		if selected(splitList(*flagConfigs), c.Name()) {
+		if selected(configs, c.Name()) {
+			cs = append(cs, c)
+		}
+	}
+	// The tap variants, when -configs names them: tap's cost in the
+	// proxies' own instructions (the tap client's are not counted).
+	for _, c := range []contender{
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapOnName, tap: tapEnabled},
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapAttachName, tap: tapAttached},
+	} {
+		if len(configs) > 0 && selected(configs, c.Name()) {
 			cs = append(cs, c)
 		}
 	}

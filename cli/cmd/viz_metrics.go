@@ -34,6 +34,8 @@ func vizMetricsCommands(cmd *cobra.Command, global *GlobalOptions, opts *vizOpti
 	cmd.AddCommand(newCmdVizRoutes(global, opts))
 	cmd.AddCommand(newCmdVizTop(global, opts))
 	cmd.AddCommand(newCmdVizTap(global, opts))
+	cmd.AddCommand(newCmdVizProfile(global, opts))
+	cmd.AddCommand(newCmdVizList(global, opts))
 }
 
 // metricsAPIAddr returns the address of the metrics API the flags point at,

@@ -30,31 +30,42 @@ const tapPodPort = 8088
 // global flags name, reached by a port-forward to its pod, and prints the
 // events until ctx ends.
 func kubeTap(ctx context.Context, w io.Writer, global *GlobalOptions, opts *vizOptions, req *vizv1.TapByResourceRequest, output string) error {
-	cfg, err := restConfig(global)
+	events, errs, stop, err := kubeTapEvents(ctx, global, opts, req)
 	if err != nil {
 		return err
 	}
+	defer stop()
+	return printTap(w, events, errs, output)
+}
+
+// kubeTapEvents starts a tap through the cluster's tap service: its events
+// until ctx ends, then its error; stop ends the port-forward once they are
+// read.
+func kubeTapEvents(ctx context.Context, global *GlobalOptions, opts *vizOptions, req *vizv1.TapByResourceRequest) (<-chan tap.Event, <-chan error, func(), error) {
+	cfg, err := restConfig(global)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, nil, nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	findCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ns, err := vizcheck.FindNamespace(findCtx, kube, opts.namespace)
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("%w: install it with linkerd viz install | kubectl apply -f -", err)
+		return nil, nil, nil, fmt.Errorf("%w: install it with linkerd viz install | kubectl apply -f -", err)
 	}
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	sel := labels.Set{vizcheck.ExtensionLabel: vizcheck.ExtensionName, vizcheck.ComponentLabel: vizcheck.TapName}.String()
 	f, err := portforward.ToComponent(findCtx, cfg, ns, sel, 0, tapPodPort)
 	if err != nil {
-		return fmt.Errorf("reaching the tap service: %w", err)
+		return nil, nil, nil, fmt.Errorf("reaching the tap service: %w", err)
 	}
-	defer f.Close()
 	events, errs := tapService(ctx, f.Addr, req)
-	return printTap(w, events, errs, output)
+	return events, errs, f.Close, nil
 }
 
 // tapService streams the events of req from the tap service at addr; the

@@ -75,7 +75,8 @@ scrape_configs:
 }
 
 // writeTargets lists every proxy's admin address with the labels viz's
-// scrape configuration derives from pods (namespace, pod, deployment).
+// scrape configuration derives from pods (namespace, pod, deployment),
+// and the pod's service account (serviceaccount).
 func (m *Mesh) writeTargets(s *State) error {
 	type group struct {
 		Targets []string          `json:"targets"`
@@ -86,9 +87,13 @@ func (m *Mesh) writeTargets(s *State) error {
 		if !w.IP.IsValid() {
 			continue
 		}
+		labels := map[string]string{"namespace": w.Namespace, "pod": w.Name, "deployment": w.Name}
+		if w.ServiceAccount != "" {
+			labels["serviceaccount"] = w.ServiceAccount
+		}
 		groups = append(groups, group{
 			Targets: []string{net.JoinHostPort(w.IP.String(), strconv.Itoa(proxyAdminPort))},
-			Labels:  map[string]string{"namespace": w.Namespace, "pod": w.Name, "deployment": w.Name},
+			Labels:  labels,
 		})
 	}
 	b, err := json.MarshalIndent(groups, "", "  ")

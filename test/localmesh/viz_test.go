@@ -190,6 +190,9 @@ func TestVizDemo(t *testing.T) {
 	// top, in a real terminal.
 	vizTop(t, linkerd, stateDir)
 	vizTap(t, linkerd, stateDir)
+	vizProfileTap(t, linkerd, stateDir)
+	vizList(t, linkerd, stateDir)
+	identity(t, linkerd, stateDir)
 
 	// Bad input: one line on stderr, exit 1, no table.
 	for _, tc := range []struct {

@@ -63,7 +63,14 @@ func observe(ctx context.Context, t Target, req *tapv1.ObserveRequest, out chan<
 		return err
 	}
 	defer conn.Close()
-	stream, err := tapv1.NewTapClient(conn).Observe(ctx, req)
+	// The stream ends when ctx does, but carries no deadline: a deadline
+	// sent to the proxy (grpc-timeout) may end the stream there first,
+	// which the client would see as an early EOF.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	stream, err := tapv1.NewTapClient(conn).Observe(sctx, req)
 	if err != nil {
 		return err
 	}
