@@ -47,7 +47,13 @@ spec: {podSelector: {matchLabels: {app: web-svc}}, port: 9000}
 // startPolicy serves the policy API over the manifests and one pod, emojivoto/web-0.
 func startPolicy(t *testing.T) string {
 	t.Helper()
-	objs, err := controllerpolicy.DecodeAll([]byte(diagnosticsPolicyManifests))
+	return startPolicyWith(t, diagnosticsPolicyManifests)
+}
+
+// startPolicyWith serves the policy API over manifests and one pod, emojivoto/web-0.
+func startPolicyWith(t *testing.T, manifests string) string {
+	t.Helper()
+	objs, err := controllerpolicy.DecodeAll([]byte(manifests))
 	if err != nil {
 		t.Fatal(err)
 	}

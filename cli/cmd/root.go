@@ -65,6 +65,7 @@ func NewRootCmd(env Env) *cobra.Command {
 	flags.StringVar(&opts.KubeContext, "context", "", "name of the kubeconfig context to use")
 
 	root.AddCommand(newCmdVersion(opts, env))
+	root.AddCommand(newCmdAuthz(opts))
 	root.AddCommand(newCmdCheck(opts, env))
 	root.AddCommand(newCmdDiagnostics(opts, env))
 	root.AddCommand(newCmdLocal(env))

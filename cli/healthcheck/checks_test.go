@@ -308,6 +308,17 @@ func TestControlPlaneChecks(t *testing.T) {
 			},
 		},
 		{
+			name: "policy controller not ready",
+			alter: func(w *world) {
+				pod := get[*corev1.Pod](w, k8s.DestinationDeploymentName+"-5d8f7c-abcde")
+				pod.Status.ContainerStatuses[len(pod.Status.ContainerStatuses)-1].Ready = false
+			},
+			wants: map[string]want{
+				"policy controller and policy-validator are running": {StatusError, "the policy-validator container of pod linkerd-destination-5d8f7c-abcde is not ready"},
+				"policy-validator webhook has valid cert":            {StatusSuccess, ""},
+			},
+		},
+		{
 			name: "no sp-validator (optional)",
 			alter: func(w *world) {
 				remove[*corev1.Secret](w, k8s.SPValidatorTLSSecretName)
@@ -315,7 +326,7 @@ func TestControlPlaneChecks(t *testing.T) {
 			},
 			wantSuccess: true,
 			wants: map[string]want{
-				"control plane ValidatingWebhookConfigurations exist": {},
+				"control plane ValidatingWebhookConfigurations exist": {StatusSuccess, ""},
 				"sp-validator webhook has valid cert":                 {},
 				"sp-validator cert is valid for at least 60 days":     {},
 				"proxy-injector webhook has valid cert":               {StatusSuccess, ""},

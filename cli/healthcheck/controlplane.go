@@ -87,12 +87,55 @@ func linkerdExistenceCategory() Category {
 			},
 		},
 		{
+			Description: "policy controller and policy-validator are running",
+			HintAnchor:  "l5d-policy-controller-running",
+			Retry:       true,
+			Run:         checkPolicyController,
+		},
+		{
 			Description: "cluster networks contains all node podCIDRs",
 			HintAnchor:  "l5d-cluster-networks-cidr",
 			Warning:     true,
 			Run:         checkClusterNetworks,
 		},
 	}}
+}
+
+// policyContainers are the policy controller's containers in the destination pods.
+var policyContainers = []string{"policy", "policy-validator"}
+
+// checkPolicyController checks that the destination pods run the policy
+// controller and its validating webhook: each such container ready, at
+// least one pod with both.
+func checkPolicyController(ctx context.Context, s *State) error {
+	return s.controlPlaneProblems(ctx, func(d deployment) []string {
+		if d.Name != k8s.DestinationDeploymentName || d.Obj == nil {
+			return nil
+		}
+		var problems []string
+		serving := 0
+		for _, pod := range d.Pods {
+			ready := map[string]bool{}
+			for _, cs := range pod.Status.ContainerStatuses {
+				ready[cs.Name] = cs.Ready
+			}
+			all := true
+			for _, c := range policyContainers {
+				r, ok := ready[c]
+				all = all && r
+				if ok && !r {
+					problems = append(problems, fmt.Sprintf("the %s container of pod %s is not ready", c, pod.Name))
+				}
+			}
+			if all {
+				serving++
+			}
+		}
+		if serving == 0 && len(problems) == 0 {
+			problems = append(problems, fmt.Sprintf("no %s pod runs the %s containers: reinstall the control plane", d.Name, strings.Join(policyContainers, " and ")))
+		}
+		return problems
+	})
 }
 
 // rolloutProblem describes why a deployment cannot create or keep its

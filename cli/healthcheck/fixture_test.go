@@ -139,7 +139,7 @@ func healthyWorld(t *testing.T) *world {
 					},
 				},
 			},
-			w.meshedPod(testNS, c.Deployment+"-5d8f7c-abcde", map[string]string{k8s.ControllerComponentLabel: c.Component}),
+			w.controlPlanePod(c),
 		)
 	}
 	for _, wh := range webhooks {
@@ -248,6 +248,19 @@ func (w *world) meshedPod(ns, name string, labels map[string]string) *corev1.Pod
 			},
 		},
 	}
+}
+
+// controlPlanePod is a ready pod of component c; the destination's runs the
+// policy controller's containers too.
+func (w *world) controlPlanePod(c component) *corev1.Pod {
+	pod := w.meshedPod(testNS, c.Deployment+"-5d8f7c-abcde", map[string]string{k8s.ControllerComponentLabel: c.Component})
+	if c.Deployment == k8s.DestinationDeploymentName {
+		for _, name := range policyContainers {
+			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: name, Image: "cr.l5d.io/linkerd-go/controller:" + testVersion})
+			pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{Name: name, Ready: true})
+		}
+	}
+	return pod
 }
 
 func (w *world) setIssuer(issuer *pki.CA) {

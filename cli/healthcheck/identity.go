@@ -225,6 +225,7 @@ type webhook struct {
 var webhooks = []webhook{
 	{Name: "proxy-injector", Secret: k8s.ProxyInjectorTLSSecretName, Service: k8s.ProxyInjectorServiceName, Config: k8s.ProxyInjectorWebhookConfigName, Mutating: true},
 	{Name: "sp-validator", Secret: k8s.SPValidatorTLSSecretName, Service: k8s.SPValidatorServiceName, Config: k8s.SPValidatorWebhookConfigName, Optional: true},
+	{Name: "policy-validator", Secret: k8s.PolicyValidatorTLSSecretName, Service: k8s.PolicyValidatorServiceName, Config: k8s.PolicyValidatorWebhookConfigName},
 }
 
 // webhookInstalled reports whether an optional webhook's Secret or

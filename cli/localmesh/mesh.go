@@ -511,9 +511,17 @@ func (m *Mesh) addPod(ctx context.Context, s *State, w *Workload, anchors, ident
 			return fmt.Errorf("pod %s: %w", w.Key(), err)
 		}
 	}
-	if err := run(ctx, "nsenter", "--net="+NetNSPath(w.NetNS), "--", m.bin("linkerd-init"),
+	initArgs := []string{"--net=" + NetNSPath(w.NetNS), "--", m.bin("linkerd-init"),
 		"--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140",
-		"--proxy-uid", strconv.Itoa(ProxyUID), "--inbound-ports-to-ignore", "4190,4191", "--log-level", "warn"); err != nil {
+		"--proxy-uid", strconv.Itoa(ProxyUID), "--inbound-ports-to-ignore", "4190,4191", "--log-level", "warn"}
+	if len(w.SkipOutboundPorts) > 0 {
+		ports := make([]string, len(w.SkipOutboundPorts))
+		for i, p := range w.SkipOutboundPorts {
+			ports[i] = strconv.Itoa(p)
+		}
+		initArgs = append(initArgs, "--outbound-ports-to-ignore", strings.Join(ports, ","))
+	}
+	if err := run(ctx, "nsenter", initArgs...); err != nil {
 		return fmt.Errorf("pod %s: linkerd-init: %w", w.Key(), err)
 	}
 

@@ -336,6 +336,9 @@ func (m *Mesh) Apply(ctx context.Context, name string, manifest io.Reader) (stri
 			}
 		}
 	}
+	if err := checkServiceAnnotations(dec.Objects); err != nil {
+		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
+	}
 	// The policy-validator's checks, as the cluster's webhook would.
 	if _, err := controllerpolicy.DecodeAll(b); err != nil {
 		return "", fmt.Errorf("invalid manifest %s: %w", name, err)

@@ -103,7 +103,10 @@ func (m *Mesh) writeTargets(s *State) error {
 	if err := os.MkdirAll(m.path("prometheus"), 0o755); err != nil {
 		return fmt.Errorf("prometheus targets: %w", err)
 	}
-	return writeFileAtomic(m.path("prometheus", "targets.json"), b, 0o644)
+	if err := writeFileAtomic(m.path("prometheus", "targets.json"), b, 0o644); err != nil {
+		return err
+	}
+	return m.writeTapPods(s)
 }
 
 // The local mesh's metrics API (viz's metrics-api), in its own pod of
@@ -129,7 +132,11 @@ func (m *Mesh) addMetricsAPI(ctx context.Context, s *State, anchors string, prom
 	if err := m.writeTargets(s); err != nil {
 		return err
 	}
-	return m.addVizWeb(ctx, s, anchors, net.JoinHostPort(w.IP.String(), strconv.Itoa(MetricsAPIPort)))
+	tapAddr, err := m.addVizTap(ctx, s, anchors)
+	if err != nil {
+		return err
+	}
+	return m.addVizWeb(ctx, s, anchors, net.JoinHostPort(w.IP.String(), strconv.Itoa(MetricsAPIPort)), tapAddr)
 }
 
 // FindWorkload returns the workload ns/name of the mesh whose state is in

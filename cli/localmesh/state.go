@@ -54,6 +54,9 @@ type Workload struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// ControlPlane marks the control plane's own pods.
 	ControlPlane bool `json:"controlPlane,omitempty"`
+	// SkipOutboundPorts are ports the pod's processes dial around its
+	// proxy (linkerd-init's --outbound-ports-to-ignore).
+	SkipOutboundPorts []int `json:"skipOutboundPorts,omitempty"`
 	// NetNS is the name of the pod's network namespace.
 	NetNS string `json:"netns"`
 	// HostVeth is the bridge side of the pod's eth0.

@@ -18,12 +18,12 @@ const (
 )
 
 // addVizWeb starts the dashboard's web server, using the metrics API at
-// metricsAPIAddr (host:port).
-func (m *Mesh) addVizWeb(ctx context.Context, s *State, anchors, metricsAPIAddr string) error {
+// metricsAPIAddr and the tap service at tapAddr (host:port).
+func (m *Mesh) addVizWeb(ctx context.Context, s *State, anchors, metricsAPIAddr, tapAddr string) error {
 	w := &Workload{Name: vizWebName, Namespace: VizNamespace, ServiceAccount: vizWebName, ControlPlane: true}
 	proc := &Proc{Role: "web", Args: []string{m.bin("linkerd-controller"), "web",
 		"-addr", fmt.Sprintf(":%d", VizWebPort), "-admin-addr", ":9994",
-		"-metrics-api-addr", metricsAPIAddr,
+		"-metrics-api-addr", metricsAPIAddr, "-tap-addr", tapAddr,
 	}}
 	if err := m.addPod(ctx, s, w, anchors, "", false, proc); err != nil {
 		return err

@@ -34,6 +34,7 @@ type tapOptions struct {
 	trustAnchors    string
 	tapPort         int
 	kubeconfig      string
+	podsFile        string
 	log             *logFlags
 }
 
@@ -48,6 +49,7 @@ func (o *tapOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.trustAnchors, "trust-anchors", "", "trust anchors PEM file; empty means the "+k8s.TrustRootsConfigMapName+" ConfigMap of the control plane")
 	fs.IntVar(&o.tapPort, "tap-port", tap.DefaultPort, "the proxies' tap port")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster configuration")
+	fs.StringVar(&o.podsFile, "pods-file", "", "resolve resources to pods from this JSON file of pods (the local mesh's) instead of the Kubernetes API; needs -trust-anchors")
 	o.log = addLogFlags(fs)
 }
 
@@ -76,6 +78,12 @@ func newTapComponent(o *tapOptions, log *slog.Logger) (*tapComponent, error) {
 	}
 	if o.tapPort <= 0 || o.tapPort > 65535 {
 		return nil, usageError{fmt.Errorf("-tap-port %d is not a port", o.tapPort)}
+	}
+	if o.podsFile != "" {
+		if o.trustAnchors == "" {
+			return nil, usageError{errors.New("-pods-file needs -trust-anchors")}
+		}
+		return &tapComponent{opts: o, log: log, reg: newRegistry()}, nil
 	}
 	kube, err := k8s.NewClientset(o.kubeconfig, "linkerd-tap")
 	if err != nil {
@@ -143,11 +151,11 @@ func (c *tapComponent) run(ctx context.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	server := &tap.Server{
-		Pods: &tap.Resolver{Client: c.kube, ControlPlaneNamespace: o.controllerNS, TrustDomain: o.trustDomain, Port: o.tapPort},
-		TLS:  id.TLS,
-		Log:  c.log,
+	var pods tap.PodResolver = &tap.Resolver{Client: c.kube, ControlPlaneNamespace: o.controllerNS, TrustDomain: o.trustDomain, Port: o.tapPort}
+	if o.podsFile != "" {
+		pods = &tap.FileResolver{Path: o.podsFile}
 	}
+	server := &tap.Server{Pods: pods, TLS: id.TLS, Log: c.log}
 	gs := grpc.NewServer()
 	vizv1.RegisterTapServiceServer(gs, server)
 	c.log.Info("tap service started", "addr", c.lis.Addr().String(), "admin_addr", c.adminLis.Addr().String(), "identity", o.localName)

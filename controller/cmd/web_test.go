@@ -13,6 +13,7 @@ func TestWebFlags(t *testing.T) {
 		{[]string{"-metrics-api-addr=metrics-api"}, "want host:port"},
 		{[]string{"-grafana-url=grafana:3000"}, "want an http(s) URL"},
 		{[]string{"-enforced-host=("}, "-enforced-host"},
+		{[]string{"-tap-addr=tap"}, "-tap-addr"},
 	}
 	for _, tt := range tests {
 		o := &webOptions{}

@@ -308,15 +308,22 @@ func TestMeshPairSteadyTrafficOneConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMeshPair(t, be.Listener.Addr().String(), true)
 			request := tc.request(t, m)
-			n := 0
+			// A loaded machine may stall this loop for longer than the idle
+			// timeout; each such gap may rightly cost a new connection.
+			n, stalls := 0, 0
+			last := time.Now()
 			for end := time.Now().Add(10 * pairIdleTimeout); time.Now().Before(end); n++ {
+				if gap := time.Since(last); gap >= pairIdleTimeout/2 {
+					stalls++
+				}
 				if err := request(); err != nil {
 					t.Fatalf("request %d: %v", n, err)
 				}
+				last = time.Now()
 				time.Sleep(pairIdleTimeout / 10)
 			}
-			if got := m.inConns.Load(); got != 1 {
-				t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts, want 1", got, n)
+			if got := m.inConns.Load(); got < 1 || got > int64(1+stalls) {
+				t.Fatalf("%d connections between the proxies for %d requests over 10 idle timeouts (%d stalls of the test loop), want 1", got, n, stalls)
 			}
 		})
 	}

@@ -327,6 +327,11 @@ func TestWalkthrough(t *testing.T) {
 	// so tap is not enabled on them until they are restarted (and the
 	// tap-injector gives their proxies the tap service's identity).
 	vizTap(ctx, t, n, sh)
+
+	// 15. Authorization policy: with all-authenticated as the demo
+	// namespace's default, an unmeshed client is refused, the meshed demo
+	// keeps working.
+	policyStep(ctx, t, n, sh)
 }
 
 // vizTap runs `linkerd viz tap` on the demo: refused with Linkerd's advice
@@ -409,6 +414,90 @@ func vizTap(ctx context.Context, t *testing.T, n *cluster.Node, sh *shell) {
 	}
 	if reqs == 0 {
 		t.Errorf("viz tap deploy/voting --path %s -o json: no requests in 10s:\n%s", path, out)
+	}
+}
+
+// policyStep annotates the demo namespace with the default inbound policy
+// all-authenticated and restarts the demo: a request from the node (an
+// unmeshed client) to web gets 403 from web's proxy, while the bot's
+// meshed traffic through web keeps being allowed.
+func policyStep(ctx context.Context, t *testing.T, n *cluster.Node, sh *shell) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DialContext: n.DialContext}, Timeout: 10 * time.Second}
+	webIP := func() string {
+		pods, err := n.Client.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+				return p.Status.PodIP
+			}
+		}
+		t.Fatal("no web pod with an IP")
+		return ""
+	}
+	unmeshedGet := func(ip string) (int, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(ip, "8080")+"/", nil)
+		if err != nil {
+			return 0, "", err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("l5d-proxy-error"), nil
+	}
+	if code, _, err := unmeshedGet(webIP()); err != nil || code == http.StatusForbidden {
+		t.Fatalf("before the policy, an unmeshed GET to web: status %d, err %v; want it allowed", code, err)
+	}
+
+	sh.must(ctx, time.Minute, "kubectl annotate namespace "+demoNS+" --overwrite "+k8s.ProxyDefaultInboundPolicyAnnotation+"=all-authenticated")
+	sh.must(ctx, time.Minute, "kubectl -n "+demoNS+" rollout restart deploy")
+	sh.must(ctx, 4*time.Minute, "kubectl -n "+demoNS+" rollout status deploy --timeout=3m")
+	waitRolledOut(ctx, t, n, demoNS, demoApps)
+
+	ip := webIP()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		code, reason, err := unmeshedGet(ip)
+		if err == nil && code == http.StatusForbidden {
+			t.Logf("unmeshed GET to web refused: %d (l5d-proxy-error: %s)", code, reason)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2m, an unmeshed GET to web: status %d, err %v; want 403", code, err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+
+	// The bot's requests through web are still allowed, by the default.
+	allowed := map[string]string{"srv_kind": "default", "srv_name": "all-authenticated", "authz_name": "all-authenticated"}
+	deadline = time.Now().Add(2 * time.Minute)
+	first := -1.0
+	for {
+		text, err := scrape(ctx, client, ip)
+		if err == nil {
+			got := sum(text, "inbound_http_authz_allow_total", allowed)
+			denied := sum(text, "inbound_http_authz_deny_total", map[string]string{"srv_name": "all-authenticated"})
+			served := sum(text, "response_total", map[string]string{"direction": "inbound", "authz_name": "all-authenticated", "classification": "success"})
+			if first < 0 && got > 0 {
+				first = got
+			}
+			if first > 0 && got >= first+minRequests && denied >= 1 && served > 0 {
+				t.Logf("web: %v meshed requests allowed by all-authenticated, %v denied, %v successful responses so labelled", got, denied, served)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("web's proxy metrics:\n%s", grepMetrics(text))
+				t.Fatalf("after 2m: allowed %v (first %v), denied %v, successful %v; want the meshed traffic allowed and the unmeshed request denied", got, first, denied, served)
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("scraping web's proxy: %v", err)
+		}
+		time.Sleep(2 * time.Second)
 	}
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -44,12 +45,15 @@ func demoMetrics() *fakeMetrics {
 // The built dashboard in headless Chromium, over fixed demo-like data.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := browsertest.Find(t)
-	h, err := New(Config{Metrics: demoMetrics(), GrafanaURL: "http://grafana.example:3000"})
+	tap := serveTap(t, &fakeTap{events: demoTapEvents(), repeat: 200 * time.Millisecond})
+	h, err := New(Config{Metrics: demoMetrics(), Tap: tap, GrafanaURL: "http://grafana.example:3000"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	defer srv.Close()
+	// Closed after the browser (cleanups run last first), whose live-calls
+	// stream would hold it open.
+	t.Cleanup(srv.Close)
 	b := browsertest.Start(t, chromium, browsertest.ArtifactsDir(t, "web"))
 	webtest.CheckDemo(b, srv.URL)
 	// Grafana links, as configured.

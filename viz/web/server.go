@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
 )
 
 // DefaultEnforcedHost is the Host header pattern the server accepts by
@@ -28,6 +30,8 @@ var WorkloadKinds = []string{"deployment", "statefulset", "daemonset", "job"}
 // Config configures the dashboard server.
 type Config struct {
 	Metrics MetricsClient
+	// Tap is the tap service, for the live calls; nil disables them.
+	Tap vizv1.TapServiceClient
 	// GrafanaURL is the user's Grafana (its dashboards from viz/grafana
 	// imported); "" hides the dashboard's Grafana links.
 	GrafanaURL string
@@ -44,6 +48,8 @@ type Config struct {
 type Handler struct {
 	cfg Config
 	mux *http.ServeMux
+	// tapSlots holds a token per live-calls stream running.
+	tapSlots chan struct{}
 }
 
 // New returns the dashboard's handler.
@@ -64,13 +70,14 @@ func New(cfg Config) (*Handler, error) {
 	if _, err := fs.Stat(cfg.Assets, "index.html"); err != nil {
 		return nil, fmt.Errorf("web: the dashboard's assets have no index.html (run make web): %w", err)
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), tapSlots: make(chan struct{}, MaxTapStreams)}
 	h.mux.HandleFunc("GET /api/config", h.config)
 	h.mux.HandleFunc("GET /api/namespaces", h.namespaces)
 	h.mux.HandleFunc("GET /api/namespaces/{ns}/workloads", h.workloads)
 	h.mux.HandleFunc("GET /api/namespaces/{ns}/pods", h.pods)
 	h.mux.HandleFunc("GET /api/namespaces/{ns}/edges", h.edges)
 	h.mux.HandleFunc("GET /api/namespaces/{ns}/routes", h.routes)
+	h.mux.HandleFunc("GET /api/namespaces/{ns}/tap", h.tap)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API %s %s", r.Method, r.URL.Path))
 	})
@@ -114,7 +121,9 @@ func (h *Handler) hostAllowed(host string) bool {
 
 // configResponse is what the dashboard learns of its server.
 type configResponse struct {
-	GrafanaURL    string   `json:"grafanaUrl,omitempty"`
+	GrafanaURL string `json:"grafanaUrl,omitempty"`
+	// Tap says whether the live calls are available.
+	Tap           bool     `json:"tap"`
 	WorkloadKinds []string `json:"workloadKinds"`
 	Window        string   `json:"window"`
 }
@@ -122,6 +131,7 @@ type configResponse struct {
 func (h *Handler) config(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, configResponse{
 		GrafanaURL:    strings.TrimRight(h.cfg.GrafanaURL, "/"),
+		Tap:           h.cfg.Tap != nil,
 		WorkloadKinds: WorkloadKinds,
 		Window:        DefaultWindow.String(),
 	})

@@ -32,7 +32,8 @@ func percent(s string) (float64, bool) {
 // shows: namespace demo listed; its topology graph drawn with the demo's
 // calls (bot->web, web->items, web->voting), all mTLS; web's and voting's
 // success rates below 100% (the broken choice), items' at 100%; web's
-// page with its pod, its outbound routes to voting and items, its edges;
+// page with its pod, its outbound routes to voting and items, its edges,
+// its live calls with the broken vote failing with gRPC Unknown (2);
 // namespace demo's success rate below 100%.
 // It saves screenshots of each page.
 func CheckDemo(b *browsertest.Browser, base string) {
@@ -115,6 +116,24 @@ func CheckDemo(b *browsertest.Browser, base string) {
 		t.Errorf("web's outbound routes do not name voting and items:\n%s", out)
 	}
 	b.Screenshot("3-deployment-web")
+
+	// Live calls: web's calls stream in, the broken vote's failure shown
+	// with its gRPC status.
+	failing := browsertest.Poll(b, "a live call of web failing with gRPC Unknown (2)",
+		`Array.from(document.querySelectorAll("#tap-table tbody tr.failed")).map(r => r.innerText).find(t => t.includes("Unknown (2)")) || ""`,
+		func(s string) bool { return s != "" })
+	if !strings.Contains(failing, "outbound") || !strings.Contains(failing, "/linkerdgo.demo.v1.Voting/Vote") || !strings.Contains(failing, "voting") {
+		t.Errorf("the failing live call does not show web's outbound vote to voting: %q", failing)
+	}
+	if state := browsertest.Eval[string](b, `document.getElementById("tap-state").textContent`); state != "live" {
+		t.Errorf("the live calls' state is %q, want live", state)
+	}
+	rows := browsertest.Eval[int](b, `document.querySelectorAll("#tap-table tbody tr").length`)
+	t.Logf("live calls: %d rows; the failing vote: %q", rows, failing)
+	b.Screenshot("3b-deployment-web-live-calls")
+	b.Do("stop the live calls", chromedp.Click(chromedp.CSS(`#tap-toggle`)))
+	browsertest.Poll(b, "the live calls stopped", `document.getElementById("tap-toggle").textContent + "|" + document.getElementById("tap-state").textContent`,
+		func(s string) bool { return s == "Start|stopped" })
 
 	// Back to the namespaces: demo's success rate is below 100% too.
 	b.Do("back to the namespaces", chromedp.Click(chromedp.CSS(`#crumbs a[href="#/"]`)),

@@ -41,6 +41,8 @@ export interface Config {
   grafanaUrl?: string;
   workloadKinds: string[];
   window: string;
+  // tap: the server streams live calls.
+  tap: boolean;
 }
 
 export class APIError extends Error {}

@@ -1,17 +1,19 @@
 // The linkerd viz dashboard: namespaces -> workloads -> pods with their
 // golden metrics, refreshed live; a namespace's topology graph; a
-// workload's top routes; links to Grafana when the server knows one.
+// workload's top routes and live calls (tap); links to Grafana when the
+// server knows one.
 //
 // Routes (in the URL's fragment):
 //   #/                                    namespaces
 //   #/namespaces/NS                       a namespace's workloads, graph, edges
-//   #/namespaces/NS/KIND/NAME             a workload's pods, routes, edges
+//   #/namespaces/NS/KIND/NAME             a workload's pods, routes, edges, live calls
 
 import "./style.css";
 import { api, type Config, type Edge, type Resource, type Route, type Stat } from "./api";
 import { h, table, type Column } from "./dom";
 import { latency, meshed, rps, successRate } from "./format";
 import { Topology } from "./graph";
+import { LiveCalls } from "./tap";
 
 const REFRESH_MS = 5000;
 
@@ -25,7 +27,7 @@ const crumbs = document.getElementById("crumbs")!;
 const status = document.getElementById("status")!;
 const errorBox = document.getElementById("error")!;
 
-let config: Config = { workloadKinds: ["deployment"], window: "1m" };
+let config: Config = { workloadKinds: ["deployment"], window: "1m", tap: false };
 
 function hrefOf(r: Resource): string {
   if (r.kind === "namespace") return `#/namespaces/${r.name}`;
@@ -177,8 +179,12 @@ function workloadView(ns: string, kind: string, name: string): View {
   const inbound = section("Top routes (inbound)", "routes-inbound");
   const outbound = section("Top routes (outbound)", "routes-outbound");
   const ed = section("Edges", "edges");
-  main.replaceChildren(h("h1", {}, `${wl} in ${ns}`), summary, inbound, outbound, ed, pods);
+  // Live calls start with the view (each stream is bounded by the server).
+  const live = new LiveCalls(ns, wl, config.tap);
+  main.replaceChildren(h("h1", {}, `${wl} in ${ns}`), summary, live.el, inbound, outbound, ed, pods);
+  if (config.tap) live.start();
   return {
+    destroy: () => live.destroy(),
     async refresh() {
       const [stats, podRows, inRoutes, outRoutes, edges] = await Promise.all([
         api.workloads(ns, kind),
