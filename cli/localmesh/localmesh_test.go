@@ -17,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/linkerd-go/linkerd/controller/store"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
 
@@ -157,15 +158,10 @@ func TestStartAliveStop(t *testing.T) {
 	if !alive(p) {
 		t.Fatal("just started: not alive")
 	}
-	for i := 0; ; i++ {
-		if b, _ := os.ReadFile(p.Log); strings.Contains(string(b), "started") {
-			break
-		}
-		if i == 250 {
-			t.Fatal("the process's output never reached its log")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 10*time.Second, "the process's output to reach its log", func() bool {
+		b, _ := os.ReadFile(p.Log)
+		return strings.Contains(string(b), "started")
+	})
 	if pgid, err := syscall.Getpgid(p.PID); err != nil || pgid != p.PID {
 		t.Fatalf("pgid %d %v, want its own group %d", pgid, err, p.PID)
 	}

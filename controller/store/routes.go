@@ -140,7 +140,14 @@ func (k *Kube) WatchRoutes(dyn dynamic.Interface, disc discovery.DiscoveryInterf
 		if err := inf.SetTransform(typedTransform(w.to)); err != nil {
 			return fmt.Errorf("%s informer: setting transform: %w", w.kind, err)
 		}
-		if err := inf.AddIndexers(w.ixs); err != nil {
+		// The informer indexes by namespace already.
+		ixs := cache.Indexers{}
+		for name, f := range w.ixs {
+			if _, ok := inf.GetIndexer().GetIndexers()[name]; !ok {
+				ixs[name] = f
+			}
+		}
+		if err := inf.AddIndexers(ixs); err != nil {
 			return fmt.Errorf("%s informer: adding indexers: %w", w.kind, err)
 		}
 		// Not part of HasSynced, as for ServiceProfiles.

@@ -137,9 +137,12 @@ func (c *cli) pids(s *localmesh.State) []int {
 func (c *cli) leftovers(s *localmesh.State, pids []int, rulesBefore int) {
 	c.t.Helper()
 	for _, pid := range pids {
-		for i := 0; running(pid) && i < 100; i++ {
-			time.Sleep(50 * time.Millisecond)
-		}
+		_ = testkit.Poll(5*time.Second, func() error {
+			if running(pid) {
+				return errors.New("running")
+			}
+			return nil
+		})
 		if running(pid) {
 			c.t.Errorf("process %d still running after down", pid)
 		}
@@ -358,14 +361,13 @@ func TestLocalMesh(t *testing.T) {
 
 	// Name resolution inside the client app's mount namespace.
 	var clientLog string
-	for i := 0; i < 100; i++ {
+	_ = testkit.Poll(10*time.Second, func() error {
 		b, _ := os.ReadFile(filepath.Join(c.stateDir, "pods", "demo.client", "app.log"))
-		clientLog = string(b)
-		if strings.Count(clientLog, vip) >= 2 {
-			break
+		if clientLog = string(b); strings.Count(clientLog, vip) < 2 {
+			return errors.New("not resolved yet")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, want := range []string{vip + " +backend.demo.svc.cluster.local", vip + " +backend"} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(vip) + strings.TrimPrefix(want, vip) + `\b`).MatchString(clientLog) {
 			t.Errorf("client app log lacks %q:\n%s", want, clientLog)
@@ -402,21 +404,13 @@ func TestLocalMesh(t *testing.T) {
 
 	// By name through both proxies, with mTLS.
 	for _, host := range []string{"backend.demo.svc.cluster.local:8080", "backend:8080"} {
-		var (
-			code int
-			body string
-			err  error
-		)
-		for i := 0; i < 50; i++ {
-			code, body, err = get(client.NetNS, "http://"+vip+":8080/", host)
-			if err == nil && code == 200 {
-				break
+		testkit.Eventually(t, 10*time.Second, func() error {
+			code, body, err := get(client.NetNS, "http://"+vip+":8080/", host)
+			if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+				return fmt.Errorf("GET %s from the client pod: %d %q %v", host, code, body, err)
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
-			t.Fatalf("GET %s from the client pod: %d %q %v", host, code, body, err)
-		}
+			return nil
+		})
 	}
 	waitMetric(t, client, "response_total", map[string]string{"direction": "outbound", "tls": "true",
 		"authority": "backend.demo.svc.cluster.local:8080", "dst_service": "backend", "dst_namespace": "demo",
@@ -472,16 +466,13 @@ spec: {podSelector: {matchLabels: {app: backend}}, port: 8080, proxyProtocol: HT
 	}
 	waitStatus := func(from *localmesh.Workload, want int) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); ; {
+		testkit.Eventually(t, 15*time.Second, func() error {
 			code, _, err := get(from.NetNS, "http://"+vip+":8080/", "backend.demo.svc.cluster.local:8080")
-			if err == nil && code == want {
-				return
+			if err != nil || code != want {
+				return fmt.Errorf("GET backend from %s: %d %v, want %d", from.Name, code, err, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET backend from %s: %d %v, want %d", from.Name, code, err, want)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	writePolicy("deny", fmt.Sprintf(`---
 apiVersion: policy.linkerd.io/v1alpha1
@@ -536,17 +527,13 @@ endpoints:
 		t.Fatal(err)
 	}
 	c.must("apply", "-f", manifest)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testkit.Eventually(t, 15*time.Second, func() error {
 		code, body, err := get(client.NetNS, "http://10.96.200.1:8080/", "alias.demo.svc.cluster.local:8080")
-		if err == nil && code == 200 && strings.TrimSpace(body) == "testapp backend" {
-			break
+		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+			return fmt.Errorf("applied Service not serving: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applied Service never served: %d %q %v", code, body, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	waitMetric(t, client, "response_total", map[string]string{"direction": "outbound", "tls": "true", "dst_service": "alias"}, 1)
 
 	// apply: a Service without a cluster IP gets one, and running pods
@@ -564,16 +551,13 @@ endpoints:
 	if short := strings.Fields(c.inAppMounts(client, "getent", "hosts", "named")); len(short) == 0 || short[0] != resolved[0] {
 		t.Errorf("short name: %q, want %s", short, resolved[0])
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	testkit.Eventually(t, 15*time.Second, func() error {
 		code, body, err := get(client.NetNS, "http://"+resolved[0]+":8080/", "named.demo.svc.cluster.local:8080")
-		if err == nil && code == 200 && strings.TrimSpace(body) == "testapp backend" {
-			break
+		if err != nil || code != 200 || strings.TrimSpace(body) != "testapp backend" {
+			return fmt.Errorf("applied Service without a cluster IP not serving: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applied Service without a cluster IP never served: %d %q %v", code, body, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	outside := filepath.Join(base, "outside.yaml")
 	if err := os.WriteFile(outside, []byte(strings.ReplaceAll(aliasYAML, "10.96.200.1", "192.168.7.7")), 0o644); err != nil {
 		t.Fatal(err)
@@ -714,12 +698,9 @@ spec:
 	if err := syscall.Kill(sup.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; running(oldPID) || running(sup.PID); i++ {
-		if i == 100 {
-			t.Fatalf("the application (pid %d) outlived its killed supervisor", oldPID)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 10*time.Second, fmt.Sprintf("the application (pid %d) to exit with its killed supervisor", oldPID), func() bool {
+		return !running(oldPID) && !running(sup.PID)
+	})
 	if out := c.must("status"); !regexp.MustCompile(`(?m)^demo\s+backend\s.*\snot ready\s+1\s+proxy:\d+ dead:supervisor,app\s`).MatchString(out) {
 		t.Errorf("status does not show backend's dead supervisor and app:\n%s", out)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -221,8 +222,12 @@ func TestVizDemo(t *testing.T) {
 	checkOneLineError(t, args, stdout, stderr, err, fmt.Sprintf("cannot query Prometheus at http://%s:%d", prom.IP, localmesh.PrometheusPort))
 }
 
+// brokenVoteRow is a top row of the bot's votes for the broken choice.
+var brokenVoteRow = regexp.MustCompile(`(?m)^bot +web +GET +/api/vote\?choice=\S+ .* 0\.00%\s*$`)
+
 // vizTop runs `linkerd viz top deploy/web` in a tmux terminal, reads its
-// screen until the demo's three edges are on it, then quits it with q.
+// screen until the demo's three edges (and a failing vote) are on it, then
+// quits it with q.
 func vizTop(t *testing.T, linkerd, stateDir string) {
 	t.Helper()
 	sock := fmt.Sprintf("l5d-viz-top-%d", os.Getpid())
@@ -236,10 +241,13 @@ func vizTop(t *testing.T, linkerd, stateDir string) {
 	}
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
 	var screen string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		screen, _ = tmux("capture-pane", "-p", "-t", "top")
-		if strings.Contains(screen, "web      voting") && strings.Contains(screen, "bot      web") && strings.Contains(screen, "web      items") {
+		// The three edges, and a vote for the broken choice (one choice
+		// among a dozen: it may take a few seconds to come).
+		if strings.Contains(screen, "web      voting") && strings.Contains(screen, "bot      web") && strings.Contains(screen, "web      items") &&
+			brokenVoteRow.MatchString(screen) {
 			break
 		}
 		if time.Now().After(deadline) {

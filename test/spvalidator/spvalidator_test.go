@@ -234,6 +234,9 @@ func TestServiceProfileWebhook(t *testing.T) {
 		{"lower-case method", profile(ns, fqdn, `  - name: r
     condition: {not: {method: get}}
 `), `spec.routes[0].condition.not.method: "get" never matches`},
+		{"2.11 v1alpha1 profile with a bad regex", strings.Replace(profile(ns, fqdn, `  - name: r
+    condition: {pathRegex: '/(['}
+`), "linkerd.io/v1alpha2", "linkerd.io/v1alpha1", 1), "spec.routes[0].condition.pathRegex: error parsing regexp"},
 		{"negative weight", profile(ns, fqdn, goodRoutes) + `  dstOverrides:
   - {authority: web-v2.` + ns + `.svc.cluster.local:80, weight: "-1"}
 `, "spec.dstOverrides[0].weight: must not be negative"},
