@@ -55,6 +55,7 @@ var variantPairs = []variantPair{
 	{oursLB3Name, oursLB1Name, "balancing over 3 endpoints, vs 1 (both found by the destination service)"},
 	{oursTapOnName, oursMTLSName, "tap enabled, no tap attached, vs tap off"},
 	{oursTapAttachName, oursMTLSName, "a tap attached to both proxies (every request), vs tap off"},
+	{oursAuthzName, oursMTLSName, "a Server and an AuthorizationPolicy in force on the server's proxy, vs the default policy"},
 }
 
 // options are the settings of one invocation.
@@ -156,6 +157,7 @@ func TestCompare(t *testing.T) {
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursH2x4Name, clientEnv: []string{"LINKERD2_PROXY_OUTBOUND_H2_CONNECTIONS=4"}},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapOnName, tap: tapEnabled},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapAttachName, tap: tapAttached},
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursAuthzName, authz: true},
 		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1},
 		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 3},
 	}

@@ -78,6 +78,7 @@ func TestCallgrind(t *testing.T) {
 	for _, c := range []contender{
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapOnName, tap: tapEnabled},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapAttachName, tap: tapAttached},
+		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursAuthzName, authz: true},
 	} {
 		if len(configs) > 0 && selected(configs, c.Name()) {
 			cs = append(cs, c)

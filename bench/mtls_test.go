@@ -247,6 +247,9 @@ type sharedPlane struct {
 	dstOnce  sync.Once
 	storeDir string
 	dstErr   error
+
+	policyOnce sync.Once
+	policyErr  error
 }
 
 // get starts the control pod in n once.
@@ -270,7 +273,10 @@ type linkerdMTLS struct {
 	// tap enables tap on both proxies (tapEnabled) and attaches a tap
 	// client to both (tapAttached): what tap costs.
 	tap tapMode
-	cp  *identityPlane // set by Prepare
+	// authz puts a Server and an AuthorizationPolicy in force on the
+	// server's proxy (from a policy controller in the control pod).
+	authz bool
+	cp    *identityPlane // set by Prepare
 }
 
 func (l *linkerdMTLS) Name() string {
@@ -288,6 +294,11 @@ func (l *linkerdMTLS) Prepare(t testing.TB, p pods) {
 		t.Fatalf("%s: control plane: %v", l.Name(), err)
 	}
 	l.cp = cp
+	if l.authz {
+		if err := l.plane.policyController(t); err != nil {
+			t.Fatalf("%s: policy controller: %v", l.Name(), err)
+		}
+	}
 }
 
 func (l *linkerdMTLS) Start(t testing.TB, p pods) (endpoints, []int, error) {
@@ -303,6 +314,9 @@ func (l *linkerdMTLS) Start(t testing.TB, p pods) (endpoints, []int, error) {
 	if err != nil {
 		return endpoints{}, nil, err
 	}
+	if l.authz {
+		serverEnv = append(serverEnv, l.cp.policyEnv()...)
+	}
 	if l.tap != tapOff {
 		clientEnv = append(clientEnv, "LINKERD2_PROXY_TAP_SVC_NAME="+tapTLSName)
 		serverEnv = append(serverEnv, "LINKERD2_PROXY_TAP_SVC_NAME="+tapTLSName)
@@ -313,6 +327,11 @@ func (l *linkerdMTLS) Start(t testing.TB, p pods) (endpoints, []int, error) {
 	}
 	if err := checkMTLS(p.client, client, p.server.IP.String()); err != nil {
 		return endpoints{}, nil, err
+	}
+	if l.authz {
+		if err := waitAuthorized(p, e.HTTP); err != nil {
+			return endpoints{}, nil, err
+		}
 	}
 	if l.tap == tapAttached {
 		for _, pod := range []struct {

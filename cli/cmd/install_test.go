@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/linkerd-go/linkerd/charts/chartstest"
 	"github.com/linkerd-go/linkerd/charts/chartvalues"
 	"github.com/linkerd-go/linkerd/internal/golden"
+	policyapi "github.com/linkerd-go/linkerd/pkg/apis/policy"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/pkg/pki"
 )
@@ -81,6 +83,9 @@ func strictDecoder(t *testing.T) runtime.Decoder {
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }
 
+// policyDoc matches a document of a policy.linkerd.io resource.
+var policyDoc = regexp.MustCompile(`(?m)^apiVersion: policy\.linkerd\.io/`)
+
 // decodeAll splits a YAML stream and decodes every document into its typed
 // object.
 func decodeAll(t *testing.T, out string) []runtime.Object {
@@ -89,6 +94,14 @@ func decodeAll(t *testing.T, out string) []runtime.Object {
 	var objs []runtime.Object
 	for _, doc := range docSeparator.Split(out, -1) {
 		if !hasContent(doc) {
+			continue
+		}
+		if policyDoc.MatchString(doc) {
+			// Policy resources have no runtime scheme: decoded and
+			// validated as the policy controller does, not returned.
+			if _, err := policyapi.Decode([]byte(doc)); err != nil {
+				t.Fatalf("decoding document:\n%s\nerror: %v", doc, err)
+			}
 			continue
 		}
 		obj, gvk, err := dec.Decode([]byte(doc), nil, nil)

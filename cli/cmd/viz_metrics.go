@@ -32,6 +32,7 @@ func vizMetricsCommands(cmd *cobra.Command, global *GlobalOptions, opts *vizOpti
 	cmd.AddCommand(newCmdVizStat(global, opts))
 	cmd.AddCommand(newCmdVizEdges(global, opts))
 	cmd.AddCommand(newCmdVizRoutes(global, opts))
+	cmd.AddCommand(newCmdVizAuthz(global, opts))
 	cmd.AddCommand(newCmdVizTop(global, opts))
 	cmd.AddCommand(newCmdVizTap(global, opts))
 	cmd.AddCommand(newCmdVizProfile(global, opts))

@@ -107,6 +107,20 @@ func (f fakeMetricsAPI) TopRoutes(_ context.Context, req *vizv1.TopRoutesRequest
 	return &vizv1.TopRoutesResponse{}, nil
 }
 
+func (f fakeMetricsAPI) Authz(_ context.Context, req *vizv1.AuthzRequest) (*vizv1.AuthzResponse, error) {
+	if err := f.check(req.GetResource()); err != nil {
+		return nil, err
+	}
+	if req.GetResource().GetName() != "web" {
+		return &vizv1.AuthzResponse{}, nil
+	}
+	return &vizv1.AuthzResponse{Rows: []*vizv1.AuthzRow{
+		{ServerKind: "default", ServerName: "all-authenticated", RouteName: "default", AuthzKind: "default", AuthzName: "all-authenticated", Stats: stats(45, 15, 3, 9, 10)},
+		{ServerKind: "default", ServerName: "all-authenticated", RouteName: "default", DeniedCount: 6, Stats: &vizv1.Stats{WindowSeconds: 60}},
+		{ServerKind: "server", ServerName: "web-http", RouteName: "vote", AuthzKind: "authorizationpolicy", AuthzName: "voters", Stats: stats(30, 0, 1, 2, 2)},
+	}}, nil
+}
+
 // startFakeMetricsAPI serves fakeMetricsAPI and returns its address.
 func startFakeMetricsAPI(t *testing.T) string {
 	t.Helper()
@@ -158,6 +172,9 @@ func TestVizGolden(t *testing.T) {
 		{"viz_routes_to", append([]string{"viz", "routes", "deploy/web", "-n", "demo", "--to", "deploy/voting"}, api...)},
 		{"viz_routes_all", append([]string{"viz", "routes", "deploy", "-n", "demo", "-o", "wide"}, api...)},
 		{"viz_routes_json", append([]string{"viz", "routes", "deploy/web", "-n", "demo", "-o", "json"}, api...)},
+		{"viz_authz", append([]string{"viz", "authz", "deploy/web", "-n", "demo"}, api...)},
+		{"viz_authz_no_traffic", append([]string{"viz", "authz", "deploy/items", "-n", "demo"}, api...)},
+		{"viz_authz_missing", append([]string{"viz", "authz", "deploy/nope", "-n", "demo"}, api...)},
 		{"viz_top_snapshot", append([]string{"viz", "top", "deploy/web", "-n", "demo"}, api...)},
 		{"viz_top_missing", append([]string{"viz", "top", "deploy/nope", "-n", "demo"}, api...)},
 	}

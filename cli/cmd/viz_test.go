@@ -125,6 +125,13 @@ func TestVizInstallObjects(t *testing.T) {
 				}
 			}
 		}
+		// The dashboard's live calls: web reaches the tap service by its Service.
+		if args := containerArgs(t, objs, vizcheck.WebName); !slices.Contains(args, "-tap-addr=tap.linkerd-viz.svc.cluster.local:8088") {
+			t.Errorf("web's args %v: want the tap Service's address", args)
+		}
+		if svc, _ := objs["Service/"+vizcheck.TapName].(*corev1.Service); svc == nil || svc.Spec.Ports[0].Port != 8088 {
+			t.Errorf("tap Service: %v", svc)
+		}
 		for _, comp := range []string{vizcheck.MetricsAPIName, vizcheck.PrometheusName} {
 			crb, _ := objs["ClusterRoleBinding/"+vizcheck.ClusterRoleName(vizcheck.DefaultNamespace, comp)].(*rbacv1.ClusterRoleBinding)
 			if crb == nil || crb.Subjects[0].Name != comp || crb.Subjects[0].Namespace != vizcheck.DefaultNamespace {
@@ -142,7 +149,7 @@ func TestVizInstallObjects(t *testing.T) {
 		if skip := tapPod.Annotations[k8s.ProxyIgnoreOutboundPortsAnnotation]; !strings.Contains(skip, "4190") || !strings.Contains(skip, "8080") {
 			t.Errorf("tap's outbound skip ports %q: want the tap port and the identity service's", skip)
 		}
-		if args := containerArgs(t, objs, vizcheck.TapName); !slices.Contains(args, "-identity-local-name="+tapID) || !slices.Contains(args, "-addr=127.0.0.1:8088") {
+		if args := containerArgs(t, objs, vizcheck.TapName); !slices.Contains(args, "-identity-local-name="+tapID) || !slices.Contains(args, "-addr=:8088") {
 			t.Errorf("tap args %v", args)
 		}
 		if v := tapPod.Spec.Volumes; len(v) != 1 || v[0].Projected == nil || v[0].Projected.Sources[0].ServiceAccountToken.Audience != "identity.l5d.io" {

@@ -23,6 +23,9 @@ type Index struct {
 	objs    map[key]any
 	changed chan struct{}
 	synced  bool
+	// snap is the resources as Snapshot returns them, built once per
+	// change for all the watchers; nil after a change.
+	snap *inboundpolicy.Resources
 }
 
 type key struct{ kind, ns, name string }
@@ -114,14 +117,19 @@ func (x *Index) Notify() {
 }
 
 func (x *Index) notifyLocked() {
+	x.snap = nil
 	close(x.changed)
 	x.changed = make(chan struct{})
 }
 
-// Snapshot returns the current resources and a channel closed at the next change.
+// Snapshot returns the current resources and a channel closed at the next
+// change. The resources are shared by the callers: they must not change them.
 func (x *Index) Snapshot() (*inboundpolicy.Resources, <-chan struct{}) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.snap != nil {
+		return x.snap, x.changed
+	}
 	r := &inboundpolicy.Resources{}
 	for _, o := range x.objs {
 		switch o := o.(type) {
@@ -144,5 +152,7 @@ func (x *Index) Snapshot() (*inboundpolicy.Resources, <-chan struct{}) {
 			r.NamespaceAnnotations[o.Name] = o.Annotations // never modified: Set replaces
 		}
 	}
+	r.BuildIndex()
+	x.snap = r
 	return r, x.changed
 }

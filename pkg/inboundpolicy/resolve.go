@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/linkerd-go/linkerd/pkg/apis/policy"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 )
@@ -31,6 +33,8 @@ type Resources struct {
 	// NamespaceAnnotations are the annotations of the namespaces, by name
 	// (config.linkerd.io/default-inbound-policy sets their pods' default).
 	NamespaceAnnotations map[string]map[string]string
+
+	idx *resIndex // set by BuildIndex
 }
 
 // Config is the cluster's policy configuration.
@@ -63,9 +67,12 @@ func DefaultPolicy(w Workload, cfg Config) string {
 // selects) and one Port per port a Server selects, sorted by port.
 func Resolve(w Workload, res *Resources, cfg Config) (Port, []Port) {
 	def := Default(DefaultPolicy(w, cfg), cfg.ClusterNetworks)
+	x := res.index()
 	chosen := map[uint16]*policy.Server{}
-	for _, s := range res.Servers {
-		if s.Namespace != w.Namespace || !policy.Selects(s.Spec.PodSelector, w.Labels) {
+	podLabels := labels.Set(w.Labels)
+	for _, is := range x.servers[w.Namespace] {
+		s := is.s
+		if is.sel == nil || !is.sel.Matches(podLabels) {
 			continue
 		}
 		port, ok := serverPort(s, w)
@@ -79,7 +86,7 @@ func Resolve(w Workload, res *Resources, cfg Config) (Port, []Port) {
 	}
 	ports := make([]Port, 0, len(chosen))
 	for port, s := range chosen {
-		ports = append(ports, serverPolicy(port, s, res, cfg))
+		ports = append(ports, serverPolicy(port, s, res, x, cfg))
 	}
 	slices.SortFunc(ports, func(a, b Port) int { return cmp.Compare(a.Port, b.Port) })
 	return def, ports
@@ -117,24 +124,20 @@ func serverPort(s *policy.Server, w Workload) (uint16, bool) {
 	return n, ok
 }
 
-func serverPolicy(port uint16, s *policy.Server, res *Resources, cfg Config) Port {
+func serverPolicy(port uint16, s *policy.Server, res *Resources, x *resIndex, cfg Config) Port {
 	p := Port{Port: port, ServerKind: KindServer, ServerName: s.Name, Protocol: s.Spec.ProxyProtocol}
-	for _, a := range res.ServerAuthorizations {
-		if a.Namespace != s.Namespace {
-			continue
-		}
-		ref := a.Spec.Server
-		if ref.Name == s.Name || (ref.Name == "" && policy.Selects(ref.Selector, s.Labels)) {
-			p.Authorizations = append(p.Authorizations, fromServerAuthorization(a, cfg))
+	for _, a := range x.sazByServer[nsName(s.Namespace, s.Name)] {
+		p.Authorizations = append(p.Authorizations, fromServerAuthorization(a, cfg))
+	}
+	srvLabels := labels.Set(s.Labels)
+	for _, ia := range x.sazBySelector[s.Namespace] {
+		if ia.sel != nil && ia.sel.Matches(srvLabels) {
+			p.Authorizations = append(p.Authorizations, fromServerAuthorization(ia.a, cfg))
 		}
 	}
-	for _, ap := range res.AuthorizationPolicies {
-		if ap.Namespace != s.Namespace {
-			continue
-		}
-		t := ap.Spec.TargetRef
-		if (t.Kind == policy.KindServer && t.Name == s.Name) || (t.Kind == policy.KindNamespace && t.Name == s.Namespace) {
-			if a, ok := fromAuthorizationPolicy(ap, res, cfg); ok {
+	for _, k := range []string{targetKey(s.Namespace, policy.KindServer, policy.GroupName, s.Name), targetKey(s.Namespace, policy.KindNamespace, "", s.Namespace)} {
+		for _, ap := range x.apByTarget[k] {
+			if a, ok := fromAuthorizationPolicy(ap, x, cfg); ok {
 				p.Authorizations = append(p.Authorizations, a)
 			}
 		}
@@ -146,7 +149,7 @@ func serverPolicy(port uint16, s *policy.Server, res *Resources, cfg Config) Por
 	if s.Spec.AccessPolicy != "" {
 		p.Authorizations = append(p.Authorizations, DefaultAuthorizations(s.Spec.AccessPolicy, cfg.ClusterNetworks)...)
 	}
-	p.Routes = serverRoutes(s, p.Authorizations, res, cfg)
+	p.Routes = serverRoutes(s, p.Authorizations, x, cfg)
 	return p
 }
 
@@ -174,14 +177,14 @@ func fromServerAuthorization(a *policy.ServerAuthorization, cfg Config) Authoriz
 // refers to an authentication that does not exist, or to more than one
 // identity or network authentication (which the policy-validator refuses,
 // as Linkerd's does). The authentications it requires must all hold.
-func fromAuthorizationPolicy(ap *policy.AuthorizationPolicy, res *Resources, cfg Config) (Authorization, bool) {
+func fromAuthorizationPolicy(ap *policy.AuthorizationPolicy, x *resIndex, cfg Config) (Authorization, bool) {
 	out := Authorization{Kind: KindAuthorizationPolicy, Name: ap.Name, Unauthenticated: true}
 	var haveID, haveNet bool
 	for _, r := range ap.Spec.RequiredAuthenticationRefs {
 		ns := cmp.Or(r.Namespace, ap.Namespace)
 		switch r.Kind {
 		case policy.KindMeshTLSAuthentication:
-			m := find(res.MeshTLSAuthentications, ns, r.Name, func(m *policy.MeshTLSAuthentication) (string, string) { return m.Namespace, m.Name })
+			m := x.meshTLS[nsName(ns, r.Name)]
 			if m == nil || haveID {
 				return out, false
 			}
@@ -202,7 +205,7 @@ func fromAuthorizationPolicy(ap *policy.AuthorizationPolicy, res *Resources, cfg
 			haveID = true
 			out.Identities = []string{serviceAccountIdentity(r.Name, ns, cfg)}
 		case policy.KindNetworkAuthentication:
-			n := find(res.NetworkAuthentications, ns, r.Name, func(n *policy.NetworkAuthentication) (string, string) { return n.Namespace, n.Name })
+			n := x.networks[nsName(ns, r.Name)]
 			if n == nil || haveNet {
 				return out, false
 			}
@@ -214,16 +217,6 @@ func fromAuthorizationPolicy(ap *policy.AuthorizationPolicy, res *Resources, cfg
 	}
 	out.Unauthenticated = !haveID
 	return out, true
-}
-
-func find[T any](items []T, ns, name string, key func(T) (string, string)) T {
-	var zero T
-	for _, it := range items {
-		if n, m := key(it); n == ns && m == name {
-			return it
-		}
-	}
-	return zero
 }
 
 func networks(in []policy.Network) []Network {

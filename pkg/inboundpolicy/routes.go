@@ -177,10 +177,10 @@ func (r *Route) Authorize(addr netip.Addr, id string) *Authorization {
 
 // serverRoutes returns the HTTPRoutes attached to Server s, oldest first,
 // each with the authorizations targeting it followed by the Server's (serverAuthz).
-func serverRoutes(s *policy.Server, serverAuthz []Authorization, res *Resources, cfg Config) []Route {
+func serverRoutes(s *policy.Server, serverAuthz []Authorization, x *resIndex, cfg Config) []Route {
 	var attached []*policy.HTTPRoute
-	for _, r := range res.HTTPRoutes {
-		if r.Namespace == s.Namespace && attachesTo(r, s) {
+	for _, r := range x.routes[s.Namespace] {
+		if attachesTo(r, s) {
 			attached = append(attached, r)
 		}
 	}
@@ -198,12 +198,8 @@ func serverRoutes(s *policy.Server, serverAuthz []Authorization, res *Resources,
 	for _, hr := range attached {
 		group := routeGroup(hr)
 		r := Route{Group: group, Name: hr.Name, Matches: routeMatches(hr)}
-		for _, ap := range res.AuthorizationPolicies {
-			t := ap.Spec.TargetRef
-			if ap.Namespace != hr.Namespace || t.Kind != policy.KindHTTPRoute || t.Name != hr.Name || cmp.Or(t.Group, policy.GroupName) != group {
-				continue
-			}
-			if a, ok := fromAuthorizationPolicy(ap, res, cfg); ok {
+		for _, ap := range x.apByTarget[targetKey(hr.Namespace, policy.KindHTTPRoute, group, hr.Name)] {
+			if a, ok := fromAuthorizationPolicy(ap, x, cfg); ok {
 				r.Authorizations = append(r.Authorizations, a)
 			}
 		}

@@ -192,7 +192,8 @@ func (c *Client) stream(ctx context.Context, sub *subscription) error {
 // ignored and the last good one kept.
 func (c *Client) apply(sub *subscription, msg *destinationv1.Profile) {
 	defer sub.ready()
-	if msg.GetFullyQualifiedName() == "" && len(msg.GetRoutes()) == 0 {
+	if msg.GetFullyQualifiedName() == "" && len(msg.GetRoutes()) == 0 &&
+		len(msg.GetDstOverrides()) == 0 && len(msg.GetBackendRoutes()) == 0 {
 		sub.profile.Store(nil)
 		return
 	}

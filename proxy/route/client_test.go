@@ -89,6 +89,18 @@ func TestClientKeepsLastGoodProfile(t *testing.T) {
 	if names[len(names)-1] != "second" {
 		t.Fatalf("profiles seen %v, want the last to be second", names)
 	}
+	// A profile with only a split (a TrafficSplit without a ServiceProfile)
+	// is a profile.
+	f.profiles <- &destinationv1.Profile{DstOverrides: []*destinationv1.WeightedDst{{Authority: "web-v2.ns.svc.cluster.local", WeightMilli: 1000}}}
+	for time.Now().Before(deadline) {
+		if p := c.Profile(ctx, dst); p != nil && len(p.Routes) == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if p := c.Profile(ctx, dst); p == nil || p.Split(dst.Authority, 0) != "web-v2.ns.svc.cluster.local:8080" {
+		t.Fatalf("split-only profile %+v, want its override", p)
+	}
 	// An empty profile removes it.
 	f.profiles <- &destinationv1.Profile{}
 	for time.Now().Before(deadline) && c.Profile(ctx, dst) != nil {

@@ -284,3 +284,22 @@ func TestTopRoutesByProfileRoute(t *testing.T) {
 	}
 	golden.Check(t, "routes-profile", dump(t, resp))
 }
+
+func TestAuthz(t *testing.T) {
+	inbound := `response_total{direction="inbound", srv_name=~".+", namespace="demo", deployment="web"}`
+	by := "by (srv_kind, srv_name, route_name, authz_kind, authz_name, classification)"
+	f := &fakeProm{series: []series{
+		{match: []string{"up{"}, labels: l("namespace", "demo", "pod", "web", "deployment", "web"), value: "1"},
+		{match: []string{inbound, by}, labels: l("srv_kind", "default", "srv_name", "all-authenticated", "route_name", "default", "authz_kind", "default", "authz_name", "all-authenticated", "classification", "success"), value: "57"},
+		{match: []string{inbound, by}, labels: l("srv_kind", "default", "srv_name", "all-authenticated", "route_name", "default", "authz_kind", "default", "authz_name", "all-authenticated", "classification", "failure"), value: "3"},
+		{match: []string{"histogram_quantile(0.5,", `response_latency_ms_bucket{direction="inbound", srv_name=~".+", namespace="demo", deployment="web"}`}, labels: l("srv_kind", "default", "srv_name", "all-authenticated", "route_name", "default", "authz_kind", "default", "authz_name", "all-authenticated"), value: "4"},
+		{match: []string{`inbound_http_authz_deny_total{namespace="demo", deployment="web"}`, "by (srv_kind, srv_name, route_name)"}, labels: l("srv_kind", "default", "srv_name", "all-authenticated", "route_name", "default"), value: "6"},
+	}}
+	s := newTestServer(t, f)
+	resp, err := s.Authz(context.Background(), &vizv1.AuthzRequest{Resource: &vizv1.Resource{Kind: "deployment", Namespace: "demo", Name: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "authz", dump(t, resp))
+	golden.Check(t, "authz-queries", f.queries())
+}

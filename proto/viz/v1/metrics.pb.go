@@ -1243,6 +1243,202 @@ func (x *SelfCheckResponse) GetResults() []*CheckResult {
 	return nil
 }
 
+type AuthzRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource whose inbound requests to break down (named or not).
+	Resource      *Resource `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	TimeWindow    string    `protobuf:"bytes,2,opt,name=time_window,json=timeWindow,proto3" json:"time_window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzRequest) Reset() {
+	*x = AuthzRequest{}
+	mi := &file_viz_v1_metrics_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzRequest) ProtoMessage() {}
+
+func (x *AuthzRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_viz_v1_metrics_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzRequest.ProtoReflect.Descriptor instead.
+func (*AuthzRequest) Descriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AuthzRequest) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *AuthzRequest) GetTimeWindow() string {
+	if x != nil {
+		return x.TimeWindow
+	}
+	return ""
+}
+
+type AuthzRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// server_kind: "server" or "default"; server_name: the Server or the
+	// default policy.
+	ServerKind string `protobuf:"bytes,1,opt,name=server_kind,json=serverKind,proto3" json:"server_kind,omitempty"`
+	ServerName string `protobuf:"bytes,2,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	// route_name: the HTTPRoute, or "default".
+	RouteName string `protobuf:"bytes,3,opt,name=route_name,json=routeName,proto3" json:"route_name,omitempty"`
+	// authz_kind: "authorizationpolicy", "serverauthorization" or
+	// "default"; empty for the requests the server denied.
+	AuthzKind string `protobuf:"bytes,4,opt,name=authz_kind,json=authzKind,proto3" json:"authz_kind,omitempty"`
+	AuthzName string `protobuf:"bytes,5,opt,name=authz_name,json=authzName,proto3" json:"authz_name,omitempty"`
+	// The allowed requests' stats.
+	Stats *Stats `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Requests denied by the server over the window (on rows without authz).
+	DeniedCount   float64 `protobuf:"fixed64,7,opt,name=denied_count,json=deniedCount,proto3" json:"denied_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzRow) Reset() {
+	*x = AuthzRow{}
+	mi := &file_viz_v1_metrics_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzRow) ProtoMessage() {}
+
+func (x *AuthzRow) ProtoReflect() protoreflect.Message {
+	mi := &file_viz_v1_metrics_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzRow.ProtoReflect.Descriptor instead.
+func (*AuthzRow) Descriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AuthzRow) GetServerKind() string {
+	if x != nil {
+		return x.ServerKind
+	}
+	return ""
+}
+
+func (x *AuthzRow) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *AuthzRow) GetRouteName() string {
+	if x != nil {
+		return x.RouteName
+	}
+	return ""
+}
+
+func (x *AuthzRow) GetAuthzKind() string {
+	if x != nil {
+		return x.AuthzKind
+	}
+	return ""
+}
+
+func (x *AuthzRow) GetAuthzName() string {
+	if x != nil {
+		return x.AuthzName
+	}
+	return ""
+}
+
+func (x *AuthzRow) GetStats() *Stats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+func (x *AuthzRow) GetDeniedCount() float64 {
+	if x != nil {
+		return x.DeniedCount
+	}
+	return 0
+}
+
+type AuthzResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*AuthzRow            `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzResponse) Reset() {
+	*x = AuthzResponse{}
+	mi := &file_viz_v1_metrics_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzResponse) ProtoMessage() {}
+
+func (x *AuthzResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_viz_v1_metrics_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzResponse.ProtoReflect.Descriptor instead.
+func (*AuthzResponse) Descriptor() ([]byte, []int) {
+	return file_viz_v1_metrics_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AuthzResponse) GetRows() []*AuthzRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 var File_viz_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_viz_v1_metrics_proto_rawDesc = "" +
@@ -1337,14 +1533,34 @@ const file_viz_v1_metrics_proto_rawDesc = "" +
 	"\n" +
 	"\x06FAILED\x10\x03\"L\n" +
 	"\x11SelfCheckResponse\x127\n" +
-	"\aresults\x18\x01 \x03(\v2\x1d.linkerdgo.viz.v1.CheckResultR\aresults2\xb1\x03\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.linkerdgo.viz.v1.CheckResultR\aresults\"g\n" +
+	"\fAuthzRequest\x126\n" +
+	"\bresource\x18\x01 \x01(\v2\x1a.linkerdgo.viz.v1.ResourceR\bresource\x12\x1f\n" +
+	"\vtime_window\x18\x02 \x01(\tR\n" +
+	"timeWindow\"\xfb\x01\n" +
+	"\bAuthzRow\x12\x1f\n" +
+	"\vserver_kind\x18\x01 \x01(\tR\n" +
+	"serverKind\x12\x1f\n" +
+	"\vserver_name\x18\x02 \x01(\tR\n" +
+	"serverName\x12\x1d\n" +
+	"\n" +
+	"route_name\x18\x03 \x01(\tR\trouteName\x12\x1d\n" +
+	"\n" +
+	"authz_kind\x18\x04 \x01(\tR\tauthzKind\x12\x1d\n" +
+	"\n" +
+	"authz_name\x18\x05 \x01(\tR\tauthzName\x12-\n" +
+	"\x05stats\x18\x06 \x01(\v2\x17.linkerdgo.viz.v1.StatsR\x05stats\x12!\n" +
+	"\fdenied_count\x18\a \x01(\x01R\vdeniedCount\"?\n" +
+	"\rAuthzResponse\x12.\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1a.linkerdgo.viz.v1.AuthzRowR\x04rows2\xfb\x03\n" +
 	"\n" +
 	"MetricsAPI\x12Z\n" +
 	"\vStatSummary\x12$.linkerdgo.viz.v1.StatSummaryRequest\x1a%.linkerdgo.viz.v1.StatSummaryResponse\x12H\n" +
 	"\x05Edges\x12\x1e.linkerdgo.viz.v1.EdgesRequest\x1a\x1f.linkerdgo.viz.v1.EdgesResponse\x12T\n" +
 	"\tTopRoutes\x12\".linkerdgo.viz.v1.TopRoutesRequest\x1a#.linkerdgo.viz.v1.TopRoutesResponse\x12Q\n" +
 	"\bListPods\x12!.linkerdgo.viz.v1.ListPodsRequest\x1a\".linkerdgo.viz.v1.ListPodsResponse\x12T\n" +
-	"\tSelfCheck\x12\".linkerdgo.viz.v1.SelfCheckRequest\x1a#.linkerdgo.viz.v1.SelfCheckResponseB2Z0github.com/linkerd-go/linkerd/proto/viz/v1;vizv1b\x06proto3"
+	"\tSelfCheck\x12\".linkerdgo.viz.v1.SelfCheckRequest\x1a#.linkerdgo.viz.v1.SelfCheckResponse\x12H\n" +
+	"\x05Authz\x12\x1e.linkerdgo.viz.v1.AuthzRequest\x1a\x1f.linkerdgo.viz.v1.AuthzResponseB2Z0github.com/linkerd-go/linkerd/proto/viz/v1;vizv1b\x06proto3"
 
 var (
 	file_viz_v1_metrics_proto_rawDescOnce sync.Once
@@ -1359,7 +1575,7 @@ func file_viz_v1_metrics_proto_rawDescGZIP() []byte {
 }
 
 var file_viz_v1_metrics_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_viz_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_viz_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_viz_v1_metrics_proto_goTypes = []any{
 	(CheckResult_Status)(0),     // 0: linkerdgo.viz.v1.CheckResult.Status
 	(*Resource)(nil),            // 1: linkerdgo.viz.v1.Resource
@@ -1380,6 +1596,9 @@ var file_viz_v1_metrics_proto_goTypes = []any{
 	(*SelfCheckRequest)(nil),    // 16: linkerdgo.viz.v1.SelfCheckRequest
 	(*CheckResult)(nil),         // 17: linkerdgo.viz.v1.CheckResult
 	(*SelfCheckResponse)(nil),   // 18: linkerdgo.viz.v1.SelfCheckResponse
+	(*AuthzRequest)(nil),        // 19: linkerdgo.viz.v1.AuthzRequest
+	(*AuthzRow)(nil),            // 20: linkerdgo.viz.v1.AuthzRow
+	(*AuthzResponse)(nil),       // 21: linkerdgo.viz.v1.AuthzResponse
 }
 var file_viz_v1_metrics_proto_depIdxs = []int32{
 	1,  // 0: linkerdgo.viz.v1.StatSummaryRequest.selector:type_name -> linkerdgo.viz.v1.Resource
@@ -1402,21 +1621,26 @@ var file_viz_v1_metrics_proto_depIdxs = []int32{
 	14, // 17: linkerdgo.viz.v1.ListPodsResponse.pods:type_name -> linkerdgo.viz.v1.Pod
 	0,  // 18: linkerdgo.viz.v1.CheckResult.status:type_name -> linkerdgo.viz.v1.CheckResult.Status
 	17, // 19: linkerdgo.viz.v1.SelfCheckResponse.results:type_name -> linkerdgo.viz.v1.CheckResult
-	4,  // 20: linkerdgo.viz.v1.MetricsAPI.StatSummary:input_type -> linkerdgo.viz.v1.StatSummaryRequest
-	7,  // 21: linkerdgo.viz.v1.MetricsAPI.Edges:input_type -> linkerdgo.viz.v1.EdgesRequest
-	10, // 22: linkerdgo.viz.v1.MetricsAPI.TopRoutes:input_type -> linkerdgo.viz.v1.TopRoutesRequest
-	13, // 23: linkerdgo.viz.v1.MetricsAPI.ListPods:input_type -> linkerdgo.viz.v1.ListPodsRequest
-	16, // 24: linkerdgo.viz.v1.MetricsAPI.SelfCheck:input_type -> linkerdgo.viz.v1.SelfCheckRequest
-	6,  // 25: linkerdgo.viz.v1.MetricsAPI.StatSummary:output_type -> linkerdgo.viz.v1.StatSummaryResponse
-	9,  // 26: linkerdgo.viz.v1.MetricsAPI.Edges:output_type -> linkerdgo.viz.v1.EdgesResponse
-	12, // 27: linkerdgo.viz.v1.MetricsAPI.TopRoutes:output_type -> linkerdgo.viz.v1.TopRoutesResponse
-	15, // 28: linkerdgo.viz.v1.MetricsAPI.ListPods:output_type -> linkerdgo.viz.v1.ListPodsResponse
-	18, // 29: linkerdgo.viz.v1.MetricsAPI.SelfCheck:output_type -> linkerdgo.viz.v1.SelfCheckResponse
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	1,  // 20: linkerdgo.viz.v1.AuthzRequest.resource:type_name -> linkerdgo.viz.v1.Resource
+	2,  // 21: linkerdgo.viz.v1.AuthzRow.stats:type_name -> linkerdgo.viz.v1.Stats
+	20, // 22: linkerdgo.viz.v1.AuthzResponse.rows:type_name -> linkerdgo.viz.v1.AuthzRow
+	4,  // 23: linkerdgo.viz.v1.MetricsAPI.StatSummary:input_type -> linkerdgo.viz.v1.StatSummaryRequest
+	7,  // 24: linkerdgo.viz.v1.MetricsAPI.Edges:input_type -> linkerdgo.viz.v1.EdgesRequest
+	10, // 25: linkerdgo.viz.v1.MetricsAPI.TopRoutes:input_type -> linkerdgo.viz.v1.TopRoutesRequest
+	13, // 26: linkerdgo.viz.v1.MetricsAPI.ListPods:input_type -> linkerdgo.viz.v1.ListPodsRequest
+	16, // 27: linkerdgo.viz.v1.MetricsAPI.SelfCheck:input_type -> linkerdgo.viz.v1.SelfCheckRequest
+	19, // 28: linkerdgo.viz.v1.MetricsAPI.Authz:input_type -> linkerdgo.viz.v1.AuthzRequest
+	6,  // 29: linkerdgo.viz.v1.MetricsAPI.StatSummary:output_type -> linkerdgo.viz.v1.StatSummaryResponse
+	9,  // 30: linkerdgo.viz.v1.MetricsAPI.Edges:output_type -> linkerdgo.viz.v1.EdgesResponse
+	12, // 31: linkerdgo.viz.v1.MetricsAPI.TopRoutes:output_type -> linkerdgo.viz.v1.TopRoutesResponse
+	15, // 32: linkerdgo.viz.v1.MetricsAPI.ListPods:output_type -> linkerdgo.viz.v1.ListPodsResponse
+	18, // 33: linkerdgo.viz.v1.MetricsAPI.SelfCheck:output_type -> linkerdgo.viz.v1.SelfCheckResponse
+	21, // 34: linkerdgo.viz.v1.MetricsAPI.Authz:output_type -> linkerdgo.viz.v1.AuthzResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_viz_v1_metrics_proto_init() }
@@ -1430,7 +1654,7 @@ func file_viz_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_viz_v1_metrics_proto_rawDesc), len(file_viz_v1_metrics_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

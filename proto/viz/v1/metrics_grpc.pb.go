@@ -31,6 +31,7 @@ const (
 	MetricsAPI_TopRoutes_FullMethodName   = "/linkerdgo.viz.v1.MetricsAPI/TopRoutes"
 	MetricsAPI_ListPods_FullMethodName    = "/linkerdgo.viz.v1.MetricsAPI/ListPods"
 	MetricsAPI_SelfCheck_FullMethodName   = "/linkerdgo.viz.v1.MetricsAPI/SelfCheck"
+	MetricsAPI_Authz_FullMethodName       = "/linkerdgo.viz.v1.MetricsAPI/Authz"
 )
 
 // MetricsAPIClient is the client API for MetricsAPI service.
@@ -58,6 +59,11 @@ type MetricsAPIClient interface {
 	// find proxies among Prometheus's targets, list pods. It fails only when
 	// the server itself cannot answer; each check's outcome is in the results.
 	SelfCheck(ctx context.Context, in *SelfCheckRequest, opts ...grpc.CallOption) (*SelfCheckResponse, error)
+	// Authz returns the requests a resource received per authorization
+	// decision of its proxies: server, route and authorization (the
+	// srv_*, route_* and authz_* labels of response_total), with the
+	// requests each server denied.
+	Authz(ctx context.Context, in *AuthzRequest, opts ...grpc.CallOption) (*AuthzResponse, error)
 }
 
 type metricsAPIClient struct {
@@ -118,6 +124,16 @@ func (c *metricsAPIClient) SelfCheck(ctx context.Context, in *SelfCheckRequest, 
 	return out, nil
 }
 
+func (c *metricsAPIClient) Authz(ctx context.Context, in *AuthzRequest, opts ...grpc.CallOption) (*AuthzResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthzResponse)
+	err := c.cc.Invoke(ctx, MetricsAPI_Authz_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetricsAPIServer is the server API for MetricsAPI service.
 // All implementations must embed UnimplementedMetricsAPIServer
 // for forward compatibility.
@@ -143,6 +159,11 @@ type MetricsAPIServer interface {
 	// find proxies among Prometheus's targets, list pods. It fails only when
 	// the server itself cannot answer; each check's outcome is in the results.
 	SelfCheck(context.Context, *SelfCheckRequest) (*SelfCheckResponse, error)
+	// Authz returns the requests a resource received per authorization
+	// decision of its proxies: server, route and authorization (the
+	// srv_*, route_* and authz_* labels of response_total), with the
+	// requests each server denied.
+	Authz(context.Context, *AuthzRequest) (*AuthzResponse, error)
 	mustEmbedUnimplementedMetricsAPIServer()
 }
 
@@ -167,6 +188,9 @@ func (UnimplementedMetricsAPIServer) ListPods(context.Context, *ListPodsRequest)
 }
 func (UnimplementedMetricsAPIServer) SelfCheck(context.Context, *SelfCheckRequest) (*SelfCheckResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SelfCheck not implemented")
+}
+func (UnimplementedMetricsAPIServer) Authz(context.Context, *AuthzRequest) (*AuthzResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Authz not implemented")
 }
 func (UnimplementedMetricsAPIServer) mustEmbedUnimplementedMetricsAPIServer() {}
 func (UnimplementedMetricsAPIServer) testEmbeddedByValue()                    {}
@@ -279,6 +303,24 @@ func _MetricsAPI_SelfCheck_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetricsAPI_Authz_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthzRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsAPIServer).Authz(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsAPI_Authz_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsAPIServer).Authz(ctx, req.(*AuthzRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MetricsAPI_ServiceDesc is the grpc.ServiceDesc for MetricsAPI service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -305,6 +347,10 @@ var MetricsAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SelfCheck",
 			Handler:    _MetricsAPI_SelfCheck_Handler,
+		},
+		{
+			MethodName: "Authz",
+			Handler:    _MetricsAPI_Authz_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

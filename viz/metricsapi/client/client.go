@@ -73,6 +73,11 @@ func (c *Client) TopRoutes(ctx context.Context, req *vizv1.TopRoutesRequest) (*v
 	return c.api.TopRoutes(ctx, req)
 }
 
+// Authz returns the requests a resource received per authorization decision.
+func (c *Client) Authz(ctx context.Context, req *vizv1.AuthzRequest) (*vizv1.AuthzResponse, error) {
+	return c.api.Authz(ctx, req)
+}
+
 // ListPods implements API.
 func (c *Client) ListPods(ctx context.Context, req *vizv1.ListPodsRequest) (*vizv1.ListPodsResponse, error) {
 	return c.api.ListPods(ctx, req)
