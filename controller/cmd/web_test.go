@@ -46,4 +46,7 @@ func TestWebServes(t *testing.T) {
 	if code, body := httpGet(t, base+"/api/namespaces"); code != 502 || !strings.Contains(body, "metrics API") {
 		t.Errorf("/api/namespaces without a metrics API: %d %s", code, body)
 	}
+	if code, body := httpGet(t, base+"/api/namespaces/demo/tap?resource=deployment/web"); code != 503 || !strings.Contains(body, "-tap-addr") {
+		t.Errorf("live calls without a tap service: %d %s", code, body)
+	}
 }

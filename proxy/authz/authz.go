@@ -41,8 +41,12 @@ type Policies struct {
 	// without a mesh identity whatever the policy says.
 	RequireIdentity func(port uint16) bool
 	cur             atomic.Pointer[state]
-	counters        sync.Map // counterKey -> *metrics.Counter
-	policyLabels    sync.Map // policyKey -> *pipeline.PolicyLabels
+
+	// Typed maps (not sync.Map: hashing its interface keys costs more
+	// than the check itself).
+	mu           sync.RWMutex
+	counters     map[counterKey]*metrics.Counter
+	policyLabels map[policyKey]*pipeline.PolicyLabels
 }
 
 // counterKey identifies one series of the authz families.
@@ -168,8 +172,11 @@ func (p *Policies) labels(port uint16, d Decision) *pipeline.PolicyLabels {
 	if d.Authz != nil {
 		k.authzKind, k.authzName = d.Authz.Kind, d.Authz.Name
 	}
-	if pl, ok := p.policyLabels.Load(k); ok {
-		return pl.(*pipeline.PolicyLabels)
+	p.mu.RLock()
+	pl, ok := p.policyLabels[k]
+	p.mu.RUnlock()
+	if ok {
+		return pl
 	}
 	group := ""
 	if k.srvKind == inboundpolicy.KindServer {
@@ -203,8 +210,17 @@ func (p *Policies) labels(port uint16, d Decision) *pipeline.PolicyLabels {
 			metrics.Label{Name: "authz_name", Value: k.authzName},
 		)
 	}
-	pl, _ := p.policyLabels.LoadOrStore(k, &pipeline.PolicyLabels{Labels: l})
-	return pl.(*pipeline.PolicyLabels)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pl, ok := p.policyLabels[k]; ok {
+		return pl
+	}
+	if p.policyLabels == nil {
+		p.policyLabels = map[policyKey]*pipeline.PolicyLabels{}
+	}
+	pl = &pipeline.PolicyLabels{Labels: l}
+	p.policyLabels[k] = pl
+	return pl
 }
 
 // count increments the family's series of a decision with labels pl.
@@ -213,12 +229,22 @@ func (p *Policies) count(family string, target netip.AddrPort, tls transport.TLS
 		return
 	}
 	k := counterKey{family: family, target: target, tls: tls, policy: pl}
-	c, ok := p.counters.Load(k)
+	p.mu.RLock()
+	c, ok := p.counters[k]
+	p.mu.RUnlock()
 	if !ok {
 		l := transport.TargetLabels(target).With(tls.AcceptLabels()...).With(pl.Labels...)
-		c, _ = p.counters.LoadOrStore(k, p.Metrics.Counter(family, l))
+		p.mu.Lock()
+		if c, ok = p.counters[k]; !ok {
+			if p.counters == nil {
+				p.counters = map[counterKey]*metrics.Counter{}
+			}
+			c = p.Metrics.Counter(family, l)
+			p.counters[k] = c
+		}
+		p.mu.Unlock()
 	}
-	c.(*metrics.Counter).Inc()
+	c.Inc()
 }
 
 // AuthorizeTCP decides whether a TCP connection from client (with tls) to

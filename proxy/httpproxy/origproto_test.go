@@ -83,7 +83,7 @@ type meshPair struct {
 	inConns atomic.Int64
 }
 
-func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
+func newMeshPair(t testing.TB, backend string, upgrade bool, outOpts ...func(*testOptions)) *meshPair {
 	t.Helper()
 	anchor, err := pki.NewCA("root.linkerd.cluster.local", time.Hour)
 	if err != nil {
@@ -120,9 +120,13 @@ func newMeshPair(t testing.TB, backend string, upgrade bool) *meshPair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outSrv := newTestServer(testOptions{Direction: transport.Outbound, Resolver: static,
+	outO := testOptions{Direction: transport.Outbound, Resolver: static,
 		Dialer:  &transport.Dialer{Direction: transport.Outbound, Metrics: m.outReg, Timeout: time.Second, TLS: clientTLS},
-		Metrics: m.outReg, H2Upgrade: upgrade, IdleConnTimeout: pairIdleTimeout})
+		Metrics: m.outReg, H2Upgrade: upgrade, IdleConnTimeout: pairIdleTimeout}
+	for _, f := range outOpts {
+		f(&outO)
+	}
+	outSrv := newTestServer(outO)
 	t.Cleanup(func() {
 		outSrv.Close()
 		outSrv.CloseIdleConnections()
