@@ -33,6 +33,11 @@
 //     fortio servers on different ports behind the one server proxy, so
 //     both pairs have the same processes and the difference is balancing.
 //
+//   - linkerd-go-tapon-mtls and linkerd-go-tapped-mtls: tap enabled on both
+//     proxies with no tap attached, and a tap client attached to both that
+//     takes every request (three events each), against linkerd-go-mtls.
+//     TestCallgrind counts them too when -configs names them.
+//
 // For example:
 //
 //	go test ./bench -run TestCompare -v -args -full -configs direct,linkerd-go-mtls,linkerd-go-h1-mtls,nginx-mtls,haproxy-mtls -scenarios http-1000,http-4000

@@ -318,6 +318,9 @@ func (m *Mesh) Apply(ctx context.Context, name string, manifest io.Reader) (stri
 	if err != nil {
 		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
 	}
+	if err := checkSplitsStrict(b); err != nil {
+		return "", fmt.Errorf("invalid manifest %s: %w", name, err)
+	}
 	for _, obj := range dec.Objects {
 		switch o := obj.(type) {
 		case *spv1alpha2.ServiceProfile:

@@ -138,10 +138,11 @@ func BackendRoutes(routes []*policy.HTTPRoute, namespace, name, domain string, p
 			if len(matches) == 0 {
 				matches = []policy.HTTPRouteMatch{{}}
 			}
+			timeout := ruleTimeout(rule)
 			for _, m := range matches {
 				cond, rank := matchCondition(&m)
 				rank.route, rank.ruleIx = ri, i
-				all = append(all, ranked{rank, &destinationv1.BackendRoute{Name: routeName, Condition: cond, Backends: backends}})
+				all = append(all, ranked{rank, &destinationv1.BackendRoute{Name: routeName, Condition: cond, Backends: backends, TimeoutMs: timeout}})
 			}
 		}
 	}
@@ -151,6 +152,24 @@ func BackendRoutes(routes []*policy.HTTPRoute, namespace, name, domain string, p
 		out[i] = a.br
 	}
 	return out
+}
+
+// ruleTimeout is a rule's request timeout in milliseconds (timeouts.request,
+// else timeouts.backendRequest); 0: none. The rule is valid.
+func ruleTimeout(rule *policy.HTTPRouteRule) int64 {
+	t := rule.Timeouts
+	if t == nil {
+		return 0
+	}
+	for _, s := range []string{t.Request, t.BackendRequest} {
+		if s == "" {
+			continue
+		}
+		if d, err := policy.ParseGatewayDuration(s); err == nil && d > 0 {
+			return d.Milliseconds()
+		}
+	}
+	return 0
 }
 
 func backendDsts(r *policy.HTTPRoute, rule *policy.HTTPRouteRule, domain string, port uint32) []*destinationv1.WeightedDst {

@@ -115,6 +115,9 @@ func backendRoutesString(brs []*destinationv1.BackendRoute) []string {
 		for _, q := range c.GetQueryParams() {
 			cond += fmt.Sprintf(" q:%s=%s", q.GetName(), q.GetValue())
 		}
+		if ms := br.GetTimeoutMs(); ms > 0 {
+			cond += fmt.Sprintf(" timeout=%dms", ms)
+		}
 		out = append(out, fmt.Sprintf("%s [%s] -> %s", br.GetName(), strings.TrimSpace(cond), dsts(br.GetBackends())))
 	}
 	return out
@@ -137,7 +140,9 @@ spec:
     - {path: {value: /api}, method: POST, queryParams: [{name: v, value: "2"}]}
     - {path: {type: RegularExpression, value: "/api/v[0-9]+/.*"}, headers: [{type: RegularExpression, name: x-user, value: "a.*"}]}
     backendRefs: [{name: api, namespace: shared, port: 9090}]
-  - matches: [{path: {value: /static}}]`
+    timeouts: {request: 1m30s, backendRequest: 2s}
+  - matches: [{path: {value: /static}}]
+    timeouts: {backendRequest: 500ms}`
 	policyRoute := `apiVersion: policy.linkerd.io/v1beta3
 kind: HTTPRoute
 metadata: {name: older}
@@ -166,10 +171,10 @@ spec:
 	got := backendRoutesString(BackendRoutes(routes, "emojivoto", "web-svc", "cluster.local", 80))
 	want := []string{
 		"emojivoto/web-canary/rules[1] [=/leaderboard] -> web-v2.emojivoto.svc.cluster.local:80=1000",
-		"emojivoto/web-canary/api [~/api/v[0-9]+/.* h:x-user=a.*(re)] -> api.shared.svc.cluster.local:9090=1000",
+		"emojivoto/web-canary/api [~/api/v[0-9]+/.* h:x-user=a.*(re) timeout=90000ms] -> api.shared.svc.cluster.local:9090=1000",
 		"emojivoto/older/rules[0] [/static*] -> cdn.emojivoto.svc.cluster.local:80=1000",
-		"emojivoto/web-canary/rules[3] [/static*] -> ",
-		"emojivoto/web-canary/api [POST /api* q:v=2] -> api.shared.svc.cluster.local:9090=1000",
+		"emojivoto/web-canary/rules[3] [/static* timeout=500ms] -> ",
+		"emojivoto/web-canary/api [POST /api* q:v=2 timeout=90000ms] -> api.shared.svc.cluster.local:9090=1000",
 		"emojivoto/web-canary/rules[1] [/* h:x-canary=1] -> web-v2.emojivoto.svc.cluster.local:80=1000",
 		"emojivoto/web-canary/rules[0] [/*] -> web-v1.emojivoto.svc.cluster.local:8080=90000,web-v2.emojivoto.svc.cluster.local:8080=10000",
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
@@ -22,7 +23,7 @@ func TestBackendRouteMatches(t *testing.T) {
 	}
 	p, err := Compile(&destinationv1.Profile{
 		BackendRoutes: []*destinationv1.BackendRoute{
-			{Name: "exact", Condition: &destinationv1.RequestMatch{PathExact: "/login"}, Backends: []*destinationv1.WeightedDst{wd("auth:8080", 1000)}},
+			{Name: "exact", Condition: &destinationv1.RequestMatch{PathExact: "/login"}, Backends: []*destinationv1.WeightedDst{wd("auth:8080", 1000)}, TimeoutMs: 500},
 			{Name: "canary header", Condition: &destinationv1.RequestMatch{Headers: []*destinationv1.HeaderMatch{hm("X-Canary", "1", false)}},
 				Backends: []*destinationv1.WeightedDst{wd("web-v2.ns.svc.cluster.local", 1000)}},
 			{Name: "api POST", Condition: &destinationv1.RequestMatch{PathPrefix: "/api/", Method: "POST"}, Backends: []*destinationv1.WeightedDst{wd("writer", 1000)}},
@@ -32,6 +33,7 @@ func TestBackendRouteMatches(t *testing.T) {
 			{Name: "split", Condition: &destinationv1.RequestMatch{PathPrefix: "/"}, Backends: []*destinationv1.WeightedDst{wd("web-v1", 900), wd("web-v2", 100)}},
 		},
 		DstOverrides: []*destinationv1.WeightedDst{wd("never", 1000)},
+		Routes:       []*destinationv1.Route{{Name: "profile GET /login", Condition: rm("GET", "/login")}},
 	}, "web.ns.svc.cluster.local:80")
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +68,22 @@ func TestBackendRouteMatches(t *testing.T) {
 				t.Errorf("Backend = %q, want %q", got, tc.want)
 			}
 		})
+	}
+	// As routes: the ServiceProfile's first, then the rules' (with their
+	// timeouts and names).
+	for _, tc := range []struct {
+		method, target, want string
+		timeout              time.Duration
+	}{
+		{"GET", "/login", "profile GET /login", 0},
+		{"POST", "/login", "exact", 500 * time.Millisecond},
+		{"POST", "/api/x", "api POST", 0},
+		{"DELETE", "/anything", "split", 0},
+	} {
+		r := p.MatchRequest(&Request{Method: tc.method, Target: tc.target})
+		if r == nil || r.Name != tc.want || r.Timeout != tc.timeout {
+			t.Errorf("%s %s: route %+v, want %q with timeout %v", tc.method, tc.target, r, tc.want, tc.timeout)
+		}
 	}
 	// Without backend routes, the overrides decide.
 	q, err := Compile(&destinationv1.Profile{DstOverrides: []*destinationv1.WeightedDst{wd("other", 1000)}}, auth)

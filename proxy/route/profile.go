@@ -37,6 +37,9 @@ type Profile struct {
 	// backendRoutes (from HTTPRoutes) pick the backends of the requests
 	// they match, before the overrides.
 	backendRoutes []backendRoute
+	// ruleRoutes are the backendRoutes as routes (metrics, timeout), for
+	// the requests no ServiceProfile route matches.
+	ruleRoutes []*Route
 }
 
 type override struct {
@@ -130,6 +133,11 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 			return nil, fmt.Errorf("backend route %d (%q): the backends' weights sum to 0", i, br.GetName())
 		}
 		out.backendRoutes = append(out.backendRoutes, b)
+		out.ruleRoutes = append(out.ruleRoutes, &Route{
+			Name: br.GetName(), match: m, Timeout: time.Duration(br.GetTimeoutMs()) * time.Millisecond,
+			labels: metrics.Labels{{Name: "direction", Value: "outbound"},
+				{Name: "dst", Value: dst}, {Name: "rt_route", Value: br.GetName()}},
+		})
 	}
 	return out, nil
 }
@@ -266,12 +274,18 @@ func (p *Profile) Match(method, path string) *Route {
 	return p.MatchRequest(&Request{Method: method, Target: path})
 }
 
-// MatchRequest returns the first route matching r, nil when none does.
+// MatchRequest returns the first route matching r, nil when none does:
+// the ServiceProfile's routes first, then the HTTPRoute rules'.
 func (p *Profile) MatchRequest(r *Request) *Route {
 	if p == nil {
 		return nil
 	}
 	for _, rt := range p.Routes {
+		if rt.match.matches(r) {
+			return rt
+		}
+	}
+	for _, rt := range p.ruleRoutes {
 		if rt.match.matches(r) {
 			return rt
 		}

@@ -498,6 +498,72 @@ spec:
 	if out, err := c.run("apply", "-f", badPolicy); err == nil || !strings.Contains(out, "spec.port") {
 		t.Errorf("apply of a Server with port 0: %v %q, want an error naming spec.port", err, out)
 	}
+	// Per-route authorization: an HTTPRoute on backend-http for /echo,
+	// authorized for othersa only; a request matching no route gets 404
+	// (the app answers / with 200).
+	waitPath := func(from *localmesh.Workload, path string, want int) {
+		t.Helper()
+		testkit.Eventually(t, 15*time.Second, func() error {
+			code, _, err := get(from.NetNS, "http://"+vip+":8080"+path, "backend.demo.svc.cluster.local:8080")
+			if err == nil && code != want {
+				err = fmt.Errorf("status %d", code)
+			}
+			if err != nil {
+				return fmt.Errorf("GET backend%s from %s: %w, want %d", path, from.Name, err, want)
+			}
+			return nil
+		})
+	}
+	writePolicy("deny", `---
+apiVersion: policy.linkerd.io/v1beta3
+kind: HTTPRoute
+metadata: {name: vote, namespace: demo}
+spec:
+  parentRefs: [{group: policy.linkerd.io, kind: Server, name: backend-http}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /echo}}]}]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: vote-other, namespace: demo}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: HTTPRoute, name: vote}
+  requiredAuthenticationRefs: [{kind: ServiceAccount, name: othersa}]
+`)
+	waitPath(other, "/echo", http.StatusOK)
+	waitPath(client, "/echo", http.StatusForbidden)
+	waitPath(other, "/", http.StatusNotFound)
+	waitMetric(t, backend, "inbound_http_authz_allow_total", map[string]string{"srv_name": "backend-http", "route_kind": "HTTPRoute", "route_name": "vote", "authz_name": "vote-other"}, 1)
+
+	// The namespace's default-inbound-policy: deny on the demo namespace
+	// closes other's ports (no Server selects them) to the client; without
+	// the annotation they open again.
+	nsFile := filepath.Join(base, "namespace.yaml")
+	writeNS := func(annotations string) {
+		t.Helper()
+		if err := os.WriteFile(nsFile, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: demo, annotations: {"+annotations+"}}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.must("apply", "-f", nsFile)
+	}
+	otherStatus := func(want int) {
+		t.Helper()
+		testkit.Eventually(t, 15*time.Second, func() error {
+			code, _, err := get(client.NetNS, "http://"+otherVIP+":8081/", "other.demo.svc.cluster.local:8081")
+			if err == nil && code != want {
+				err = fmt.Errorf("status %d", code)
+			}
+			if err != nil {
+				return fmt.Errorf("GET other:8081 from the client: %w, want %d", err, want)
+			}
+			return nil
+		})
+	}
+	writeNS(`config.linkerd.io/default-inbound-policy: deny`)
+	otherStatus(http.StatusForbidden)
+	waitMetric(t, other, "inbound_http_authz_deny_total", map[string]string{"srv_kind": "default", "srv_name": "deny"}, 1)
+	writeNS("")
+	otherStatus(http.StatusOK)
+
 	writePolicy("all-authenticated", "")
 	waitStatus(other, http.StatusOK)
 

@@ -192,6 +192,7 @@ func TestVizDemo(t *testing.T) {
 	vizTop(t, linkerd, stateDir)
 	vizTap(t, linkerd, stateDir)
 	vizProfileTap(t, linkerd, stateDir)
+	profileFromProto(t, linkerd, stateDir)
 	vizList(t, linkerd, stateDir)
 	identity(t, linkerd, stateDir)
 

@@ -1,9 +1,12 @@
 package localmesh_test
 
 import (
+	"bytes"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -102,5 +105,38 @@ func identity(t *testing.T, linkerd, stateDir string) {
 	out, err = exec.Command(linkerd, "identity", "-n", "demo", "nothere", "--state-dir", stateDir).CombinedOutput()
 	if msg := strings.TrimSpace(string(out)); err == nil || !strings.HasPrefix(msg, "Error: pod nothere not found in namespace demo") || strings.Contains(msg, "\n") {
 		t.Errorf("identity of a missing pod: %v, %q", err, msg)
+	}
+}
+
+// profileFromProto generates the voting service's profile from the demo's
+// protobuf file with `linkerd profile --proto`, applies it to the running
+// demo (linkerd local apply -f -), and waits for its Vote route in the
+// caller's per-route metrics.
+func profileFromProto(t *testing.T, linkerd, stateDir string) {
+	t.Helper()
+	gen, err := exec.Command(linkerd, "profile", "-n", "demo", "--proto", filepath.Join("..", "..", "proto", "demo", "v1", "demo.proto"), "voting").Output()
+	if err != nil {
+		t.Fatalf("profile --proto: %v\n%s", err, gen)
+	}
+	if !strings.Contains(string(gen), "name: Vote\n") || !strings.Contains(string(gen), `pathRegex: /linkerdgo\.demo\.v1\.Voting/Vote`) {
+		t.Errorf("profile --proto of the demo lacks the Vote route:\n%s", gen)
+	}
+	apply := exec.Command(linkerd, "local", "apply", "-f", "-", "--state-dir", stateDir)
+	apply.Stdin = bytes.NewReader(gen)
+	if out, err := apply.CombinedOutput(); err != nil {
+		t.Fatalf("local apply -f - of the generated profile: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, err := exec.Command(linkerd, "viz", "routes", "deploy/web", "-n", "demo", "--to", "deploy/voting", "--state-dir", stateDir).Output()
+		if err == nil {
+			if r := tableRows(string(out))["Vote"]; len(r) >= 2 && r[0] == "voting" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("viz routes deploy/web --to deploy/voting never showed the generated profile's Vote route:\n%s", out)
+		}
+		time.Sleep(3 * time.Second)
 	}
 }

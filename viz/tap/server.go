@@ -24,12 +24,15 @@ type PodResolver interface {
 // each pod's proxy with the tap service's identity, and streams the merged
 // events.
 //
-// Who may tap: the API listens on the pod's loopback only (see the chart),
-// so it is reached through the Kubernetes API's port-forward to the tap
-// pod, which needs the pods/portforward permission in the viz namespace.
-// Linkerd's finer check (a SubjectAccessReview of "watch" on the tapped
-// resource, made possible by its APIService's authenticated user) is not
-// done: there is no authenticated caller behind a port-forward.
+// Who may tap: in the chart, `linkerd viz tap` reaches the API by a
+// port-forward through the Kubernetes API to the pod's loopback (which
+// needs the pods/portforward permission in the viz namespace), and the
+// dashboard's web server through the tap Service, which the tap pod's proxy
+// admits for the web ServiceAccount's identity only (a Server and its
+// ServerAuthorization). Linkerd's finer check (a SubjectAccessReview of
+// "watch" on the tapped resource, made possible by its APIService's
+// authenticated user) is not done: there is no authenticated caller behind
+// a port-forward.
 type Server struct {
 	vizv1.UnimplementedTapServiceServer
 	Pods PodResolver

@@ -120,7 +120,12 @@ type BackendRoute struct {
 	Name      string        `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Condition *RequestMatch `protobuf:"bytes,2,opt,name=condition,proto3" json:"condition,omitempty"`
 	// Empty: the requested service itself.
-	Backends      []*WeightedDst `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	Backends []*WeightedDst `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	// The rule's request timeout (timeouts.request, else
+	// timeouts.backendRequest); 0: none. A request matching no ServiceProfile
+	// route takes the first backend route it matches as its route: its
+	// metrics (rt_route is the name) and this timeout.
+	TimeoutMs     int64 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +179,13 @@ func (x *BackendRoute) GetBackends() []*WeightedDst {
 		return x.Backends
 	}
 	return nil
+}
+
+func (x *BackendRoute) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
 }
 
 type Route struct {
@@ -1314,11 +1326,13 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"\x06routes\x18\x02 \x03(\v2\x1f.linkerdgo.destination.v1.RouteR\x06routes\x12H\n" +
 	"\fretry_budget\x18\x03 \x01(\v2%.linkerdgo.destination.v1.RetryBudgetR\vretryBudget\x12J\n" +
 	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\x12M\n" +
-	"\x0ebackend_routes\x18\x05 \x03(\v2&.linkerdgo.destination.v1.BackendRouteR\rbackendRoutes\"\xab\x01\n" +
+	"\x0ebackend_routes\x18\x05 \x03(\v2&.linkerdgo.destination.v1.BackendRouteR\rbackendRoutes\"\xca\x01\n" +
 	"\fBackendRoute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12A\n" +
-	"\bbackends\x18\x03 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\bbackends\"\xae\x02\n" +
+	"\bbackends\x18\x03 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\bbackends\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x04 \x01(\x03R\ttimeoutMs\"\xae\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12R\n" +
