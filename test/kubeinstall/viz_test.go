@@ -46,6 +46,9 @@ func TestVizInstall(t *testing.T) {
 	}
 
 	cp := fakeControlPlane(t, c)
+	// The chart's policy resources (the tap API's Server) need the CRDs,
+	// as a control plane has them.
+	installCRDs(t, c)
 	for _, variant := range [][]string{nil, {"--ha"}, {"--set", "prometheusUrl=http://prometheus.monitoring:9090"}} {
 		t.Run(strings.Join(append([]string{"viz install"}, variant...), " "), func(t *testing.T) {
 			vizNS := controlPlaneNamespace(t, "l5d-vizdry")
