@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,8 +32,10 @@ const (
 	DefaultTapDuration = time.Minute
 	MaxTapDuration     = 5 * time.Minute
 	// DefaultTapRPS is the calls per second relayed when the request names
-	// no rate; MaxTapRPS the most a request may ask for.
-	DefaultTapRPS = 10
+	// no rate (as `linkerd viz tap`'s default --max-rps: a workload's
+	// outbound calls are not crowded out by its inbound ones); MaxTapRPS
+	// the most a request may ask for.
+	DefaultTapRPS = 100
 	MaxTapRPS     = 100
 	// MaxTapStreams is how many live-calls streams run at once.
 	MaxTapStreams = 16
@@ -191,8 +194,13 @@ func (h *Handler) tap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), d)
+	// The duration ends the tap by cancelling it (not by a deadline the
+	// tap service would see first and end the stream normally).
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel() // ends the upstream tap, whichever way this returns
+	var elapsed atomic.Bool
+	timer := time.AfterFunc(d, func() { elapsed.Store(true); cancel() })
+	defer timer.Stop()
 	stream, err := h.cfg.Tap.TapByResource(ctx, req)
 	if err == nil {
 		// The tap service sends its headers once the taps are set up;
@@ -245,7 +253,7 @@ func (h *Handler) tap(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case r.Context().Err() != nil:
 				// The browser went away; cancel ends the tap.
-			case ctx.Err() != nil:
+			case elapsed.Load():
 				send("end", tapEnd{Reason: fmt.Sprintf("the live calls stop after %s; start them again to see more", d), Dropped: limit.dropped})
 			case errors.Is(err, io.EOF):
 				send("end", tapEnd{Reason: "the tap ended", Dropped: limit.dropped})
