@@ -79,6 +79,8 @@ func TestCallgrind(t *testing.T) {
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapOnName, tap: tapEnabled},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapAttachName, tap: tapAttached},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursAuthzName, authz: true},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1, routes: true},
 	} {
 		if len(configs) > 0 && selected(configs, c.Name()) {
 			cs = append(cs, c)
