@@ -108,7 +108,8 @@ func TestCallgrind(t *testing.T) {
 					}
 					pids = st.pids
 					sequential(t, h, in.pods.client, st.endpoints, s, requests)
-					if _, ours := c.(*linkerdMTLS); ours {
+					switch c.(type) {
+					case *linkerdMTLS, *linkerdBalanced:
 						for _, pod := range []*testnet.Pod{in.pods.client, in.pods.server} {
 							shutdown(t, pod)
 						}
