@@ -49,10 +49,26 @@ type linkerdBalanced struct {
 	plane    *sharedPlane
 	fortio   string
 	backends int
-	cp       *identityPlane // set by Prepare
+	// routes adds a ServiceProfile with 10 routes to the Service, the
+	// matched one retryable (see routes_test.go).
+	routes bool
+	cp     *identityPlane // set by Prepare
 }
 
-func (l *linkerdBalanced) Name() string { return fmt.Sprintf("linkerd-go-lb%d-mtls", l.backends) }
+func (l *linkerdBalanced) Name() string {
+	if l.routes {
+		return oursRoutesName
+	}
+	return fmt.Sprintf("linkerd-go-lb%d-mtls", l.backends)
+}
+
+// vip is the variant's Service's virtual IP.
+func (l *linkerdBalanced) vip() string {
+	if l.routes {
+		return routesVIP
+	}
+	return vip(l.backends)
+}
 
 func (l *linkerdBalanced) Prepare(t testing.TB, p pods) {
 	t.Helper()
@@ -83,7 +99,10 @@ func (l *linkerdBalanced) Prepare(t testing.TB, p pods) {
 		t.Fatalf("%s: destination service: %v", l.Name(), err)
 	}
 	name := strings.TrimSuffix(strings.TrimPrefix(l.Name(), oursName+"-"), "-mtls")
-	yaml := balancedServiceYAML(name, vip(l.backends), p.server.IP.String(), l.backends)
+	yaml := balancedServiceYAML(name, l.vip(), p.server.IP.String(), l.backends)
+	if l.routes {
+		yaml += routesProfileYAML(name)
+	}
 	tmp := filepath.Join(dir, "."+name+".yaml")
 	if err := os.WriteFile(tmp, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -115,9 +134,14 @@ func (l *linkerdBalanced) Start(t testing.TB, p pods) (endpoints, []int, error) 
 	if err != nil {
 		return endpoints{}, nil, err
 	}
-	e := endpoints{HTTP: "http://" + addr(vip(l.backends), httpPort) + "/", GRPC: addr(vip(l.backends), grpcPort)}
+	e := endpoints{HTTP: "http://" + addr(l.vip(), httpPort) + "/", GRPC: addr(l.vip(), grpcPort)}
 	if err := waitHTTP(p.client, client, e.HTTP); err != nil {
 		return endpoints{}, nil, fmt.Errorf("through the Service: %w", err)
+	}
+	if l.routes {
+		if err := waitRouted(p, e.HTTP); err != nil {
+			return endpoints{}, nil, err
+		}
 	}
 	if err := checkMTLS(p.client, client, p.server.IP.String()); err != nil {
 		return endpoints{}, nil, err

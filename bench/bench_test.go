@@ -56,6 +56,7 @@ var variantPairs = []variantPair{
 	{oursTapOnName, oursMTLSName, "tap enabled, no tap attached, vs tap off"},
 	{oursTapAttachName, oursMTLSName, "a tap attached to both proxies (every request), vs tap off"},
 	{oursAuthzName, oursMTLSName, "a Server and an AuthorizationPolicy in force on the server's proxy, vs the default policy"},
+	{oursRoutesName, oursLB1Name, "a ServiceProfile with 10 routes, the matched one retryable, vs none (both found by the destination service)"},
 }
 
 // options are the settings of one invocation.
@@ -160,6 +161,7 @@ func TestCompare(t *testing.T) {
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursAuthzName, authz: true},
 		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1},
 		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 3},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1, routes: true},
 	}
 	var cs []contender
 	for _, c := range all {

@@ -79,6 +79,8 @@ func TestCallgrind(t *testing.T) {
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapOnName, tap: tapEnabled},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursTapAttachName, tap: tapAttached},
 		&linkerdMTLS{linkerdPair: ours, plane: plane, name: oursAuthzName, authz: true},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1},
+		&linkerdBalanced{linkerdPair: ours, plane: plane, fortio: fortio, backends: 1, routes: true},
 	} {
 		if len(configs) > 0 && selected(configs, c.Name()) {
 			cs = append(cs, c)
@@ -106,7 +108,8 @@ func TestCallgrind(t *testing.T) {
 					}
 					pids = st.pids
 					sequential(t, h, in.pods.client, st.endpoints, s, requests)
-					if _, ours := c.(*linkerdMTLS); ours {
+					switch c.(type) {
+					case *linkerdMTLS, *linkerdBalanced:
 						for _, pod := range []*testnet.Pod{in.pods.client, in.pods.server} {
 							shutdown(t, pod)
 						}

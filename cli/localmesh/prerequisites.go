@@ -253,11 +253,28 @@ func (m *Mesh) installMissing(ctx context.Context, env prereqEnv) error {
 	if _, err := env.stat("/etc/debian_version"); err != nil {
 		return nil
 	}
+	err := m.aptInstall(ctx, env, pkgs)
+	if err == nil {
+		return nil
+	}
+	for _, t := range Tools() {
+		if _, lerr := env.lookPath(t.Command); lerr != nil && !t.Optional {
+			return err
+		}
+	}
+	// Only optional tools are missing: the mesh runs without them.
+	m.logf("warning: %v", err)
+	return nil
+}
+
+// aptInstall installs pkgs with one apt-get install, fetching the package
+// lists first when there are none.
+func (m *Mesh) aptInstall(ctx context.Context, env prereqEnv, pkgs []string) error {
 	if lists, _ := env.glob(aptListsDir + "/*_Packages*"); len(lists) == 0 {
 		// No lists yet (a fresh image): apt-get install would find nothing.
 		m.logf("fetching the package lists: apt-get update")
 		if err := env.run(ctx, m.cfg.Log, "apt-get", "update", "-q"); err != nil {
-			return fmt.Errorf("installing the missing packages: %w", err)
+			return fmt.Errorf("installing the missing packages: %w; install them yourself: apt-get update && apt-get install -y %s", err, strings.Join(pkgs, " "))
 		}
 	}
 	args := append([]string{"install", "-y", "-q", "--no-install-recommends"}, pkgs...)

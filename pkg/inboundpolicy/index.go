@@ -1,6 +1,9 @@
 package inboundpolicy
 
 import (
+	"maps"
+	"slices"
+
 	"k8s.io/apimachinery/pkg/labels"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,7 +15,7 @@ import (
 // what a controller serving many workloads builds once per change
 // (Resources.BuildIndex) rather than once per workload.
 type resIndex struct {
-	servers map[string][]indexedServer // by namespace
+	servers map[string]*nsServers // by namespace
 	// sazByServer: ServerAuthorizations naming a Server ("ns/name");
 	// sazBySelector: those selecting Servers by label, by namespace.
 	sazByServer   map[string][]*policy.ServerAuthorization
@@ -22,6 +25,29 @@ type resIndex struct {
 	routes     map[string][]*policy.HTTPRoute // by namespace
 	meshTLS    map[string]*policy.MeshTLSAuthentication
 	networks   map[string]*policy.NetworkAuthentication
+}
+
+// nsServers are a namespace's Servers: those whose selector requires a
+// label value, by one such "key=value" (a pod is matched against the
+// Servers of its own labels only), and the others.
+type nsServers struct {
+	byLabel map[string][]indexedServer
+	other   []indexedServer
+}
+
+// candidates returns the Servers that may select a pod with labels.
+func (n *nsServers) candidates(podLabels map[string]string, visit func(indexedServer)) {
+	if n == nil {
+		return
+	}
+	for _, is := range n.other {
+		visit(is)
+	}
+	for k, v := range podLabels {
+		for _, is := range n.byLabel[k+"="+v] {
+			visit(is)
+		}
+	}
 }
 
 type indexedServer struct {
@@ -65,7 +91,7 @@ func targetKey(ns, kind, group, name string) string {
 
 func newIndex(r *Resources) *resIndex {
 	x := &resIndex{
-		servers:       map[string][]indexedServer{},
+		servers:       map[string]*nsServers{},
 		sazByServer:   map[string][]*policy.ServerAuthorization{},
 		sazBySelector: map[string][]indexedSAZ{},
 		apByTarget:    map[string][]*policy.AuthorizationPolicy{},
@@ -74,7 +100,18 @@ func newIndex(r *Resources) *resIndex {
 		networks:      map[string]*policy.NetworkAuthentication{},
 	}
 	for _, s := range r.Servers {
-		x.servers[s.Namespace] = append(x.servers[s.Namespace], indexedServer{s, selector(s.Spec.PodSelector)})
+		n := x.servers[s.Namespace]
+		if n == nil {
+			n = &nsServers{byLabel: map[string][]indexedServer{}}
+			x.servers[s.Namespace] = n
+		}
+		is := indexedServer{s, selector(s.Spec.PodSelector)}
+		if ps := s.Spec.PodSelector; ps != nil && len(ps.MatchLabels) > 0 {
+			k := slices.Min(slices.Collect(maps.Keys(ps.MatchLabels)))
+			n.byLabel[k+"="+ps.MatchLabels[k]] = append(n.byLabel[k+"="+ps.MatchLabels[k]], is)
+		} else {
+			n.other = append(n.other, is)
+		}
 	}
 	for _, a := range r.ServerAuthorizations {
 		if ref := a.Spec.Server; ref.Name != "" {

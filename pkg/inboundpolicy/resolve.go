@@ -70,20 +70,20 @@ func Resolve(w Workload, res *Resources, cfg Config) (Port, []Port) {
 	x := res.index()
 	chosen := map[uint16]*policy.Server{}
 	podLabels := labels.Set(w.Labels)
-	for _, is := range x.servers[w.Namespace] {
+	x.servers[w.Namespace].candidates(w.Labels, func(is indexedServer) {
 		s := is.s
 		if is.sel == nil || !is.sel.Matches(podLabels) {
-			continue
+			return
 		}
 		port, ok := serverPort(s, w)
 		if !ok {
-			continue
+			return
 		}
 		// Two Servers on one port: the oldest wins, then the first by name.
 		if prev := chosen[port]; prev == nil || older(s, prev) {
 			chosen[port] = s
 		}
-	}
+	})
 	ports := make([]Port, 0, len(chosen))
 	for port, s := range chosen {
 		ports = append(ports, serverPolicy(port, s, res, x, cfg))

@@ -111,6 +111,17 @@ func TestResolve(t *testing.T) {
 				s.Spec.PodSelector.MatchLabels = map[string]string{"app": "voting"}
 				return s
 			}()}}, wantServer: "deny", clients: []client{{clusterIP, webID, false}}},
+		{name: "server selecting by expression and by two labels", def: policy.Deny, port: 8080,
+			res: Resources{Servers: []*policy.Server{func() *policy.Server {
+				s := server("by-expression", intstr.FromInt32(8080), policy.AllUnauthenticated, 0)
+				s.Spec.PodSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"web-svc", "other"}}}}
+				return s
+			}(), func() *policy.Server {
+				s := server("two-labels", intstr.FromInt32(8080), policy.AllUnauthenticated, time.Hour)
+				s.Spec.PodSelector.MatchLabels = map[string]string{"app": "web-svc", "tier": "nope"}
+				return s
+			}()}}, wantServer: "by-expression", wantAuthz: "all-unauthenticated", clients: []client{{outsideIP, "", true}}},
 		{name: "server accessPolicy after authorizations", def: policy.Deny, port: 8080,
 			res:        Resources{Servers: []*policy.Server{server("web-http", intstr.FromInt32(8080), policy.ClusterUnauthenticated, 0)}},
 			wantServer: "web-http", wantAuthz: "cluster-unauthenticated",

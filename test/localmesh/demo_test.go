@@ -3,6 +3,7 @@ package localmesh_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/internal/syncbuf"
+	"github.com/linkerd-go/linkerd/internal/testkit"
 	"github.com/linkerd-go/linkerd/internal/testnet"
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
@@ -64,14 +66,9 @@ func TestDemo(t *testing.T) {
 
 	// Up: every demo workload recorded and the bot's votes reaching web.
 	var bot, web, prom, dest *localmesh.Workload
-	deadline := time.Now().Add(60 * time.Second)
-	for bot == nil || web == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("demo workloads never appeared:\n%s", out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := testkit.Poll(60*time.Second, func() error {
 		if _, err := os.Stat(filepath.Join(c.stateDir, "state.json")); err != nil {
-			continue
+			return err
 		}
 		s := c.state()
 		for _, w := range s.Workloads {
@@ -86,6 +83,12 @@ func TestDemo(t *testing.T) {
 				dest = w
 			}
 		}
+		if bot == nil || web == nil {
+			return errors.New("no demo/bot or demo/web yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("demo workloads never appeared: %v\n%s", err, out.String())
 	}
 	// Workloads are recorded before their pods finish starting.
 	for _, w := range []*localmesh.Workload{bot, web} {
@@ -198,16 +201,13 @@ endpoints:
 	// would set the balancer's latency estimate of it back).
 	web2VIP := c.state().Services["demo/web-2"]
 	for _, path := range []string{"/api/list", "/api/leaderboard"} {
-		for deadline := time.Now().Add(10 * time.Second); ; {
+		testkit.Eventually(t, 10*time.Second, func() error {
 			code, _, err := get(bot.NetNS, "http://"+web2VIP.String()+":8080"+path, demoAuthority("web-2"))
-			if err == nil && code == 200 {
-				break
+			if err != nil || code != 200 {
+				return fmt.Errorf("GET %s from web-2: %d %v", path, code, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET %s from web-2: %d %v", path, code, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	toWeb := map[string]string{"direction": "outbound", "tls": "true", "server_id": webID}
 	toWeb2 := map[string]string{"direction": "outbound", "tls": "true", "server_id": web2.Identity}
@@ -343,9 +343,8 @@ func promQuery(t *testing.T, prom *localmesh.Workload, query string) float64 {
 	t.Helper()
 	c := localmesh.HTTPClient(prom.NetNS, 5*time.Second)
 	u := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s", localmesh.PrometheusPort, url.QueryEscape(query))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var v float64
+	var v float64
+	_ = testkit.Poll(30*time.Second, func() error {
 		if resp, err := c.Get(u); err == nil {
 			var body struct {
 				Data struct {
@@ -361,29 +360,27 @@ func promQuery(t *testing.T, prom *localmesh.Workload, query string) float64 {
 				v, _ = strconv.ParseFloat(s, 64)
 			}
 		}
-		if v > 0 || time.Now().After(deadline) {
-			return v
+		if v <= 0 {
+			return errors.New("no positive value yet")
 		}
-		time.Sleep(time.Second)
-	}
+		return nil
+	})
+	return v
 }
 
 // waitReady waits until the pod's proxy answers /ready.
 func waitReady(t *testing.T, w *localmesh.Workload) {
 	t.Helper()
 	c := localmesh.HTTPClient(w.NetNS, 2*time.Second)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		resp, err := c.Get("http://127.0.0.1:4191/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("proxy of %s/%s not ready: %w", w.Namespace, w.Name, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy of %s/%s never ready: %v", w.Namespace, w.Name, err)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("proxy of %s/%s not ready: %s", w.Namespace, w.Name, resp.Status)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
