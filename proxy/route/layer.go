@@ -83,6 +83,18 @@ func (l *Layer) countAttempt(st *state, x *pipeline.Exchange, err error) {
 	actual.Response(st.route.Classify(x.Status, x.GRPCStatus, err))
 }
 
+// families returns the route's metrics without endpoint labels, cached on
+// the route (looking them up builds their key).
+func (l *Layer) families(r *Route) (m, actual *metrics.HTTP) {
+	if f := r.fams.Load(); f != nil && f.reg == l.Registry {
+		return f.m, f.actual
+	}
+	f := &routeFams{reg: l.Registry, m: l.Registry.HTTPFamily(RouteFamily, r.labels),
+		actual: l.Registry.HTTPFamily(ActualFamily, r.labels)}
+	r.fams.Store(f)
+	return f.m, f.actual
+}
+
 // routeMetrics are a route's metrics for one endpoint's labels.
 type routeMetrics struct{ m, actual *metrics.HTTP }
 
@@ -121,8 +133,8 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	if r == nil {
 		return x.Next(ctx)
 	}
-	st := &state{route: r, m: l.Registry.HTTPFamily(RouteFamily, r.labels),
-		actual: l.Registry.HTTPFamily(ActualFamily, r.labels)}
+	st := &state{route: r}
+	st.m, st.actual = l.families(r)
 	x.Route = st
 	if f := r.fault; f != nil {
 		if err := f.inject(ctx, rand.Float64(), rand.Float64()); err != nil {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
@@ -68,6 +69,15 @@ type Route struct {
 	// eps caches the route's metrics per endpoint (*balance.Endpoint ->
 	// *routeMetrics); it goes with the profile when that changes.
 	eps sync.Map
+	// fams caches the route's metrics without endpoint labels, for the
+	// registry that made them.
+	fams atomic.Pointer[routeFams]
+}
+
+// routeFams are a route's metric families in one registry.
+type routeFams struct {
+	reg       *metrics.Registry
+	m, actual *metrics.HTTP
 }
 
 // fault is a route's fault injection: fractions (0..1) of the requests.
