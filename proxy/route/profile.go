@@ -307,8 +307,11 @@ func (p *Profile) MatchRequest(r *Request) *Route {
 const maxDepth = 64
 
 type requestMatcher struct {
-	method     string
-	path       *regexp.Regexp
+	method string
+	path   *regexp.Regexp
+	// pathLit is a literal every path path matches begins with: checked
+	// first, it spares running the regular expression on most paths.
+	pathLit    string
 	pathExact  string
 	pathPrefix string
 	hasPrefix  bool
@@ -371,6 +374,7 @@ func compileRequest(m *destinationv1.RequestMatch, depth int) (requestMatcher, e
 			return requestMatcher{}, fmt.Errorf("pathRegex %q: %w", re, err)
 		}
 		out.path = c
+		out.pathLit, _ = c.LiteralPrefix()
 	}
 	if pp := m.GetPathPrefix(); pp != "" {
 		out.pathPrefix, out.hasPrefix = strings.TrimRight(pp, "/"), true
@@ -428,8 +432,11 @@ func (m *requestMatcher) matches(r *Request) bool {
 	if m.method != "" && m.method != r.Method {
 		return false
 	}
-	if m.path != nil && !m.path.MatchString(r.pathOnly()) {
-		return false
+	if m.path != nil {
+		p := r.pathOnly()
+		if !strings.HasPrefix(p, m.pathLit) || !m.path.MatchString(p) {
+			return false
+		}
 	}
 	if m.pathExact != "" && m.pathExact != r.pathOnly() {
 		return false

@@ -72,6 +72,31 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// TestPathLiteralPrefix: the literal prefix check agrees with the regular
+// expression (an alternation has none; a case-insensitive flag none).
+func TestPathLiteralPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		re, path string
+		want     bool
+	}{
+		{`/api/v1/items/[^/]+`, "/api/v1/items/7", true},
+		{`/api/v1/items/[^/]+`, "/api/v2/items/7", false},
+		{`/api|/web`, "/web", true},
+		{`(?i)/API/x`, "/api/X", true},
+		{`/exact`, "/exact", true},
+		{`/exact`, "/exactly", false},
+		{`.*`, "/anything", true},
+	} {
+		p, err := Compile(&destinationv1.Profile{Routes: []*destinationv1.Route{{Name: "r", Condition: rm("", tc.re)}}}, "x:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Match("GET", tc.path) != nil; got != tc.want {
+			t.Errorf("%q on %q: match %v, want %v", tc.re, tc.path, got, tc.want)
+		}
+	}
+}
+
 func TestCompileRefusesBadRegex(t *testing.T) {
 	_, err := Compile(&destinationv1.Profile{Routes: []*destinationv1.Route{{Name: "bad", Condition: rm("", "/([")}}}, "x:80")
 	if err == nil || !strings.Contains(err.Error(), `route 0 ("bad")`) {
