@@ -229,20 +229,22 @@ func (l *Layer) End(x *pipeline.Exchange) {
 	l.publish(st, &tapv1.TapEvent_ResponseEnd{ResponseEnd: end})
 }
 
+// publish sends one event to each of st's taps: the same message, which
+// no one modifies once sent.
 func (l *Layer) publish(st *state, ev any) {
+	e := &tapv1.TapEvent{
+		Direction: st.base.Direction, Source: st.base.Source, Destination: st.base.Destination,
+		Tls: st.base.Tls, ClientId: st.base.ClientId, ServerId: st.base.ServerId, DestinationMeta: st.base.DestinationMeta,
+	}
+	switch v := ev.(type) {
+	case *tapv1.TapEvent_RequestInit:
+		e.Event = v
+	case *tapv1.TapEvent_ResponseInit:
+		e.Event = v
+	case *tapv1.TapEvent_ResponseEnd:
+		e.Event = v
+	}
 	for _, t := range st.taps {
-		e := &tapv1.TapEvent{
-			Direction: st.base.Direction, Source: st.base.Source, Destination: st.base.Destination,
-			Tls: st.base.Tls, ClientId: st.base.ClientId, ServerId: st.base.ServerId, DestinationMeta: st.base.DestinationMeta,
-		}
-		switch v := ev.(type) {
-		case *tapv1.TapEvent_RequestInit:
-			e.Event = v
-		case *tapv1.TapEvent_ResponseInit:
-			e.Event = v
-		case *tapv1.TapEvent_ResponseEnd:
-			e.Event = v
-		}
 		l.Hub.send(t, e)
 	}
 }
