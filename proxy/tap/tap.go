@@ -18,6 +18,7 @@ import (
 	"time"
 
 	tapv1 "github.com/linkerd-go/linkerd/proto/tap/v1"
+	"github.com/linkerd-go/linkerd/proxy/balance"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
 	"github.com/linkerd-go/linkerd/proxy/transport"
@@ -127,10 +128,11 @@ func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
 
 // state is a tapped exchange's.
 type state struct {
-	id   uint64
-	taps []*Tap
-	base tapv1.TapEvent // direction, addresses, TLS, metadata
-	sent bool           // response-init sent
+	id     uint64
+	taps   []*Tap
+	tapBuf [2]*Tap         // taps' storage for the usual one or two
+	base   tapv1.TapEvent // direction, addresses, TLS, metadata
+	sent   bool           // response-init sent
 }
 
 // Layer publishes the events of the requests it sees to the hub's taps.
@@ -138,6 +140,41 @@ type state struct {
 type Layer struct {
 	Hub       *Hub
 	Direction string
+
+	// dsts caches what events say of an endpoint (its address and
+	// metadata), shared read-only by the events: *balance.Endpoint →
+	// *dstInfo. Endpoints are few and long-lived; the cache is dropped
+	// when it grows past maxDsts.
+	dsts  sync.Map
+	ndsts atomic.Int32
+}
+
+// dstInfo is what events say of an endpoint.
+type dstInfo struct {
+	addr string
+	meta map[string]string
+}
+
+// maxDsts bounds Layer.dsts.
+const maxDsts = 4096
+
+func (l *Layer) dstInfo(ep *balance.Endpoint) *dstInfo {
+	if v, ok := l.dsts.Load(ep); ok {
+		return v.(*dstInfo)
+	}
+	d := &dstInfo{addr: addr(ep.Addr)}
+	if len(ep.Labels) > 0 {
+		d.meta = make(map[string]string, len(ep.Labels))
+		for _, lb := range ep.Labels {
+			d.meta[strings.TrimPrefix(lb.Name, "dst_")] = lb.Value
+		}
+	}
+	if l.ndsts.Add(1) > maxDsts {
+		l.dsts.Clear()
+		l.ndsts.Store(1)
+	}
+	l.dsts.Store(ep, d)
+	return d
 }
 
 // Serve implements pipeline.Layer.
@@ -159,19 +196,19 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 
 // start admits x to the taps that want it and sends its request-init.
 func (l *Layer) start(x *pipeline.Exchange) *state {
-	now := time.Now()
-	var taps []*Tap
+	st := &state{}
+	st.taps = st.tapBuf[:0]
 	l.Hub.mu.RLock()
 	for t := range l.Hub.taps {
-		if t.matches(l.Direction, x) && t.admit(now) {
-			taps = append(taps, t)
+		if t.matches(l.Direction, x) && t.admit(x.Start) {
+			st.taps = append(st.taps, t)
 		}
 	}
 	l.Hub.mu.RUnlock()
-	if len(taps) == 0 {
+	if len(st.taps) == 0 {
 		return nil
 	}
-	st := &state{id: l.Hub.ids.Add(1), taps: taps}
+	st.id = l.Hub.ids.Add(1)
 	b := &st.base
 	b.Direction = l.Direction
 	tls := x.Conn.TLS
@@ -183,15 +220,10 @@ func (l *Layer) start(x *pipeline.Exchange) *state {
 		b.Source = addr(x.Conn.Client)
 		b.Tls = string(transport.TLSNoIdentity)
 		if ep := x.Endpoint; ep != nil {
-			b.Destination = addr(ep.Addr)
+			d := l.dstInfo(ep)
+			b.Destination, b.DestinationMeta = d.addr, d.meta
 			if ep.Identity != "" {
 				b.Tls, b.ServerId = string(transport.TLSMeshed), ep.Identity
-			}
-			if len(ep.Labels) > 0 {
-				b.DestinationMeta = make(map[string]string, len(ep.Labels))
-				for _, lb := range ep.Labels {
-					b.DestinationMeta[strings.TrimPrefix(lb.Name, "dst_")] = lb.Value
-				}
 			}
 		}
 	}
@@ -229,20 +261,22 @@ func (l *Layer) End(x *pipeline.Exchange) {
 	l.publish(st, &tapv1.TapEvent_ResponseEnd{ResponseEnd: end})
 }
 
+// publish sends one event to each of st's taps: the same message, which
+// no one modifies once sent.
 func (l *Layer) publish(st *state, ev any) {
+	e := &tapv1.TapEvent{
+		Direction: st.base.Direction, Source: st.base.Source, Destination: st.base.Destination,
+		Tls: st.base.Tls, ClientId: st.base.ClientId, ServerId: st.base.ServerId, DestinationMeta: st.base.DestinationMeta,
+	}
+	switch v := ev.(type) {
+	case *tapv1.TapEvent_RequestInit:
+		e.Event = v
+	case *tapv1.TapEvent_ResponseInit:
+		e.Event = v
+	case *tapv1.TapEvent_ResponseEnd:
+		e.Event = v
+	}
 	for _, t := range st.taps {
-		e := &tapv1.TapEvent{
-			Direction: st.base.Direction, Source: st.base.Source, Destination: st.base.Destination,
-			Tls: st.base.Tls, ClientId: st.base.ClientId, ServerId: st.base.ServerId, DestinationMeta: st.base.DestinationMeta,
-		}
-		switch v := ev.(type) {
-		case *tapv1.TapEvent_RequestInit:
-			e.Event = v
-		case *tapv1.TapEvent_ResponseInit:
-			e.Event = v
-		case *tapv1.TapEvent_ResponseEnd:
-			e.Event = v
-		}
 		l.Hub.send(t, e)
 	}
 }

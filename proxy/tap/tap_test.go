@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,10 +222,75 @@ func TestServerOnlyServesTheTapIdentity(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	run(t, hub, "GET", "/hello", answer{status: 200}, -1)
-	ev, err := s.Recv()
-	if err != nil || ev.GetRequestInit().GetPath() != "/hello" {
-		t.Fatalf("first event %v, %v", ev, err)
+	batch, err := s.Recv()
+	if err != nil || len(batch.GetEvents()) != 3 || batch.GetEvents()[0].GetRequestInit().GetPath() != "/hello" {
+		t.Fatalf("first batch %v, %v; want the request's three events, request-init first", batch, err)
 	}
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestSendBatches(t *testing.T) {
+	ev := func(path string) *tapv1.TapEvent {
+		return &tapv1.TapEvent{Event: &tapv1.TapEvent_RequestInit{RequestInit: &tapv1.RequestInit{Path: path}}}
+	}
+	paths := func(b *tapv1.TapEvents) []string {
+		var p []string
+		for _, e := range b.GetEvents() {
+			p = append(p, e.GetRequestInit().GetPath())
+		}
+		return p
+	}
+	t.Run("events of one interval go in one message, in order", func(t *testing.T) {
+		events := make(chan *tapv1.TapEvent, 10)
+		for _, p := range []string{"/a", "/b", "/c"} {
+			events <- ev(p)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var got [][]string
+		err := sendBatches(ctx, events, 20*time.Millisecond, func(b *tapv1.TapEvents) error {
+			got = append(got, paths(b))
+			cancel()
+			return nil
+		})
+		if err != nil || len(got) != 1 || strings.Join(got[0], ",") != "/a,/b,/c" {
+			t.Fatalf("got %v, %v; want one batch /a,/b,/c", got, err)
+		}
+	})
+	t.Run("a full batch goes at once", func(t *testing.T) {
+		events := make(chan *tapv1.TapEvent, maxBatch+1)
+		for i := range maxBatch + 1 {
+			events <- ev(fmt.Sprint(i))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var sizes []int
+		start := time.Now()
+		err := sendBatches(ctx, events, time.Hour, func(b *tapv1.TapEvents) error {
+			sizes = append(sizes, len(b.GetEvents()))
+			cancel()
+			return nil
+		})
+		if err != nil || len(sizes) != 1 || sizes[0] != maxBatch || time.Since(start) > time.Minute {
+			t.Fatalf("sizes %v, %v; want one batch of %d without waiting the interval", sizes, err, maxBatch)
+		}
+	})
+	t.Run("a failed send ends the stream", func(t *testing.T) {
+		events := make(chan *tapv1.TapEvent, 1)
+		events <- ev("/a")
+		boom := errors.New("boom")
+		if err := sendBatches(context.Background(), events, time.Millisecond, func(*tapv1.TapEvents) error { return boom }); !errors.Is(err, boom) {
+			t.Fatalf("got %v, want %v", err, boom)
+		}
+	})
+	t.Run("the end of the context ends it while collecting", func(t *testing.T) {
+		events := make(chan *tapv1.TapEvent, 1)
+		events <- ev("/a")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		if err := sendBatches(ctx, events, time.Hour, func(*tapv1.TapEvents) error { t.Error("sent"); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -75,14 +75,16 @@ func observe(ctx context.Context, t Target, req *tapv1.ObserveRequest, out chan<
 		return err
 	}
 	for {
-		ev, err := stream.Recv()
+		batch, err := stream.Recv()
 		if err != nil {
 			return err
 		}
-		select {
-		case out <- Event{Namespace: t.Namespace, Pod: t.Pod, TapEvent: ev}:
-		case <-ctx.Done():
-			return nil
+		for _, ev := range batch.GetEvents() {
+			select {
+			case out <- Event{Namespace: t.Namespace, Pod: t.Pod, TapEvent: ev}:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }

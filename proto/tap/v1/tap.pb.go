@@ -25,6 +25,51 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TapEvents is a batch of events, oldest first.
+type TapEvents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*TapEvent            `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TapEvents) Reset() {
+	*x = TapEvents{}
+	mi := &file_tap_v1_tap_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TapEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TapEvents) ProtoMessage() {}
+
+func (x *TapEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_tap_v1_tap_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TapEvents.ProtoReflect.Descriptor instead.
+func (*TapEvents) Descriptor() ([]byte, []int) {
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TapEvents) GetEvents() []*TapEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 type ObserveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Limit is how many requests per second are tapped at most (0: 100).
@@ -36,7 +81,7 @@ type ObserveRequest struct {
 
 func (x *ObserveRequest) Reset() {
 	*x = ObserveRequest{}
-	mi := &file_tap_v1_tap_proto_msgTypes[0]
+	mi := &file_tap_v1_tap_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +93,7 @@ func (x *ObserveRequest) String() string {
 func (*ObserveRequest) ProtoMessage() {}
 
 func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tap_v1_tap_proto_msgTypes[0]
+	mi := &file_tap_v1_tap_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +106,7 @@ func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveRequest.ProtoReflect.Descriptor instead.
 func (*ObserveRequest) Descriptor() ([]byte, []int) {
-	return file_tap_v1_tap_proto_rawDescGZIP(), []int{0}
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ObserveRequest) GetLimit() uint32 {
@@ -92,7 +137,7 @@ type Match struct {
 
 func (x *Match) Reset() {
 	*x = Match{}
-	mi := &file_tap_v1_tap_proto_msgTypes[1]
+	mi := &file_tap_v1_tap_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +149,7 @@ func (x *Match) String() string {
 func (*Match) ProtoMessage() {}
 
 func (x *Match) ProtoReflect() protoreflect.Message {
-	mi := &file_tap_v1_tap_proto_msgTypes[1]
+	mi := &file_tap_v1_tap_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +162,7 @@ func (x *Match) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Match.ProtoReflect.Descriptor instead.
 func (*Match) Descriptor() ([]byte, []int) {
-	return file_tap_v1_tap_proto_rawDescGZIP(), []int{1}
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Match) GetMethod() string {
@@ -172,7 +217,7 @@ type TapEvent struct {
 
 func (x *TapEvent) Reset() {
 	*x = TapEvent{}
-	mi := &file_tap_v1_tap_proto_msgTypes[2]
+	mi := &file_tap_v1_tap_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +229,7 @@ func (x *TapEvent) String() string {
 func (*TapEvent) ProtoMessage() {}
 
 func (x *TapEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tap_v1_tap_proto_msgTypes[2]
+	mi := &file_tap_v1_tap_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +242,7 @@ func (x *TapEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TapEvent.ProtoReflect.Descriptor instead.
 func (*TapEvent) Descriptor() ([]byte, []int) {
-	return file_tap_v1_tap_proto_rawDescGZIP(), []int{2}
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TapEvent) GetDirection() string {
@@ -318,7 +363,7 @@ type RequestInit struct {
 
 func (x *RequestInit) Reset() {
 	*x = RequestInit{}
-	mi := &file_tap_v1_tap_proto_msgTypes[3]
+	mi := &file_tap_v1_tap_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +375,7 @@ func (x *RequestInit) String() string {
 func (*RequestInit) ProtoMessage() {}
 
 func (x *RequestInit) ProtoReflect() protoreflect.Message {
-	mi := &file_tap_v1_tap_proto_msgTypes[3]
+	mi := &file_tap_v1_tap_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +388,7 @@ func (x *RequestInit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestInit.ProtoReflect.Descriptor instead.
 func (*RequestInit) Descriptor() ([]byte, []int) {
-	return file_tap_v1_tap_proto_rawDescGZIP(), []int{3}
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RequestInit) GetId() uint64 {
@@ -392,7 +437,7 @@ type ResponseInit struct {
 
 func (x *ResponseInit) Reset() {
 	*x = ResponseInit{}
-	mi := &file_tap_v1_tap_proto_msgTypes[4]
+	mi := &file_tap_v1_tap_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +449,7 @@ func (x *ResponseInit) String() string {
 func (*ResponseInit) ProtoMessage() {}
 
 func (x *ResponseInit) ProtoReflect() protoreflect.Message {
-	mi := &file_tap_v1_tap_proto_msgTypes[4]
+	mi := &file_tap_v1_tap_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +462,7 @@ func (x *ResponseInit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseInit.ProtoReflect.Descriptor instead.
 func (*ResponseInit) Descriptor() ([]byte, []int) {
-	return file_tap_v1_tap_proto_rawDescGZIP(), []int{4}
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ResponseInit) GetId() uint64 {
@@ -457,7 +502,7 @@ type ResponseEnd struct {
 
 func (x *ResponseEnd) Reset() {
 	*x = ResponseEnd{}
-	mi := &file_tap_v1_tap_proto_msgTypes[5]
+	mi := &file_tap_v1_tap_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +514,7 @@ func (x *ResponseEnd) String() string {
 func (*ResponseEnd) ProtoMessage() {}
 
 func (x *ResponseEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_tap_v1_tap_proto_msgTypes[5]
+	mi := &file_tap_v1_tap_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +527,7 @@ func (x *ResponseEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseEnd.ProtoReflect.Descriptor instead.
 func (*ResponseEnd) Descriptor() ([]byte, []int) {
-	return file_tap_v1_tap_proto_rawDescGZIP(), []int{5}
+	return file_tap_v1_tap_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ResponseEnd) GetId() uint64 {
@@ -524,7 +569,9 @@ var File_tap_v1_tap_proto protoreflect.FileDescriptor
 
 const file_tap_v1_tap_proto_rawDesc = "" +
 	"\n" +
-	"\x10tap/v1/tap.proto\x12\x10linkerdgo.tap.v1\"U\n" +
+	"\x10tap/v1/tap.proto\x12\x10linkerdgo.tap.v1\"?\n" +
+	"\tTapEvents\x122\n" +
+	"\x06events\x18\x01 \x03(\v2\x1a.linkerdgo.tap.v1.TapEventR\x06events\"U\n" +
 	"\x0eObserveRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\rR\x05limit\x12-\n" +
 	"\x05match\x18\x02 \x01(\v2\x17.linkerdgo.tap.v1.MatchR\x05match\"|\n" +
@@ -568,9 +615,9 @@ const file_tap_v1_tap_proto_rawDesc = "" +
 	"grpcStatus\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1f\n" +
 	"\vproxy_error\x18\x05 \x01(\bR\n" +
-	"proxyError2P\n" +
-	"\x03Tap\x12I\n" +
-	"\aObserve\x12 .linkerdgo.tap.v1.ObserveRequest\x1a\x1a.linkerdgo.tap.v1.TapEvent0\x01B2Z0github.com/linkerd-go/linkerd/proto/tap/v1;tapv1b\x06proto3"
+	"proxyError2Q\n" +
+	"\x03Tap\x12J\n" +
+	"\aObserve\x12 .linkerdgo.tap.v1.ObserveRequest\x1a\x1b.linkerdgo.tap.v1.TapEvents0\x01B2Z0github.com/linkerd-go/linkerd/proto/tap/v1;tapv1b\x06proto3"
 
 var (
 	file_tap_v1_tap_proto_rawDescOnce sync.Once
@@ -584,29 +631,31 @@ func file_tap_v1_tap_proto_rawDescGZIP() []byte {
 	return file_tap_v1_tap_proto_rawDescData
 }
 
-var file_tap_v1_tap_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_tap_v1_tap_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tap_v1_tap_proto_goTypes = []any{
-	(*ObserveRequest)(nil), // 0: linkerdgo.tap.v1.ObserveRequest
-	(*Match)(nil),          // 1: linkerdgo.tap.v1.Match
-	(*TapEvent)(nil),       // 2: linkerdgo.tap.v1.TapEvent
-	(*RequestInit)(nil),    // 3: linkerdgo.tap.v1.RequestInit
-	(*ResponseInit)(nil),   // 4: linkerdgo.tap.v1.ResponseInit
-	(*ResponseEnd)(nil),    // 5: linkerdgo.tap.v1.ResponseEnd
-	nil,                    // 6: linkerdgo.tap.v1.TapEvent.DestinationMetaEntry
+	(*TapEvents)(nil),      // 0: linkerdgo.tap.v1.TapEvents
+	(*ObserveRequest)(nil), // 1: linkerdgo.tap.v1.ObserveRequest
+	(*Match)(nil),          // 2: linkerdgo.tap.v1.Match
+	(*TapEvent)(nil),       // 3: linkerdgo.tap.v1.TapEvent
+	(*RequestInit)(nil),    // 4: linkerdgo.tap.v1.RequestInit
+	(*ResponseInit)(nil),   // 5: linkerdgo.tap.v1.ResponseInit
+	(*ResponseEnd)(nil),    // 6: linkerdgo.tap.v1.ResponseEnd
+	nil,                    // 7: linkerdgo.tap.v1.TapEvent.DestinationMetaEntry
 }
 var file_tap_v1_tap_proto_depIdxs = []int32{
-	1, // 0: linkerdgo.tap.v1.ObserveRequest.match:type_name -> linkerdgo.tap.v1.Match
-	6, // 1: linkerdgo.tap.v1.TapEvent.destination_meta:type_name -> linkerdgo.tap.v1.TapEvent.DestinationMetaEntry
-	3, // 2: linkerdgo.tap.v1.TapEvent.request_init:type_name -> linkerdgo.tap.v1.RequestInit
-	4, // 3: linkerdgo.tap.v1.TapEvent.response_init:type_name -> linkerdgo.tap.v1.ResponseInit
-	5, // 4: linkerdgo.tap.v1.TapEvent.response_end:type_name -> linkerdgo.tap.v1.ResponseEnd
-	0, // 5: linkerdgo.tap.v1.Tap.Observe:input_type -> linkerdgo.tap.v1.ObserveRequest
-	2, // 6: linkerdgo.tap.v1.Tap.Observe:output_type -> linkerdgo.tap.v1.TapEvent
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 0: linkerdgo.tap.v1.TapEvents.events:type_name -> linkerdgo.tap.v1.TapEvent
+	2, // 1: linkerdgo.tap.v1.ObserveRequest.match:type_name -> linkerdgo.tap.v1.Match
+	7, // 2: linkerdgo.tap.v1.TapEvent.destination_meta:type_name -> linkerdgo.tap.v1.TapEvent.DestinationMetaEntry
+	4, // 3: linkerdgo.tap.v1.TapEvent.request_init:type_name -> linkerdgo.tap.v1.RequestInit
+	5, // 4: linkerdgo.tap.v1.TapEvent.response_init:type_name -> linkerdgo.tap.v1.ResponseInit
+	6, // 5: linkerdgo.tap.v1.TapEvent.response_end:type_name -> linkerdgo.tap.v1.ResponseEnd
+	1, // 6: linkerdgo.tap.v1.Tap.Observe:input_type -> linkerdgo.tap.v1.ObserveRequest
+	0, // 7: linkerdgo.tap.v1.Tap.Observe:output_type -> linkerdgo.tap.v1.TapEvents
+	7, // [7:8] is the sub-list for method output_type
+	6, // [6:7] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_tap_v1_tap_proto_init() }
@@ -614,7 +663,7 @@ func file_tap_v1_tap_proto_init() {
 	if File_tap_v1_tap_proto != nil {
 		return
 	}
-	file_tap_v1_tap_proto_msgTypes[2].OneofWrappers = []any{
+	file_tap_v1_tap_proto_msgTypes[3].OneofWrappers = []any{
 		(*TapEvent_RequestInit)(nil),
 		(*TapEvent_ResponseInit)(nil),
 		(*TapEvent_ResponseEnd)(nil),
@@ -625,7 +674,7 @@ func file_tap_v1_tap_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tap_v1_tap_proto_rawDesc), len(file_tap_v1_tap_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,8 +31,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type TapClient interface {
 	// Observe streams the events of the requests that match, until the
-	// client goes away.
-	Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TapEvent], error)
+	// client goes away. Events come in batches, in order: the proxy sends
+	// what accumulated over a short interval (tens of milliseconds) in one
+	// message rather than one message per event.
+	Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TapEvents], error)
 }
 
 type tapClient struct {
@@ -43,13 +45,13 @@ func NewTapClient(cc grpc.ClientConnInterface) TapClient {
 	return &tapClient{cc}
 }
 
-func (c *tapClient) Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TapEvent], error) {
+func (c *tapClient) Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TapEvents], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Tap_ServiceDesc.Streams[0], Tap_Observe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[ObserveRequest, TapEvent]{ClientStream: stream}
+	x := &grpc.GenericClientStream[ObserveRequest, TapEvents]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -60,15 +62,17 @@ func (c *tapClient) Observe(ctx context.Context, in *ObserveRequest, opts ...grp
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Tap_ObserveClient = grpc.ServerStreamingClient[TapEvent]
+type Tap_ObserveClient = grpc.ServerStreamingClient[TapEvents]
 
 // TapServer is the server API for Tap service.
 // All implementations must embed UnimplementedTapServer
 // for forward compatibility.
 type TapServer interface {
 	// Observe streams the events of the requests that match, until the
-	// client goes away.
-	Observe(*ObserveRequest, grpc.ServerStreamingServer[TapEvent]) error
+	// client goes away. Events come in batches, in order: the proxy sends
+	// what accumulated over a short interval (tens of milliseconds) in one
+	// message rather than one message per event.
+	Observe(*ObserveRequest, grpc.ServerStreamingServer[TapEvents]) error
 	mustEmbedUnimplementedTapServer()
 }
 
@@ -79,7 +83,7 @@ type TapServer interface {
 // pointer dereference when methods are called.
 type UnimplementedTapServer struct{}
 
-func (UnimplementedTapServer) Observe(*ObserveRequest, grpc.ServerStreamingServer[TapEvent]) error {
+func (UnimplementedTapServer) Observe(*ObserveRequest, grpc.ServerStreamingServer[TapEvents]) error {
 	return status.Errorf(codes.Unimplemented, "method Observe not implemented")
 }
 func (UnimplementedTapServer) mustEmbedUnimplementedTapServer() {}
@@ -108,11 +112,11 @@ func _Tap_Observe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(TapServer).Observe(m, &grpc.GenericServerStream[ObserveRequest, TapEvent]{ServerStream: stream})
+	return srv.(TapServer).Observe(m, &grpc.GenericServerStream[ObserveRequest, TapEvents]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Tap_ObserveServer = grpc.ServerStreamingServer[TapEvent]
+type Tap_ObserveServer = grpc.ServerStreamingServer[TapEvents]
 
 // Tap_ServiceDesc is the grpc.ServiceDesc for Tap service.
 // It's only intended for direct use with grpc.RegisterService,
