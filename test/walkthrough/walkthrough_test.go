@@ -488,7 +488,7 @@ func policyStep(ctx context.Context, t *testing.T, n *cluster.Node, sh *shell) {
 			}
 			if first > 0 && got >= first+minRequests && denied >= 1 && served > 0 {
 				t.Logf("web: %v meshed requests allowed by all-authenticated, %v denied, %v successful responses so labelled", got, denied, served)
-				return
+				break
 			}
 			if time.Now().After(deadline) {
 				t.Logf("web's proxy metrics:\n%s", grepMetrics(text))
@@ -498,6 +498,27 @@ func policyStep(ctx context.Context, t *testing.T, n *cluster.Node, sh *shell) {
 			t.Fatalf("scraping web's proxy: %v", err)
 		}
 		time.Sleep(2 * time.Second)
+	}
+
+	// The CLI shows the default that applies to web, and the requests it
+	// allowed by it (from Prometheus, once scraped).
+	out := sh.must(ctx, time.Minute, "linkerd authz -n "+demoNS+" deploy/web")
+	if !strings.Contains(out, "default:all-authenticated") {
+		t.Errorf("linkerd authz deploy/web: want the all-authenticated default, got:\n%s", out)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		out, _, err := sh.run(ctx, time.Minute, "linkerd viz authz -n "+demoNS+" deploy/web")
+		if err == nil && slices.ContainsFunc(strings.Split(out, "\n"), func(line string) bool {
+			f := strings.Fields(line)
+			return len(f) > 2 && f[1] == "default:all-authenticated" && f[2] == "default:all-authenticated"
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("linkerd viz authz deploy/web never showed requests allowed by all-authenticated (%v):\n%s", err, out)
+		}
+		time.Sleep(5 * time.Second)
 	}
 }
 
