@@ -33,6 +33,12 @@
 //     fortio servers on different ports behind the one server proxy, so
 //     both pairs have the same processes and the difference is balancing.
 //
+//   - linkerd-go-routes-mtls: linkerd-go-lb1-mtls whose Service has a
+//     ServiceProfile of 10 routes, the matched one (the last) retryable:
+//     route matching, route_* metrics and retry bookkeeping, against
+//     linkerd-go-lb1-mtls. TestCallgrind counts both when -configs names
+//     them (-configs linkerd-go-lb1-mtls,linkerd-go-routes-mtls).
+//
 //   - linkerd-go-tapon-mtls and linkerd-go-tapped-mtls: tap enabled on both
 //     proxies with no tap attached, and a tap client attached to both that
 //     takes every request (three events each), against linkerd-go-mtls.
