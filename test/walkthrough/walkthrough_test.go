@@ -41,6 +41,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -63,6 +64,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/linkerd-go/linkerd/internal/images"
+	"github.com/linkerd-go/linkerd/internal/syncbuf"
 	"github.com/linkerd-go/linkerd/pkg/identity"
 	"github.com/linkerd-go/linkerd/pkg/k8s"
 	"github.com/linkerd-go/linkerd/test/cluster"
@@ -327,6 +329,7 @@ func TestWalkthrough(t *testing.T) {
 	// so tap is not enabled on them until they are restarted (and the
 	// tap-injector gives their proxies the tap service's identity).
 	vizTap(ctx, t, n, sh)
+	dashboardLiveCalls(ctx, t, sh)
 
 	// 15. Authorization policy: with all-authenticated as the demo
 	// namespace's default, an unmeshed client is refused, the meshed demo
@@ -415,6 +418,85 @@ func vizTap(ctx context.Context, t *testing.T, n *cluster.Node, sh *shell) {
 	if reqs == 0 {
 		t.Errorf("viz tap deploy/voting --path %s -o json: no requests in 10s:\n%s", path, out)
 	}
+}
+
+// dashboardLiveCalls reads the dashboard's live calls of web (its API, as
+// the page does) through `linkerd viz dashboard`'s port-forward: the web
+// server streams them from the tap service, and the failing vote shows.
+func dashboardLiveCalls(ctx context.Context, t *testing.T, sh *shell) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	const port = "18084"
+	bin, _, _ := strings.Cut(sh.path, ":") // the shell's linkerd
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "linkerd"), "viz", "dashboard", "--port", port, "--show", "url")
+	cmd.Env = []string{"PATH=" + sh.path, "HOME=" + sh.home, "KUBECONFIG=" + sh.kcfg}
+	var out syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+		t.Logf("linkerd viz dashboard:\n%s", indent(out.String()))
+	}()
+	base := "http://localhost:" + port
+	u := base + "/api/namespaces/" + demoNS + "/tap?resource=deployment/web&to=deployment/voting&duration=10s"
+	for {
+		calls, failed, err := readLiveCalls(ctx, u)
+		if err == nil && calls > 0 && failed {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the dashboard's live calls of web never showed the failing vote to voting (calls %d, %v)", calls, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// readLiveCalls reads a live-calls stream to its end: how many calls came,
+// and whether one failed with gRPC status Unknown.
+func readLiveCalls(ctx context.Context, u string) (int, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, false, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	calls, failed := 0, false
+	event := ""
+	for _, l := range strings.Split(string(body), "\n") {
+		switch {
+		case strings.HasPrefix(l, "event: "):
+			event = strings.TrimPrefix(l, "event: ")
+		case strings.HasPrefix(l, "data: ") && event == "call":
+			var c struct {
+				GRPCStatusName string `json:"grpcStatusName"`
+				Failed         bool   `json:"failed"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(l, "data: ")), &c); err != nil {
+				return calls, failed, fmt.Errorf("call %q: %w", l, err)
+			}
+			calls++
+			if c.Failed && strings.HasPrefix(c.GRPCStatusName, "Unknown") {
+				failed = true
+			}
+		case strings.HasPrefix(l, "data: ") && event == "error":
+			return calls, failed, errors.New(l)
+		}
+	}
+	return calls, failed, nil
 }
 
 // policyStep annotates the demo namespace with the default inbound policy
