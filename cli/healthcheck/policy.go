@@ -134,6 +134,9 @@ func (s *State) policyResources(ctx context.Context) (*policyResources, error) {
 		for i := range items {
 			u := &items[i]
 			key := u.GetNamespace() + "/" + u.GetName()
+			// Fields the API server adds are not the resource's.
+			unstructured.RemoveNestedField(u.Object, "status")
+			unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 			data, err := json.Marshal(u.Object)
 			if err != nil {
 				return nil, fmt.Errorf("encoding %s %s: %w", u.GetKind(), key, err)
