@@ -83,6 +83,9 @@ type policyResources struct {
 	// invalid are the resources validation refuses (created while the
 	// policy-validator webhook was not there), one line each.
 	invalid []string
+	// invalidKeys are those resources ("Kind namespace/name"): references
+	// to them are not reported again.
+	invalidKeys map[string]bool
 	// scoped is set when one namespace is checked: references to other
 	// namespaces cannot be resolved.
 	scoped bool
@@ -118,7 +121,7 @@ func (s *State) policyResources(ctx context.Context) (*policyResources, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &policyResources{meshTLS: map[string]bool{}, networks: map[string]bool{}, scoped: s.DataPlaneNamespace != ""}
+	r := &policyResources{meshTLS: map[string]bool{}, networks: map[string]bool{}, invalidKeys: map[string]bool{}, scoped: s.DataPlaneNamespace != ""}
 	for _, gvr := range policyGVRs {
 		list, err := dyn.Resource(gvr).Namespace(s.DataPlaneNamespace).List(ctx, metav1.ListOptions{})
 		if apierrors.IsNotFound(err) {
@@ -144,6 +147,7 @@ func (s *State) policyResources(ctx context.Context) (*policyResources, error) {
 			obj, err := policy.Decode(data)
 			if err != nil {
 				r.invalid = append(r.invalid, fmt.Sprintf("%s %s: %v", u.GetKind(), key, err))
+				r.invalidKeys[u.GetKind()+" "+key] = true
 				continue
 			}
 			switch o := obj.(type) {
@@ -242,7 +246,7 @@ func authorizationProblems(r *policyResources) []string {
 		key := a.Namespace + "/" + a.Name
 		ref := a.Spec.Server
 		if ref.Name != "" {
-			if servers[a.Namespace+"/"+ref.Name] == nil {
+			if servers[a.Namespace+"/"+ref.Name] == nil && !r.invalidKeys[policy.KindServer+" "+a.Namespace+"/"+ref.Name] {
 				problems = append(problems, fmt.Sprintf("ServerAuthorization %s: spec.server.name: Server %q does not exist", key, ref.Name))
 			}
 			continue
@@ -260,7 +264,7 @@ func authorizationProblems(r *policyResources) []string {
 	}
 	for _, p := range r.aps {
 		key := p.Namespace + "/" + p.Name
-		if t := p.Spec.TargetRef; t.Kind == policy.KindServer && servers[p.Namespace+"/"+t.Name] == nil {
+		if t := p.Spec.TargetRef; t.Kind == policy.KindServer && servers[p.Namespace+"/"+t.Name] == nil && !r.invalidKeys[policy.KindServer+" "+p.Namespace+"/"+t.Name] {
 			problems = append(problems, fmt.Sprintf("AuthorizationPolicy %s: spec.targetRef: Server %q does not exist", key, t.Name))
 		}
 		for i, ref := range p.Spec.RequiredAuthenticationRefs {
@@ -282,7 +286,7 @@ func authorizationProblems(r *policyResources) []string {
 			if ns != p.Namespace && r.scoped {
 				continue
 			}
-			if !known[ns+"/"+ref.Name] {
+			if !known[ns+"/"+ref.Name] && !r.invalidKeys[ref.Kind+" "+ns+"/"+ref.Name] {
 				problems = append(problems, fmt.Sprintf("AuthorizationPolicy %s: spec.requiredAuthenticationRefs[%d]: %s %s/%s does not exist", key, i, ref.Kind, ns, ref.Name))
 			}
 		}

@@ -144,6 +144,18 @@ spec:
   requiredAuthenticationRefs:
   - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: nobody}
   - {group: policy.linkerd.io, kind: NetworkAuthentication, name: office, namespace: other}`,
+				// References to invalid resources: reported once, as invalid.
+				`apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: needs-wildcards, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: typo}
+  requiredAuthenticationRefs:
+  - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: wildcards}`,
+				`apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: typo-public, namespace: emojivoto}
+spec: {server: {name: typo}, client: {unauthenticated: true}}`,
 			),
 			wants: map[string]want{
 				"policy resources are valid": {StatusWarning, `Server emojivoto/typo: decoding Server: error unmarshaling JSON: while decoding JSON: json: unknown field "proxyProtocl"
