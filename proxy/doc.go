@@ -20,8 +20,10 @@
 //
 // (route: the destination's ServiceProfile routes — per-route metrics,
 // timeouts, retries within the budget of requests the engine can send
-// again (pipeline.Replayer) — when a destination service is configured:
-// package route.)
+// again (pipeline.Replayer), HTTPRoute filters (a redirect is a
+// pipeline.AnswerError; header and URL changes a pipeline.Edit the engines
+// apply when they forward the request and relay the response head) —
+// when a destination service is configured: package route.)
 //
 // (tap only when LINKERD2_PROXY_TAP_SVC_NAME enables it: package tap, which
 // also serves the tap API on the control port. authz is package authz: the

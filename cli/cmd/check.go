@@ -15,6 +15,7 @@ import (
 	"github.com/linkerd-go/linkerd/viz/metricsapi/client"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -36,7 +37,9 @@ type checkOptions struct {
 
 // checkDeps is what `linkerd check` needs from outside; tests replace it.
 type checkDeps struct {
-	newClient      func() (kubernetes.Interface, error)
+	newClient func() (kubernetes.Interface, error)
+	// newDynamic reaches the policy resources; nil skips their checks.
+	newDynamic     func() (dynamic.Interface, error)
 	serverTime     func(ctx context.Context) (time.Time, error)
 	kubectlVersion func(ctx context.Context) (string, error)
 	now            func() time.Time
@@ -151,6 +154,7 @@ func runCategories(ctx context.Context, categories []healthcheck.Category, opts 
 		DataPlaneNamespace:    opts.namespace,
 		CLIVersion:            version.Version,
 		NewClient:             deps.newClient,
+		NewDynamic:            deps.newDynamic,
 		ServerTime:            deps.serverTime,
 		KubectlVersion:        deps.kubectlVersion,
 		Now:                   deps.now,
@@ -203,6 +207,16 @@ func clusterCheckDeps(global *GlobalOptions) checkDeps {
 				return nil, fmt.Errorf("kubernetes client: %w", err)
 			}
 			return kube, nil
+		},
+		newDynamic: func() (dynamic.Interface, error) {
+			if cfg == nil {
+				return nil, errors.New("no client configuration")
+			}
+			d, err := dynamic.NewForConfig(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+			}
+			return d, nil
 		},
 		serverTime: func(ctx context.Context) (time.Time, error) {
 			if cfg == nil {

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -34,21 +35,11 @@ default:<name>), and per server and route the rate of requests denied
 			if err != nil {
 				return err
 			}
-			addr, release, err := metricsAPIAddr(cmd, global, vopts)
+			resp, err := askMetricsAPI(cmd, global, vopts, func(ctx context.Context, c *client.Client) (*vizv1.AuthzResponse, error) {
+				return c.Authz(ctx, &vizv1.AuthzRequest{Resource: sel, TimeWindow: opts.timeWindow})
+			})
 			if err != nil {
 				return err
-			}
-			defer release()
-			c, err := client.Dial(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cliContext(cmd.Context())
-			defer cancel()
-			resp, err := c.Authz(ctx, &vizv1.AuthzRequest{Resource: sel, TimeWindow: opts.timeWindow})
-			if err != nil {
-				return vizError(err, addr)
 			}
 			return printVizAuthz(cmd.OutOrStdout(), resp)
 		},

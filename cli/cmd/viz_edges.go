@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,21 +43,11 @@ destination in the last minute; SECURED is √ when the connection is mTLS
 			if sel.Name != "" {
 				return fmt.Errorf("edges takes a resource type, not a resource: %q", args[0])
 			}
-			addr, release, err := metricsAPIAddr(cmd, global, vopts)
+			resp, err := askMetricsAPI(cmd, global, vopts, func(ctx context.Context, c *client.Client) (*vizv1.EdgesResponse, error) {
+				return c.Edges(ctx, &vizv1.EdgesRequest{Selector: sel, AllNamespaces: opts.allNamespaces})
+			})
 			if err != nil {
 				return err
-			}
-			defer release()
-			c, err := client.Dial(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cliContext(cmd.Context())
-			defer cancel()
-			resp, err := c.Edges(ctx, &vizv1.EdgesRequest{Selector: sel, AllNamespaces: opts.allNamespaces})
-			if err != nil {
-				return vizError(err, addr)
 			}
 			return printEdges(cmd.OutOrStdout(), opts.output, resp)
 		},

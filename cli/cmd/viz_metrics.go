@@ -79,6 +79,29 @@ func addStateDirFlag(flags interface {
 	flags.StringVar(dir, stateDirFlag, localmesh.DefaultStateDir, "use the local mesh whose state is in this directory (the default when there is no kubeconfig)")
 }
 
+// askMetricsAPI makes one call to the metrics API the flags point at, in
+// the CLI's request time; an error of the call is told as vizError tells it.
+func askMetricsAPI[R any](cmd *cobra.Command, global *GlobalOptions, vopts *vizOptions, call func(ctx context.Context, c *client.Client) (R, error)) (R, error) {
+	var zero R
+	addr, release, err := metricsAPIAddr(cmd, global, vopts)
+	if err != nil {
+		return zero, err
+	}
+	defer release()
+	c, err := client.Dial(addr)
+	if err != nil {
+		return zero, err
+	}
+	defer c.Close()
+	ctx, cancel := cliContext(cmd.Context())
+	defer cancel()
+	resp, err := call(ctx, c)
+	if err != nil {
+		return zero, vizError(err, addr)
+	}
+	return resp, nil
+}
+
 // hasKubeconfig reports whether a kubeconfig is given or in its default place.
 func hasKubeconfig(global *GlobalOptions) bool {
 	if global.Kubeconfig != "" || os.Getenv("KUBECONFIG") != "" {

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,21 +46,11 @@ matched, and every request of a service without a profile, are the route
 			if err != nil {
 				return err
 			}
-			addr, release, err := metricsAPIAddr(cmd, global, vopts)
+			resp, err := askMetricsAPI(cmd, global, vopts, func(ctx context.Context, c *client.Client) (*vizv1.TopRoutesResponse, error) {
+				return c.TopRoutes(ctx, &vizv1.TopRoutesRequest{Selector: sel, TimeWindow: opts.timeWindow, To: to})
+			})
 			if err != nil {
 				return err
-			}
-			defer release()
-			c, err := client.Dial(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cliContext(cmd.Context())
-			defer cancel()
-			resp, err := c.TopRoutes(ctx, &vizv1.TopRoutesRequest{Selector: sel, TimeWindow: opts.timeWindow, To: to})
-			if err != nil {
-				return vizError(err, addr)
 			}
 			return printRoutes(cmd.OutOrStdout(), opts.output, resp)
 		},

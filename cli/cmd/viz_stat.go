@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,21 +61,11 @@ the requests between the two resources as their client saw them.`,
 				return err
 			}
 			req := &vizv1.StatSummaryRequest{Selector: sel, AllNamespaces: opts.allNamespaces, TimeWindow: opts.timeWindow, To: to, From: from}
-			addr, release, err := metricsAPIAddr(cmd, global, vopts)
+			resp, err := askMetricsAPI(cmd, global, vopts, func(ctx context.Context, c *client.Client) (*vizv1.StatSummaryResponse, error) {
+				return c.StatSummary(ctx, req)
+			})
 			if err != nil {
 				return err
-			}
-			defer release()
-			c, err := client.Dial(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cliContext(cmd.Context())
-			defer cancel()
-			resp, err := c.StatSummary(ctx, req)
-			if err != nil {
-				return vizError(err, addr)
 			}
 			return printStats(cmd.OutOrStdout(), opts.output, opts.allNamespaces, resp)
 		},

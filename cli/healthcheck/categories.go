@@ -24,6 +24,7 @@ func ControlPlaneCategories() []Category {
 		linkerdVersionCategory(),
 		controlPlaneVersionCategory(),
 		linkerdControlPlaneProxyCategory(),
+		linkerdPolicyCategory(),
 	}
 }
 

@@ -31,6 +31,7 @@ const (
 	LinkerdControlPlaneProxy = "linkerd-control-plane-proxy"
 	LinkerdDataPlane         = "linkerd-data-plane"
 	LinkerdIdentityDataPlane = "linkerd-identity-data-plane"
+	LinkerdPolicy            = "linkerd-policy"
 )
 
 // DefaultHintBaseURL is prefixed to a check's hint anchor to make its hint URL.

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
@@ -44,11 +45,18 @@ type State struct {
 
 	// Kube is the client, set by "can initialize the client" (or preset).
 	Kube kubernetes.Interface
+	// NewDynamic builds the client of custom resources (the policy
+	// resources); nil, with Dynamic nil, skips the linkerd-policy checks.
+	NewDynamic func() (dynamic.Interface, error)
+	// Dynamic is that client, made by NewDynamic when first needed (or preset).
+	Dynamic dynamic.Interface
 	// values is the installation's configuration, read by
 	// "'linkerd-config' config map exists".
 	values *Values
 	// idm is the identity material, read by "certificate config is valid".
 	idm *identityMaterial
+	// policy is what the linkerd-policy checks read.
+	policy *policyResources
 }
 
 func (s *State) now() time.Time {

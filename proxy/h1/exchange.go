@@ -116,6 +116,11 @@ func (c *conn) exchange(ctx context.Context, n int) bool {
 // the endpoint's proxy, and waits for the final response head.
 func (c *conn) Forward(ctx context.Context, px *pipeline.Exchange) error {
 	x := &c.x
+	if px.Edit != nil {
+		for _, name := range px.Edit.Remove {
+			c.req.drop([]byte(name))
+		}
+	}
 	if !slices.Equal(px.Fields, c.rendered) {
 		// The chain's fields rarely change on a connection: rendered (and
 		// checked) once, reused while they stay the same.
@@ -123,7 +128,18 @@ func (c *conn) Forward(ctx context.Context, px *pipeline.Exchange) error {
 		c.rendered = append(c.rendered[:0], px.Fields...)
 	}
 	if px.OrigProto && c.s.H2 != nil {
-		c.h2.fields = requestFields(c.h2.fields[:0], &c.req, px.Authority, px.Fields, &c.h2.name)
+		authority := px.Authority
+		if px.Edit != nil && px.Edit.Authority != "" {
+			authority = px.Edit.Authority
+		}
+		c.h2.fields = requestFields(c.h2.fields[:0], &c.req, authority, px.Fields, &c.h2.name)
+		if px.Edit != nil && px.Edit.Path != "" {
+			for i := range c.h2.fields {
+				if c.h2.fields[i].Name == ":path" {
+					c.h2.fields[i].Value = px.Edit.Path
+				}
+			}
+		}
 		head, err := c.roundTripH2(ctx, x, px.Endpoint)
 		if err != nil {
 			return err
@@ -264,7 +280,11 @@ func (c *conn) release(x *exchange, reuse bool) {
 // streaming the body.
 func (c *conn) send(x *exchange) error {
 	u := x.u
-	writeRequestHead(u.w, &c.req, c.extraBuf)
+	if e := c.px.Edit; e != nil {
+		writeRewrittenHead(u.w, &c.req, c.extraBuf, e.Authority, e.Path)
+	} else {
+		writeRequestHead(u.w, &c.req, c.extraBuf)
+	}
 	switch x.body {
 	case bodyNone:
 	case bodyBuffered:
@@ -381,7 +401,12 @@ func (c *conn) relay(x *exchange) bool {
 		fr = framingLength
 	}
 	keep := !x.close && fr != framingClose && !c.s.draining.Load()
-	writeResponseHead(c.w, resp, fr == framingChunked, !keep)
+	if e := c.px.Edit; e != nil {
+		resp.drop(e.RespRemove)
+		writeResponseHeadExtra(c.w, resp, fr == framingChunked, !keep, e.RespFields)
+	} else {
+		writeResponseHead(c.w, resp, fr == framingChunked, !keep)
+	}
 	u.r.discard(len(resp.raw))
 
 	var err error

@@ -57,6 +57,54 @@ func writeRequestHead(w *bufio.Writer, h *requestHead, extra []byte) {
 	_, _ = w.WriteString("\r\n")
 }
 
+// writeRewrittenHead is writeRequestHead with the authority (Host) and
+// the target replaced, each when not "" (a route's URLRewrite).
+func writeRewrittenHead(w *bufio.Writer, h *requestHead, extra []byte, authority, target string) {
+	if authority == "" && target == "" {
+		writeRequestHead(w, h, extra)
+		return
+	}
+	raw := h.raw
+	_, _ = w.Write(h.method.of(raw))
+	_ = w.WriteByte(' ')
+	switch {
+	case target != "":
+		_, _ = w.WriteString(target)
+	case h.absolute:
+		if p := h.path.of(raw); len(p) > 0 && p[0] == '/' {
+			_, _ = w.Write(p)
+		} else {
+			_ = w.WriteByte('/')
+			_, _ = w.Write(p)
+		}
+	default:
+		_, _ = w.Write(h.target.of(raw))
+	}
+	_, _ = w.WriteString(" HTTP/1.1\r\n")
+	if authority != "" {
+		_, _ = w.WriteString("Host: ")
+		_, _ = w.WriteString(strings.Map(noNewline, authority))
+		_, _ = w.WriteString("\r\n")
+	} else {
+		writeHost(w, h)
+	}
+	for i := range h.fields {
+		f := &h.fields[i]
+		if f.hop || i == h.host {
+			continue
+		}
+		_, _ = w.Write(raw[f.line.start : f.line.end+2])
+	}
+	_, _ = w.Write(extra)
+	if h.teTrailers {
+		_, _ = w.WriteString("TE: trailers\r\n")
+	}
+	if h.chunked {
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+}
+
 func writeHost(w *bufio.Writer, h *requestHead) {
 	_, _ = w.WriteString("Host: ")
 	_, _ = w.Write(h.authority.of(h.raw))
@@ -67,6 +115,12 @@ func writeHost(w *bufio.Writer, h *requestHead) {
 // HTTP/1.1, fields byte for byte except the hop-by-hop ones, then the
 // framing and connection fields of the client connection.
 func writeResponseHead(w *bufio.Writer, h *responseHead, chunked, close bool) {
+	writeResponseHeadExtra(w, h, chunked, close, nil)
+}
+
+// writeResponseHeadExtra is writeResponseHead with extra fields (a route's
+// response header filter) added; invalid ones are left out.
+func writeResponseHeadExtra(w *bufio.Writer, h *responseHead, chunked, close bool, extra []pipeline.Field) {
 	raw := h.raw
 	_, _ = w.WriteString("HTTP/1.1")
 	run := h.lineEnd + 2
@@ -80,6 +134,14 @@ func writeResponseHead(w *bufio.Writer, h *responseHead, chunked, close bool) {
 		run = f.line.end + 2
 	}
 	_, _ = w.Write(raw[run : len(raw)-2])
+	for _, f := range extra {
+		if isToken([]byte(f.Name)) && validValue(f.Value) {
+			_, _ = w.WriteString(f.Name)
+			_, _ = w.WriteString(": ")
+			_, _ = w.WriteString(f.Value)
+			_, _ = w.WriteString("\r\n")
+		}
+	}
 	if chunked {
 		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
 	}

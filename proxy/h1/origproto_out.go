@@ -202,6 +202,9 @@ func (c *conn) relayH2(x *exchange, head h2.Head) bool {
 		fr = framingLength
 	}
 	keep := !x.close && !c.s.draining.Load()
+	if e := c.px.Edit; e != nil {
+		head.Fields = h2.EditFields(nil, head.Fields, e)
+	}
 	writeH2ResponseHead(c.w, head, fr == framingChunked, !keep)
 
 	var err error

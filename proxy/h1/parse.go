@@ -330,6 +330,17 @@ func (h *requestHead) drop(name []byte) {
 	}
 }
 
+// drop leaves the named fields (any case) out of the relayed response.
+func (h *responseHead) drop(names []string) {
+	for _, name := range names {
+		for i := range h.fields {
+			if equalFoldBytes(h.fields[i].name.of(h.raw), []byte(name)) {
+				h.fields[i].hop = true
+			}
+		}
+	}
+}
+
 // responseHead is a parsed response head; spans refer to raw.
 type responseHead struct {
 	raw     []byte

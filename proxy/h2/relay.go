@@ -83,8 +83,16 @@ func (r *Relay) requestFields(dst []Field, px *pipeline.Exchange) []Field {
 			}
 			continue
 		}
-		if pipeline.HopByHop(f.Name) || r.isOwned(f.Name) {
+		if pipeline.HopByHop(f.Name) || r.isOwned(f.Name) || px.Edit != nil && pipeline.Removes(px.Edit.Remove, f.Name) {
 			continue
+		}
+		if e := px.Edit; e != nil {
+			switch {
+			case f.Name == ":authority" && e.Authority != "":
+				f.Value = e.Authority
+			case f.Name == ":path" && e.Path != "":
+				f.Value = e.Path
+			}
 		}
 		dst = append(dst, f)
 	}
@@ -216,6 +224,9 @@ func (r *Relay) waitBody(grace time.Duration) error {
 func (r *Relay) Respond() {
 	st, up, px := r.st, r.up, r.px
 	fields := responseFields(r.fields[:0], r.uhead)
+	if px.Edit != nil {
+		fields = EditFields(fields[:0], fields, px.Edit)
+	}
 	var err error
 	if up.Done() && up.Buffered() == 0 && len(up.Trailers()) == 0 && up.Err() == nil {
 		err = st.Respond(fields, nil, true)
@@ -326,6 +337,20 @@ func RespondAnswer(st *Stream, a *pipeline.Answer, fields *[]Field) error {
 
 // responseFields are a response head's fields as relayed: hop-by-hop ones
 // left out.
+// EditFields appends to dst the response fields fs less those e removes,
+// then e's (names in lower case); dst may be fs[:0].
+func EditFields(dst, fs []Field, e *pipeline.Edit) []Field {
+	for _, f := range fs {
+		if !pipeline.Removes(e.RespRemove, f.Name) {
+			dst = append(dst, f)
+		}
+	}
+	for _, f := range e.RespFields {
+		dst = append(dst, Field{Name: strings.ToLower(f.Name), Value: f.Value})
+	}
+	return dst
+}
+
 func responseFields(dst []Field, h Head) []Field {
 	dst = append(dst, Field{Name: ":status", Value: StatusValue(h.Status)})
 	for _, f := range h.Fields {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,12 +125,34 @@ type transportForwarder struct {
 // Forward implements pipeline.Forwarder.
 func (t *transportForwarder) Forward(ctx context.Context, x *pipeline.Exchange) error {
 	t.out.URL.Host = x.Endpoint.Addr.String()
+	e := x.Edit
+	if e != nil {
+		for _, name := range e.Remove {
+			t.out.Header.Del(name)
+		}
+		if e.Authority != "" {
+			t.out.Host = e.Authority
+		}
+		if e.Path != "" {
+			if u, err := url.ParseRequestURI(e.Path); err == nil {
+				t.out.URL.Path, t.out.URL.RawPath, t.out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+			}
+		}
+	}
 	for _, f := range x.Fields {
 		t.out.Header.Set(f.Name, f.Value)
 	}
 	resp, err := t.h.transport.RoundTrip(t.out.WithContext(transport.WithEndpoint(ctx, x.Endpoint)))
 	if err != nil {
 		return err
+	}
+	if e != nil {
+		for _, name := range e.RespRemove {
+			resp.Header.Del(name)
+		}
+		for _, f := range e.RespFields {
+			resp.Header.Add(f.Name, f.Value)
+		}
 	}
 	t.resp = resp
 	x.Responded(resp.StatusCode)

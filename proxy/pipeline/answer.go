@@ -22,6 +22,13 @@ type Answer struct {
 // for); both carry l5d-proxy-error with the reason. Every engine answers
 // with it.
 func (x *Exchange) Fail(status int, err error) *Answer {
+	var ae *AnswerError
+	if errors.As(err, &ae) {
+		// A layer's deliberate answer (a route's redirect): sent as is,
+		// not a failure.
+		x.Answer, x.Status, x.HeadAt = ae.Answer, ae.Answer.Status, time.Now()
+		return ae.Answer
+	}
 	if status == 0 {
 		status = ErrorStatus(x, err)
 	}
@@ -37,6 +44,17 @@ func (x *Exchange) Fail(status int, err error) *Answer {
 	}
 	return a
 }
+
+// AnswerError is returned by a layer that answers the request itself
+// rather than forwarding it (an HTTPRoute's RequestRedirect): Fail sends
+// its Answer unchanged (no l5d-proxy-error) and the exchange does not
+// count as failed.
+type AnswerError struct {
+	Answer *Answer
+	Reason string
+}
+
+func (e *AnswerError) Error() string { return e.Reason }
 
 // StatusError is a failure that calls for an answer with its status (a
 // malformed request: 400; a denied one: 403...).

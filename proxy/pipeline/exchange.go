@@ -19,6 +19,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,6 +126,9 @@ type Exchange struct {
 	Endpoint *balance.Endpoint
 	// Fields are added to the request as it is forwarded.
 	Fields []Field
+	// Edit changes the forwarded request's fields beyond Fields and the
+	// response head's (a route's header filters); nil: none.
+	Edit *Edit
 	// OrigProto: outbound, the HTTP/1.1 request goes to the endpoint's proxy
 	// over HTTP/2; inbound, it arrived that way and goes on as HTTP/1.1.
 	OrigProto bool
@@ -156,6 +160,33 @@ type Exchange struct {
 	keyReady bool
 	finished bool
 	fields   [4]Field
+}
+
+// Edit is a layer's change to an exchange's header fields beyond the
+// request Fields it adds. The engines apply it: Remove when they forward
+// the request (before Fields are added), RespRemove and RespFields when
+// they write the response head they relay (not the proxy's own answers).
+type Edit struct {
+	// Remove names request fields (any case) left out of the forwarded request.
+	Remove []string
+	// RespRemove names response fields (any case) left out of the relayed
+	// response; RespFields are added to it after.
+	RespRemove []string
+	RespFields []Field
+	// Authority and Path, when not "", replace the forwarded request's
+	// authority (Host, :authority) and target (a route's URLRewrite);
+	// Exchange.Authority and Path keep the request's as received.
+	Authority, Path string
+}
+
+// Removes reports whether names (an Edit's Remove or RespRemove) holds name.
+func Removes(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Reset prepares x for a new request on conn.

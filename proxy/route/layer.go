@@ -125,17 +125,31 @@ func (l *Layer) metricsFor(st *state, ep *balance.Endpoint) (m, actual *metrics.
 func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	p := l.Profiles.Profile(ctx, x.Dst)
 	req := &Request{Method: x.Method, Target: x.Path, Header: x.Header}
+	var filters *Filters
 	if p.Splits() {
 		// Traffic split: the balance layer resolves the chosen authority.
-		x.Dst.Authority = p.Backend(req, x.Dst.Authority, rand.Float64())
+		if br := p.matchBackend(req); br != nil {
+			x.Dst.Authority = pick(br.backends, br.total, x.Dst.Authority, rand.Float64())
+			filters = br.filters
+		} else {
+			x.Dst.Authority = p.Split(x.Dst.Authority, rand.Float64())
+		}
 	}
 	r := p.MatchRequest(req)
 	if r == nil {
+		if err := filters.Apply(x); err != nil {
+			return err
+		}
 		return x.Next(ctx)
 	}
 	st := &state{route: r}
 	st.m, st.actual = l.families(r)
 	x.Route = st
+	// The rule's filters, once the route counts the exchange (a redirect
+	// is its response).
+	if err := filters.Apply(x); err != nil {
+		return err
+	}
 	if f := r.fault; f != nil {
 		if err := f.inject(ctx, rand.Float64(), rand.Float64()); err != nil {
 			return err

@@ -4,7 +4,8 @@
 // routes, and the Layer that applies a route to a request: per-route
 // metrics (route_request_total, route_response_total,
 // route_response_latency_ms by dst and rt_route, classified by the route's
-// response classes) and the route's timeout (504 with l5d-proxy-error).
+// response classes), the route's timeout (504 with l5d-proxy-error) and
+// its HTTPRoute rule's filters (Filters).
 package route
 
 import (
@@ -54,6 +55,8 @@ type backendRoute struct {
 	match    requestMatcher
 	backends []override
 	total    uint64
+	// filters are the rule's filters; nil: none.
+	filters *Filters
 }
 
 // Route is one route of a profile.
@@ -138,6 +141,9 @@ func Compile(p *destinationv1.Profile, dst string) (*Profile, error) {
 			return nil, fmt.Errorf("backend route %d (%q): %w", i, br.GetName(), err)
 		}
 		b := backendRoute{name: br.GetName(), match: m}
+		if b.filters, err = compileFilters(br); err != nil {
+			return nil, fmt.Errorf("backend route %d (%q): %w", i, br.GetName(), err)
+		}
 		b.backends, b.total = compileOverrides(br.GetBackends())
 		if len(br.GetBackends()) > 0 && b.total == 0 {
 			return nil, fmt.Errorf("backend route %d (%q): the backends' weights sum to 0", i, br.GetName())
@@ -179,13 +185,21 @@ func (p *Profile) Backend(r *Request, authority string, draw float64) string {
 	if p == nil {
 		return authority
 	}
+	if br := p.matchBackend(r); br != nil {
+		return pick(br.backends, br.total, authority, draw)
+	}
+	return p.Split(authority, draw)
+}
+
+// matchBackend returns the first backend route matching r, nil when none does.
+func (p *Profile) matchBackend(r *Request) *backendRoute {
 	for i := range p.backendRoutes {
 		br := &p.backendRoutes[i]
 		if br.match.matches(r) {
-			return pick(br.backends, br.total, authority, draw)
+			return br
 		}
 	}
-	return p.Split(authority, draw)
+	return nil
 }
 
 // Split picks the authority a request for authority goes to: one of the

@@ -199,6 +199,46 @@ spec:
 			t.Errorf("check --proxy output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// Policy resources that cannot apply, created past the policy-validator
+	// (the namespace opts out of the webhooks): warnings naming each, and
+	// the check still passes.
+	c.Apply(t, `apiVersion: policy.linkerd.io/v1beta1
+kind: Server
+metadata: {name: nothing, namespace: `+app+`}
+spec: {podSelector: {matchLabels: {app: gone}}, port: 8080}
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: Server
+metadata: {name: web-grpc, namespace: `+app+`}
+spec: {podSelector: {matchLabels: {app: web}}, port: grpc}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: wildcards, namespace: `+app+`}
+spec: {identities: ["*.*.foo"]}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: orphan, namespace: `+app+`}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: web-http}
+  requiredAuthenticationRefs: [{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: wildcards}]
+`)
+	code, out, errOut = linkerd(t, c, "check", "--proxy", "-n", app, "-L", ns, "--wait", "10s")
+	if code != 0 {
+		t.Fatalf("check --proxy with bad policy: exit %d, want 0 (warnings only)\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	t.Logf("linkerd check --proxy with bad policy:\n%s", out)
+	for _, want := range []string{
+		"‼ policy resources are valid\n    MeshTLSAuthentication " + app + `/wildcards: invalid MeshTLSAuthentication: spec.identities[0]: "*.*.foo" cannot match`,
+		"‼ servers select pods and their ports\n    Server " + app + "/nothing: spec.podSelector matches no pod\n    Server " + app + `/web-grpc: spec.port "grpc" is not the name of a container port of any selected pod`,
+		"‼ authorizations target existing resources\n    AuthorizationPolicy " + app + `/orphan: spec.targetRef: Server "web-http" does not exist`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check --proxy output lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 // runPod creates pod and sets the status a kubelet would report once every

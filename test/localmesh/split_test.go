@@ -174,4 +174,63 @@ spec:
 	if got := count(200, nil); got["web-v2"] > 60 {
 		t.Errorf("requests without the header: %v, want them still split 90/10", got)
 	}
+
+	// An HTTPRoute's filters, applied by the client proxy: a header added
+	// to the requests web gets, a redirect answered by the proxy itself.
+	c.must("apply", "-f", write("filters.yaml", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web-filters, namespace: demo}
+spec:
+  parentRefs: [{name: web, kind: Service, group: core, port: 8080}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /headers}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {add: [{name: x-route, value: filtered}]}
+  - matches: [{path: {type: PathPrefix, value: /old}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {statusCode: 301, path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}
+`))
+	noFollow := *hc
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	get := func(path string) (*http.Response, string, error) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+vip+":8080"+path, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		req.Host = "web.demo.svc.cluster.local:8080"
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, string(b), err
+	}
+	const wantLoc = "http://web.demo.svc.cluster.local:8080/new/a?b=1"
+	start = time.Now()
+	for {
+		_, body, err := get("/headers")
+		if err != nil {
+			t.Fatalf("GET /headers: %v", err)
+		}
+		resp, _, err := get("/old/a?b=1")
+		if err != nil {
+			t.Fatalf("GET /old/a: %v", err)
+		}
+		headerOK := strings.Contains(body, `"X-Route": [`) && strings.Contains(body, `"filtered"`)
+		redirectOK := resp.StatusCode == http.StatusMovedPermanently && resp.Header.Get("Location") == wantLoc
+		if headerOK && redirectOK {
+			if v := resp.Header.Get("l5d-proxy-error"); v != "" {
+				t.Errorf("the redirect carries l5d-proxy-error %q", v)
+			}
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("the HTTPRoute's filters did not apply within 15s: /headers answered %s; /old/a?b=1: %d Location %q, want 301 %s",
+				body, resp.StatusCode, resp.Header.Get("Location"), wantLoc)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

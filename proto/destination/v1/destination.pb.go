@@ -125,7 +125,10 @@ type BackendRoute struct {
 	// timeouts.backendRequest); 0: none. A request matching no ServiceProfile
 	// route takes the first backend route it matches as its route: its
 	// metrics (rt_route is the name) and this timeout.
-	TimeoutMs     int64 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs int64 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// The rule's filters, applied in order by the client proxy to the
+	// requests the route matches (RequestMirror is not carried).
+	Filters       []*RouteFilter `protobuf:"bytes,5,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +191,455 @@ func (x *BackendRoute) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *BackendRoute) GetFilters() []*RouteFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+// RouteFilter is one HTTPRoute filter (Gateway API semantics).
+type RouteFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*RouteFilter_RequestHeaderModifier
+	//	*RouteFilter_ResponseHeaderModifier
+	//	*RouteFilter_RequestRedirect
+	//	*RouteFilter_UrlRewrite
+	Kind          isRouteFilter_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteFilter) Reset() {
+	*x = RouteFilter{}
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteFilter) ProtoMessage() {}
+
+func (x *RouteFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteFilter.ProtoReflect.Descriptor instead.
+func (*RouteFilter) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RouteFilter) GetKind() isRouteFilter_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *RouteFilter) GetRequestHeaderModifier() *HeaderModifier {
+	if x != nil {
+		if x, ok := x.Kind.(*RouteFilter_RequestHeaderModifier); ok {
+			return x.RequestHeaderModifier
+		}
+	}
+	return nil
+}
+
+func (x *RouteFilter) GetResponseHeaderModifier() *HeaderModifier {
+	if x != nil {
+		if x, ok := x.Kind.(*RouteFilter_ResponseHeaderModifier); ok {
+			return x.ResponseHeaderModifier
+		}
+	}
+	return nil
+}
+
+func (x *RouteFilter) GetRequestRedirect() *RequestRedirect {
+	if x != nil {
+		if x, ok := x.Kind.(*RouteFilter_RequestRedirect); ok {
+			return x.RequestRedirect
+		}
+	}
+	return nil
+}
+
+func (x *RouteFilter) GetUrlRewrite() *UrlRewrite {
+	if x != nil {
+		if x, ok := x.Kind.(*RouteFilter_UrlRewrite); ok {
+			return x.UrlRewrite
+		}
+	}
+	return nil
+}
+
+type isRouteFilter_Kind interface {
+	isRouteFilter_Kind()
+}
+
+type RouteFilter_RequestHeaderModifier struct {
+	RequestHeaderModifier *HeaderModifier `protobuf:"bytes,1,opt,name=request_header_modifier,json=requestHeaderModifier,proto3,oneof"`
+}
+
+type RouteFilter_ResponseHeaderModifier struct {
+	ResponseHeaderModifier *HeaderModifier `protobuf:"bytes,2,opt,name=response_header_modifier,json=responseHeaderModifier,proto3,oneof"`
+}
+
+type RouteFilter_RequestRedirect struct {
+	RequestRedirect *RequestRedirect `protobuf:"bytes,3,opt,name=request_redirect,json=requestRedirect,proto3,oneof"`
+}
+
+type RouteFilter_UrlRewrite struct {
+	UrlRewrite *UrlRewrite `protobuf:"bytes,4,opt,name=url_rewrite,json=urlRewrite,proto3,oneof"`
+}
+
+func (*RouteFilter_RequestHeaderModifier) isRouteFilter_Kind() {}
+
+func (*RouteFilter_ResponseHeaderModifier) isRouteFilter_Kind() {}
+
+func (*RouteFilter_RequestRedirect) isRouteFilter_Kind() {}
+
+func (*RouteFilter_UrlRewrite) isRouteFilter_Kind() {}
+
+// HeaderModifier sets (replaces), adds and removes header fields.
+type HeaderModifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Set           []*HeaderValue         `protobuf:"bytes,1,rep,name=set,proto3" json:"set,omitempty"`
+	Add           []*HeaderValue         `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderModifier) Reset() {
+	*x = HeaderModifier{}
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderModifier) ProtoMessage() {}
+
+func (x *HeaderModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderModifier.ProtoReflect.Descriptor instead.
+func (*HeaderModifier) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HeaderModifier) GetSet() []*HeaderValue {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetAdd() []*HeaderValue {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+type HeaderValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderValue) Reset() {
+	*x = HeaderValue{}
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderValue) ProtoMessage() {}
+
+func (x *HeaderValue) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderValue.ProtoReflect.Descriptor instead.
+func (*HeaderValue) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HeaderValue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// PathModifier replaces a request's path, or the prefix its route matched.
+type PathModifier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*PathModifier_ReplaceFullPath
+	//	*PathModifier_ReplacePrefixMatch
+	Kind          isPathModifier_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathModifier) Reset() {
+	*x = PathModifier{}
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathModifier) ProtoMessage() {}
+
+func (x *PathModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathModifier.ProtoReflect.Descriptor instead.
+func (*PathModifier) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PathModifier) GetKind() isPathModifier_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *PathModifier) GetReplaceFullPath() string {
+	if x != nil {
+		if x, ok := x.Kind.(*PathModifier_ReplaceFullPath); ok {
+			return x.ReplaceFullPath
+		}
+	}
+	return ""
+}
+
+func (x *PathModifier) GetReplacePrefixMatch() string {
+	if x != nil {
+		if x, ok := x.Kind.(*PathModifier_ReplacePrefixMatch); ok {
+			return x.ReplacePrefixMatch
+		}
+	}
+	return ""
+}
+
+type isPathModifier_Kind interface {
+	isPathModifier_Kind()
+}
+
+type PathModifier_ReplaceFullPath struct {
+	ReplaceFullPath string `protobuf:"bytes,1,opt,name=replace_full_path,json=replaceFullPath,proto3,oneof"`
+}
+
+type PathModifier_ReplacePrefixMatch struct {
+	ReplacePrefixMatch string `protobuf:"bytes,2,opt,name=replace_prefix_match,json=replacePrefixMatch,proto3,oneof"`
+}
+
+func (*PathModifier_ReplaceFullPath) isPathModifier_Kind() {}
+
+func (*PathModifier_ReplacePrefixMatch) isPathModifier_Kind() {}
+
+// RequestRedirect: the proxy answers with a redirect; empty fields keep the
+// request's (status_code 0: 302).
+type RequestRedirect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scheme        string                 `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Path          *PathModifier          `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Port          uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
+	StatusCode    uint32                 `protobuf:"varint,5,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRedirect) Reset() {
+	*x = RequestRedirect{}
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRedirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRedirect) ProtoMessage() {}
+
+func (x *RequestRedirect) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRedirect.ProtoReflect.Descriptor instead.
+func (*RequestRedirect) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RequestRedirect) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+func (x *RequestRedirect) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *RequestRedirect) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *RequestRedirect) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *RequestRedirect) GetStatusCode() uint32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+// UrlRewrite rewrites the forwarded request's authority and path.
+type UrlRewrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Path          *PathModifier          `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UrlRewrite) Reset() {
+	*x = UrlRewrite{}
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UrlRewrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UrlRewrite) ProtoMessage() {}
+
+func (x *UrlRewrite) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UrlRewrite.ProtoReflect.Descriptor instead.
+func (*UrlRewrite) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UrlRewrite) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *UrlRewrite) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 type Route struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -205,7 +657,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +669,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +682,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Route) GetName() string {
@@ -289,7 +741,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +753,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +766,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Fault) GetAbortPercent() float64 {
@@ -369,7 +821,7 @@ type RequestMatch struct {
 
 func (x *RequestMatch) Reset() {
 	*x = RequestMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +833,7 @@ func (x *RequestMatch) String() string {
 func (*RequestMatch) ProtoMessage() {}
 
 func (x *RequestMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +846,7 @@ func (x *RequestMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestMatch.ProtoReflect.Descriptor instead.
 func (*RequestMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RequestMatch) GetAll() []*RequestMatch {
@@ -474,7 +926,7 @@ type HeaderMatch struct {
 
 func (x *HeaderMatch) Reset() {
 	*x = HeaderMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +938,7 @@ func (x *HeaderMatch) String() string {
 func (*HeaderMatch) ProtoMessage() {}
 
 func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +951,7 @@ func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderMatch.ProtoReflect.Descriptor instead.
 func (*HeaderMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HeaderMatch) GetName() string {
@@ -533,7 +985,7 @@ type ResponseClass struct {
 
 func (x *ResponseClass) Reset() {
 	*x = ResponseClass{}
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +997,7 @@ func (x *ResponseClass) String() string {
 func (*ResponseClass) ProtoMessage() {}
 
 func (x *ResponseClass) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +1010,7 @@ func (x *ResponseClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseClass.ProtoReflect.Descriptor instead.
 func (*ResponseClass) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResponseClass) GetCondition() *ResponseMatch {
@@ -587,7 +1039,7 @@ type ResponseMatch struct {
 
 func (x *ResponseMatch) Reset() {
 	*x = ResponseMatch{}
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +1051,7 @@ func (x *ResponseMatch) String() string {
 func (*ResponseMatch) ProtoMessage() {}
 
 func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +1064,7 @@ func (x *ResponseMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseMatch.ProtoReflect.Descriptor instead.
 func (*ResponseMatch) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResponseMatch) GetAll() []*ResponseMatch {
@@ -654,7 +1106,7 @@ type StatusRange struct {
 
 func (x *StatusRange) Reset() {
 	*x = StatusRange{}
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +1118,7 @@ func (x *StatusRange) String() string {
 func (*StatusRange) ProtoMessage() {}
 
 func (x *StatusRange) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +1131,7 @@ func (x *StatusRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRange.ProtoReflect.Descriptor instead.
 func (*StatusRange) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StatusRange) GetMin() uint32 {
@@ -707,7 +1159,7 @@ type RetryBudget struct {
 
 func (x *RetryBudget) Reset() {
 	*x = RetryBudget{}
-	mi := &file_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +1171,7 @@ func (x *RetryBudget) String() string {
 func (*RetryBudget) ProtoMessage() {}
 
 func (x *RetryBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_destination_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +1184,7 @@ func (x *RetryBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
 func (*RetryBudget) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RetryBudget) GetRetryRatio() float32 {
@@ -767,7 +1219,7 @@ type WeightedDst struct {
 
 func (x *WeightedDst) Reset() {
 	*x = WeightedDst{}
-	mi := &file_destination_v1_destination_proto_msgTypes[10]
+	mi := &file_destination_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1231,7 @@ func (x *WeightedDst) String() string {
 func (*WeightedDst) ProtoMessage() {}
 
 func (x *WeightedDst) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[10]
+	mi := &file_destination_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1244,7 @@ func (x *WeightedDst) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightedDst.ProtoReflect.Descriptor instead.
 func (*WeightedDst) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WeightedDst) GetAuthority() string {
@@ -821,7 +1273,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_destination_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1285,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_destination_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1298,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetRequest) GetAuthority() string {
@@ -877,7 +1329,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_destination_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1341,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_destination_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1354,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Update) GetKind() isUpdate_Kind {
@@ -977,7 +1429,7 @@ type TcpAddress struct {
 
 func (x *TcpAddress) Reset() {
 	*x = TcpAddress{}
-	mi := &file_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_destination_v1_destination_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1441,7 @@ func (x *TcpAddress) String() string {
 func (*TcpAddress) ProtoMessage() {}
 
 func (x *TcpAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_destination_v1_destination_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1454,7 @@ func (x *TcpAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcpAddress.ProtoReflect.Descriptor instead.
 func (*TcpAddress) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TcpAddress) GetIp() []byte {
@@ -1028,7 +1480,7 @@ type AddressSet struct {
 
 func (x *AddressSet) Reset() {
 	*x = AddressSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_destination_v1_destination_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1492,7 @@ func (x *AddressSet) String() string {
 func (*AddressSet) ProtoMessage() {}
 
 func (x *AddressSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_destination_v1_destination_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1505,7 @@ func (x *AddressSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressSet.ProtoReflect.Descriptor instead.
 func (*AddressSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddressSet) GetAddrs() []*TcpAddress {
@@ -1072,7 +1524,7 @@ type NoEndpoints struct {
 
 func (x *NoEndpoints) Reset() {
 	*x = NoEndpoints{}
-	mi := &file_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_destination_v1_destination_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1536,7 @@ func (x *NoEndpoints) String() string {
 func (*NoEndpoints) ProtoMessage() {}
 
 func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_destination_v1_destination_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1549,7 @@ func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoEndpoints.ProtoReflect.Descriptor instead.
 func (*NoEndpoints) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NoEndpoints) GetExists() bool {
@@ -1122,7 +1574,7 @@ type EndpointSet struct {
 
 func (x *EndpointSet) Reset() {
 	*x = EndpointSet{}
-	mi := &file_destination_v1_destination_proto_msgTypes[16]
+	mi := &file_destination_v1_destination_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1586,7 @@ func (x *EndpointSet) String() string {
 func (*EndpointSet) ProtoMessage() {}
 
 func (x *EndpointSet) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[16]
+	mi := &file_destination_v1_destination_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1599,7 @@ func (x *EndpointSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSet.ProtoReflect.Descriptor instead.
 func (*EndpointSet) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EndpointSet) GetEndpoints() []*Endpoint {
@@ -1189,7 +1641,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[17]
+	mi := &file_destination_v1_destination_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1653,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[17]
+	mi := &file_destination_v1_destination_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1666,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{17}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Endpoint) GetAddr() *TcpAddress {
@@ -1267,7 +1719,7 @@ type ProtocolHint struct {
 
 func (x *ProtocolHint) Reset() {
 	*x = ProtocolHint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[18]
+	mi := &file_destination_v1_destination_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1731,7 @@ func (x *ProtocolHint) String() string {
 func (*ProtocolHint) ProtoMessage() {}
 
 func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[18]
+	mi := &file_destination_v1_destination_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1744,7 @@ func (x *ProtocolHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolHint.ProtoReflect.Descriptor instead.
 func (*ProtocolHint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{18}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProtocolHint) GetH2() bool {
@@ -1326,13 +1778,43 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"\x06routes\x18\x02 \x03(\v2\x1f.linkerdgo.destination.v1.RouteR\x06routes\x12H\n" +
 	"\fretry_budget\x18\x03 \x01(\v2%.linkerdgo.destination.v1.RetryBudgetR\vretryBudget\x12J\n" +
 	"\rdst_overrides\x18\x04 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\fdstOverrides\x12M\n" +
-	"\x0ebackend_routes\x18\x05 \x03(\v2&.linkerdgo.destination.v1.BackendRouteR\rbackendRoutes\"\xca\x01\n" +
+	"\x0ebackend_routes\x18\x05 \x03(\v2&.linkerdgo.destination.v1.BackendRouteR\rbackendRoutes\"\x8b\x02\n" +
 	"\fBackendRoute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12A\n" +
 	"\bbackends\x18\x03 \x03(\v2%.linkerdgo.destination.v1.WeightedDstR\bbackends\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x04 \x01(\x03R\ttimeoutMs\"\xae\x02\n" +
+	"timeout_ms\x18\x04 \x01(\x03R\ttimeoutMs\x12?\n" +
+	"\afilters\x18\x05 \x03(\v2%.linkerdgo.destination.v1.RouteFilterR\afilters\"\x80\x03\n" +
+	"\vRouteFilter\x12b\n" +
+	"\x17request_header_modifier\x18\x01 \x01(\v2(.linkerdgo.destination.v1.HeaderModifierH\x00R\x15requestHeaderModifier\x12d\n" +
+	"\x18response_header_modifier\x18\x02 \x01(\v2(.linkerdgo.destination.v1.HeaderModifierH\x00R\x16responseHeaderModifier\x12V\n" +
+	"\x10request_redirect\x18\x03 \x01(\v2).linkerdgo.destination.v1.RequestRedirectH\x00R\x0frequestRedirect\x12G\n" +
+	"\vurl_rewrite\x18\x04 \x01(\v2$.linkerdgo.destination.v1.UrlRewriteH\x00R\n" +
+	"urlRewriteB\x06\n" +
+	"\x04kind\"\x9a\x01\n" +
+	"\x0eHeaderModifier\x127\n" +
+	"\x03set\x18\x01 \x03(\v2%.linkerdgo.destination.v1.HeaderValueR\x03set\x127\n" +
+	"\x03add\x18\x02 \x03(\v2%.linkerdgo.destination.v1.HeaderValueR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\"7\n" +
+	"\vHeaderValue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"x\n" +
+	"\fPathModifier\x12,\n" +
+	"\x11replace_full_path\x18\x01 \x01(\tH\x00R\x0freplaceFullPath\x122\n" +
+	"\x14replace_prefix_match\x18\x02 \x01(\tH\x00R\x12replacePrefixMatchB\x06\n" +
+	"\x04kind\"\xb6\x01\n" +
+	"\x0fRequestRedirect\x12\x16\n" +
+	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12:\n" +
+	"\x04path\x18\x03 \x01(\v2&.linkerdgo.destination.v1.PathModifierR\x04path\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\x12\x1f\n" +
+	"\vstatus_code\x18\x05 \x01(\rR\n" +
+	"statusCode\"d\n" +
+	"\n" +
+	"UrlRewrite\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12:\n" +
+	"\x04path\x18\x02 \x01(\v2&.linkerdgo.destination.v1.PathModifierR\x04path\"\xae\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\tcondition\x18\x02 \x01(\v2&.linkerdgo.destination.v1.RequestMatchR\tcondition\x12R\n" +
@@ -1438,68 +1920,83 @@ func file_destination_v1_destination_proto_rawDescGZIP() []byte {
 	return file_destination_v1_destination_proto_rawDescData
 }
 
-var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_destination_v1_destination_proto_goTypes = []any{
-	(*Profile)(nil),       // 0: linkerdgo.destination.v1.Profile
-	(*BackendRoute)(nil),  // 1: linkerdgo.destination.v1.BackendRoute
-	(*Route)(nil),         // 2: linkerdgo.destination.v1.Route
-	(*Fault)(nil),         // 3: linkerdgo.destination.v1.Fault
-	(*RequestMatch)(nil),  // 4: linkerdgo.destination.v1.RequestMatch
-	(*HeaderMatch)(nil),   // 5: linkerdgo.destination.v1.HeaderMatch
-	(*ResponseClass)(nil), // 6: linkerdgo.destination.v1.ResponseClass
-	(*ResponseMatch)(nil), // 7: linkerdgo.destination.v1.ResponseMatch
-	(*StatusRange)(nil),   // 8: linkerdgo.destination.v1.StatusRange
-	(*RetryBudget)(nil),   // 9: linkerdgo.destination.v1.RetryBudget
-	(*WeightedDst)(nil),   // 10: linkerdgo.destination.v1.WeightedDst
-	(*GetRequest)(nil),    // 11: linkerdgo.destination.v1.GetRequest
-	(*Update)(nil),        // 12: linkerdgo.destination.v1.Update
-	(*TcpAddress)(nil),    // 13: linkerdgo.destination.v1.TcpAddress
-	(*AddressSet)(nil),    // 14: linkerdgo.destination.v1.AddressSet
-	(*NoEndpoints)(nil),   // 15: linkerdgo.destination.v1.NoEndpoints
-	(*EndpointSet)(nil),   // 16: linkerdgo.destination.v1.EndpointSet
-	(*Endpoint)(nil),      // 17: linkerdgo.destination.v1.Endpoint
-	(*ProtocolHint)(nil),  // 18: linkerdgo.destination.v1.ProtocolHint
-	nil,                   // 19: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	nil,                   // 20: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	(*Profile)(nil),         // 0: linkerdgo.destination.v1.Profile
+	(*BackendRoute)(nil),    // 1: linkerdgo.destination.v1.BackendRoute
+	(*RouteFilter)(nil),     // 2: linkerdgo.destination.v1.RouteFilter
+	(*HeaderModifier)(nil),  // 3: linkerdgo.destination.v1.HeaderModifier
+	(*HeaderValue)(nil),     // 4: linkerdgo.destination.v1.HeaderValue
+	(*PathModifier)(nil),    // 5: linkerdgo.destination.v1.PathModifier
+	(*RequestRedirect)(nil), // 6: linkerdgo.destination.v1.RequestRedirect
+	(*UrlRewrite)(nil),      // 7: linkerdgo.destination.v1.UrlRewrite
+	(*Route)(nil),           // 8: linkerdgo.destination.v1.Route
+	(*Fault)(nil),           // 9: linkerdgo.destination.v1.Fault
+	(*RequestMatch)(nil),    // 10: linkerdgo.destination.v1.RequestMatch
+	(*HeaderMatch)(nil),     // 11: linkerdgo.destination.v1.HeaderMatch
+	(*ResponseClass)(nil),   // 12: linkerdgo.destination.v1.ResponseClass
+	(*ResponseMatch)(nil),   // 13: linkerdgo.destination.v1.ResponseMatch
+	(*StatusRange)(nil),     // 14: linkerdgo.destination.v1.StatusRange
+	(*RetryBudget)(nil),     // 15: linkerdgo.destination.v1.RetryBudget
+	(*WeightedDst)(nil),     // 16: linkerdgo.destination.v1.WeightedDst
+	(*GetRequest)(nil),      // 17: linkerdgo.destination.v1.GetRequest
+	(*Update)(nil),          // 18: linkerdgo.destination.v1.Update
+	(*TcpAddress)(nil),      // 19: linkerdgo.destination.v1.TcpAddress
+	(*AddressSet)(nil),      // 20: linkerdgo.destination.v1.AddressSet
+	(*NoEndpoints)(nil),     // 21: linkerdgo.destination.v1.NoEndpoints
+	(*EndpointSet)(nil),     // 22: linkerdgo.destination.v1.EndpointSet
+	(*Endpoint)(nil),        // 23: linkerdgo.destination.v1.Endpoint
+	(*ProtocolHint)(nil),    // 24: linkerdgo.destination.v1.ProtocolHint
+	nil,                     // 25: linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	nil,                     // 26: linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
 }
 var file_destination_v1_destination_proto_depIdxs = []int32{
-	2,  // 0: linkerdgo.destination.v1.Profile.routes:type_name -> linkerdgo.destination.v1.Route
-	9,  // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
-	10, // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
+	8,  // 0: linkerdgo.destination.v1.Profile.routes:type_name -> linkerdgo.destination.v1.Route
+	15, // 1: linkerdgo.destination.v1.Profile.retry_budget:type_name -> linkerdgo.destination.v1.RetryBudget
+	16, // 2: linkerdgo.destination.v1.Profile.dst_overrides:type_name -> linkerdgo.destination.v1.WeightedDst
 	1,  // 3: linkerdgo.destination.v1.Profile.backend_routes:type_name -> linkerdgo.destination.v1.BackendRoute
-	4,  // 4: linkerdgo.destination.v1.BackendRoute.condition:type_name -> linkerdgo.destination.v1.RequestMatch
-	10, // 5: linkerdgo.destination.v1.BackendRoute.backends:type_name -> linkerdgo.destination.v1.WeightedDst
-	4,  // 6: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
-	6,  // 7: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
-	3,  // 8: linkerdgo.destination.v1.Route.fault:type_name -> linkerdgo.destination.v1.Fault
-	4,  // 9: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
-	4,  // 10: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
-	4,  // 11: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
-	5,  // 12: linkerdgo.destination.v1.RequestMatch.headers:type_name -> linkerdgo.destination.v1.HeaderMatch
-	5,  // 13: linkerdgo.destination.v1.RequestMatch.query_params:type_name -> linkerdgo.destination.v1.HeaderMatch
-	7,  // 14: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
-	7,  // 15: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
-	7,  // 16: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
-	7,  // 17: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
-	8,  // 18: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
-	16, // 19: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
-	14, // 20: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
-	15, // 21: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
-	13, // 22: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
-	17, // 23: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
-	19, // 24: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
-	13, // 25: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
-	18, // 26: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
-	20, // 27: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
-	11, // 28: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
-	11, // 29: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
-	12, // 30: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
-	0,  // 31: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
-	30, // [30:32] is the sub-list for method output_type
-	28, // [28:30] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	10, // 4: linkerdgo.destination.v1.BackendRoute.condition:type_name -> linkerdgo.destination.v1.RequestMatch
+	16, // 5: linkerdgo.destination.v1.BackendRoute.backends:type_name -> linkerdgo.destination.v1.WeightedDst
+	2,  // 6: linkerdgo.destination.v1.BackendRoute.filters:type_name -> linkerdgo.destination.v1.RouteFilter
+	3,  // 7: linkerdgo.destination.v1.RouteFilter.request_header_modifier:type_name -> linkerdgo.destination.v1.HeaderModifier
+	3,  // 8: linkerdgo.destination.v1.RouteFilter.response_header_modifier:type_name -> linkerdgo.destination.v1.HeaderModifier
+	6,  // 9: linkerdgo.destination.v1.RouteFilter.request_redirect:type_name -> linkerdgo.destination.v1.RequestRedirect
+	7,  // 10: linkerdgo.destination.v1.RouteFilter.url_rewrite:type_name -> linkerdgo.destination.v1.UrlRewrite
+	4,  // 11: linkerdgo.destination.v1.HeaderModifier.set:type_name -> linkerdgo.destination.v1.HeaderValue
+	4,  // 12: linkerdgo.destination.v1.HeaderModifier.add:type_name -> linkerdgo.destination.v1.HeaderValue
+	5,  // 13: linkerdgo.destination.v1.RequestRedirect.path:type_name -> linkerdgo.destination.v1.PathModifier
+	5,  // 14: linkerdgo.destination.v1.UrlRewrite.path:type_name -> linkerdgo.destination.v1.PathModifier
+	10, // 15: linkerdgo.destination.v1.Route.condition:type_name -> linkerdgo.destination.v1.RequestMatch
+	12, // 16: linkerdgo.destination.v1.Route.response_classes:type_name -> linkerdgo.destination.v1.ResponseClass
+	9,  // 17: linkerdgo.destination.v1.Route.fault:type_name -> linkerdgo.destination.v1.Fault
+	10, // 18: linkerdgo.destination.v1.RequestMatch.all:type_name -> linkerdgo.destination.v1.RequestMatch
+	10, // 19: linkerdgo.destination.v1.RequestMatch.any:type_name -> linkerdgo.destination.v1.RequestMatch
+	10, // 20: linkerdgo.destination.v1.RequestMatch.not:type_name -> linkerdgo.destination.v1.RequestMatch
+	11, // 21: linkerdgo.destination.v1.RequestMatch.headers:type_name -> linkerdgo.destination.v1.HeaderMatch
+	11, // 22: linkerdgo.destination.v1.RequestMatch.query_params:type_name -> linkerdgo.destination.v1.HeaderMatch
+	13, // 23: linkerdgo.destination.v1.ResponseClass.condition:type_name -> linkerdgo.destination.v1.ResponseMatch
+	13, // 24: linkerdgo.destination.v1.ResponseMatch.all:type_name -> linkerdgo.destination.v1.ResponseMatch
+	13, // 25: linkerdgo.destination.v1.ResponseMatch.any:type_name -> linkerdgo.destination.v1.ResponseMatch
+	13, // 26: linkerdgo.destination.v1.ResponseMatch.not:type_name -> linkerdgo.destination.v1.ResponseMatch
+	14, // 27: linkerdgo.destination.v1.ResponseMatch.status:type_name -> linkerdgo.destination.v1.StatusRange
+	22, // 28: linkerdgo.destination.v1.Update.add:type_name -> linkerdgo.destination.v1.EndpointSet
+	20, // 29: linkerdgo.destination.v1.Update.remove:type_name -> linkerdgo.destination.v1.AddressSet
+	21, // 30: linkerdgo.destination.v1.Update.no_endpoints:type_name -> linkerdgo.destination.v1.NoEndpoints
+	19, // 31: linkerdgo.destination.v1.AddressSet.addrs:type_name -> linkerdgo.destination.v1.TcpAddress
+	23, // 32: linkerdgo.destination.v1.EndpointSet.endpoints:type_name -> linkerdgo.destination.v1.Endpoint
+	25, // 33: linkerdgo.destination.v1.EndpointSet.metric_labels:type_name -> linkerdgo.destination.v1.EndpointSet.MetricLabelsEntry
+	19, // 34: linkerdgo.destination.v1.Endpoint.addr:type_name -> linkerdgo.destination.v1.TcpAddress
+	24, // 35: linkerdgo.destination.v1.Endpoint.hint:type_name -> linkerdgo.destination.v1.ProtocolHint
+	26, // 36: linkerdgo.destination.v1.Endpoint.metric_labels:type_name -> linkerdgo.destination.v1.Endpoint.MetricLabelsEntry
+	17, // 37: linkerdgo.destination.v1.Destination.Get:input_type -> linkerdgo.destination.v1.GetRequest
+	17, // 38: linkerdgo.destination.v1.Destination.GetProfile:input_type -> linkerdgo.destination.v1.GetRequest
+	18, // 39: linkerdgo.destination.v1.Destination.Get:output_type -> linkerdgo.destination.v1.Update
+	0,  // 40: linkerdgo.destination.v1.Destination.GetProfile:output_type -> linkerdgo.destination.v1.Profile
+	39, // [39:41] is the sub-list for method output_type
+	37, // [37:39] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_destination_v1_destination_proto_init() }
@@ -1507,7 +2004,17 @@ func file_destination_v1_destination_proto_init() {
 	if File_destination_v1_destination_proto != nil {
 		return
 	}
-	file_destination_v1_destination_proto_msgTypes[12].OneofWrappers = []any{
+	file_destination_v1_destination_proto_msgTypes[2].OneofWrappers = []any{
+		(*RouteFilter_RequestHeaderModifier)(nil),
+		(*RouteFilter_ResponseHeaderModifier)(nil),
+		(*RouteFilter_RequestRedirect)(nil),
+		(*RouteFilter_UrlRewrite)(nil),
+	}
+	file_destination_v1_destination_proto_msgTypes[5].OneofWrappers = []any{
+		(*PathModifier_ReplaceFullPath)(nil),
+		(*PathModifier_ReplacePrefixMatch)(nil),
+	}
+	file_destination_v1_destination_proto_msgTypes[18].OneofWrappers = []any{
 		(*Update_Add)(nil),
 		(*Update_Remove)(nil),
 		(*Update_NoEndpoints)(nil),
@@ -1518,7 +2025,7 @@ func file_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_destination_v1_destination_proto_rawDesc), len(file_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
