@@ -62,16 +62,21 @@ const (
 // interval later, or as soon as full says the queue holds maxBatch events.
 // In between the sender sleeps: the requests' events wait in the queue
 // rather than waking it up one by one.
-func sendBatches(ctx context.Context, events <-chan *tapv1.TapEvent, full <-chan struct{}, interval time.Duration, send func(*tapv1.TapEvents) error) error {
+func sendBatches(ctx context.Context, events <-chan queued, full <-chan struct{}, interval time.Duration, send func(*tapv1.TapEvents) error) error {
 	timer := time.NewTimer(interval)
 	timer.Stop()
 	batch := &tapv1.TapEvents{Events: make([]*tapv1.TapEvent, 0, maxBatch)}
+	held := make([]*state, 0, maxBatch) // the batch's events' states
+	add := func(q queued) {
+		batch.Events = append(batch.Events, q.ev)
+		held = append(held, q.st)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-events:
-			batch.Events = append(batch.Events[:0], ev)
+		case q := <-events:
+			add(q)
 		}
 		timer.Reset(interval)
 		select {
@@ -88,8 +93,16 @@ func sendBatches(ctx context.Context, events <-chan *tapv1.TapEvent, full <-chan
 				if err := send(batch); err != nil {
 					return err
 				}
-				clear(batch.Events) // let the sent events go
+				// The events are encoded: their states may be reused.
+				clear(batch.Events)
 				batch.Events = batch.Events[:0]
+				for i, st := range held {
+					if st != nil {
+						st.release()
+					}
+					held[i] = nil
+				}
+				held = held[:0]
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -97,7 +110,7 @@ func sendBatches(ctx context.Context, events <-chan *tapv1.TapEvent, full <-chan
 			if n == 0 {
 				break
 			}
-			batch.Events = append(batch.Events, <-events)
+			add(<-events)
 		}
 	}
 }

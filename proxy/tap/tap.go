@@ -62,7 +62,7 @@ func NewHub(reg *metrics.Registry) *Hub {
 type Tap struct {
 	match  *tapv1.Match
 	limit  float64
-	events chan *tapv1.TapEvent
+	events chan queued
 	// full is signalled when events holds a batch's worth, to have it sent
 	// before the batch interval ends.
 	full chan struct{}
@@ -81,7 +81,7 @@ func (h *Hub) Attach(m *tapv1.Match, limit uint32) *Tap {
 	if m == nil {
 		m = &tapv1.Match{}
 	}
-	t := &Tap{match: m, limit: float64(limit), tokens: float64(limit), last: time.Now(), events: make(chan *tapv1.TapEvent, queueLen), full: make(chan struct{}, 1)}
+	t := &Tap{match: m, limit: float64(limit), tokens: float64(limit), last: time.Now(), events: make(chan queued, queueLen), full: make(chan struct{}, 1)}
 	h.mu.Lock()
 	var taps []*Tap
 	if p := h.taps.Load(); p != nil {
@@ -113,8 +113,12 @@ func (h *Hub) Detach(t *Tap) {
 	h.mu.Unlock()
 }
 
-// Events are t's events.
-func (t *Tap) Events() <-chan *tapv1.TapEvent { return t.events }
+// queued is an event waiting in a tap's queue, with the exchange state it
+// is part of, released once the event is sent.
+type queued struct {
+	ev *tapv1.TapEvent
+	st *state
+}
 
 // admit takes a token for one request.
 func (t *Tap) admit(now time.Time) bool {
@@ -137,9 +141,10 @@ func (t *Tap) matches(direction string, x *pipeline.Exchange) bool {
 		(m.PathPrefix == "" || strings.HasPrefix(x.Path, m.PathPrefix))
 }
 
-func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
+func (h *Hub) send(t *Tap, st *state, ev *tapv1.TapEvent) {
+	st.refs.Add(1)
 	select {
-	case t.events <- ev:
+	case t.events <- queued{ev, st}:
 		if len(t.events) >= maxBatch {
 			select {
 			case t.full <- struct{}{}:
@@ -147,16 +152,19 @@ func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
 			}
 		}
 	default:
+		st.release()
 		if h.dropped != nil {
 			h.dropped.Inc()
 		}
 	}
 }
 
-// state is a tapped exchange's: its three events are allocated with it,
-// once per exchange. An event is shared, read-only, by the taps it was sent
-// to, so a state is never reused.
+// state is a tapped exchange's: its three events are allocated with it.
+// An event is shared, read-only, by the taps it was sent to: a state is
+// reused (pooled) once the layer is done with it and every tap sent or
+// dropped its events, which refs counts.
 type state struct {
+	refs   atomic.Int32
 	id     uint64
 	taps   []*Tap
 	tapBuf [2]*Tap // taps' storage for the usual one or two
@@ -169,6 +177,16 @@ type state struct {
 	req                 tapv1.RequestInit
 	rsp                 tapv1.ResponseInit
 	end                 tapv1.ResponseEnd
+}
+
+var states = sync.Pool{New: func() any { return new(state) }}
+
+// release drops a reference to st, pooling it after the last.
+func (st *state) release() {
+	if st.refs.Add(-1) == 0 {
+		*st = state{}
+		states.Put(st)
+	}
 }
 
 // Layer publishes the events of the requests it sees to the hub's taps.
@@ -272,7 +290,8 @@ func (l *Layer) start(x *pipeline.Exchange) *state {
 	if len(admitted) == 0 {
 		return nil
 	}
-	st := &state{}
+	st := states.Get().(*state)
+	st.refs.Store(1) // the layer's, until End
 	st.taps = append(st.tapBuf[:0], admitted...)
 	st.id = l.Hub.ids.Add(1)
 	b := &st.reqEv
@@ -337,13 +356,15 @@ func (l *Layer) End(x *pipeline.Exchange) {
 	st.endOne.ResponseEnd = end
 	st.endEv.Event = &st.endOne
 	l.publish(st, &st.endEv)
+	x.Tap = nil
+	st.release()
 }
 
 // publish sends ev to each of st's taps: the same message, which no one
 // modifies once sent.
 func (l *Layer) publish(st *state, ev *tapv1.TapEvent) {
 	for _, t := range st.taps {
-		l.Hub.send(t, ev)
+		l.Hub.send(t, st, ev)
 	}
 }
 

@@ -75,8 +75,8 @@ func events(tp *Tap) []*tapv1.TapEvent {
 	var evs []*tapv1.TapEvent
 	for {
 		select {
-		case ev := <-tp.Events():
-			evs = append(evs, ev)
+		case q := <-tp.events:
+			evs = append(evs, q.ev)
 		default:
 			return evs
 		}
@@ -251,8 +251,8 @@ func TestServerOnlyServesTheTapIdentity(t *testing.T) {
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestSendBatches(t *testing.T) {
-	ev := func(path string) *tapv1.TapEvent {
-		return &tapv1.TapEvent{Event: &tapv1.TapEvent_RequestInit{RequestInit: &tapv1.RequestInit{Path: path}}}
+	ev := func(path string) queued {
+		return queued{ev: &tapv1.TapEvent{Event: &tapv1.TapEvent_RequestInit{RequestInit: &tapv1.RequestInit{Path: path}}}}
 	}
 	paths := func(b *tapv1.TapEvents) []string {
 		var p []string
@@ -262,7 +262,7 @@ func TestSendBatches(t *testing.T) {
 		return p
 	}
 	t.Run("events of one interval go in one message, in order", func(t *testing.T) {
-		events := make(chan *tapv1.TapEvent, 10)
+		events := make(chan queued, 10)
 		for _, p := range []string{"/a", "/b", "/c"} {
 			events <- ev(p)
 		}
@@ -279,7 +279,7 @@ func TestSendBatches(t *testing.T) {
 		}
 	})
 	t.Run("a full batch goes at once", func(t *testing.T) {
-		events := make(chan *tapv1.TapEvent, maxBatch+1)
+		events := make(chan queued, maxBatch+1)
 		for i := range maxBatch + 1 {
 			events <- ev(fmt.Sprint(i))
 		}
@@ -299,7 +299,7 @@ func TestSendBatches(t *testing.T) {
 		}
 	})
 	t.Run("a failed send ends the stream", func(t *testing.T) {
-		events := make(chan *tapv1.TapEvent, 1)
+		events := make(chan queued, 1)
 		events <- ev("/a")
 		boom := errors.New("boom")
 		if err := sendBatches(context.Background(), events, nil, time.Millisecond, func(*tapv1.TapEvents) error { return boom }); !errors.Is(err, boom) {
@@ -307,7 +307,7 @@ func TestSendBatches(t *testing.T) {
 		}
 	})
 	t.Run("the end of the context ends it while collecting", func(t *testing.T) {
-		events := make(chan *tapv1.TapEvent, 1)
+		events := make(chan queued, 1)
 		events <- ev("/a")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
@@ -315,4 +315,64 @@ func TestSendBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPooledStates checks that reused exchange states never show in
+// events still waiting to be sent: every request-init names its own
+// request, every response event its own id, whatever the pool reused.
+func TestPooledStates(t *testing.T) {
+	hub := NewHub(nil)
+	tp := hub.Attach(nil, MaxLimit)
+	tp.limit = 1e12 // admit every request
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got []*tapv1.TapEvent
+	done := make(chan error, 1)
+	go func() {
+		done <- sendBatches(ctx, tp.events, tp.full, time.Millisecond, func(b *tapv1.TapEvents) error {
+			wire, err := proto.Marshal(b) // as the tap API encodes them
+			if err != nil {
+				return err
+			}
+			var dec tapv1.TapEvents
+			if err := proto.Unmarshal(wire, &dec); err != nil {
+				return err
+			}
+			got = append(got, dec.Events...)
+			return nil
+		})
+	}()
+	const n = 300 // 900 events: within the queue, none dropped
+	for i := range n {
+		run(t, hub, "GET", fmt.Sprintf("/%d", i+1), answer{status: 200 + i%3}, -1)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(tp.events) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // the last batch
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3*n {
+		t.Fatalf("%d events, want %d", len(got), 3*n)
+	}
+	for i, ev := range got {
+		id := uint64(i/3 + 1)
+		var ok bool
+		switch i % 3 {
+		case 0:
+			r := ev.GetRequestInit()
+			ok = r.GetId() == id && r.GetPath() == fmt.Sprintf("/%d", id) && ev.Destination == "10.0.0.9:8080"
+		case 1:
+			r := ev.GetResponseInit()
+			ok = r.GetId() == id && r.GetHttpStatus() == uint32(200+(id-1)%3) && ev.Destination == ""
+		case 2:
+			ok = ev.GetResponseEnd().GetId() == id
+		}
+		if !ok {
+			t.Fatalf("event %d is not request %d's: %v", i, id, ev)
+		}
+	}
 }
