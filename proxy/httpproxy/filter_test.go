@@ -1,8 +1,10 @@
 package httpproxy
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -109,4 +111,35 @@ func TestRouteFilters(t *testing.T) {
 			}
 		})
 	}
+
+	// HTTP/1.0 goes the net/http hand-off path.
+	t.Run("h1.0 hand-off", func(t *testing.T) {
+		for _, tc := range []struct{ target, want string }{
+			{"/hdr/a?q=1", "x-echo-set: new|x-echo-added: 1|x-echo-host: other.example|x-echo-uri: /v2/a?q=1|x-resp: set"},
+			{"/redir/x", "location: https://example.com/moved/x"},
+		} {
+			conn, err := net.Dial("tcp", single.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(conn, "GET "+tc.target+" HTTP/1.0\r\nHost: web.ns.svc.cluster.local\r\nx-set: old\r\nx-gone: bye\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			conn.Close()
+			for _, kv := range strings.Split(tc.want, "|") {
+				k, v, _ := strings.Cut(kv, ": ")
+				if got := strings.Join(resp.Header.Values(k), ","); got != v {
+					t.Errorf("%s %s: got %q, want %q", tc.target, k, got, v)
+				}
+			}
+			for _, k := range []string{"x-secret", "x-echo-gone", "l5d-proxy-error"} {
+				if v := resp.Header.Get(k); v != "" {
+					t.Errorf("%s: %s %q, want none", tc.target, k, v)
+				}
+			}
+		}
+	})
 }
