@@ -71,6 +71,28 @@ type Conn struct {
 	metricsCache sync.Map // metricsKey -> *metrics.HTTP
 	lastMetrics  atomic.Pointer[lastMetrics]
 	canonical    atomic.Pointer[canonicalEntry]
+	addrs        atomic.Pointer[ConnAddrs]
+}
+
+// ConnAddrs are a connection's addresses formatted "ip:port" ("" when unset).
+type ConnAddrs struct{ Client, OrigDst string }
+
+// Addrs returns c's addresses formatted, once per connection (tap events
+// name them on every request).
+func (c *Conn) Addrs() *ConnAddrs {
+	if a := c.addrs.Load(); a != nil {
+		return a
+	}
+	a := &ConnAddrs{Client: addrString(c.Client), OrigDst: addrString(c.OrigDst)}
+	c.addrs.Store(a)
+	return a
+}
+
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // HeaderReader reads a request head's fields, whichever engine parsed it.

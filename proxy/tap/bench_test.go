@@ -33,7 +33,7 @@ func BenchmarkLayer(b *testing.B) {
 				tp.limit = 1e12 // admit every request
 				go func() {
 					defer close(done)
-					_ = sendBatches(ctx, tp.Events(), time.Millisecond, func(batch *tapv1.TapEvents) error {
+					_ = sendBatches(ctx, tp.events, tp.full, time.Millisecond, func(batch *tapv1.TapEvents) error {
 						_, err := proto.Marshal(batch)
 						return err
 					})

@@ -45,7 +45,7 @@ func (s *Server) Observe(req *tapv1.ObserveRequest, stream grpc.ServerStreamingS
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
-	return sendBatches(ctx, t.Events(), batchInterval, stream.Send)
+	return sendBatches(ctx, t.events, t.full, batchInterval, stream.Send)
 }
 
 const (
@@ -59,8 +59,10 @@ const (
 
 // sendBatches sends the events from events in batches until ctx ends or a
 // send fails: a batch starts with the first event to arrive and is sent
-// interval later, or as soon as it holds maxBatch events.
-func sendBatches(ctx context.Context, events <-chan *tapv1.TapEvent, interval time.Duration, send func(*tapv1.TapEvents) error) error {
+// interval later, or as soon as full says the queue holds maxBatch events.
+// In between the sender sleeps: the requests' events wait in the queue
+// rather than waking it up one by one.
+func sendBatches(ctx context.Context, events <-chan *tapv1.TapEvent, full <-chan struct{}, interval time.Duration, send func(*tapv1.TapEvents) error) error {
 	timer := time.NewTimer(interval)
 	timer.Stop()
 	batch := &tapv1.TapEvents{Events: make([]*tapv1.TapEvent, 0, maxBatch)}
@@ -72,23 +74,31 @@ func sendBatches(ctx context.Context, events <-chan *tapv1.TapEvent, interval ti
 			batch.Events = append(batch.Events[:0], ev)
 		}
 		timer.Reset(interval)
-	collect:
-		for len(batch.Events) < maxBatch {
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return nil
-			case ev := <-events:
-				batch.Events = append(batch.Events, ev)
-			case <-timer.C:
-				break collect
-			}
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-full:
+		case <-timer.C:
 		}
 		timer.Stop()
-		if err := send(batch); err != nil {
-			return err
+		// Send what is queued now (no more: the queue refills meanwhile).
+		for n := len(events); ; n-- {
+			if n == 0 || len(batch.Events) == maxBatch {
+				if err := send(batch); err != nil {
+					return err
+				}
+				clear(batch.Events) // let the sent events go
+				batch.Events = batch.Events[:0]
+				if ctx.Err() != nil {
+					return nil
+				}
+			}
+			if n == 0 {
+				break
+			}
+			batch.Events = append(batch.Events, <-events)
 		}
-		clear(batch.Events) // let the sent events go
 	}
 }
 

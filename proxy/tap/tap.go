@@ -38,15 +38,15 @@ const (
 type Hub struct {
 	n    atomic.Int32 // attached taps: the layer's fast check
 	ids  atomic.Uint64
-	mu   sync.RWMutex
-	taps map[*Tap]struct{}
+	mu   sync.Mutex             // serializes Attach and Detach
+	taps atomic.Pointer[[]*Tap] // copied on write: the layer reads it lock-free
 
 	dropped *metrics.Counter
 }
 
 // NewHub returns a Hub counting dropped events in reg (tap_events_dropped_total).
 func NewHub(reg *metrics.Registry) *Hub {
-	h := &Hub{taps: map[*Tap]struct{}{}}
+	h := &Hub{}
 	if reg != nil {
 		h.dropped = reg.Counter("tap_events_dropped_total", nil)
 	}
@@ -58,6 +58,9 @@ type Tap struct {
 	match  *tapv1.Match
 	limit  float64
 	events chan *tapv1.TapEvent
+	// full is signalled when events holds a batch's worth, to have it sent
+	// before the batch interval ends.
+	full chan struct{}
 
 	mu     sync.Mutex
 	tokens float64
@@ -73,10 +76,15 @@ func (h *Hub) Attach(m *tapv1.Match, limit uint32) *Tap {
 	if m == nil {
 		m = &tapv1.Match{}
 	}
-	t := &Tap{match: m, limit: float64(limit), tokens: float64(limit), last: time.Now(), events: make(chan *tapv1.TapEvent, queueLen)}
+	t := &Tap{match: m, limit: float64(limit), tokens: float64(limit), last: time.Now(), events: make(chan *tapv1.TapEvent, queueLen), full: make(chan struct{}, 1)}
 	h.mu.Lock()
-	h.taps[t] = struct{}{}
-	h.n.Store(int32(len(h.taps)))
+	var taps []*Tap
+	if p := h.taps.Load(); p != nil {
+		taps = append(taps, *p...)
+	}
+	taps = append(taps, t)
+	h.taps.Store(&taps)
+	h.n.Store(int32(len(taps)))
 	h.mu.Unlock()
 	return t
 }
@@ -87,8 +95,16 @@ func (h *Hub) Attached() int { return int(h.n.Load()) }
 // Detach removes t.
 func (h *Hub) Detach(t *Tap) {
 	h.mu.Lock()
-	delete(h.taps, t)
-	h.n.Store(int32(len(h.taps)))
+	var taps []*Tap
+	if p := h.taps.Load(); p != nil {
+		for _, o := range *p {
+			if o != t {
+				taps = append(taps, o)
+			}
+		}
+	}
+	h.taps.Store(&taps)
+	h.n.Store(int32(len(taps)))
 	h.mu.Unlock()
 }
 
@@ -119,6 +135,12 @@ func (t *Tap) matches(direction string, x *pipeline.Exchange) bool {
 func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
 	select {
 	case t.events <- ev:
+		if len(t.events) >= maxBatch {
+			select {
+			case t.full <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		if h.dropped != nil {
 			h.dropped.Inc()
@@ -126,13 +148,22 @@ func (h *Hub) send(t *Tap, ev *tapv1.TapEvent) {
 	}
 }
 
-// state is a tapped exchange's.
+// state is a tapped exchange's: its three events are allocated with it,
+// once per exchange. An event is shared, read-only, by the taps it was sent
+// to, so a state is never reused.
 type state struct {
 	id     uint64
 	taps   []*Tap
-	tapBuf [2]*Tap         // taps' storage for the usual one or two
-	base   tapv1.TapEvent // direction, addresses, TLS, metadata
-	sent   bool           // response-init sent
+	tapBuf [2]*Tap // taps' storage for the usual one or two
+	sent   bool    // response-init sent
+
+	reqEv, rspEv, endEv tapv1.TapEvent
+	reqOne              tapv1.TapEvent_RequestInit
+	rspOne              tapv1.TapEvent_ResponseInit
+	endOne              tapv1.TapEvent_ResponseEnd
+	req                 tapv1.RequestInit
+	rsp                 tapv1.ResponseInit
+	end                 tapv1.ResponseEnd
 }
 
 // Layer publishes the events of the requests it sees to the hub's taps.
@@ -194,30 +225,36 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 	return err
 }
 
-// start admits x to the taps that want it and sends its request-init.
+// start admits x to the taps that want it and sends its request-init,
+// the one event of the exchange that carries its direction, addresses,
+// TLS and destination metadata (the response events carry only its id).
 func (l *Layer) start(x *pipeline.Exchange) *state {
-	st := &state{}
-	st.taps = st.tapBuf[:0]
-	l.Hub.mu.RLock()
-	for t := range l.Hub.taps {
-		if t.matches(l.Direction, x) && t.admit(x.Start) {
-			st.taps = append(st.taps, t)
-		}
-	}
-	l.Hub.mu.RUnlock()
-	if len(st.taps) == 0 {
+	p := l.Hub.taps.Load()
+	if p == nil {
 		return nil
 	}
+	var buf [2]*Tap
+	admitted := buf[:0]
+	for _, t := range *p {
+		if t.matches(l.Direction, x) && t.admit(x.Start) {
+			admitted = append(admitted, t)
+		}
+	}
+	if len(admitted) == 0 {
+		return nil
+	}
+	st := &state{}
+	st.taps = append(st.tapBuf[:0], admitted...)
 	st.id = l.Hub.ids.Add(1)
-	b := &st.base
+	b := &st.reqEv
 	b.Direction = l.Direction
 	tls := x.Conn.TLS
+	addrs := x.Conn.Addrs()
+	b.Source = addrs.Client
 	if l.Direction == transport.Inbound {
-		b.Source = addr(x.Conn.Client)
-		b.Destination = addr(x.Conn.OrigDst)
+		b.Destination = addrs.OrigDst
 		b.Tls, b.ClientId = string(tls.Mode), tls.ID
 	} else {
-		b.Source = addr(x.Conn.Client)
 		b.Tls = string(transport.TLSNoIdentity)
 		if ep := x.Endpoint; ep != nil {
 			d := l.dstInfo(ep)
@@ -228,20 +265,24 @@ func (l *Layer) start(x *pipeline.Exchange) *state {
 		}
 	}
 	scheme := "http"
-	if x.Conn.TLS.Mode == transport.TLSMeshed {
+	if tls.Mode == transport.TLSMeshed {
 		scheme = "https"
 	}
-	l.publish(st, &tapv1.TapEvent_RequestInit{RequestInit: &tapv1.RequestInit{
-		Id: st.id, Method: x.Method, Scheme: scheme, Authority: x.Authority, Path: x.Path,
-	}})
+	st.req = tapv1.RequestInit{Id: st.id, Method: x.Method, Scheme: scheme, Authority: x.Authority, Path: x.Path}
+	st.reqOne.RequestInit = &st.req
+	b.Event = &st.reqOne
+	l.publish(st, b)
 	return st
 }
 
 func (l *Layer) responseInit(st *state, x *pipeline.Exchange) {
 	st.sent = true
-	l.publish(st, &tapv1.TapEvent_ResponseInit{ResponseInit: &tapv1.ResponseInit{
-		Id: st.id, SinceRequestInitUs: x.HeadAt.Sub(x.Start).Microseconds(), HttpStatus: uint32(x.Status),
-	}})
+	st.rsp.Id = st.id
+	st.rsp.SinceRequestInitUs = x.HeadAt.Sub(x.Start).Microseconds()
+	st.rsp.HttpStatus = uint32(x.Status)
+	st.rspOne.ResponseInit = &st.rsp
+	st.rspEv.Event = &st.rspOne
+	l.publish(st, &st.rspEv)
 }
 
 // End implements pipeline.Ender.
@@ -253,31 +294,24 @@ func (l *Layer) End(x *pipeline.Exchange) {
 	if !st.sent && x.Status > 0 {
 		l.responseInit(st, x) // the proxy's own answer
 	}
-	end := &tapv1.ResponseEnd{Id: st.id, SinceRequestInitUs: time.Since(x.Start).Microseconds(),
-		GrpcStatus: x.GRPCStatus, ProxyError: x.Answer != nil}
+	end := &st.end
+	end.Id = st.id
+	end.SinceRequestInitUs = time.Since(x.Start).Microseconds()
+	end.GrpcStatus = x.GRPCStatus
+	end.ProxyError = x.Answer != nil
 	if x.Err != nil {
 		end.Error = x.Err.Error()
 	}
-	l.publish(st, &tapv1.TapEvent_ResponseEnd{ResponseEnd: end})
+	st.endOne.ResponseEnd = end
+	st.endEv.Event = &st.endOne
+	l.publish(st, &st.endEv)
 }
 
-// publish sends one event to each of st's taps: the same message, which
-// no one modifies once sent.
-func (l *Layer) publish(st *state, ev any) {
-	e := &tapv1.TapEvent{
-		Direction: st.base.Direction, Source: st.base.Source, Destination: st.base.Destination,
-		Tls: st.base.Tls, ClientId: st.base.ClientId, ServerId: st.base.ServerId, DestinationMeta: st.base.DestinationMeta,
-	}
-	switch v := ev.(type) {
-	case *tapv1.TapEvent_RequestInit:
-		e.Event = v
-	case *tapv1.TapEvent_ResponseInit:
-		e.Event = v
-	case *tapv1.TapEvent_ResponseEnd:
-		e.Event = v
-	}
+// publish sends ev to each of st's taps: the same message, which no one
+// modifies once sent.
+func (l *Layer) publish(st *state, ev *tapv1.TapEvent) {
 	for _, t := range st.taps {
-		l.Hub.send(t, e)
+		l.Hub.send(t, ev)
 	}
 }
 

@@ -99,6 +99,12 @@ func TestLayerEvents(t *testing.T) {
 	if evs[0].Destination != "10.0.0.9:8080" || evs[0].Tls != "true" || evs[0].ServerId != ep.Identity || evs[0].DestinationMeta["deployment"] != "web" {
 		t.Errorf("request-init metadata %v", evs[0])
 	}
+	// Only request-init carries the exchange's fields.
+	for _, ev := range []*tapv1.TapEvent{evs[1], evs[2]} {
+		if ev.Direction != "" || ev.Source != "" || ev.Destination != "" || ev.Tls != "" || ev.ServerId != "" || ev.DestinationMeta != nil {
+			t.Errorf("response event with the exchange's fields %v", ev)
+		}
+	}
 	if rsp := evs[1].GetResponseInit(); rsp == nil || rsp.Id != req.Id || rsp.HttpStatus != 200 {
 		t.Errorf("response-init %v", evs[1])
 	}
@@ -249,7 +255,7 @@ func TestSendBatches(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var got [][]string
-		err := sendBatches(ctx, events, 20*time.Millisecond, func(b *tapv1.TapEvents) error {
+		err := sendBatches(ctx, events, nil, 20*time.Millisecond, func(b *tapv1.TapEvents) error {
 			got = append(got, paths(b))
 			cancel()
 			return nil
@@ -265,9 +271,11 @@ func TestSendBatches(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		full := make(chan struct{}, 1)
+		full <- struct{}{} // as the hub signals it
 		var sizes []int
 		start := time.Now()
-		err := sendBatches(ctx, events, time.Hour, func(b *tapv1.TapEvents) error {
+		err := sendBatches(ctx, events, full, time.Hour, func(b *tapv1.TapEvents) error {
 			sizes = append(sizes, len(b.GetEvents()))
 			cancel()
 			return nil
@@ -280,7 +288,7 @@ func TestSendBatches(t *testing.T) {
 		events := make(chan *tapv1.TapEvent, 1)
 		events <- ev("/a")
 		boom := errors.New("boom")
-		if err := sendBatches(context.Background(), events, time.Millisecond, func(*tapv1.TapEvents) error { return boom }); !errors.Is(err, boom) {
+		if err := sendBatches(context.Background(), events, nil, time.Millisecond, func(*tapv1.TapEvents) error { return boom }); !errors.Is(err, boom) {
 			t.Fatalf("got %v, want %v", err, boom)
 		}
 	})
@@ -289,7 +297,7 @@ func TestSendBatches(t *testing.T) {
 		events <- ev("/a")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
-		if err := sendBatches(ctx, events, time.Hour, func(*tapv1.TapEvents) error { t.Error("sent"); return nil }); err != nil {
+		if err := sendBatches(ctx, events, nil, time.Hour, func(*tapv1.TapEvents) error { t.Error("sent"); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	})

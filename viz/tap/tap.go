@@ -74,12 +74,14 @@ func observe(ctx context.Context, t Target, req *tapv1.ObserveRequest, out chan<
 	if err != nil {
 		return err
 	}
+	var ex exchanges
 	for {
 		batch, err := stream.Recv()
 		if err != nil {
 			return err
 		}
 		for _, ev := range batch.GetEvents() {
+			ex.restore(ev)
 			select {
 			case out <- Event{Namespace: t.Namespace, Pod: t.Pod, TapEvent: ev}:
 			case <-ctx.Done():
@@ -87,4 +89,56 @@ func observe(ctx context.Context, t Target, req *tapv1.ObserveRequest, out chan<
 			}
 		}
 	}
+}
+
+// maxExchanges bounds the exchanges a tap remembers between their
+// request-init and their response-end.
+const maxExchanges = 10000
+
+// exchanges are the fields of one proxy's tapped exchanges in flight, by
+// id: the proxy sends them in the request-init only, and restore copies
+// them into the exchange's response events.
+type exchanges map[uint64]*exchangeFields
+
+// exchangeFields are what request-init says of its exchange.
+type exchangeFields struct {
+	direction, source, destination, tls, clientID, serverID string
+	meta                                                    map[string]string
+}
+
+// restore remembers the fields of ev if it is a request-init, and fills
+// them in if it is a response event of an exchange whose request-init was
+// seen (they stay empty otherwise, e.g. when the proxy dropped it). The
+// destination metadata map is shared by the exchange's events.
+func (ex *exchanges) restore(ev *tapv1.TapEvent) {
+	if *ex == nil {
+		*ex = exchanges{}
+	}
+	m := *ex
+	switch e := ev.GetEvent().(type) {
+	case *tapv1.TapEvent_RequestInit:
+		if len(m) >= maxExchanges {
+			for id := range m { // forget one: its response events stay bare
+				delete(m, id)
+				break
+			}
+		}
+		m[e.RequestInit.GetId()] = &exchangeFields{direction: ev.Direction, source: ev.Source, destination: ev.Destination,
+			tls: ev.Tls, clientID: ev.ClientId, serverID: ev.ServerId, meta: ev.DestinationMeta}
+	case *tapv1.TapEvent_ResponseInit:
+		m[e.ResponseInit.GetId()].fill(ev)
+	case *tapv1.TapEvent_ResponseEnd:
+		id := e.ResponseEnd.GetId()
+		m[id].fill(ev)
+		delete(m, id)
+	}
+}
+
+// fill sets ev's exchange fields from f, when known.
+func (f *exchangeFields) fill(ev *tapv1.TapEvent) {
+	if f == nil {
+		return
+	}
+	ev.Direction, ev.Source, ev.Destination = f.direction, f.source, f.destination
+	ev.Tls, ev.ClientId, ev.ServerId, ev.DestinationMeta = f.tls, f.clientID, f.serverID, f.meta
 }

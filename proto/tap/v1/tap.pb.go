@@ -193,6 +193,13 @@ func (x *Match) GetDirection() string {
 	return ""
 }
 
+// TapEvent is one event of a tapped exchange. Only its request-init
+// carries the fields of the exchange (direction, addresses, TLS,
+// identities, destination metadata); its response-init and response-end
+// carry its id and leave them empty: a client fills them in from the
+// request-init of the same id (the proxy's ids are unique per tap
+// stream). When the proxy dropped the request-init (a slow tap), they stay
+// unknown.
 type TapEvent struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Direction string                 `protobuf:"bytes,1,opt,name=direction,proto3" json:"direction,omitempty"`
