@@ -11,11 +11,16 @@ package tap
 
 import (
 	"context"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	tapv1 "github.com/linkerd-go/linkerd/proto/tap/v1"
 	"github.com/linkerd-go/linkerd/proxy/balance"
@@ -183,7 +188,30 @@ type Layer struct {
 // dstInfo is what events say of an endpoint.
 type dstInfo struct {
 	addr string
-	meta map[string]string
+	// meta is the endpoint's destination metadata encoded once as the
+	// TapEvent's destination_meta field (a map's wire form: an entry
+	// message per key), set as the request-init's unknown fields: the
+	// tap client decodes it as the map, and each event's marshalling
+	// copies it rather than walking a map.
+	meta protoreflect.RawFields
+}
+
+// metaField is TapEvent's destination_meta.
+var metaField = (&tapv1.TapEvent{}).ProtoReflect().Descriptor().Fields().ByName("destination_meta").Number()
+
+// encodeMeta encodes m as TapEvent's destination_meta field, by key.
+func encodeMeta(m map[string]string) protoreflect.RawFields {
+	var b []byte
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		var entry []byte
+		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
+		entry = protowire.AppendString(entry, k)
+		entry = protowire.AppendTag(entry, 2, protowire.BytesType)
+		entry = protowire.AppendString(entry, m[k])
+		b = protowire.AppendTag(b, metaField, protowire.BytesType)
+		b = protowire.AppendBytes(b, entry)
+	}
+	return b
 }
 
 // maxDsts bounds Layer.dsts.
@@ -195,10 +223,11 @@ func (l *Layer) dstInfo(ep *balance.Endpoint) *dstInfo {
 	}
 	d := &dstInfo{addr: addr(ep.Addr)}
 	if len(ep.Labels) > 0 {
-		d.meta = make(map[string]string, len(ep.Labels))
+		meta := make(map[string]string, len(ep.Labels))
 		for _, lb := range ep.Labels {
-			d.meta[strings.TrimPrefix(lb.Name, "dst_")] = lb.Value
+			meta[strings.TrimPrefix(lb.Name, "dst_")] = lb.Value
 		}
+		d.meta = encodeMeta(meta)
 	}
 	if l.ndsts.Add(1) > maxDsts {
 		l.dsts.Clear()
@@ -258,7 +287,10 @@ func (l *Layer) start(x *pipeline.Exchange) *state {
 		b.Tls = string(transport.TLSNoIdentity)
 		if ep := x.Endpoint; ep != nil {
 			d := l.dstInfo(ep)
-			b.Destination, b.DestinationMeta = d.addr, d.meta
+			b.Destination = d.addr
+			if d.meta != nil {
+				b.ProtoReflect().SetUnknown(d.meta) // shared, read-only
+			}
 			if ep.Identity != "" {
 				b.Tls, b.ServerId = string(transport.TLSMeshed), ep.Identity
 			}

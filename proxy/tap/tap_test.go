@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/linkerd-go/linkerd/internal/testkit"
 	tapv1 "github.com/linkerd-go/linkerd/proto/tap/v1"
@@ -96,8 +98,20 @@ func TestLayerEvents(t *testing.T) {
 	if req == nil || req.Method != "POST" || req.Path != "/api/vote" || req.Authority != "web.ns:8080" {
 		t.Errorf("request-init %v", evs[0])
 	}
-	if evs[0].Destination != "10.0.0.9:8080" || evs[0].Tls != "true" || evs[0].ServerId != ep.Identity || evs[0].DestinationMeta["deployment"] != "web" {
-		t.Errorf("request-init metadata %v", evs[0])
+	// The destination metadata is encoded once per endpoint: the tap
+	// client decodes it as the map.
+	wire, err := proto.Marshal(evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &tapv1.TapEvent{}
+	if err := proto.Unmarshal(wire, got); err != nil {
+		t.Fatal(err)
+	}
+	wantMeta := map[string]string{"deployment": "web", "pod": "web-1"}
+	if got.Destination != "10.0.0.9:8080" || got.Tls != "true" || got.ServerId != ep.Identity || !maps.Equal(got.DestinationMeta, wantMeta) ||
+		len(got.ProtoReflect().GetUnknown()) != 0 {
+		t.Errorf("request-init metadata %v, want destination meta %v", got, wantMeta)
 	}
 	// Only request-init carries the exchange's fields.
 	for _, ev := range []*tapv1.TapEvent{evs[1], evs[2]} {
