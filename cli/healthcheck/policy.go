@@ -124,8 +124,11 @@ func (s *State) policyResources(ctx context.Context) (*policyResources, error) {
 	r := &policyResources{meshTLS: map[string]bool{}, networks: map[string]bool{}, invalidKeys: map[string]bool{}, scoped: s.DataPlaneNamespace != ""}
 	for _, gvr := range policyGVRs {
 		list, err := dyn.Resource(gvr).Namespace(s.DataPlaneNamespace).List(ctx, metav1.ListOptions{})
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err) && gvr == serversGVR:
 			return nil, Skip("the policy CRDs are not installed")
+		case apierrors.IsNotFound(err):
+			continue // older CRDs (2.11 has no AuthorizationPolicy): none of them
 		}
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)

@@ -86,6 +86,8 @@ func TestPolicyChecks(t *testing.T) {
 		docs []string
 		// crdsMissing makes every list of policy resources NotFound.
 		crdsMissing bool
+		// only211 makes the lists of resources 2.11 has no CRD for NotFound.
+		only211 bool
 		// noDynamic leaves the State without a dynamic client.
 		noDynamic bool
 		wants     map[string]want
@@ -187,6 +189,19 @@ spec:
 				"authorizations target existing resources": {StatusSuccess, ""},
 			},
 		},
+		{
+			// Linkerd 2.11's CRDs: Servers and ServerAuthorizations only.
+			name: "policy_2_11_crds", only211: true,
+			docs: []string{webServer, webServerAuthz, `apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: missing-server, namespace: emojivoto}
+spec: {server: {name: voting-grpc}, client: {unauthenticated: true}}`},
+			wants: map[string]want{
+				"policy resources are valid":               {StatusSuccess, ""},
+				"servers select pods and their ports":      {StatusSuccess, ""},
+				"authorizations target existing resources": {StatusWarning, `ServerAuthorization emojivoto/missing-server: spec.server.name: Server "voting-grpc" does not exist`},
+			},
+		},
 		{name: "policy_no_crds", docs: healthy, crdsMissing: true, wants: map[string]want{}},
 		{name: "policy_no_dynamic_client", docs: healthy, noDynamic: true, wants: map[string]want{}},
 	}
@@ -197,6 +212,14 @@ spec:
 			if tt.crdsMissing {
 				dyn.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
 					return true, nil, apierrors.NewNotFound(a.GetResource().GroupResource(), "")
+				})
+			}
+			if tt.only211 {
+				dyn.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+					if gr := a.GetResource().GroupResource(); gr.Resource != "servers" && gr.Resource != "serverauthorizations" {
+						return true, nil, apierrors.NewNotFound(gr, "")
+					}
+					return false, nil, nil
 				})
 			}
 			if !tt.noDynamic {

@@ -24,7 +24,7 @@ func portToProto(p Port) *policyv1.PortPolicy {
 		rm := &policyv1.HTTPRoute{Group: r.Group, Name: r.Name, Authorizations: authorizationsToProto(r.Authorizations)}
 		for _, mt := range r.Matches {
 			rm.Matches = append(rm.Matches, &policyv1.RouteMatch{PathType: mt.PathType, Path: mt.Path, Method: mt.Method,
-				Headers: headerMatchesToProto(mt.Headers), QueryParams: headerMatchesToProto(mt.QueryParams)})
+				Headers: headerMatchesToProto(mt.Headers), QueryParams: headerMatchesToProto(mt.QueryParams), Filters: mt.Filters})
 		}
 		m.Routes = append(m.Routes, rm)
 	}
@@ -97,7 +97,7 @@ func portFromProto(m *policyv1.PortPolicy) (Port, error) {
 				return Port{}, fmt.Errorf("route %q: unknown path match type %q", rm.GetName(), mm.GetPathType())
 			}
 			r.Matches = append(r.Matches, RouteMatch{PathType: mm.GetPathType(), Path: mm.GetPath(), Method: mm.GetMethod(),
-				Headers: headerMatchesFromProto(mm.GetHeaders()), QueryParams: headerMatchesFromProto(mm.GetQueryParams())})
+				Headers: headerMatchesFromProto(mm.GetHeaders()), QueryParams: headerMatchesFromProto(mm.GetQueryParams()), Filters: mm.GetFilters()})
 		}
 		if err := r.Compile(); err != nil {
 			return Port{}, err

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/linkerd-go/linkerd/pkg/apis/policy"
+	"github.com/linkerd-go/linkerd/pkg/routefilter"
+	destinationv1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 )
 
 // KindHTTPRoute is the route_kind of an HTTPRoute; KindDefault that of the
@@ -37,6 +39,9 @@ type RouteMatch struct {
 	Method      string        `json:"method,omitempty"`
 	Headers     []HeaderMatch `json:"headers,omitempty"`
 	QueryParams []HeaderMatch `json:"queryParams,omitempty"`
+	// Filters are the filters of the match's rule, which the proxy
+	// applies to the requests it authorizes.
+	Filters []*destinationv1.RouteFilter `json:"-"`
 
 	pathRE *regexp.Regexp
 }
@@ -145,9 +150,16 @@ func (hm *HeaderMatch) matches(v string) bool {
 // request target: path and query), nil when none matches. Routes are
 // ordered (oldest first): the first of the best matches wins.
 func (p *Port) MatchRoute(method, target string, h Headers) *Route {
+	r, _ := p.Match(method, target, h)
+	return r
+}
+
+// Match is MatchRoute that also returns the route's match that matched.
+func (p *Port) Match(method, target string, h Headers) (*Route, *RouteMatch) {
 	path, rawQuery, _ := strings.Cut(target, "?")
 	var query url.Values
 	var best *Route
+	var bestMatch *RouteMatch
 	var bestScore score
 	for i := range p.Routes {
 		r := &p.Routes[i]
@@ -158,11 +170,11 @@ func (p *Port) MatchRoute(method, target string, h Headers) *Route {
 			}
 			s, ok := m.matches(method, path, query, h)
 			if ok && (best == nil || slices.Compare(s[:], bestScore[:]) > 0) {
-				best, bestScore = r, s
+				best, bestMatch, bestScore = r, m, s
 			}
 		}
 	}
-	return best
+	return best, bestMatch
 }
 
 // Authorize returns the route's authorization that allows the client, or nil.
@@ -238,11 +250,12 @@ func routeMatches(r *policy.HTTPRoute) []RouteMatch {
 	}
 	var out []RouteMatch
 	for _, rule := range r.Spec.Rules {
+		filters := routefilter.ToProto(rule.Filters)
 		if len(rule.Matches) == 0 {
-			out = append(out, RouteMatch{})
+			out = append(out, RouteMatch{Filters: filters})
 		}
 		for _, m := range rule.Matches {
-			rm := RouteMatch{Method: m.Method}
+			rm := RouteMatch{Method: m.Method, Filters: filters}
 			if m.Path != nil {
 				rm.PathType, rm.Path = cmp.Or(m.Path.Type, policy.PathMatchPathPrefix), cmp.Or(m.Path.Value, "/")
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
 	"github.com/linkerd-go/linkerd/proxy/metrics"
 	"github.com/linkerd-go/linkerd/proxy/pipeline"
+	"github.com/linkerd-go/linkerd/proxy/route"
 	"github.com/linkerd-go/linkerd/proxy/transport"
 )
 
@@ -105,6 +106,8 @@ type Decision struct {
 	HTTP bool
 	// Route is the HTTPRoute the request matched, nil when the port has none.
 	Route *inboundpolicy.Route
+	// Match is the Route's match that matched (its rule's filters).
+	Match *inboundpolicy.RouteMatch
 	Authz *inboundpolicy.Authorization
 }
 
@@ -147,7 +150,7 @@ func (p *Policies) checkHTTP(x *pipeline.Exchange) (Decision, error) {
 	pp := p.Port(c.OrigDst.Port())
 	d := Decision{Port: pp, HTTP: true}
 	if len(pp.Routes) > 0 {
-		if d.Route = pp.MatchRoute(x.Method, x.Path, x.Header); d.Route == nil {
+		if d.Route, d.Match = pp.Match(x.Method, x.Path, x.Header); d.Route == nil {
 			return d, errNoRoute
 		}
 	}
@@ -277,6 +280,21 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 			Err: fmt.Errorf("unauthorized request on %s %s", d.Port.ServerKind, d.Port.ServerName)}
 	}
 	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, x.Policy)
+	if m := d.Match; m != nil && len(m.Filters) > 0 {
+		// The route's filters, as Linkerd applies them server-side
+		// (compiled per request: only routes with filters pay).
+		prefix := ""
+		if m.PathType == policy.PathMatchPathPrefix {
+			prefix = m.Path
+		}
+		f, err := route.NewFilters(m.Filters, prefix)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", d.Route.Name, err)
+		}
+		if err := f.Apply(x); err != nil {
+			return err
+		}
+	}
 	return x.Next(ctx)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,11 +189,18 @@ func (d *OrigProtoIn) roundTrip(ctx context.Context, method, path string, head h
 // upstream; a body still arriving is streamed by a second goroutine.
 func (d *OrigProtoIn) send(method, path string, head h2.Head) error {
 	w := d.u.w
+	authority, e := d.px.Authority, d.px.Edit
+	if e != nil && e.Authority != "" {
+		authority = e.Authority
+	}
+	if e != nil && e.Path != "" {
+		path = e.Path
+	}
 	_, _ = w.WriteString(method)
 	_ = w.WriteByte(' ')
 	_, _ = w.WriteString(path)
 	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = w.WriteString(d.px.Authority)
+	_, _ = w.WriteString(strings.Map(noNewline, authority))
 	_, _ = w.WriteString("\r\n")
 	for _, f := range head.Fields {
 		if f.Name == "te" {
@@ -202,7 +210,7 @@ func (d *OrigProtoIn) send(method, path string, head h2.Head) error {
 			continue
 		}
 		if len(f.Name) == 0 || f.Name[0] == ':' || f.Name == "host" || f.Name == HeaderOrigProto ||
-			pipeline.HopByHop(f.Name) || d.owned(f.Name) {
+			pipeline.HopByHop(f.Name) || d.owned(f.Name) || e != nil && pipeline.Removes(e.Remove, f.Name) {
 			continue
 		}
 		writeField(w, f)
@@ -384,6 +392,9 @@ func (d *OrigProtoIn) Relay() {
 		fr = framingLength
 	}
 	d.fields = responseFields(d.fields[:0], resp, &d.name)
+	if e := d.px.Edit; e != nil {
+		d.fields = h2.EditFields(d.fields[:0], d.fields, e)
+	}
 	u.r.discard(len(resp.raw))
 	d.responded = true
 

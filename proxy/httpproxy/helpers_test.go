@@ -74,6 +74,10 @@ type testOptions struct {
 	IdleConnTimeout time.Duration
 	// Route is the outbound route layer, if any.
 	Route pipeline.Layer
+	// Authz is the inbound authorization layer, if any.
+	Authz pipeline.Layer
+	// Inbound, given to newMeshPair, changes its inbound proxy's options.
+	Inbound func(*testOptions)
 }
 
 // newTestServer returns a Server with the direction's chain, as inbound
@@ -81,7 +85,7 @@ type testOptions struct {
 func newTestServer(o testOptions) *Server {
 	var chain *pipeline.Chain
 	if o.Direction == transport.Inbound {
-		chain = pipeline.Inbound(pipeline.InboundOptions{Registry: o.Metrics, Resolver: o.Resolver})
+		chain = pipeline.Inbound(pipeline.InboundOptions{Registry: o.Metrics, Resolver: o.Resolver, Authz: o.Authz})
 	} else {
 		chain = pipeline.Outbound(pipeline.OutboundOptions{Registry: o.Metrics, Resolver: o.Resolver,
 			Ingress: o.IngressMode, OrigProto: o.H2Upgrade && o.Dialer.TLS != nil, Route: o.Route})

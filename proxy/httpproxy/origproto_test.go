@@ -94,9 +94,17 @@ func newMeshPair(t testing.TB, backend string, upgrade bool, outOpts ...func(*te
 	m := &meshPair{outReg: metrics.NewRegistry(), inReg: metrics.NewRegistry(), backend: netip.MustParseAddrPort(backend)}
 
 	// Inbound: terminate mTLS, detect, forward to the backend.
-	inSrv := newTestServer(testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
+	inO := testOptions{Direction: transport.Inbound, Resolver: discovery.OriginalDst{NoTLSReason: "loopback"},
 		Dialer: &transport.Dialer{Direction: transport.Inbound, Metrics: m.inReg, Timeout: time.Second}, Metrics: m.inReg,
-		IdleConnTimeout: pairIdleTimeout})
+		IdleConnTimeout: pairIdleTimeout}
+	var hooks testOptions
+	for _, f := range outOpts {
+		f(&hooks)
+	}
+	if hooks.Inbound != nil {
+		hooks.Inbound(&inO)
+	}
+	inSrv := newTestServer(inO)
 	// Registered before the listener, so it runs once every connection is done.
 	t.Cleanup(func() {
 		inSrv.Close()

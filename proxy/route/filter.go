@@ -39,13 +39,19 @@ type Filters struct {
 
 // compileFilters compiles a backend route's filters; nil when it has none.
 func compileFilters(br *destinationv1.BackendRoute) (*Filters, error) {
-	fs := br.GetFilters()
+	return NewFilters(br.GetFilters(), br.GetCondition().GetPathPrefix())
+}
+
+// NewFilters compiles a rule's filters (nil when there are none) for
+// requests its match matched; prefix is the match's path prefix ("" when
+// it matches paths otherwise), which ReplacePrefixMatch replaces.
+func NewFilters(fs []*destinationv1.RouteFilter, prefix string) (*Filters, error) {
 	if len(fs) == 0 {
 		return nil, nil
 	}
 	f := &Filters{}
-	if pp := br.GetCondition().GetPathPrefix(); pp != "" {
-		f.prefix, f.hasPrefix = pp, true
+	if prefix != "" {
+		f.prefix, f.hasPrefix = prefix, true
 	}
 	for i, rf := range fs {
 		switch k := rf.GetKind().(type) {

@@ -12,6 +12,7 @@
 package policyv1
 
 import (
+	v1 "github.com/linkerd-go/linkerd/proto/destination/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -296,9 +297,13 @@ type RouteMatch struct {
 	PathType string `protobuf:"bytes,1,opt,name=path_type,json=pathType,proto3" json:"path_type,omitempty"`
 	Path     string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	// method: empty matches any.
-	Method        string         `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
-	Headers       []*HeaderMatch `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
-	QueryParams   []*HeaderMatch `protobuf:"bytes,5,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
+	Method      string         `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Headers     []*HeaderMatch `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	QueryParams []*HeaderMatch `protobuf:"bytes,5,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
+	// The filters of the rule this match is of, applied in order by the
+	// server's proxy to the requests it authorizes (RequestHeaderModifier,
+	// ResponseHeaderModifier, RequestRedirect, URLRewrite).
+	Filters       []*v1.RouteFilter `protobuf:"bytes,6,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +369,13 @@ func (x *RouteMatch) GetHeaders() []*HeaderMatch {
 func (x *RouteMatch) GetQueryParams() []*HeaderMatch {
 	if x != nil {
 		return x.QueryParams
+	}
+	return nil
+}
+
+func (x *RouteMatch) GetFilters() []*v1.RouteFilter {
+	if x != nil {
+		return x.Filters
 	}
 	return nil
 }
@@ -565,7 +577,7 @@ var File_policy_v1_policy_proto protoreflect.FileDescriptor
 
 const file_policy_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x16policy/v1/policy.proto\x12\x13linkerdgo.policy.v1\"*\n" +
+	"\x16policy/v1/policy.proto\x12\x13linkerdgo.policy.v1\x1a destination/v1/destination.proto\"*\n" +
 	"\fWatchRequest\x12\x1a\n" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\"\x82\x01\n" +
 	"\x0eWorkloadPolicy\x129\n" +
@@ -585,14 +597,15 @@ const file_policy_v1_policy_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
 	"\amatches\x18\x03 \x03(\v2\x1f.linkerdgo.policy.v1.RouteMatchR\amatches\x12J\n" +
-	"\x0eauthorizations\x18\x04 \x03(\v2\".linkerdgo.policy.v1.AuthorizationR\x0eauthorizations\"\xd6\x01\n" +
+	"\x0eauthorizations\x18\x04 \x03(\v2\".linkerdgo.policy.v1.AuthorizationR\x0eauthorizations\"\x97\x02\n" +
 	"\n" +
 	"RouteMatch\x12\x1b\n" +
 	"\tpath_type\x18\x01 \x01(\tR\bpathType\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
 	"\x06method\x18\x03 \x01(\tR\x06method\x12:\n" +
 	"\aheaders\x18\x04 \x03(\v2 .linkerdgo.policy.v1.HeaderMatchR\aheaders\x12C\n" +
-	"\fquery_params\x18\x05 \x03(\v2 .linkerdgo.policy.v1.HeaderMatchR\vqueryParams\"K\n" +
+	"\fquery_params\x18\x05 \x03(\v2 .linkerdgo.policy.v1.HeaderMatchR\vqueryParams\x12?\n" +
+	"\afilters\x18\x06 \x03(\v2%.linkerdgo.destination.v1.RouteFilterR\afilters\"K\n" +
 	"\vHeaderMatch\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -633,6 +646,7 @@ var file_policy_v1_policy_proto_goTypes = []any{
 	(*HeaderMatch)(nil),    // 5: linkerdgo.policy.v1.HeaderMatch
 	(*Authorization)(nil),  // 6: linkerdgo.policy.v1.Authorization
 	(*Network)(nil),        // 7: linkerdgo.policy.v1.Network
+	(*v1.RouteFilter)(nil), // 8: linkerdgo.destination.v1.RouteFilter
 }
 var file_policy_v1_policy_proto_depIdxs = []int32{
 	2,  // 0: linkerdgo.policy.v1.WorkloadPolicy.default:type_name -> linkerdgo.policy.v1.PortPolicy
@@ -643,14 +657,15 @@ var file_policy_v1_policy_proto_depIdxs = []int32{
 	6,  // 5: linkerdgo.policy.v1.HTTPRoute.authorizations:type_name -> linkerdgo.policy.v1.Authorization
 	5,  // 6: linkerdgo.policy.v1.RouteMatch.headers:type_name -> linkerdgo.policy.v1.HeaderMatch
 	5,  // 7: linkerdgo.policy.v1.RouteMatch.query_params:type_name -> linkerdgo.policy.v1.HeaderMatch
-	7,  // 8: linkerdgo.policy.v1.Authorization.networks:type_name -> linkerdgo.policy.v1.Network
-	0,  // 9: linkerdgo.policy.v1.InboundPolicy.Watch:input_type -> linkerdgo.policy.v1.WatchRequest
-	1,  // 10: linkerdgo.policy.v1.InboundPolicy.Watch:output_type -> linkerdgo.policy.v1.WorkloadPolicy
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	8,  // 8: linkerdgo.policy.v1.RouteMatch.filters:type_name -> linkerdgo.destination.v1.RouteFilter
+	7,  // 9: linkerdgo.policy.v1.Authorization.networks:type_name -> linkerdgo.policy.v1.Network
+	0,  // 10: linkerdgo.policy.v1.InboundPolicy.Watch:input_type -> linkerdgo.policy.v1.WatchRequest
+	1,  // 11: linkerdgo.policy.v1.InboundPolicy.Watch:output_type -> linkerdgo.policy.v1.WorkloadPolicy
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_policy_v1_policy_proto_init() }
