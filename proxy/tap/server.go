@@ -52,7 +52,7 @@ const (
 	// batchInterval is how long events accumulate before they are sent:
 	// one message (one write through TLS) for every request seen in that
 	// time rather than three per request.
-	batchInterval = 20 * time.Millisecond
+	batchInterval = 50 * time.Millisecond
 	// maxBatch bounds a batch (and so a message's size).
 	maxBatch = 256
 )
