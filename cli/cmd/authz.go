@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/linkerd-go/linkerd/cli/localmesh"
 	"github.com/linkerd-go/linkerd/pkg/inboundpolicy"
@@ -111,13 +110,9 @@ func parseAuthzResource(args []string) (kind, name string, err error) {
 
 // clusterWorkloadPods returns the names of the resource's pods (at most authzMaxPods).
 func clusterWorkloadPods(ctx context.Context, global *GlobalOptions, ns, kind, name string) ([]string, error) {
-	cfg, err := restConfig(global)
+	_, kube, err := kubeClients(global)
 	if err != nil {
 		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if kind == "pod" {
 		if _, err := kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {

@@ -196,13 +196,9 @@ func localIdentityTargets(stateDir, ns string, names []string, sel labels.Select
 // kubeIdentityTargets resolves pod names (or a selector) in namespace ns of
 // the cluster, each reached by a port-forward to its proxy's inbound port.
 func kubeIdentityTargets(ctx context.Context, global *GlobalOptions, ns string, names []string, sel labels.Selector) ([]identityTarget, error) {
-	cfg, err := restConfig(global)
+	cfg, kube, err := kubeClients(global)
 	if err != nil {
 		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	pods, err := kubeIdentityPods(ctx, kube, ns, names, sel)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/linkerd-go/linkerd/charts"
@@ -133,15 +134,22 @@ func runInstall(ctx context.Context, stdout, stderr io.Writer, global *GlobalOpt
 
 // newKubeClient is the CLI's Kubernetes client for the global flags.
 func newKubeClient(global *GlobalOptions) (kubernetes.Interface, error) {
+	_, kube, err := kubeClients(global)
+	return kube, err
+}
+
+// kubeClients returns the client configuration the global flags name and
+// a Kubernetes client made of it.
+func kubeClients(global *GlobalOptions) (*rest.Config, kubernetes.Interface, error) {
 	cfg, err := restConfig(global)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return kube, nil
+	return cfg, kube, nil
 }
 
 // errAlreadyInstalled is returned by install when the control plane exists.

@@ -8,7 +8,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/linkerd-go/linkerd/cli/portforward"
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
@@ -21,13 +20,9 @@ const webPodPort = 8084
 // the cluster the global flags name; the dashboard's local port then
 // forwards to that.
 func kubeDashboard(ctx context.Context, global *GlobalOptions, opts *vizOptions) (*dashboardBackend, error) {
-	cfg, err := restConfig(global)
+	cfg, kube, err := kubeClients(global)
 	if err != nil {
 		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	findCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

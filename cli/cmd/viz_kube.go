@@ -7,7 +7,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/linkerd-go/linkerd/cli/portforward"
@@ -19,13 +18,9 @@ import (
 // viz extension in the cluster the global flags name, as Linkerd's CLI
 // does, and returns its address and what stops it.
 func kubeMetricsAPI(ctx context.Context, global *GlobalOptions, opts *vizOptions) (string, func(), error) {
-	cfg, err := restConfig(global)
+	cfg, kube, err := kubeClients(global)
 	if err != nil {
 		return "", nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return "", nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	findCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/linkerd-go/linkerd/cli/portforward"
 	vizv1 "github.com/linkerd-go/linkerd/proto/viz/v1"
@@ -42,13 +41,9 @@ func kubeTap(ctx context.Context, w io.Writer, global *GlobalOptions, opts *vizO
 // until ctx ends, then its error; stop ends the port-forward once they are
 // read.
 func kubeTapEvents(ctx context.Context, global *GlobalOptions, opts *vizOptions, req *vizv1.TapByResourceRequest) (<-chan tap.Event, <-chan error, func(), error) {
-	cfg, err := restConfig(global)
+	cfg, kube, err := kubeClients(global)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	findCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/linkerd-go/linkerd/viz/vizcheck"
 )
@@ -31,13 +30,9 @@ the cluster-wide RBAC) for kubectl to delete:
 }
 
 func runVizUninstall(ctx context.Context, stdout io.Writer, global *GlobalOptions, viz *vizOptions) error {
-	cfg, err := restConfig(global)
+	cfg, kube, err := kubeClients(global)
 	if err != nil {
 		return err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
