@@ -76,7 +76,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			continue
 		}
-		last = err
+		// An attempt the deadline cut short says less than the answer
+		// before it: keep that one.
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(stderr, "fetch %s: giving up after %v: %v\n", url, *timeout, last)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,7 +81,12 @@ func TestVizDemo(t *testing.T) {
 		stdout, _, err := viz("viz", "stat", "deploy", "-n", "demo")
 		if err == nil {
 			rows = tableRows(stdout)
-			if cell(rows, "web", 2) != "-" && cell(rows, "voting", 2) != "-" && cell(rows, "items", 2) != "-" {
+			// Every row there (Prometheus may not have scraped them all
+			// yet), each with requests.
+			if !slices.ContainsFunc([]string{"web", "voting", "items"}, func(name string) bool {
+				rps := cell(rows, name, 2)
+				return rps == "" || rps == "-"
+			}) {
 				break
 			}
 		}
