@@ -70,6 +70,16 @@ type policyKey struct {
 type state struct {
 	def   inboundpolicy.Port
 	ports map[uint16]inboundpolicy.Port
+	// filters are the route filters of the policy's matches that have
+	// any, compiled once per policy (the matches are shared by every
+	// copy of a Port, so their addresses are stable keys).
+	filters map[*inboundpolicy.RouteMatch]compiledFilters
+}
+
+// compiledFilters is a match's filters, or why they cannot apply.
+type compiledFilters struct {
+	f   *route.Filters
+	err error
 }
 
 // NewPolicies returns the policies in force before the controller answers:
@@ -85,12 +95,43 @@ func NewPolicies(defaultPolicy string, cluster []inboundpolicy.Network, reg *met
 
 // Set replaces the policy: def for the ports not in ports.
 func (p *Policies) Set(def inboundpolicy.Port, ports map[uint16]inboundpolicy.Port) {
-	p.cur.Store(&state{def: def, ports: ports})
+	s := &state{def: def, ports: ports}
+	s.compile(def)
+	for _, pp := range ports {
+		s.compile(pp)
+	}
+	p.cur.Store(s)
+}
+
+// compile compiles the filters of pp's route matches.
+func (s *state) compile(pp inboundpolicy.Port) {
+	for i := range pp.Routes {
+		r := &pp.Routes[i]
+		for j := range r.Matches {
+			m := &r.Matches[j]
+			if len(m.Filters) == 0 {
+				continue
+			}
+			prefix := ""
+			if m.PathType == policy.PathMatchPathPrefix {
+				prefix = m.Path
+			}
+			f, err := route.NewFilters(m.Filters, prefix)
+			if err != nil {
+				err = fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			if s.filters == nil {
+				s.filters = map[*inboundpolicy.RouteMatch]compiledFilters{}
+			}
+			s.filters[m] = compiledFilters{f, err}
+		}
+	}
 }
 
 // Port returns the policy of port.
-func (p *Policies) Port(port uint16) inboundpolicy.Port {
-	s := p.cur.Load()
+func (p *Policies) Port(port uint16) inboundpolicy.Port { return p.cur.Load().port(port) }
+
+func (s *state) port(port uint16) inboundpolicy.Port {
 	if pp, ok := s.ports[port]; ok {
 		return pp
 	}
@@ -109,6 +150,8 @@ type Decision struct {
 	// Match is the Route's match that matched (its rule's filters).
 	Match *inboundpolicy.RouteMatch
 	Authz *inboundpolicy.Authorization
+	// filters are Match's filters, compiled with the policy (nil f: none).
+	filters compiledFilters
 }
 
 // Allowed reports whether the client was allowed.
@@ -147,12 +190,14 @@ var errNoRoute = &pipeline.StatusError{Status: http.StatusNotFound, GRPCStatus: 
 // route it matches (errNoRoute when none), else by the port's authorizations.
 func (p *Policies) checkHTTP(x *pipeline.Exchange) (Decision, error) {
 	c := x.Conn
-	pp := p.Port(c.OrigDst.Port())
+	st := p.cur.Load()
+	pp := st.port(c.OrigDst.Port())
 	d := Decision{Port: pp, HTTP: true}
 	if len(pp.Routes) > 0 {
 		if d.Route, d.Match = pp.Match(x.Method, x.Path, x.Header); d.Route == nil {
 			return d, errNoRoute
 		}
+		d.filters = st.filters[d.Match]
 	}
 	id, ok := p.identity(c.OrigDst, c.TLS)
 	switch {
@@ -280,18 +325,12 @@ func (l *Layer) Serve(ctx context.Context, x *pipeline.Exchange) error {
 			Err: fmt.Errorf("unauthorized request on %s %s", d.Port.ServerKind, d.Port.ServerName)}
 	}
 	l.Policies.count(HTTPAllow, c.OrigDst, c.TLS, x.Policy)
-	if m := d.Match; m != nil && len(m.Filters) > 0 {
-		// The route's filters, as Linkerd applies them server-side
-		// (compiled per request: only routes with filters pay).
-		prefix := ""
-		if m.PathType == policy.PathMatchPathPrefix {
-			prefix = m.Path
-		}
-		f, err := route.NewFilters(m.Filters, prefix)
-		if err != nil {
-			return fmt.Errorf("route %s: %w", d.Route.Name, err)
-		}
-		if err := f.Apply(x); err != nil {
+	// The route's filters, as Linkerd applies them server-side.
+	if d.filters.err != nil {
+		return d.filters.err
+	}
+	if d.filters.f != nil {
+		if err := d.filters.f.Apply(x); err != nil {
 			return err
 		}
 	}

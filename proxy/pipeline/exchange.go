@@ -83,12 +83,13 @@ func (c *Conn) Addrs() *ConnAddrs {
 	if a := c.addrs.Load(); a != nil {
 		return a
 	}
-	a := &ConnAddrs{Client: addrString(c.Client), OrigDst: addrString(c.OrigDst)}
+	a := &ConnAddrs{Client: FormatAddr(c.Client), OrigDst: FormatAddr(c.OrigDst)}
 	c.addrs.Store(a)
 	return a
 }
 
-func addrString(a netip.AddrPort) string {
+// FormatAddr formats a as "ip:port", "" when unset.
+func FormatAddr(a netip.AddrPort) string {
 	if !a.IsValid() {
 		return ""
 	}

@@ -12,7 +12,6 @@ package tap
 import (
 	"context"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -239,7 +238,7 @@ func (l *Layer) dstInfo(ep *balance.Endpoint) *dstInfo {
 	if v, ok := l.dsts.Load(ep); ok {
 		return v.(*dstInfo)
 	}
-	d := &dstInfo{addr: addr(ep.Addr)}
+	d := &dstInfo{addr: pipeline.FormatAddr(ep.Addr)}
 	if len(ep.Labels) > 0 {
 		meta := make(map[string]string, len(ep.Labels))
 		for _, lb := range ep.Labels {
@@ -366,13 +365,6 @@ func (l *Layer) publish(st *state, ev *tapv1.TapEvent) {
 	for _, t := range st.taps {
 		l.Hub.send(t, st, ev)
 	}
-}
-
-func addr(a netip.AddrPort) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
 }
 
 var (
