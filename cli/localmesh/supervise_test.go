@@ -86,6 +86,18 @@ func TestSupervise(t *testing.T) {
 	if first.Restarts != 0 || first.LastExit != "" {
 		t.Fatalf("first start: %+v", first)
 	}
+	// Ready (no port) once started: its output may come a moment later.
+	// Kill it only once it has spoken, or its one start leaves no line.
+	waitStarts := func(n int) {
+		t.Helper()
+		testkit.Eventually(t, 30*time.Second, func() error {
+			if b, _ := os.ReadFile(w.App.Log); strings.Count(string(b), "started") != n {
+				return fmt.Errorf("app log %q, want %d starts", b, n)
+			}
+			return nil
+		})
+	}
+	waitStarts(1)
 	killedAt := time.Now()
 	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -105,13 +117,7 @@ func TestSupervise(t *testing.T) {
 	if again.PID == first.PID {
 		t.Errorf("restarted with the same pid %d", again.PID)
 	}
-	// Ready (no port) once started: its output may come a moment later.
-	testkit.Eventually(t, 30*time.Second, func() error {
-		if b, _ := os.ReadFile(w.App.Log); strings.Count(string(b), "started") != 2 {
-			return fmt.Errorf("app log %q, want two starts", b)
-		}
-		return nil
-	})
+	waitStarts(2)
 
 	cancel()
 	select {
